@@ -1,0 +1,125 @@
+"""The `streamguard` command line. Argument parsing and file handling only; logic lives elsewhere."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from streamguard import __version__, serde
+from streamguard.exceptions import StreamguardError
+from streamguard.timeutil import parse_ts
+
+__all__ = ("main",)
+
+
+def _timestamp(text: str) -> float:
+    value = parse_ts(text)
+    if value is None:
+        msg = f"not an ISO-8601 timestamp: {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from streamguard.evaluate import evaluate_lines
+    from streamguard.policy import PolicyState
+    from streamguard.registry import load_agencies_csv
+    from streamguard.signing import load_keys
+    from streamguard.statutes import load_statutes
+
+    agencies = load_agencies_csv(args.agencies)
+    keys = load_keys(args.keys) if args.keys else {}
+    state = PolicyState.create(load_statutes(enforce_unverified=args.enforce_unverified), agencies)
+    # The clock is read here, at the edge, once: every line is judged against the same instant.
+    now = args.now if args.now is not None else time.time()
+    try:
+        source = args.events.open("rb")
+    except OSError as exc:
+        msg = f"cannot read events file {args.events}: {exc.strerror or exc}"
+        raise StreamguardError(msg) from exc
+    out = sys.stdout.buffer
+    with source:
+        for line in evaluate_lines(_lines(source), state, keys, now):
+            out.write(line)
+    out.flush()
+    return 0
+
+
+def _lines(source: Iterable[bytes]) -> Iterator[bytes]:
+    for raw in source:
+        line: bytes = raw.rstrip(b"\r\n")
+        yield line
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    from streamguard.classifier import classify
+
+    texts: Iterable[str] = args.texts if args.texts else (
+        line.rstrip("\r\n") for line in sys.stdin
+    )
+    out = sys.stdout.buffer
+    for text in texts:
+        out.write(serde.dumps({"text": text, "categories": list(classify(text))}) + b"\n")
+    out.flush()
+    return 0
+
+
+def _cmd_kafka(args: argparse.Namespace) -> int:
+    from streamguard.kafka_local import main_kafka
+
+    return main_kafka(list(args.kafka_args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamguard",
+        description="Enforce state ALPR data-sharing law on Kafka event streams.",
+    )
+    parser.add_argument("--version", action="version", version=f"streamguard {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    evaluate = commands.add_parser(
+        "evaluate", help="decide a JSON-lines file of events without Kafka, one line out per line in"
+    )
+    evaluate.add_argument("events", type=Path, metavar="EVENTS.jsonl")
+    evaluate.add_argument("--agencies", type=Path, required=True, metavar="AGENCIES.csv")
+    evaluate.add_argument("--keys", type=Path, metavar="KEYS.json",
+                          help="policy-change signing secrets; without it every change is rejected")
+    evaluate.add_argument("--now", type=_timestamp, metavar="TS",
+                          help="fix the clock for retention checks (default: the current time)")
+    evaluate.add_argument("--no-unverified", dest="enforce_unverified", action="store_false",
+                          help="do not enforce statute provisions whose text is marked unverified")
+    evaluate.set_defaults(handler=_cmd_evaluate)
+
+    classify = commands.add_parser("classify", help="classify search purposes (args or stdin lines)")
+    classify.add_argument("texts", nargs="*", metavar="TEXT")
+    classify.set_defaults(handler=_cmd_classify)
+
+    kafka = commands.add_parser("kafka", help="start or stop a local single-node Kafka broker",
+                                add_help=False)
+    kafka.add_argument("kafka_args", nargs=argparse.REMAINDER)
+    kafka.set_defaults(handler=_cmd_kafka)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+    except StreamguardError as exc:
+        print(f"streamguard: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # `streamguard evaluate ... | head` is normal use, not an error.
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Plain, frozen values the policy engine reads and returns. No I/O, no Kafka."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+__all__ = (
+    "AGENCY_KINDS",
+    "Agency",
+    "ChangeDecision",
+    "Decision",
+    "MalformedDecision",
+    "NetworkVerdict",
+    "OwnerSettings",
+    "Reason",
+    "ReadDecision",
+    "SearchDecision",
+    "UpsertDecision",
+)
+
+AgencyKind = Literal["local", "county", "state", "federal", "tribal", "campus", "private"]
+AGENCY_KINDS: Final[frozenset[str]] = frozenset(
+    ("local", "county", "state", "federal", "tribal", "campus", "private")
+)
+FEDERAL_STATE: Final = "US"
+
+
+@dataclass(frozen=True, slots=True)
+class Agency:
+    """One registry entry: who an agency is and where it answers to."""
+
+    agency_id: str
+    name: str
+    state: str
+    kind: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def is_federal(self) -> bool:
+        # Either marker is enough: registries in the wild set one and forget the other.
+        return self.kind == "federal" or self.state == FEDERAL_STATE
+
+    @property
+    def is_private(self) -> bool:
+        return self.kind == "private"
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerSettings:
+    """An owner's sharing settings. The default shares nothing beyond the owner itself."""
+
+    national_lookup: bool = False
+    statewide_lookup: bool = False
+    federal_sharing: bool = False
+    share_with: frozenset[str] = frozenset()
+    declaration_on_file: frozenset[str] = frozenset()
+    retention_days: float | None = None
+    require_case_number: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One reason code with the law behind it and a sentence a person can act on."""
+
+    code: str
+    citation: str
+    detail: str
+    agency_id: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        out = {"code": self.code, "citation": self.citation, "detail": self.detail}
+        if self.agency_id is not None:
+            out["agency_id"] = self.agency_id
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkVerdict:
+    """The decision on one owner network (searches) or one recipient (reads)."""
+
+    agency_id: str
+    reasons: tuple[Reason, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return not self.reasons
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.code for r in self.reasons))
+
+
+def _unique_codes(reasons: tuple[Reason, ...], verdicts: tuple[NetworkVerdict, ...]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for reason in reasons:
+        seen[reason.code] = None
+    for verdict in verdicts:
+        for reason in verdict.reasons:
+            seen[reason.code] = None
+    return tuple(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchDecision:
+    """A search_request decided per owner network."""
+
+    event_id: str
+    outcome: str  # approved | partial | denied
+    search_reasons: tuple[Reason, ...]
+    verdicts: tuple[NetworkVerdict, ...]
+    policy_version: str
+    categories: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        return tuple(v.agency_id for v in self.verdicts if v.allowed)
+
+    @property
+    def denied(self) -> tuple[NetworkVerdict, ...]:
+        return tuple(v for v in self.verdicts if not v.allowed)
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return _unique_codes(self.search_reasons, self.verdicts)
+
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        """Every reason, search-level first, each per-network one tagged with its agency."""
+        return self.search_reasons + tuple(r for v in self.verdicts for r in v.reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadDecision:
+    """A plate_read decided per recipient."""
+
+    event_id: str
+    outcome: str  # shared | partial | denied
+    read_reasons: tuple[Reason, ...]
+    verdicts: tuple[NetworkVerdict, ...]
+    policy_version: str
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        return tuple(v.agency_id for v in self.verdicts if v.allowed)
+
+    @property
+    def denied(self) -> tuple[NetworkVerdict, ...]:
+        return tuple(v for v in self.verdicts if not v.allowed)
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return _unique_codes(self.read_reasons, self.verdicts)
+
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        return self.read_reasons + tuple(r for v in self.verdicts for r in v.reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeDecision:
+    """A policy_change either applied or rejected, never half of either."""
+
+    event_id: str | None
+    agency_id: str | None
+    setting: str | None
+    applied: bool
+    reasons: tuple[Reason, ...] = field(default=())
+    policy_version: str = ""
+
+    @property
+    def outcome(self) -> str:
+        return "applied" if self.applied else "rejected"
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.code for r in self.reasons))
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedDecision:
+    """An input that could not be decided because it is not a valid event."""
+
+    event_id: str | None
+    kind: str  # search_request | plate_read | policy_change | agency | raw
+    reason: Reason
+    policy_version: str = ""
+
+    @property
+    def outcome(self) -> str:
+        return "malformed"
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return (self.reason.code,)
+
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        return (self.reason,)
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertDecision:
+    """A registry entry added, replaced or deleted."""
+
+    event_id: str
+    deleted: bool = False
+    policy_version: str = ""
+
+    @property
+    def outcome(self) -> str:
+        return "upserted"
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        return ()
+
+
+Decision = SearchDecision | ReadDecision | ChangeDecision | MalformedDecision | UpsertDecision
