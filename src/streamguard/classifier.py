@@ -93,7 +93,7 @@ _SUBJECT_SPAN = re.compile(
         r"(?: (?:an?|the|of|as|federal|us))*(?: \w+)?? " + _AGENCY + _AGENT_NOUN,
         _AGENCY
         + _AGENT_NOUN
-        + r" (?:impersonat\w*|impostors?|imposters?|scam\w*|fraud|hoax\w*|imitat\w*|"
+        + r" (?:impersonat\w*|impostors?|imposters?|scam\w*|hoax\w*|imitat\w*|"
         r"spoof\w*|pretext\w*)",
         # the agency or its staff as victim of a crime
         r"(?:assault\w*|threat\w*|attack\w*|shoot\w*|shots?(?: fired)?|ambush\w*|vandal\w*|"
@@ -124,7 +124,9 @@ _IMMIGRATION_WORDS = re.compile(
         r"immgr\w*",
         r"immig\w*",
         r"immigation\w*",
-        r"imm stat\w*",
+        r"imm (?:stat\w*|enf\w*|holds?|cases?|warrants?|violations?|detainers?)",
+        # "BP" alone is also the fuel brand; next to these words it is Border Patrol
+        r"bp (?:assist\w*|agents?|requests?|officers?|holds?)",
         r"(?:la )?migra(?:cion)?",
         r"aliens?",
         r"deport\w*",
@@ -159,7 +161,7 @@ _ICE_NOT_AGENCY = re.compile(
     r" (?:black|dry|shaved|thin|crushed|bagged|snow|sno|blue) ice(?= )"
     r"| ice (?:cream\w*|rinks?|machines?|chests?|cubes?|storms?|skat\w*|hockey|arenas?|makers?|"
     r"box\w*|bags?|picks?|coolers?|age|tea|houses?|plants?|sheets?|patch\w*|fishing|"
-    r"dispenser\w*)(?= )"
+    r"dispenser\w*|on (?:the )?(?:road\w*|bridge|freeway|highway|hwy|street|windshield))(?= )"
 )
 _DRUG_CONTEXT = re.compile(
     r" (?:meth\w*|crystal|narc\w*|drugs?|dope|shards?|grams?|oz|ounces?|pounds?|lbs|sales?|"
