@@ -1,4 +1,4 @@
-"""The `streamguard` command line. Argument parsing and file handling only; logic lives elsewhere."""
+"""The `streamguard` command line: argument parsing and file handling; logic lives elsewhere."""
 
 from __future__ import annotations
 
@@ -57,9 +57,7 @@ def _lines(source: Iterable[bytes]) -> Iterator[bytes]:
 def _cmd_classify(args: argparse.Namespace) -> int:
     from streamguard.classifier import classify
 
-    texts: Iterable[str] = args.texts if args.texts else (
-        line.rstrip("\r\n") for line in sys.stdin
-    )
+    texts: Iterable[str] = args.texts if args.texts else (line.rstrip("\r\n") for line in sys.stdin)
     out = sys.stdout.buffer
     for text in texts:
         out.write(serde.dumps({"text": text, "categories": list(classify(text))}) + b"\n")
@@ -82,24 +80,40 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     evaluate = commands.add_parser(
-        "evaluate", help="decide a JSON-lines file of events without Kafka, one line out per line in"
+        "evaluate",
+        help="decide a JSON-lines file of events without Kafka, one line out per line in",
     )
     evaluate.add_argument("events", type=Path, metavar="EVENTS.jsonl")
     evaluate.add_argument("--agencies", type=Path, required=True, metavar="AGENCIES.csv")
-    evaluate.add_argument("--keys", type=Path, metavar="KEYS.json",
-                          help="policy-change signing secrets; without it every change is rejected")
-    evaluate.add_argument("--now", type=_timestamp, metavar="TS",
-                          help="fix the clock for retention checks (default: the current time)")
-    evaluate.add_argument("--no-unverified", dest="enforce_unverified", action="store_false",
-                          help="do not enforce statute provisions whose text is marked unverified")
+    evaluate.add_argument(
+        "--keys",
+        type=Path,
+        metavar="KEYS.json",
+        help="policy-change signing secrets; without it every change is rejected",
+    )
+    evaluate.add_argument(
+        "--now",
+        type=_timestamp,
+        metavar="TS",
+        help="fix the clock for retention checks (default: the current time)",
+    )
+    evaluate.add_argument(
+        "--no-unverified",
+        dest="enforce_unverified",
+        action="store_false",
+        help="do not enforce statute provisions whose text is marked unverified",
+    )
     evaluate.set_defaults(handler=_cmd_evaluate)
 
-    classify = commands.add_parser("classify", help="classify search purposes (args or stdin lines)")
+    classify = commands.add_parser(
+        "classify", help="classify search purposes (args or stdin lines)"
+    )
     classify.add_argument("texts", nargs="*", metavar="TEXT")
     classify.set_defaults(handler=_cmd_classify)
 
-    kafka = commands.add_parser("kafka", help="start or stop a local single-node Kafka broker",
-                                add_help=False)
+    kafka = commands.add_parser(
+        "kafka", help="start or stop a local single-node Kafka broker", add_help=False
+    )
     kafka.add_argument("kafka_args", nargs=argparse.REMAINDER)
     kafka.set_defaults(handler=_cmd_kafka)
     return parser

@@ -61,7 +61,7 @@ def _malformed(
     id_field = _ID_FIELDS.get(kind)
     event_id = event.get(id_field) if id_field else None
     return MalformedDecision(
-        event_id if isinstance(event_id, str) else None,
+        event_id if isinstance(event_id, str) and event_id else None,
         kind,
         Reason(codes.SCHEMA_INVALID, f"{_CONTRACT}, section 2", detail),
         state.version,
@@ -263,9 +263,7 @@ def decide_search(
                     reasons = (*reasons, late)
         if not reasons and search_reasons:
             # A search-level violation denies every network; say which one on each.
-            reasons = tuple(
-                Reason(r.code, r.citation, r.detail, owner_id) for r in search_reasons
-            )
+            reasons = tuple(Reason(r.code, r.citation, r.detail, owner_id) for r in search_reasons)
         verdicts.append(NetworkVerdict(owner_id, reasons))
 
     allowed = sum(1 for v in verdicts if v.allowed)

@@ -13,8 +13,8 @@ __all__ = (
     "MalformedDecision",
     "NetworkVerdict",
     "OwnerSettings",
-    "Reason",
     "ReadDecision",
+    "Reason",
     "SearchDecision",
     "UpsertDecision",
 )
@@ -91,7 +91,9 @@ class NetworkVerdict:
         return tuple(dict.fromkeys(r.code for r in self.reasons))
 
 
-def _unique_codes(reasons: tuple[Reason, ...], verdicts: tuple[NetworkVerdict, ...]) -> tuple[str, ...]:
+def _unique_codes(
+    reasons: tuple[Reason, ...], verdicts: tuple[NetworkVerdict, ...]
+) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for reason in reasons:
         seen[reason.code] = None

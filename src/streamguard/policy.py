@@ -176,17 +176,21 @@ def _forbidden_by_statute(
             recipient = state.agencies.get(agency_id)
             if recipient is None:
                 continue  # reported as UNKNOWN_AGENCY by the caller
-            for reason in recipient_law_reasons(rule, owner, recipient, state.settings_for(owner.agency_id)):
+            for reason in recipient_law_reasons(
+                rule, owner, recipient, state.settings_for(owner.agency_id)
+            ):
                 if reason.code == codes.NO_DECLARATION_ON_FILE:
                     continue  # lawful to configure; each search still needs the declaration
                 forbid(reason.citation, f"sharing with {agency_id}: {reason.detail}")
-    elif setting == "retention_days" and rule.retention is not None:
-        if float(value) > rule.retention.days:
-            forbid(
-                rule.retention.provision.cited,
-                f"retention of {value} days exceeds the {rule.retention.text} "
-                f"that {rule.name} allows",
-            )
+    elif (
+        setting == "retention_days"
+        and rule.retention is not None
+        and float(value) > rule.retention.days
+    ):
+        forbid(
+            rule.retention.provision.cited,
+            f"retention of {value} days exceeds the {rule.retention.text} that {rule.name} allows",
+        )
     return found
 
 
@@ -236,8 +240,10 @@ def recipient_law_reasons(
                     f"no written declaration from out-of-state agency {recipient.agency_id} "
                     f"is on file with {owner_id}", owner_id,
                 ))  # fmt: skip
-    if not found and rule.eligible_kinds is not None and (
-        recipient.kind not in rule.eligible_kinds.kinds
+    if (
+        not found
+        and rule.eligible_kinds is not None
+        and (recipient.kind not in rule.eligible_kinds.kinds)
     ):
         found.append(Reason(
             codes.INELIGIBLE_RECIPIENT, rule.eligible_kinds.provision.cited,
@@ -301,7 +307,7 @@ def apply_change(
             agency_id,
         ))  # fmt: skip
     if setting in _LIST_SETTINGS:
-        unknown = [a for a in value if a not in state.agencies]
+        unknown = [a for a in value or () if a not in state.agencies]
         if unknown:
             reasons.append(Reason(
                 codes.UNKNOWN_AGENCY, contract,
@@ -315,7 +321,9 @@ def apply_change(
             event_id, agency_id, setting, applied=False, reasons=tuple(reasons),
             policy_version=state.version,
         )  # fmt: skip
-    new_state = state.with_settings(agency_id, _updated(state.settings_for(agency_id), setting, value))
+    new_state = state.with_settings(
+        agency_id, _updated(state.settings_for(agency_id), setting, value)
+    )
     return new_state, ChangeDecision(
         event_id, agency_id, setting, applied=True, policy_version=new_state.version
     )

@@ -14,10 +14,11 @@ __all__ = ("agency_from_record", "load_agencies_csv")
 
 _REQUIRED_COLUMNS: Final = ("agency_id", "name", "state", "kind")
 # Two-letter codes we accept as a `state`: the 50 states, DC, territories, and US for federal.
-US_STATES: Final = frozenset(
+_STATE_CODES: Final = (
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM "
-    "NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR GU VI AS MP".split()
-) | {FEDERAL_STATE}
+    "NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR GU VI AS MP"
+)
+US_STATES: Final = frozenset(_STATE_CODES.split(" ")) | {FEDERAL_STATE}
 
 
 def agency_from_record(record: Mapping[str, Any]) -> Agency | str:
