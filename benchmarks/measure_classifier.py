@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     ]
 
-    everything = [text for column in texts.values() for text in column]
+    everything = [text for values in texts.values() for text in values]
     distinct = sorted(set(everything))
     # Cold: every distinct text once, through the uncached path, so the figure is the real cost of
     # an unseen reason. Warm: every row in log order, as the engine sees them, with the cache.
@@ -217,18 +217,18 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     totals: Counter[str] = Counter()
     total_rows = total_nonempty = 0
-    for label, column in texts.items():
+    for label, values in texts.items():
         counts = Counter[str]()
-        nonempty = sum(1 for text in column if text.strip())
-        for text in column:
+        nonempty = sum(1 for text in values if text.strip())
+        for text in values:
             if text.strip():
                 counts.update(verdicts[text])
         cells = " ".join(f"{counts[name]:>10}" for name in CATEGORIES)
-        print(f"{label:24} {len(column):>7} {nonempty:>8} {cells}")
+        print(f"{label:24} {len(values):>7} {nonempty:>8} {cells}")
         if label.endswith(".purpose"):
             continue  # the same rows again, combined; kept out of the totals
         totals.update(counts)
-        total_rows += len(column)
+        total_rows += len(values)
         total_nonempty += nonempty
     cells = " ".join(f"{totals[name]:>10}" for name in CATEGORIES)
     print(f"{'all (reason columns)':24} {total_rows:>7} {total_nonempty:>8} {cells}")

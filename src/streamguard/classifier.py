@@ -36,7 +36,9 @@ def _alt(*parts: str) -> str:
 # Dotted or spaced-dot acronyms ("I.C.E.", "u.s.b.p") are joined before punctuation becomes spaces,
 # or they would fall apart into single letters.
 _DOTTED_ACRONYM = re.compile(r"(?<![a-z0-9])(?:[a-z]\.\s?){2,}[a-z]?(?![a-z0-9])")
-_NON_WORD = re.compile(r"[^a-z0-9]+")
+# Letters of other scripts stay as tokens: a reason written in Cyrillic or Chinese says something
+# even though no pattern here reads it, so it must not fold away into an empty, "missing" text.
+_NON_WORD = re.compile(r"[\W_]+")
 
 
 def _normalise(text: str) -> str:
