@@ -1,0 +1,218 @@
+"""Worker settings: the one place that reads `STREAMGUARD_*` environment variables.
+
+Everything else receives a frozen `WorkerSettings`, so tests build one directly and nothing
+deep in the worker can change behaviour by reading the environment behind the caller's back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from streamguard.exceptions import StreamguardError
+
+__all__ = ("ENV_PREFIX", "SettingsError", "WorkerSettings", "settings_table")
+
+ENV_PREFIX: Final = "STREAMGUARD_"
+_T = TypeVar("_T")
+_TRUE: Final = frozenset(("1", "true", "yes", "on"))
+_FALSE: Final = frozenset(("0", "false", "no", "off"))
+
+
+class SettingsError(StreamguardError):
+    """An environment variable holds a value the worker cannot use.
+
+    Operator action: fix the variable named in the message; the worker does not start.
+    """
+
+
+def _env(name: str, doc: str) -> dict[str, str]:
+    # The env name and the documentation live on the field, so the docs table and the parser
+    # cannot drift apart.
+    return {"env": ENV_PREFIX + name, "doc": doc}
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """Everything `streamguard worker` and `streamguard verify-audit` can be told."""
+
+    broker: str = field(
+        default="kafka://localhost:9092",
+        metadata=_env("BROKER", "Kafka bootstrap server(s), comma-separated"),
+    )
+    keys_path: Path | None = field(
+        default=None,
+        metadata=_env(
+            "KEYS", "KEYS.json with policy-change signing secrets; unset: every change is rejected"
+        ),
+    )
+    agencies_path: Path | None = field(
+        default=None,
+        metadata=_env("AGENCIES", "agencies CSV loaded at start, merged under the agencies topic"),
+    )
+    data_dir: Path = field(
+        default=Path("streamguard-data"),
+        metadata=_env("DATA_DIR", "table state (RocksDB) and the salt file"),
+    )
+    web_port: int = field(
+        default=6066, metadata=_env("WEB_PORT", "port of the web server that serves /metrics")
+    )
+    # Prometheus scrapes from another host; the page serves counts, never plates.
+    web_bind: str = field(
+        default="0.0.0.0",  # noqa: S104
+        metadata=_env("WEB_BIND", "address the web server binds"),
+    )
+    topic_prefix: str = field(
+        default="streamguard.", metadata=_env("TOPIC_PREFIX", "prefix of every contract topic")
+    )
+    app_id: str = field(
+        default="streamguard-worker",
+        metadata=_env("APP_ID", "Kafka consumer group and internal-topic prefix"),
+    )
+    partitions: int = field(
+        default=8,
+        metadata=_env(
+            "PARTITIONS", "partitions of topics the worker creates; must match the input topics"
+        ),
+    )
+    replication: int = field(
+        default=1, metadata=_env("REPLICATION", "replication factor of topics the worker creates")
+    )
+    store: str = field(
+        default="rocksdb://",
+        metadata=_env("STORE", "table store: rocksdb:// (in DATA_DIR) or memory://"),
+    )
+    plate_salt: str | None = field(
+        default=None,
+        metadata=_env(
+            "PLATE_SALT",
+            "salt of audit plate hashes; unset: a random salt kept in DATA_DIR/plate_salt",
+        ),
+    )
+    rate_limit_per_minute: int = field(
+        default=120,
+        metadata=_env(
+            "RATE_LIMIT_PER_MINUTE", "searches per requester per minute (event time); 0 disables"
+        ),
+    )
+    alert_out_of_state_per_hour: int = field(
+        default=20,
+        metadata=_env(
+            "ALERT_OUT_OF_STATE_PER_HOUR",
+            "alert when an owner gets more than N out-of-state or federal attempts in an hour",
+        ),
+    )
+    alert_denied_networks_per_hour: int = field(
+        default=50,
+        metadata=_env(
+            "ALERT_DENIED_NETWORKS_PER_HOUR",
+            "alert when a requester is denied more than N owner networks in an hour",
+        ),
+    )
+    alert_immigration_per_hour: int = field(
+        default=5,
+        metadata=_env(
+            "ALERT_IMMIGRATION_PER_HOUR",
+            "alert when a requester makes more than N immigration-purpose searches in an hour",
+        ),
+    )
+    batch_size: int = field(
+        default=1000, metadata=_env("BATCH_SIZE", "events decided per batch (stream.take)")
+    )
+    batch_window_ms: int = field(
+        default=50, metadata=_env("BATCH_WINDOW_MS", "longest wait to fill a batch")
+    )
+    enforce_unverified: bool = field(
+        default=True,
+        metadata=_env(
+            "ENFORCE_UNVERIFIED", "enforce statute provisions whose text is marked unverified"
+        ),
+    )
+    log_level: str = field(default="info", metadata=_env("LOG_LEVEL", "worker log level"))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerSettings:
+        """Build settings from `environ` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in dataclasses.fields(cls):
+            name = spec.metadata["env"]
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                continue
+            values[spec.name] = _parse(name, raw.strip(), spec.type)
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Reject combinations no worker could run with (one-line SettingsError)."""
+        positive = {
+            "PARTITIONS": self.partitions, "REPLICATION": self.replication,
+            "BATCH_SIZE": self.batch_size, "BATCH_WINDOW_MS": self.batch_window_ms,
+        }  # fmt: skip
+        for name, value in positive.items():
+            if value < 1:
+                msg = f"{ENV_PREFIX}{name} must be at least 1, got {value}"
+                raise SettingsError(msg)
+        for name in ("RATE_LIMIT_PER_MINUTE", "ALERT_OUT_OF_STATE_PER_HOUR",
+                     "ALERT_DENIED_NETWORKS_PER_HOUR", "ALERT_IMMIGRATION_PER_HOUR"):  # fmt: skip
+            if getattr(self, name.lower()) < 0:
+                msg = f"{ENV_PREFIX}{name} must not be negative"
+                raise SettingsError(msg)
+        if not 0 < self.web_port < 65536:
+            msg = f"{ENV_PREFIX}WEB_PORT must be a TCP port, got {self.web_port}"
+            raise SettingsError(msg)
+        if self.store.split("://", 1)[0] not in ("rocksdb", "memory"):
+            msg = f"{ENV_PREFIX}STORE must be rocksdb:// or memory://, got {self.store!r}"
+            raise SettingsError(msg)
+        if self.plate_salt is not None and len(self.plate_salt) < 16:
+            # A short salt over the small space of plates is a lookup table away from the plates.
+            msg = f"{ENV_PREFIX}PLATE_SALT must be at least 16 characters"
+            raise SettingsError(msg)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The broker list without faust's `kafka://` scheme, for plain aiokafka clients."""
+        return ",".join(
+            part.strip().removeprefix("kafka://") for part in self.broker.split(",") if part.strip()
+        )
+
+    def topic(self, name: str) -> str:
+        """A contract topic under the configured prefix: `searches` -> `streamguard.searches`."""
+        return self.topic_prefix + name
+
+
+def _parse(name: str, raw: str, kind: object) -> Any:
+    parsers: dict[str, Callable[[str], Any]] = {
+        "str": str, "str | None": str, "int": int, "bool": _bool,
+        "Path": Path, "Path | None": Path,
+    }  # fmt: skip
+    parser = parsers[str(kind)]
+    try:
+        return parser(raw)
+    except ValueError:
+        msg = f"{name} must be {str(kind).removesuffix(' | None')}, got {raw!r}"
+        raise SettingsError(msg) from None
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(raw)
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(env name, default, meaning) for every setting, for the docs."""
+    rows: list[tuple[str, str, str]] = []
+    for spec in dataclasses.fields(WorkerSettings):
+        default = "(unset)" if spec.default is None else str(spec.default)
+        rows.append((spec.metadata["env"], default, spec.metadata["doc"]))
+    return rows
