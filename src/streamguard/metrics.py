@@ -297,15 +297,30 @@ class StreamguardMetrics:
         """
         kind = _bounded(kind, OWNER_ATTEMPT_KINDS)
         with self._lock:
-            if owner_id not in self._owners:
-                if (
-                    _AGENCY_ID.fullmatch(owner_id) is None
-                    or len(self._owners) >= self._max_agency_series
-                ):
-                    owner_id = OTHER
-                else:
-                    self._owners.add(owner_id)
+            if not self._admit_owner(owner_id):
+                owner_id = OTHER
         self.owner_attempts.labels(owner_id=owner_id, kind=kind).inc()
+
+    def register_owners(self, owner_ids: Iterable[str]) -> None:
+        """Create every owner's attempt series at 0 (call with the registry's agency ids).
+
+        Without it an owner's first attempt creates its series at 1, and `increase()` on the
+        dashboard and in alert rules never sees that first attempt.
+        """
+        with self._lock:
+            for owner_id in owner_ids:
+                if self._admit_owner(owner_id):
+                    for kind in OWNER_ATTEMPT_KINDS:
+                        self.owner_attempts.labels(owner_id=owner_id, kind=kind)
+
+    def _admit_owner(self, owner_id: str) -> bool:
+        """True when `owner_id` has (or may now have) its own series. Call under the lock."""
+        if owner_id in self._owners:
+            return True
+        if _AGENCY_ID.fullmatch(owner_id) is None or len(self._owners) >= self._max_agency_series:
+            return False
+        self._owners.add(owner_id)
+        return True
 
     # --- windowed tables ---------------------------------------------------------------------
 

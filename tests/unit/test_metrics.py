@@ -344,3 +344,17 @@ def test_no_label_ever_holds_a_plate(metrics: StreamguardMetrics) -> None:
     metrics.observe_owner_attempt(plate, plate)
     metrics.set_agency_searches(plate, {plate: 1})
     assert plate not in metrics.exposition().decode()
+
+
+def test_register_owners_creates_zero_series_so_the_first_attempt_is_seen() -> None:
+    """Registered owners start at 0 for both kinds; the cap and id shape still apply."""
+    metrics = StreamguardMetrics.create(max_agency_series=2)
+    metrics.register_owners(["ca-ventura-county-so", "Not An Id", "ca-oxnard-pd", "ca-uc-pd"])
+    samples = scrape(metrics)
+    name = "streamguard_owner_attempts_total"
+    assert value(samples, name, owner_id="ca-ventura-county-so", kind="out_of_state") == 0
+    assert value(samples, name, owner_id="ca-oxnard-pd", kind="federal") == 0
+    owners = {s["owner_id"] for s in series(samples, name)}
+    assert owners == {"ca-ventura-county-so", "ca-oxnard-pd"}
+    metrics.observe_owner_attempt("ca-oxnard-pd", "federal")
+    assert value(scrape(metrics), name, owner_id="ca-oxnard-pd", kind="federal") == 1
