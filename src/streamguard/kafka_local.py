@@ -163,6 +163,25 @@ def _one_line(lines: list[str], limit: int = 300) -> str:
     return " | ".join(line[:limit] for line in lines)
 
 
+def _run_logged(cmd: list[str], log: Path, timeout: float, what: str) -> int:
+    """Run `cmd` with its output in `log` (read back for errors); return its exit code."""
+    try:
+        with log.open("wb") as sink:
+            proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
+                cmd,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=timeout,
+                check=False,
+            )
+    except subprocess.TimeoutExpired:
+        raise BrokerError(f"{what} took over {timeout:.0f}s (log: {log})") from None
+    except OSError as exc:
+        raise BrokerError(f"{what} failed: cannot run {cmd[0]}: {exc.strerror}") from None
+    return proc.returncode
+
+
 def _maven_pom(version: str) -> str:
     deps = [
         ("org.apache.kafka", f"kafka_{SCALA_VERSION}", version),
@@ -201,26 +220,11 @@ def _fetch_with_maven(mvn: str, version: str, work: Path, out: Path) -> None:
         "-DincludeScope=runtime",
         f"-DoutputDirectory={out}",
     ]
-    try:
-        with log.open("wb") as sink:
-            proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
-                cmd,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                timeout=_MAVEN_TIMEOUT_S,
-                check=False,
-            )
-    except subprocess.TimeoutExpired:
-        raise BrokerError(
-            f"mvn took over {_MAVEN_TIMEOUT_S:.0f}s fetching Kafka {version}"
-        ) from None
-    except OSError as exc:
-        raise BrokerError(f"could not run mvn: {exc}") from None
-    if proc.returncode != 0:
+    code = _run_logged(cmd, log, _MAVEN_TIMEOUT_S, f"fetching Kafka {version} with mvn")
+    if code != 0:
         errors = [line for line in _tail(log, 200) if "ERROR" in line] or _tail(log, 3)
         raise BrokerError(
-            f"mvn could not fetch Kafka {version} (exit {proc.returncode}): {_one_line(errors[:3])}"
+            f"mvn could not fetch Kafka {version} (exit {code}): {_one_line(errors[:3])}"
         )
 
 
@@ -460,19 +464,31 @@ def _live_record(port: int) -> dict[str, Any] | None:
 # Readiness
 
 
+def _run_private_loop(coro: Coroutine[Any, Any, bool]) -> bool:
+    # Not asyncio.run: it resets the thread's current event loop on exit, which would pull the
+    # loop from under a caller that keeps one (pytest-asyncio's session loop, a Faust app).
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
 def _run_coroutine(coro: Coroutine[Any, Any, bool]) -> bool:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
-    # Called from async code (a demo, an async test): asyncio.run would refuse to nest, so the
-    # probe gets a private loop on a helper thread.
+        return _run_private_loop(coro)
+    # Called from async code (a demo, an async test): a loop cannot be nested in a running one,
+    # so the probe runs on a helper thread.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+        return pool.submit(_run_private_loop, coro).result()
 
 
 async def _metadata_round_trip(bootstrap: str, timeout: float) -> bool:
-    from aiokafka.client import AIOKafkaClient  # noqa: PLC0415 - keep the CLI start fast
+    # Imported here: aiokafka pulls in much of asyncio and costs the `stop` path for nothing.
+    from aiokafka.client import AIOKafkaClient
 
     client = AIOKafkaClient(
         bootstrap_servers=bootstrap,
@@ -614,19 +630,7 @@ def _format_storage(
         str(config),
     ]
     out = logs_dir / "format.out"
-    try:
-        with out.open("wb") as sink:
-            proc = subprocess.run(  # noqa: S603 - fixed argv
-                cmd,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                timeout=_FORMAT_TIMEOUT_S,
-                check=False,
-            )
-    except subprocess.TimeoutExpired:
-        raise BrokerError(f"formatting Kafka storage took over {_FORMAT_TIMEOUT_S:.0f}s") from None
-    if proc.returncode != 0:
+    if _run_logged(cmd, out, _FORMAT_TIMEOUT_S, "formatting Kafka storage") != 0:
         raise BrokerError(
             f"formatting Kafka storage in {config.parent} failed: {_one_line(_tail(out, 3))}"
         )
