@@ -77,7 +77,10 @@ OWNER_ATTEMPT_KINDS: Final = ("out_of_state", "federal")
 # Alert kinds the worker raises today; pre-created so that "no alert yet" reads as 0, not as a
 # gap. Any other snake_case kind is accepted up to `_MAX_EXTRA_ALERT_KINDS` (the alert topic is
 # ours, so kinds are code, not input), then folded into "other".
-ALERT_KINDS: Final = ("violation_burst", "prohibited_purpose", "policy_rejected", "search_rate")
+ALERT_KINDS: Final = (
+    "violation_burst", "prohibited_purpose", "policy_rejected", "search_rate",
+    "out_of_state_attempts",
+)  # fmt: skip
 _MAX_EXTRA_ALERT_KINDS: Final = 16
 
 # Decision latency is CPU work on one event (sub-millisecond) plus state-store and producer waits
