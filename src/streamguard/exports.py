@@ -311,13 +311,6 @@ class MalformedRow:
     detail: str
 
 
-def _cell(cells: Sequence[str], columns: Mapping[str, int], field: str) -> str | None:
-    index = columns.get(field)
-    if index is None:
-        return None
-    return cells[index].strip()
-
-
 def parse_row(
     layout: Layout, cells: Sequence[str], row: int, line: int
 ) -> ExportRow | MalformedRow:
@@ -340,8 +333,9 @@ def parse_row(
                 f"has {len(cells)} columns, the header has {layout.width}",
             )  # fmt: skip
 
-    def get(field: str) -> str | None:
-        return _cell(cells, columns, field)
+    # Each known cell stripped once; a field the layout lacks reads as None.
+    values = {field: cells[index].strip() for field, index in columns.items()}
+    get = values.get
 
     problems: list[str] = []
 
