@@ -1,0 +1,216 @@
+"""`streamguard audit` end to end: synthetic exports and registries in tmp files, real process."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.unit.test_exports import ORG_UNDERSCORE, PORTAL_EUGENE, write_csv
+
+PLATE = "ZZTEST9"
+NETWORK = [
+    "ID", "Name", "Org Name", "Total Networks Searched", "Time Frame", "License Plate", "Reason",
+    "Case #", "Filters", "Search Time", "Search Type",
+]  # fmt: skip
+AGENCIES_CSV = (
+    "agency_id,name,state,kind,aliases\n"
+    "ca-ventura-county-so,Ventura County Sheriff's Office,CA,county,Ventura County CA SO\n"
+    "ca-oxnard-pd,Oxnard Police Department,CA,local,\n"
+    "or-eugene-pd,Eugene Police Department,OR,local,Eugene OR PD\n"
+    "fl-okaloosa-county-so,Okaloosa County FL SO,FL,county,\n"
+)
+
+
+def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """The audit entry point in a fresh interpreter, as `streamguard audit` will call it."""
+    return subprocess.run(
+        [sys.executable, "-m", "streamguard.audit_export", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def network_row(rid: str, org: str, reason: str, when: str = "11/14/2025, 09:53:36 AM UTC",
+                networks: str = "12") -> list[str]:  # fmt: skip
+    frame = "11/13/2025, 09:53:36 AM UTC\n11/14/2025, 09:53:36 AM UTC"
+    return [rid, "Officer A", org, networks, frame, PLATE, reason, "25-1", "", when, "lookup"]
+
+
+@pytest.fixture
+def agencies(tmp_path: Path) -> Path:
+    path = tmp_path / "agencies.csv"
+    path.write_text(AGENCIES_CSV, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def network_export(tmp_path: Path) -> Path:
+    """A CA owner's network audit: own, in-state, out-of-state, federal, unknown, broad, bad."""
+    rows = [
+        network_row("r1", "Ventura County CA SO", "burglary 459 PC"),
+        network_row("r2", "Oxnard Police Department", "investigation"),
+        network_row("r3", "Dallas TX PD", "stolen vehicle"),
+        network_row(
+            "r4", "[Federal] HSI Field Office", "ICE removal", "11/15/2025, 01:00:00 PM UTC"
+        ),
+        network_row("r5", "Regional Unit 7", ""),
+        network_row("r6", "Regional Unit 7", "***", networks="3,494"),
+        network_row("r7", "Dallas TX PD", "theft", "13/45/2025, 01:00:00 PM UTC"),
+    ]
+    return write_csv(tmp_path / "network.csv", NETWORK, rows, bom=True, crlf=True)
+
+
+def test_summary_on_stdout(network_export: Path, agencies: Path) -> None:
+    """The summary counts rows, findings, codes, orgs, days, worst rows and unresolved names."""
+    result = run(network_export, "--agencies", agencies, "--owner", "ca-ventura-county-so")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "rows:    7   with findings: 6 (85.7%)   malformed: 1" in out
+    for code in ("OUT_OF_STATE_RECIPIENT", "FEDERAL_RECIPIENT", "PROHIBITED_PURPOSE_IMMIGRATION",
+                 "UNKNOWN_REQUESTER", "MISSING_PURPOSE", "VAGUE_PURPOSE", "BROAD_SEARCH",
+                 "INCOMPLETE_ACCESS_LOG", "SCHEMA_INVALID"):  # fmt: skip
+        assert code in out
+    assert "Unresolved organization names: 1 on 2 rows" in out
+    assert re.search(r"^  Regional Unit 7 +2$", out, re.MULTILINE)  # the name with its rows
+    assert "2025-11-14" in out and "2025-11-15" in out
+    assert "Worst rows" in out and "r4" in out
+    assert "line 14: Search Time is not a date and time" in out
+    assert PLATE not in out and "Officer A" not in out
+    # The malformed row is also reported on stderr with its line, and the audit went on.
+    assert "line 14 (row 7): Search Time is not a date and time" in result.stderr
+
+
+def test_jsonl_one_line_per_row(network_export: Path, agencies: Path, tmp_path: Path) -> None:
+    """--out writes one JSON object per input row with the CONTRACT 5 keys."""
+    out = tmp_path / "rows.jsonl"
+    result = run(network_export, "--agencies", agencies, "--owner", "ca-ventura-county-so",
+                 "--out", out)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert [line["row"] for line in lines] == [1, 2, 3, 4, 5, 6, 7]
+    assert [line["id"] for line in lines] == ["r1", "r2", "r3", "r4", "r5", "r6", "r7"]
+    by_id = {line["id"]: line for line in lines}
+    assert by_id["r1"]["codes"] == [] and by_id["r1"]["agency_id"] == "ca-ventura-county-so"
+    assert by_id["r2"] == by_id["r2"] | {"agency_id": "ca-oxnard-pd", "codes": ["VAGUE_PURPOSE"]}
+    assert by_id["r3"]["agency_id"] is None and by_id["r3"]["codes"] == ["OUT_OF_STATE_RECIPIENT"]
+    assert by_id["r4"]["codes"] == ["FEDERAL_RECIPIENT", "PROHIBITED_PURPOSE_IMMIGRATION"]
+    assert by_id["r5"]["codes"] == ["UNKNOWN_REQUESTER", "MISSING_PURPOSE", "INCOMPLETE_ACCESS_LOG"]
+    assert by_id["r6"]["codes"] == ["UNKNOWN_REQUESTER", "BROAD_SEARCH"]  # "***" is not missing
+    assert by_id["r7"]["codes"] == ["OUT_OF_STATE_RECIPIENT", "SCHEMA_INVALID"]
+    assert by_id["r7"]["line"] == 14
+    assert PLATE not in out.read_text("utf-8")
+
+
+def test_html_report_is_offline(network_export: Path, agencies: Path, tmp_path: Path) -> None:
+    """--html writes one self-contained page with inline SVG charts and no script or URL."""
+    html = tmp_path / "report.html"
+    result = run(network_export, "--agencies", agencies, "--owner", "ca-ventura-county-so",
+                 "--html", html)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    page = html.read_text("utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert page.count("<svg") >= 3
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+    assert "Dallas TX PD" in page and "PROHIBITED_PURPOSE_IMMIGRATION" in page
+    assert "[Federal] HSI Field Office" in page
+    assert PLATE not in page
+
+
+def test_org_audit_and_portal_layouts(agencies: Path, tmp_path: Path) -> None:
+    """An underscore org audit and a quoted portal audit both run; rows are the owner's own."""
+    org = write_csv(tmp_path / "org.csv", ORG_UNDERSCORE, [
+        ["o1", "Okaloosa County FL SO", "840", "17652", "11/13/2025, 10:00:17 PM UTC",
+         "11/14/2025, 10:00:17 AM UTC", "bolo", "11/14/2025, 09:53:36 AM UTC", "lookup", ""],
+        ["o2", "Okaloosa County FL SO", "6601", "96316", "11/07/2025, 12:30:37 PM UTC",
+         "11/14/2025, 12:30:37 PM UTC", "", "11/14/2025, 12:13:45 PM UTC", "lookup", "allow"],
+    ])  # fmt: skip
+    result = run(org, "--agencies", agencies, "--owner", "fl-okaloosa-county-so")
+    assert result.returncode == 0, result.stderr
+    assert "rows:    2   with findings: 1 (50.0%)" in result.stdout
+    assert "MISSING_PURPOSE" in result.stdout and "BROAD_SEARCH" in result.stdout
+
+    portal = write_csv(tmp_path / "portal.csv", PORTAL_EUGENE, [
+        ["e1", "u-1", "2025-06-18 00:02:04.789", "2510", "investigation"],
+        ["e2", "u-2", "2025-06-18 00:09:13.397", "94", ""],
+    ], quote_all=True)  # fmt: skip
+    out = tmp_path / "p.jsonl"
+    result = run(portal, "--agencies", agencies, "--owner", "or-eugene-pd", "--out", out,
+                 "--broad-devices", "2000")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert [line["agency_id"] for line in lines] == ["or-eugene-pd", "or-eugene-pd"]
+    assert [line["org"] for line in lines] == [None, None]
+    assert lines[0]["codes"] == ["BROAD_SEARCH"] and lines[1]["codes"] == ["MISSING_PURPOSE"]
+    assert "no organization column" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("agency_id,name,state,kind\nx,y,CA,local\n", "is not a Flock audit export"),
+        ("", "is empty"),
+    ],
+)
+def test_unknown_layout_is_a_one_line_error(
+    agencies: Path, tmp_path: Path, content: str, fragment: str
+) -> None:
+    """A file of no known layout exits non-zero with exactly one line on stderr."""
+    export = tmp_path / "x.csv"
+    export.write_text(content, encoding="utf-8")
+    result = run(export, "--agencies", agencies, "--owner", "ca-ventura-county-so")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and fragment in result.stderr
+    assert result.stderr.startswith("streamguard: error: ")
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("agencies_text", "owner", "fragment"),
+    [
+        ("agency_id,name\nx,y\n", "x", "lacks column(s) state, kind"),
+        ("agency_id,name,state,kind\nx,y,ZZ,local\n", "x", "is not a two-letter US code"),
+        (AGENCIES_CSV, "nobody", "owner 'nobody' is not in agencies file"),
+    ],
+)
+def test_bad_agencies_file_or_owner_is_a_one_line_error(
+    network_export: Path, tmp_path: Path, agencies_text: str, owner: str, fragment: str
+) -> None:
+    """A broken registry, or an owner missing from it, is one line and a non-zero exit."""
+    path = tmp_path / "bad_agencies.csv"
+    path.write_text(agencies_text, encoding="utf-8")
+    result = run(network_export, "--agencies", path, "--owner", owner)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and fragment in result.stderr
+
+
+def test_missing_files_and_unwritable_output(
+    network_export: Path, agencies: Path, tmp_path: Path
+) -> None:
+    """Unreadable inputs and unwritable outputs are one-line errors too."""
+    result = run(tmp_path / "none.csv", "--agencies", agencies, "--owner", "ca-ventura-county-so")
+    assert result.returncode == 2 and "cannot read export" in result.stderr
+    result = run(network_export, "--agencies", tmp_path / "none.csv", "--owner", "x")
+    assert result.returncode == 2 and "cannot read agencies file" in result.stderr
+    result = run(network_export, "--agencies", agencies, "--owner", "ca-ventura-county-so",
+                 "--out", tmp_path / "no-such-dir" / "rows.jsonl")  # fmt: skip
+    assert result.returncode == 2 and "cannot write JSONL output" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_in_process_entry_point(
+    network_export: Path, agencies: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """main_audit returns the exit code instead of exiting, for cli.py to call."""
+    from streamguard.audit_export import main_audit
+
+    assert main_audit([str(network_export), "--agencies", str(agencies), "--owner",
+                       "ca-ventura-county-so", "--top", "3"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "top 3 by rows with findings" in out
