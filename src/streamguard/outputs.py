@@ -45,7 +45,8 @@ __all__ = (
 # Fixed for all time: changing it would change every id and defeat replay de-duplication.
 NAMESPACE: Final = uuid.UUID("6f1d2a7e-3c4b-5e8f-9a0b-1c2d3e4f5a6b")
 
-Role = Literal["approved", "shared", "quarantine", "alerts"]
+# "attempts" is internal: out-of-state/federal search attempts re-keyed by owner.
+Role = Literal["approved", "shared", "quarantine", "alerts", "attempts"]
 
 
 @dataclass(frozen=True, slots=True)

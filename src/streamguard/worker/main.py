@@ -1,0 +1,108 @@
+"""`streamguard worker`: load and check every input file, then run the faust worker.
+
+Everything that can be wrong with the operator's files is found before the first connection to
+Kafka, and reported in one line with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import sys
+
+from streamguard.exceptions import InputFileError, StreamguardError
+from streamguard.metrics import StreamguardMetrics
+from streamguard.registry import load_agencies_csv
+from streamguard.settings import ENV_PREFIX, WorkerSettings, settings_table
+from streamguard.signing import load_keys
+from streamguard.statutes import load_statutes
+from streamguard.worker.app import StreamguardWorker, build_worker
+
+__all__ = ("load_salt", "main_worker", "prepare_worker")
+
+log = logging.getLogger("streamguard.worker")
+_SALT_FILE = "plate_salt"
+
+
+def load_salt(settings: WorkerSettings) -> bytes:
+    """The plate-hash salt: the setting, else DATA_DIR/plate_salt (created once, mode 0600).
+
+    A generated salt must survive restarts, or the same plate would hash differently before and
+    after one and the audit trail could no longer join its records.
+    """
+    if settings.plate_salt is not None:
+        return settings.plate_salt.encode()
+    path = settings.data_dir / _SALT_FILE
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_hex(32))
+        salt = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"cannot read or create the salt file {path}: {exc}"
+        raise InputFileError(msg) from exc
+    if len(salt) < 16:
+        msg = f"salt file {path} holds fewer than 16 characters"
+        raise InputFileError(msg)
+    return salt.encode()
+
+
+def prepare_worker(settings: WorkerSettings, *, web_enabled: bool = True) -> StreamguardWorker:
+    """Load keys, agencies, statutes and salt (failing on any bad file), then build the app."""
+    keys = load_keys(settings.keys_path) if settings.keys_path is not None else {}
+    agencies = load_agencies_csv(settings.agencies_path) if settings.agencies_path else []
+    statutes = load_statutes(enforce_unverified=settings.enforce_unverified)
+    salt = load_salt(settings)
+    metrics = StreamguardMetrics.create()
+    metrics.register_owners(a.agency_id for a in agencies)
+    worker = build_worker(
+        settings, statutes=statutes, file_agencies=agencies, keys=keys, salt=salt,
+        metrics=metrics, web_enabled=web_enabled,
+    )  # fmt: skip
+    metrics.install_faust_sensors(worker.app)
+    if web_enabled:
+        metrics.mount_metrics_page(worker.app)
+    if not keys:
+        log.warning("no %sKEYS: every policy change will be rejected", ENV_PREFIX)
+    return worker
+
+
+def _parser() -> argparse.ArgumentParser:
+    rows = "\n".join(f"  {env:<40} {default:<24} {doc}" for env, default, doc in settings_table())
+    return argparse.ArgumentParser(
+        prog="streamguard worker",
+        description="Run the StreamGuard Faust worker. All settings come from the environment.",
+        epilog=f"environment:\n{rows}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def main_worker(argv: list[str]) -> int:
+    """Entry point of `streamguard worker`; returns the exit code."""
+    _parser().parse_args(argv)
+    try:
+        settings = WorkerSettings.from_env()
+        worker = prepare_worker(settings)
+    except StreamguardError as exc:
+        print(f"streamguard worker: error: {exc}", file=sys.stderr)
+        return 2
+    import faust  # the worker's runtime only; not needed to check the files above
+
+    runner = faust.Worker(worker.app, loglevel=settings.log_level.upper())
+    try:
+        runner.execute_from_commandline()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+
+
+def _main() -> None:
+    sys.exit(main_worker(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    _main()
+
