@@ -251,6 +251,13 @@ class Auditor:
             if columns.get(f) and not any(self.layout.has(c) for c in columns[f])
         )  # fmt: skip
 
+    @property
+    def retention_unjudged(self) -> bool:
+        """The owner's law limits retention but the layout has no Time Frame to compare."""
+        return self.rule.retention is not None and not (
+            self.layout.has("time_frame") or self.layout.has("frame_start")
+        )
+
     def resolve(self, row: ExportRow) -> Resolution | None:
         """The requester of a row; None when its organization cell is redacted."""
         if self.layout.org_implied:
@@ -381,6 +388,7 @@ class AuditSummary:
     rule_name: str
     unjudged_log_fields: tuple[str, ...]
     config: AuditConfig
+    retention_unjudged: bool = False
     rows: int = 0
     rows_with_findings: int = 0
     malformed_rows: int = 0
@@ -489,6 +497,7 @@ def run_audit(
         rule_name=auditor.rule.name,
         unjudged_log_fields=auditor.unjudged_log_fields,
         config=auditor.config,
+        retention_unjudged=auditor.retention_unjudged,
     )
     warned = 0
     for verdict in judge_rows(export, auditor):

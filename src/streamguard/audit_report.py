@@ -57,6 +57,11 @@ def _not_judged(summary: AuditSummary) -> list[str]:
     if summary.unjudged_log_fields:
         fields = ", ".join(ACCESS_LOG_FIELDS.get(f, f) for f in summary.unjudged_log_fields)
         notes.append(f"access-log fields this export has no column for: {fields}")
+    if summary.retention_unjudged:
+        notes.append(
+            "RETENTION_EXCEEDED: the owner's law limits retention, but this export has no "
+            "Time Frame column to compare with it"
+        )
     if summary.redacted_org_rows:
         notes.append(
             f"organization withheld on {summary.redacted_org_rows:,} rows: recipient law not "

@@ -149,6 +149,8 @@ def test_org_audit_and_portal_layouts(agencies: Path, tmp_path: Path) -> None:
     assert [line["org"] for line in lines] == [None, None]
     assert lines[0]["codes"] == ["BROAD_SEARCH"] and lines[1]["codes"] == ["MISSING_PURPOSE"]
     assert "no organization column" in result.stdout
+    # Oregon limits retention, but a portal audit has no Time Frame: said, not guessed.
+    assert "RETENTION_EXCEEDED: the owner's law limits retention" in result.stdout
 
 
 @pytest.mark.parametrize(
