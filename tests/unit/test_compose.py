@@ -386,3 +386,21 @@ def test_template_variables_are_defined_and_come_from_an_exposed_label() -> None
     assert agency["templating"]["list"][0]["definition"] == (
         "label_values(streamguard_agency_searches, agency_id)"
     )
+
+
+def test_docs_list_every_panel_query_and_every_alert_rule() -> None:
+    """docs/observability.md shows each panel's query and each rule's expression as shipped."""
+
+    def squash(text: str) -> str:
+        return re.sub(r"\s+", "", text.replace("\\|", "|"))
+
+    docs = squash((ROOT / "docs" / "observability.md").read_text(encoding="utf-8"))
+    for name, dashboard in dashboards():
+        for panel in dashboard["panels"]:
+            assert squash(panel["title"]) in docs, (name, panel["title"])
+            for target in panel["targets"]:
+                assert squash(target["expr"]) in docs, (name, panel["title"])
+    for group in load_yaml(PROMETHEUS_DIR / "alerts.yml")["groups"]:
+        for rule in group["rules"]:
+            assert squash(rule["alert"]) in docs
+            assert squash(rule["expr"]) in docs, rule["alert"]
