@@ -102,6 +102,25 @@ def test_kafka_is_the_official_image_at_the_local_broker_version(
 ) -> None:
     """Compose runs the same Kafka release as `streamguard kafka start`."""
     assert services["kafka"]["image"] == f"apache/kafka:{KAFKA_VERSION}"
+    assert services["kafka-init"]["image"] == services["kafka"]["image"]
+
+
+def test_kafka_init_creates_every_input_topic_with_the_worker_partitions(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """The worker's input topics exist, co-partitioned, before it subscribes."""
+    script = " ".join(services["kafka-init"]["command"])
+    worker = WorkerSettings.from_env(env(services["worker"]))
+    loop = re.search(r"for t in ([^;]+);", script)
+    assert loop
+    assert f"--topic {worker.topic_prefix}$$t " in script  # `$$` is compose's escaped `$`
+    created = {worker.topic(name) for name in loop.group(1).split()}
+    created |= set(re.findall(r"--topic (\S+) ", script))
+    for role in ("searches", "reads", "policy", "agencies"):
+        assert worker.topic(role) in created, role
+    assert set(re.findall(r"--partitions (\d+)", script)) == {str(worker.partitions)}
+    assert "cleanup.policy=compact" in script  # the agencies topic is a compacted registry
+    assert "kafka:19092" in script
 
 
 def test_kafka_is_a_single_node_kraft_cluster_the_worker_can_reach(
@@ -179,6 +198,10 @@ def test_depends_on_names_services_and_health_conditions_have_healthchecks(
             if condition.get("condition") == "service_healthy":
                 assert "healthcheck" in services[target], (name, target)
     assert services["worker"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert (
+        services["worker"]["depends_on"]["kafka-init"]["condition"]
+        == "service_completed_successfully"
+    )
     assert services["producer"]["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert "worker" in services["producer"]["depends_on"]
     assert "worker" in services["prometheus"]["depends_on"]
