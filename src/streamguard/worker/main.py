@@ -97,12 +97,3 @@ def main_worker(argv: list[str]) -> int:
         runner.execute_from_commandline()
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
-
-
-def _main() -> None:
-    sys.exit(main_worker(sys.argv[1:]))
-
-
-if __name__ == "__main__":
-    _main()
-
