@@ -8,6 +8,7 @@ code is reported, so an audit counts attempts, not just leaks.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from streamguard import codes
@@ -30,7 +31,6 @@ __all__ = ("decide_event", "decide_read", "decide_search", "event_kind", "normal
 
 _CONTRACT: Final = "StreamGuard wire contract v1"
 _SCOPES: Final = frozenset(("national", "statewide", "networks"))
-_DAY: Final = 86_400.0
 _PLATE_JUNK: Final = str.maketrans("", "", " -\t")
 _ID_FIELDS: Final = {
     "search_request": "search_id",
@@ -108,65 +108,67 @@ def purpose_text(event: Mapping[str, Any]) -> str:
     return str(reason or offense)
 
 
-def _candidates(
-    state: PolicyState, requester: Agency | None, scope: str, networks: list[str]
-) -> list[str]:
-    if scope == "networks":
-        return list(dict.fromkeys(networks))
-    if requester is None:
-        # Without a known requester there is no "own network" and no home state.
-        return sorted(state.national_owners) if scope == "national" else []
-    pool = (
-        state.national_owners
-        if scope == "national"
-        else state.statewide_owners.get(requester.state, frozenset())
-    )
-    return [requester.agency_id, *sorted(pool - {requester.agency_id})]
+# A long-running worker with a stable policy would otherwise grow each memo table with every
+# new (requester, owner, purpose) combination; past this size a table starts over.
+_MEMO_LIMIT: Final = 200_000
 
 
-def _network_reasons(
-    state: PolicyState,
-    requester: Agency,
-    owner_id: str,
-    scope: str,
-    categories: tuple[str, ...],
-    has_case_number: bool,
+def _table(state: PolicyState, name: str) -> dict[Any, Any]:
+    """One memo table of this snapshot (the snapshot's memo is empty for every new snapshot)."""
+    table: dict[Any, Any] | None = state.memo.get(name)
+    if table is None or len(table) > _MEMO_LIMIT:
+        table = {}
+        state.memo[name] = table
+    return table
+
+
+def _access_reasons(
+    state: PolicyState, requester: Agency, owner: Agency, scope: str, relation: tuple[bool, bool]
 ) -> tuple[Reason, ...]:
-    """Access and law for one owner network, without retention (which depends on the clock)."""
-    memo_key = (requester.agency_id, owner_id, scope, categories, has_case_number)
-    cached: tuple[Reason, ...] | None = state.memo.get(memo_key)
+    """Access (the owner's settings) and the recipient law of the owner's state.
+
+    Computed per requester class (state, kind, shared-with, same agency), not per requester:
+    reason texts name the owner only, so one tuple serves every requester of the class.
+    """
+    owner_id = owner.agency_id
+    settings = state.settings_for(owner_id)
+    found: list[Reason] = []
+    in_share_list, is_self = relation
+    if not is_self:
+        reachable = (
+            in_share_list
+            or (
+                scope == "statewide"
+                and settings.statewide_lookup
+                and requester.state == owner.state
+            )
+            or (scope == "national" and settings.national_lookup)
+        )
+        if reachable and requester.is_federal and not settings.federal_sharing:
+            reachable = False
+        if not reachable:
+            found.append(Reason(
+                codes.NOT_SHARED, f"{_CONTRACT}, section 2 (access)",
+                f"{owner_id} does not share its network with the requester for a {scope} search",
+                owner_id,
+            ))  # fmt: skip
+        found.extend(recipient_law_reasons(state.rule_for(owner), owner, requester, settings))
+    return tuple(found)
+
+
+def _purpose_reasons(
+    state: PolicyState, owner_id: str, categories: tuple[str, ...], has_case_number: bool
+) -> tuple[Reason, ...]:
+    """What the owner's state law and settings say about the stated purpose."""
+    memo = _table(state, "purpose")
+    key = (owner_id, categories, has_case_number)
+    cached: tuple[Reason, ...] | None = memo.get(key)
     if cached is not None:
         return cached
     owner = state.agencies.get(owner_id)
-    if owner is None:
-        found: list[Reason] = [Reason(
-            codes.UNKNOWN_OWNER, f"{_CONTRACT}, section 3",
-            f"owner network {owner_id} is not in the registry; nothing is shared with an "
-            "unknown owner", owner_id,
-        )]  # fmt: skip
-    else:
-        settings = state.settings_for(owner_id)
-        found = []
-        if owner_id != requester.agency_id:
-            reachable = (
-                requester.agency_id in settings.share_with
-                or (
-                    scope == "statewide"
-                    and settings.statewide_lookup
-                    and requester.state == owner.state
-                )
-                or (scope == "national" and settings.national_lookup)
-            )
-            if reachable and requester.is_federal and not settings.federal_sharing:
-                reachable = False
-            if not reachable:
-                found.append(Reason(
-                    codes.NOT_SHARED, f"{_CONTRACT}, section 2 (access)",
-                    f"{owner_id} does not share its network with {requester.agency_id} "
-                    f"for a {scope} search", owner_id,
-                ))  # fmt: skip
+    found: list[Reason] = []
+    if owner is not None:
         rule = state.rule_for(owner)
-        found.extend(recipient_law_reasons(rule, owner, requester, settings))
         for category, provision in rule.prohibited_purposes:
             if category in categories:
                 found.append(Reason(
@@ -180,41 +182,210 @@ def _network_reasons(
                 f"the stated purpose names no crime, case or person; {rule.name} requires a "
                 "documented purpose", owner_id,
             ))  # fmt: skip
-        if settings.require_case_number and not has_case_number:
+        if state.settings_for(owner_id).require_case_number and not has_case_number:
             found.append(Reason(
                 codes.MISSING_CASE_NUMBER, f"owner setting require_case_number of {owner_id}",
                 f"{owner_id} requires a case number for every search", owner_id,
             ))  # fmt: skip
     result = tuple(found)
-    state.memo[memo_key] = result
+    memo[key] = result
     return result
 
 
-def _retention_reason(
-    state: PolicyState, owner_id: str, oldest: float, now: float, what: str
-) -> Reason | None:
+def _verdict(
+    state: PolicyState,
+    requester: Agency,
+    owner_id: str,
+    scope: str,
+    categories: tuple[str, ...],
+    has_case_number: bool,
+) -> NetworkVerdict:
+    """The clock-free verdict on one network, shared by every search with the same inputs.
+
+    The memo key holds exactly what the verdict depends on; the requester enters only through
+    its state, kind and its relation to this owner, so busy owners hit the memo even when
+    every requester is new.
+    """
     owner = state.agencies.get(owner_id)
     if owner is None:
-        return None
-    rule = state.rule_for(owner)
-    settings = state.settings_for(owner_id)
-    limits: list[tuple[float, str, str]] = []
-    if rule.retention is not None:
-        limits.append((rule.retention.days, rule.retention.provision.cited, rule.retention.text))
-    if settings.retention_days is not None:
-        limits.append((
-            settings.retention_days, f"owner setting retention_days of {owner_id}",
-            f"{settings.retention_days:g} days",
-        ))  # fmt: skip
-    if not limits:
-        return None
-    days, citation, text = min(limits)
-    if oldest >= now - days * _DAY:
-        return None
-    return Reason(
-        codes.RETENTION_EXCEEDED, citation,
-        f"{what} is older than the {text} {owner_id} may keep ALPR data", owner_id,
+        return NetworkVerdict(owner_id, (Reason(
+            codes.UNKNOWN_OWNER, f"{_CONTRACT}, section 3",
+            f"owner network {owner_id} is not in the registry; nothing is shared with an "
+            "unknown owner", owner_id,
+        ),))  # fmt: skip
+    settings = state.settings.get(owner_id)
+    requester_id = requester.agency_id
+    relation = (
+        settings is not None and requester_id in settings.share_with,
+        requester_id == owner_id,
+    )
+    holds_declaration = settings is not None and requester_id in settings.declaration_on_file
+    memo = _table(state, "verdict")
+    key = (
+        owner_id, scope, requester.state, _kind_class(requester.kind), relation,
+        holds_declaration, categories, has_case_number,
     )  # fmt: skip
+    verdict: NetworkVerdict | None = memo.get(key)
+    if verdict is None:
+        access = _table(state, "access")
+        access_key = key[:6]
+        reasons: tuple[Reason, ...] | None = access.get(access_key)
+        if reasons is None:
+            reasons = _access_reasons(state, requester, owner, scope, relation)
+            access[access_key] = reasons
+        verdict = NetworkVerdict(
+            owner_id, reasons + _purpose_reasons(state, owner_id, categories, has_case_number)
+        )
+        memo[key] = verdict
+    return verdict
+
+
+def _declarations_by_recipient(state: PolicyState) -> dict[str, frozenset[str]]:
+    """Recipient -> owners holding its written declaration, built once per snapshot."""
+    index: dict[str, frozenset[str]] | None = state.memo.get("declarations")
+    if index is None:
+        building: dict[str, set[str]] = {}
+        for owner_id, settings in state.settings.items():
+            for recipient_id in settings.declaration_on_file:
+                building.setdefault(recipient_id, set()).add(owner_id)
+        index = {k: frozenset(v) for k, v in building.items()}
+        state.memo["declarations"] = index
+    return index
+
+
+# Kinds the law tells apart; local, county, state and campus agencies are all public agencies
+# under every statute on file, so they share memo entries.
+_KIND_CLASSES: Final = {"federal": "federal", "private": "private", "tribal": "tribal"}
+
+
+def _kind_class(kind: str) -> str:
+    return _KIND_CLASSES.get(kind, "public")
+
+
+@dataclass(frozen=True, slots=True)
+class _Pool:
+    """The clock-free verdicts of one statewide or national pool for one requester class."""
+
+    verdicts: tuple[NetworkVerdict, ...]  # sorted by owner id
+    position: dict[str, int]  # owner id -> index in verdicts
+    limited: tuple[int, ...]  # indices of owners with a retention limit to check
+    allowed: int  # how many verdicts allow
+
+
+def _pool(
+    state: PolicyState,
+    requester: Agency,
+    scope: str,
+    categories: tuple[str, ...],
+    has_case_number: bool,
+) -> _Pool:
+    # Every owner in the pool opened its network to the scope, so its verdict depends on the
+    # requester only through state and kind (declarations aside): one computation per class.
+    memo = _table(state, "pool")
+    key = (requester.state, _kind_class(requester.kind), scope, categories, has_case_number)
+    cached: _Pool | None = memo.get(key)
+    if cached is None:
+        pool = (
+            state.national_owners
+            if scope == "national"
+            else state.statewide_owners.get(requester.state, frozenset())
+        )
+        stand_in = Agency(f"\x00{requester.state}:{requester.kind}", "", requester.state,
+                          requester.kind)  # fmt: skip
+        owners = sorted(pool)
+        verdicts = tuple(
+            _verdict(state, stand_in, o, scope, categories, has_case_number) for o in owners
+        )
+        cached = _Pool(
+            verdicts,
+            {o: i for i, o in enumerate(owners)},
+            tuple(i for i, o in enumerate(owners) if o in state.retention_limits),
+            sum(1 for v in verdicts if not v.reasons),
+        )
+        memo[key] = cached
+    return cached
+
+
+def _fan_out(
+    state: PolicyState,
+    requester: Agency,
+    scope: str,
+    categories: tuple[str, ...],
+    has_case_number: bool,
+) -> tuple[tuple[NetworkVerdict, ...], tuple[int, ...], int]:
+    """Clock-free verdicts of a statewide or national search (own network first, then the
+    pool), the indices that have a retention limit, and how many verdicts allow."""
+    pool = _pool(state, requester, scope, categories, has_case_number)
+    own = _verdict(state, requester, requester.agency_id, scope, categories, has_case_number)
+    own_at = pool.position.get(requester.agency_id)
+    allowed = pool.allowed + (0 if own.reasons else 1)
+    if own_at is None:
+        verdicts = (own, *pool.verdicts)
+        limited = tuple(i + 1 for i in pool.limited)
+    else:
+        verdicts = (own, *pool.verdicts[:own_at], *pool.verdicts[own_at + 1 :])
+        limited = tuple(i + 1 if i < own_at else i for i in pool.limited if i != own_at)
+        allowed -= 0 if pool.verdicts[own_at].reasons else 1
+    if requester.agency_id in state.retention_limits:
+        limited = (0, *limited)
+    personal = _declarations_by_recipient(state).get(requester.agency_id)
+    if personal:
+        # The owners holding this requester's declaration judge it as itself, not its class.
+        changed = list(verdicts)
+        for i in range(1, len(changed)):
+            if changed[i].agency_id in personal:
+                before = changed[i]
+                changed[i] = _verdict(
+                    state, requester, before.agency_id, scope, categories, has_case_number
+                )
+                allowed += (0 if changed[i].reasons else 1) - (0 if before.reasons else 1)
+        verdicts = tuple(changed)
+    return verdicts, limited, allowed
+
+
+def _past_retention(
+    state: PolicyState, verdict: NetworkVerdict, oldest: float, now: float, what: str
+) -> NetworkVerdict:
+    """The verdict with RETENTION_EXCEEDED added when `oldest` is past the owner's limit."""
+    limit = state.retention_limits.get(verdict.agency_id)
+    if limit is None or oldest >= now - limit[0]:
+        return verdict
+    _seconds, citation, text = limit
+    late = Reason(
+        codes.RETENTION_EXCEEDED, citation,
+        f"{what} is older than the {text} {verdict.agency_id} may keep ALPR data",
+        verdict.agency_id,
+    )  # fmt: skip
+    return NetworkVerdict(verdict.agency_id, (*verdict.reasons, late))
+
+
+def _tagged(reasons: list[Reason], agency_id: str) -> tuple[Reason, ...]:
+    """Search-level reasons restated on one network."""
+    return tuple(Reason(r.code, r.citation, r.detail, agency_id) for r in reasons)
+
+
+def _search_level_reasons(
+    requester_id: str, known: bool, categories: tuple[str, ...], state: PolicyState,
+    rate_limited: bool,
+) -> list[Reason]:  # fmt: skip
+    found: list[Reason] = []
+    if not known:
+        found.append(Reason(
+            codes.UNKNOWN_REQUESTER, f"{_CONTRACT}, section 3",
+            f"requester {requester_id} is not in the registry; nothing is shared with an "
+            "unknown agency",
+        ))  # fmt: skip
+    if "missing" in categories:
+        found.append(Reason(
+            codes.MISSING_PURPOSE, state.statutes.missing_purpose.cited,
+            "the search states no purpose (empty or placeholder reason)",
+        ))  # fmt: skip
+    if rate_limited:
+        found.append(Reason(
+            codes.RATE_LIMIT_EXCEEDED, f"{_CONTRACT}, section 3",
+            f"{requester_id} passed its search rate limit",
+        ))  # fmt: skip
+    return found
 
 
 def decide_search(
@@ -230,44 +401,60 @@ def decide_search(
     case_number = event.get("case_number")
     has_case_number = isinstance(case_number, str) and bool(case_number.strip())
     scope: str = event["scope"]
-
-    search_reasons: list[Reason] = []
-    if requester is None:
-        search_reasons.append(Reason(
-            codes.UNKNOWN_REQUESTER, f"{_CONTRACT}, section 3",
-            f"requester {requester_id} is not in the registry; nothing is shared with an "
-            "unknown agency",
-        ))  # fmt: skip
-    if "missing" in categories:
-        search_reasons.append(Reason(
-            codes.MISSING_PURPOSE, state.statutes.missing_purpose.cited,
-            "the search states no purpose (empty or placeholder reason)",
-        ))  # fmt: skip
-    if rate_limited:
-        search_reasons.append(Reason(
-            codes.RATE_LIMIT_EXCEEDED, f"{_CONTRACT}, section 3",
-            f"{requester_id} passed its search rate limit",
-        ))  # fmt: skip
-
+    search_reasons = _search_level_reasons(
+        requester_id, requester is not None, categories, state, rate_limited
+    )
     asked_from = parse_ts(event["query"].get("from"))
-    verdicts: list[NetworkVerdict] = []
-    for owner_id in _candidates(state, requester, scope, event.get("networks", [])):
-        reasons: tuple[Reason, ...] = ()
-        if requester is not None:
-            reasons = _network_reasons(
-                state, requester, owner_id, scope, categories, has_case_number
-            )
-            if asked_from is not None:
-                late = _retention_reason(state, owner_id, asked_from, now, "the asked-for window")
-                if late is not None:
-                    reasons = (*reasons, late)
-        if not reasons and search_reasons:
-            # A search-level violation denies every network; say which one on each.
-            reasons = tuple(Reason(r.code, r.citation, r.detail, owner_id) for r in search_reasons)
-        verdicts.append(NetworkVerdict(owner_id, reasons))
 
-    allowed = sum(1 for v in verdicts if v.allowed)
-    if search_reasons or allowed == 0:
+    verdicts: tuple[NetworkVerdict, ...]
+    if requester is None:
+        # Without a known requester there is no own network and no home state.
+        owners = (
+            list(dict.fromkeys(event["networks"]))
+            if scope == "networks"
+            else sorted(state.national_owners)
+            if scope == "national"
+            else []
+        )
+        verdicts = tuple(
+            NetworkVerdict(
+                o, tuple(Reason(r.code, r.citation, r.detail, o) for r in search_reasons)
+            )
+            for o in owners
+        )
+        allowed = 0
+    elif scope == "networks":
+        verdicts = tuple(
+            _verdict(state, requester, owner_id, scope, categories, has_case_number)
+            for owner_id in dict.fromkeys(event["networks"])
+        )
+        if asked_from is not None and state.retention_limits:
+            verdicts = tuple(
+                _past_retention(state, v, asked_from, now, "the asked-for window") for v in verdicts
+            )
+        allowed = sum(1 for v in verdicts if not v.reasons)
+    else:
+        verdicts, limited, allowed = _fan_out(state, requester, scope, categories, has_case_number)
+        if asked_from is not None and limited:
+            changed = list(verdicts)
+            for i in limited:
+                before = changed[i]
+                changed[i] = _past_retention(state, before, asked_from, now, "the asked-for window")
+                if changed[i] is not before and not before.reasons:
+                    allowed -= 1
+            verdicts = tuple(changed)
+
+    if search_reasons:
+        if requester is not None:
+            # A search-level violation denies every network; say which one on each.
+            verdicts = tuple(
+                v
+                if v.reasons
+                else NetworkVerdict(v.agency_id, _tagged(search_reasons, v.agency_id))
+                for v in verdicts
+            )
+        outcome = "denied"
+    elif allowed == 0:
         outcome = "denied"
     elif allowed == len(verdicts):
         outcome = "approved"
@@ -277,7 +464,7 @@ def decide_search(
         event_id=event["search_id"],
         outcome=outcome,
         search_reasons=tuple(search_reasons),
-        verdicts=tuple(verdicts),
+        verdicts=verdicts,
         policy_version=state.version,
         categories=categories,
     )
@@ -361,9 +548,12 @@ def _recipient_reasons(
         Reason(r.code, r.citation, r.detail, recipient_id)
         for r in recipient_law_reasons(state.rule_for(owner), owner, recipient, settings)
     )
-    late = _retention_reason(state, owner_id, read_ts, now, "the read")
-    if late is not None:
-        found.append(Reason(late.code, late.citation, late.detail, recipient_id))
+    limit = state.retention_limits.get(owner_id)
+    if limit is not None and read_ts < now - limit[0]:
+        found.append(Reason(
+            codes.RETENTION_EXCEEDED, limit[1],
+            f"the read is older than the {limit[2]} {owner_id} may keep ALPR data", recipient_id,
+        ))  # fmt: skip
     return tuple(found)
 
 

@@ -18,7 +18,13 @@ from streamguard.signing import signature_valid
 from streamguard.statutes import StateRule, StatuteBook
 from streamguard.timeutil import parse_ts
 
-__all__ = ("SETTING_NAMES", "PolicyState", "apply_change")
+__all__ = (
+    "SETTING_NAMES",
+    "PolicyState",
+    "RetentionLimit",
+    "apply_change",
+    "recipient_law_reasons",
+)
 
 _BOOL_SETTINGS: Final = frozenset(
     ("national_lookup", "statewide_lookup", "federal_sharing", "require_case_number")
@@ -26,6 +32,10 @@ _BOOL_SETTINGS: Final = frozenset(
 _LIST_SETTINGS: Final = frozenset(("share_with", "unshare_with", "declaration_on_file"))
 SETTING_NAMES: Final = _BOOL_SETTINGS | _LIST_SETTINGS | {"retention_days"}
 _DEFAULT_SETTINGS: Final = OwnerSettings()
+_DAY: Final = 86_400.0
+
+
+RetentionLimit = tuple[float, str, str]  # (seconds, citation, text): the tightest limit in force
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +47,12 @@ class PolicyState:
     settings: Mapping[str, OwnerSettings]
     national_owners: frozenset[str]
     statewide_owners: Mapping[str, frozenset[str]]
+    # Owner -> tightest retention (statute or own setting); owners with none are absent, so the
+    # hot path checks retention only where a limit exists.
+    retention_limits: Mapping[str, RetentionLimit]
     revision: int = 0
-    # Memo of per-network verdicts for this snapshot; a new snapshot starts empty, so it can
-    # never serve a verdict computed under other settings.
+    # Memo of verdicts for this snapshot; a new snapshot starts empty, so it can never serve a
+    # verdict computed under other settings or another registry.
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -52,16 +65,31 @@ class PolicyState:
         statutes: StatuteBook,
         agencies: Iterable[Agency] = (),
         settings: Mapping[str, OwnerSettings] | None = None,
+        *,
+        revision: int = 0,
     ) -> PolicyState:
         registry = {a.agency_id: a for a in agencies}
         owner_settings = dict(settings or {})
-        national, statewide = _index(registry, owner_settings)
+        national: set[str] = set()
+        statewide: dict[str, set[str]] = {}
+        limits: dict[str, RetentionLimit] = {}
+        for agency_id, agency in registry.items():
+            owned = owner_settings.get(agency_id, _DEFAULT_SETTINGS)
+            if owned.national_lookup:
+                national.add(agency_id)
+            if owned.statewide_lookup:
+                statewide.setdefault(agency.state, set()).add(agency_id)
+            limit = _retention_limit(statutes, agency, owned)
+            if limit is not None:
+                limits[agency_id] = limit
         return cls(
             statutes=statutes,
             agencies=MappingProxyType(registry),
             settings=MappingProxyType(owner_settings),
-            national_owners=national,
-            statewide_owners=MappingProxyType(statewide),
+            national_owners=frozenset(national),
+            statewide_owners=MappingProxyType({k: frozenset(v) for k, v in statewide.items()}),
+            retention_limits=MappingProxyType(limits),
+            revision=revision,
         )
 
     def settings_for(self, agency_id: str) -> OwnerSettings:
@@ -72,49 +100,80 @@ class PolicyState:
 
     def with_agency(self, agency: Agency) -> PolicyState:
         registry = dict(self.agencies)
+        old = registry.get(agency.agency_id)
         registry[agency.agency_id] = agency
-        return self._rebuilt(registry, dict(self.settings))
+        return self._changed(agency.agency_id, old, agency, registry=registry)
 
     def without_agency(self, agency_id: str) -> PolicyState:
         registry = dict(self.agencies)
-        registry.pop(agency_id, None)
-        return self._rebuilt(registry, dict(self.settings))
+        old = registry.pop(agency_id, None)
+        return self._changed(agency_id, old, None, registry=registry)
 
     def with_settings(self, agency_id: str, settings: OwnerSettings) -> PolicyState:
         owner_settings = dict(self.settings)
         owner_settings[agency_id] = settings
-        return self._rebuilt(dict(self.agencies), owner_settings)
+        agency = self.agencies.get(agency_id)
+        return self._changed(agency_id, agency, agency, owner_settings=owner_settings)
 
-    def _rebuilt(
-        self, registry: dict[str, Agency], owner_settings: dict[str, OwnerSettings]
+    def _changed(
+        self,
+        agency_id: str,
+        old: Agency | None,
+        new: Agency | None,
+        *,
+        registry: dict[str, Agency] | None = None,
+        owner_settings: dict[str, OwnerSettings] | None = None,
     ) -> PolicyState:
-        # Changes are rare next to decisions; re-indexing from scratch keeps the index obviously
-        # consistent with the maps it is built from.
-        national, statewide = _index(registry, owner_settings)
+        """A new snapshot in which only `agency_id`'s entries of each index are recomputed.
+
+        Copying the maps keeps snapshots immutable; touching one owner's index entries keeps a
+        change cheap even with thousands of agencies.
+        """
+        settings_map = owner_settings if owner_settings is not None else self.settings
+        owned = settings_map.get(agency_id, _DEFAULT_SETTINGS)
+        national = self.national_owners - {agency_id}
+        if new is not None and owned.national_lookup:
+            national = national | {agency_id}
+        statewide = dict(self.statewide_owners)
+        if old is not None and old.state in statewide:
+            statewide[old.state] = statewide[old.state] - {agency_id}
+        if new is not None and owned.statewide_lookup:
+            statewide[new.state] = statewide.get(new.state, frozenset()) | {agency_id}
+        limits = dict(self.retention_limits)
+        limits.pop(agency_id, None)
+        if new is not None:
+            limit = _retention_limit(self.statutes, new, owned)
+            if limit is not None:
+                limits[agency_id] = limit
         return PolicyState(
             statutes=self.statutes,
-            agencies=MappingProxyType(registry),
-            settings=MappingProxyType(owner_settings),
+            agencies=MappingProxyType(registry) if registry is not None else self.agencies,
+            settings=MappingProxyType(owner_settings)
+            if owner_settings is not None
+            else self.settings,
             national_owners=national,
             statewide_owners=MappingProxyType(statewide),
+            retention_limits=MappingProxyType(limits),
             revision=self.revision + 1,
         )
 
 
-def _index(
-    registry: Mapping[str, Agency], owner_settings: Mapping[str, OwnerSettings]
-) -> tuple[frozenset[str], dict[str, frozenset[str]]]:
-    national: set[str] = set()
-    statewide: dict[str, set[str]] = {}
-    for agency_id, settings in owner_settings.items():
-        agency = registry.get(agency_id)
-        if agency is None:
-            continue
-        if settings.national_lookup:
-            national.add(agency_id)
-        if settings.statewide_lookup:
-            statewide.setdefault(agency.state, set()).add(agency_id)
-    return frozenset(national), {state: frozenset(ids) for state, ids in statewide.items()}
+def _retention_limit(
+    statutes: StatuteBook, agency: Agency, settings: OwnerSettings
+) -> RetentionLimit | None:
+    rule = statutes.rule_for(agency.state)
+    limits: list[RetentionLimit] = []
+    if rule.retention is not None:
+        limits.append(
+            (rule.retention.days * _DAY, rule.retention.provision.cited, rule.retention.text)
+        )
+    if settings.retention_days is not None:
+        limits.append((
+            settings.retention_days * _DAY,
+            f"owner setting retention_days of {agency.agency_id}",
+            f"{settings.retention_days:g} days",
+        ))  # fmt: skip
+    return min(limits) if limits else None
 
 
 def _schema_error(change: Mapping[str, Any]) -> str | None:
@@ -197,7 +256,11 @@ def _forbidden_by_statute(
 def recipient_law_reasons(
     rule: StateRule, owner: Agency, recipient: Agency, settings: OwnerSettings
 ) -> list[Reason]:
-    """What the owner's state law says about this recipient, before any purpose is known."""
+    """What the owner's state law says about this recipient, before any purpose is known.
+
+    Details name the owner but not the recipient: the same reasons serve every recipient of the
+    same state and kind, which lets fan-out searches share them.
+    """
     if recipient.agency_id == owner.agency_id:
         return []
     found: list[Reason] = []
@@ -207,7 +270,7 @@ def recipient_law_reasons(
             if rule.federal.rule == "forbidden":
                 found.append(Reason(
                     codes.FEDERAL_RECIPIENT, rule.federal.provision.cited,
-                    f"{recipient.agency_id} is a federal agency; {rule.name} forbids sharing "
+                    f"the recipient is a federal agency; {rule.name} forbids sharing "
                     f"{owner.state} ALPR data with federal agencies", owner_id,
                 ))  # fmt: skip
             elif rule.federal.rule == "declaration" and (
@@ -215,21 +278,21 @@ def recipient_law_reasons(
             ):
                 found.append(Reason(
                     codes.NO_DECLARATION_ON_FILE, rule.federal.provision.cited,
-                    f"no written declaration from federal agency {recipient.agency_id} "
-                    f"is on file with {owner_id}", owner_id,
+                    f"no written declaration from this federal recipient is on file with "
+                    f"{owner_id}", owner_id,
                 ))  # fmt: skip
     else:
         if recipient.is_private and rule.private is not None and rule.private.rule == "forbidden":
             found.append(Reason(
                 codes.PRIVATE_RECIPIENT, rule.private.provision.cited,
-                f"{recipient.agency_id} is a private entity; {rule.name} allows sharing only "
+                f"the recipient is a private entity; {rule.name} allows sharing only "
                 "with law enforcement or public agencies", owner_id,
             ))  # fmt: skip
         if recipient.state != owner.state and rule.out_of_state is not None:
             if rule.out_of_state.rule == "forbidden":
                 found.append(Reason(
                     codes.OUT_OF_STATE_RECIPIENT, rule.out_of_state.provision.cited,
-                    f"{recipient.agency_id} is in {recipient.state}; {rule.name} allows sharing "
+                    f"the recipient is in {recipient.state}; {rule.name} allows sharing "
                     f"{owner.state} ALPR data only within {owner.state}", owner_id,
                 ))  # fmt: skip
             elif rule.out_of_state.rule == "declaration" and (
@@ -237,8 +300,8 @@ def recipient_law_reasons(
             ):
                 found.append(Reason(
                     codes.NO_DECLARATION_ON_FILE, rule.out_of_state.provision.cited,
-                    f"no written declaration from out-of-state agency {recipient.agency_id} "
-                    f"is on file with {owner_id}", owner_id,
+                    f"no written declaration from this {recipient.state} recipient is on file "
+                    f"with {owner_id}", owner_id,
                 ))  # fmt: skip
     if (
         not found
@@ -247,8 +310,8 @@ def recipient_law_reasons(
     ):
         found.append(Reason(
             codes.INELIGIBLE_RECIPIENT, rule.eligible_kinds.provision.cited,
-            f"{recipient.agency_id} is a {recipient.kind} agency, not a recipient "
-            f"{rule.name} allows", owner_id,
+            f"the recipient is a {recipient.kind} agency, not one {rule.name} allows",
+            owner_id,
         ))  # fmt: skip
     return found
 

@@ -138,3 +138,12 @@ def test_format_round_trips() -> None:
     """format_ts writes the contract's Z form and parses back to the same instant."""
     assert format_ts(1739210591.0) == "2025-02-10T18:03:11Z"
     assert parse_ts(format_ts(1739210591.25)) == 1739210591.25
+
+
+def test_no_statute_tells_public_agency_kinds_apart() -> None:
+    """The engine shares memo entries across local, county, state and campus agencies; that is
+    only sound while no statute's eligible kinds split them."""
+    public = {"local", "county", "state", "campus"}
+    for rule in load_statutes().states.values():
+        if rule.eligible_kinds is not None:
+            assert public <= rule.eligible_kinds.kinds or not public & rule.eligible_kinds.kinds

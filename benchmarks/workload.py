@@ -1,0 +1,129 @@
+"""A reproducible synthetic workload: agencies across states, signed settings, a search/read mix.
+
+Shared by the benchmarks so each one measures the same kind of traffic. Nothing here comes from
+real records: names, plates and reasons are generated.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from streamguard.models import Agency
+from streamguard.signing import sign_change
+from streamguard.timeutil import format_ts
+
+SECRET = b"bench-secret"
+KEY_ID = "bench"
+# Weighted towards the states with statutes, so the law is exercised, plus many neutral ones.
+STATE_WEIGHTS = {
+    "CA": 20, "TX": 14, "IL": 8, "VA": 6, "WA": 5, "GA": 6, "FL": 8, "MN": 3, "NH": 1, "ME": 1,
+    "MT": 1, "AR": 2, "NE": 2, "UT": 2, "VT": 1, "OH": 6, "NY": 6, "AZ": 4, "CO": 4,
+}  # fmt: skip
+REASONS = (
+    "burglary 459 PC case 25-{n:06d}", "stolen vehicle 10851 VC", "homicide investigation {n}",
+    "missing person - endangered", "robbery 211 PC", "hit and run", "investigation", "ICE warrant",
+    "assist HSI", "protest", "n/a", "Other - Not Applicable", "amber alert", "carjacking {n}",
+    "fraud", "suspect vehicle", "warrant service", "narcotics 11351 HS",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Workload:
+    agencies: list[Agency]
+    setup: list[dict[str, Any]]  # signed policy changes, applied before the traffic
+    events: list[dict[str, Any]]
+
+
+def _agencies(rng: random.Random, count: int) -> list[Agency]:
+    states = list(STATE_WEIGHTS)
+    weights = list(STATE_WEIGHTS.values())
+    out: list[Agency] = []
+    for i in range(count):
+        roll = rng.random()
+        if roll < 0.02:
+            out.append(Agency(f"us-fed-{i}", f"Federal Office {i}", "US", "federal"))
+            continue
+        state = rng.choices(states, weights)[0]
+        kind = "private" if roll < 0.03 else rng.choice(("local", "local", "county", "state"))
+        out.append(Agency(f"{state.lower()}-agency-{i}", f"Agency {i} {state}", state, kind))
+    return out
+
+
+def _change(agency_id: str, n: int, setting: str, value: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": "policy_change", "change_id": f"bench-chg-{n}", "ts": "2025-01-01T00:00:00Z",
+        "agency_id": agency_id, "setting": setting, "value": value,
+        "actor": {"user_id": "admin", "agency_id": agency_id}, "ticket": f"B-{n}",
+        "key_id": KEY_ID,
+    }  # fmt: skip
+    event["signature"] = sign_change(event, SECRET)
+    return event
+
+
+def build(events: int = 100_000, agency_count: int = 2_000, seed: int = 7) -> Workload:
+    rng = random.Random(seed)
+    agencies = _agencies(rng, agency_count)
+    by_state: dict[str, list[Agency]] = {}
+    for agency in agencies:
+        by_state.setdefault(agency.state, []).append(agency)
+    setup: list[dict[str, Any]] = []
+    shares: dict[str, list[str]] = {}
+    for agency in agencies:
+        if agency.is_federal or agency.is_private:
+            continue
+        peers = [
+            a.agency_id
+            for a in rng.sample(by_state[agency.state], min(8, len(by_state[agency.state])))
+        ]
+        shares[agency.agency_id] = peers
+        setup.append(_change(agency.agency_id, len(setup), "share_with", peers))
+        if rng.random() < 0.5:
+            setup.append(_change(agency.agency_id, len(setup), "statewide_lookup", True))
+        if agency.state not in ("CA", "VA", "WA") and rng.random() < 0.3:
+            setup.append(_change(agency.agency_id, len(setup), "national_lookup", True))
+    base = 1_740_830_400.0  # 2025-03-01T12:00:00Z
+    traffic: list[dict[str, Any]] = []
+    owners = [a.agency_id for a in agencies if a.agency_id in shares]
+    for n in range(events):
+        requester = rng.choice(agencies)
+        ts = base + n * 0.01
+        if rng.random() < 0.1:
+            traffic.append({
+                "type": "plate_read", "read_id": f"r-{n}", "ts": format_ts(ts),
+                "agency_id": rng.choice(owners), "camera_id": f"cam-{n % 97}",
+                "plate": f"{rng.randrange(10**6):06d}X", "plate_state": "CA", "confidence": 0.9,
+                "location": {"lat": 34.2, "lon": -119.2}, "hotlist_hit": False,
+                "share_to": rng.sample(owners, 3),
+            })  # fmt: skip
+            continue
+        roll = rng.random()
+        if roll < 0.90:
+            scope = "networks"
+            candidates = [o for o in owners if requester.agency_id in shares.get(o, ())]
+            picks = rng.sample(candidates, min(len(candidates), rng.randint(1, 5)))
+            networks = picks + rng.sample(owners, rng.randint(0, 2))
+        elif roll < 0.98:
+            scope, networks = "statewide", []
+        else:
+            scope, networks = "national", []
+        reason = rng.choice(REASONS).format(n=n)
+        traffic.append({
+            "type": "search_request", "search_id": f"s-{n}", "ts": format_ts(ts),
+            "requester": {"agency_id": requester.agency_id, "user_id": f"u-{n % 500}"},
+            "reason": reason, "case_number": f"25-{n:06d}" if rng.random() < 0.7 else None,
+            "offense_type": None, "search_type": "lookup",
+            "query": {"plate": f"{rng.randrange(10**6):06d}X", "to": format_ts(ts),
+                      "from": format_ts(ts - 86_400 * rng.randint(0, 40))},
+            "scope": scope,
+            "networks": networks or ([requester.agency_id] if scope == "networks" else []),
+        })  # fmt: skip
+    return Workload(agencies, setup, traffic)
+
+
+def agencies_csv(agencies: list[Agency]) -> Iterator[str]:
+    yield "agency_id,name,state,kind\n"
+    for a in agencies:
+        yield f"{a.agency_id},{a.name},{a.state},{a.kind}\n"
