@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from streamguard import __version__, serde
@@ -65,10 +66,27 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_kafka(args: argparse.Namespace) -> int:
-    from streamguard.kafka_local import main_kafka
+# Commands with their own argument parsers, in their own modules; `main` hands them the rest of
+# the command line untouched so `streamguard kafka --help` and friends reach the right parser.
+_DELEGATED: dict[str, tuple[str, str, str]] = {
+    "worker": ("streamguard.worker.main", "main_worker",
+               "run a Faust worker (settings from STREAMGUARD_* environment variables)"),
+    "demo": ("streamguard.demo", "main_demo",
+             "the main job: local broker, worker, a Ventura-style scenario, a summary"),
+    "kafka": ("streamguard.kafka_local", "main_kafka",
+              "start or stop a local single-node Kafka broker (KRaft)"),
+    "audit": ("streamguard.audit_export", "main_audit",
+              "audit a vendor search-log export (Flock, transparency portal) against the law"),
+    "verify-audit": ("streamguard.verify_audit", "main_verify_audit",
+                     "verify every hash chain of the audit topic"),
+}  # fmt: skip
 
-    return main_kafka(list(args.kafka_args))
+
+def _delegate(command: str, rest: list[str]) -> int:
+    module_name, function_name, _ = _DELEGATED[command]
+    module = importlib.import_module(module_name)
+    handler: Callable[[list[str]], int] = getattr(module, function_name)
+    return handler(rest)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,18 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("texts", nargs="*", metavar="TEXT")
     classify.set_defaults(handler=_cmd_classify)
 
-    kafka = commands.add_parser(
-        "kafka", help="start or stop a local single-node Kafka broker", add_help=False
-    )
-    kafka.add_argument("kafka_args", nargs=argparse.REMAINDER)
-    kafka.set_defaults(handler=_cmd_kafka)
+    for command, (_, _, summary) in _DELEGATED.items():
+        commands.add_parser(command, help=summary, add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
     try:
+        if args_list and args_list[0] in _DELEGATED:
+            return _delegate(args_list[0], args_list[1:])
+        args = build_parser().parse_args(args_list)
         result: int = args.handler(args)
     except StreamguardError as exc:
         print(f"streamguard: error: {exc}", file=sys.stderr)

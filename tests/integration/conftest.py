@@ -1,18 +1,25 @@
 """Fixtures for tests that need a real Kafka broker.
 
-The broker comes from outside the test run (`.ci/run` starts one with `streamguard kafka start`),
-named by STREAMGUARD_TEST_BROKER. In CI a missing broker is a failure, never a skip: a green run
-that silently skipped every integration test would prove nothing.
+The broker is named by STREAMGUARD_TEST_BROKER (`.ci/run` starts one with `streamguard kafka
+start` and sets it). Without it, the session starts its own broker on a free port with the same
+project code and stops it at the end, so `python -m pytest` works on any machine with Java. In
+CI a missing or broken broker is a failure, never a skip: a green run that silently skipped every
+integration test would prove nothing.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import tempfile
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from streamguard.kafka_local import broker_is_up
+from streamguard.exceptions import BrokerError
+from streamguard.kafka_local import broker_is_up, start_broker, stop_broker
 
 BROKER_ENV = "STREAMGUARD_TEST_BROKER"
 
@@ -31,18 +38,32 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"no Kafka broker for integration tests: {reason}")
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> str:
-    """host:port of the test broker from STREAMGUARD_TEST_BROKER, checked to answer."""
+def kafka_bootstrap() -> Iterator[str]:
+    """host:port of a real broker: STREAMGUARD_TEST_BROKER's, or one started for this session."""
     bootstrap = os.environ.get(BROKER_ENV, "").strip().removeprefix("kafka://")
-    if not bootstrap:
-        _unavailable(
-            f"{BROKER_ENV} is not set (start one with `streamguard kafka start --port 19092` "
-            f"and export {BROKER_ENV}=localhost:19092)"
-        )
-    if not broker_is_up(bootstrap, timeout=10.0):
-        _unavailable(f"{BROKER_ENV}={bootstrap} does not answer Kafka metadata requests")
-    return bootstrap
+    if bootstrap:
+        if not broker_is_up(bootstrap, timeout=10.0):
+            _unavailable(f"{BROKER_ENV}={bootstrap} does not answer Kafka metadata requests")
+        yield bootstrap
+        return
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="streamguard-test-kafka-") as data_dir:
+        try:
+            handle = start_broker(port, Path(data_dir), timeout=120.0)
+        except BrokerError as exc:
+            _unavailable(f"{BROKER_ENV} is not set and a session broker did not start: {exc}")
+        try:
+            yield handle.bootstrap
+        finally:
+            stop_broker(port)
 
 
 @pytest.fixture
