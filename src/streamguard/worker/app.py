@@ -56,6 +56,7 @@ OUTPUT_ROLES: Final = {
 }  # fmt: skip
 # EX_SOFTWARE: the worker stops without committing offsets it could not deliver results for.
 _EXIT_UNDELIVERED: Final = 70
+_CHANGELOG_BUFFER: Final = 20_000
 
 # faust exposes only a getter for the current event; this sets its context variable directly.
 # Importing it by name makes a faust upgrade that renames it fail at start, not silently.
@@ -123,6 +124,9 @@ class StreamguardWorker:
         async with self._ready_lock:
             if self._ready:  # another agent got here first while we waited for the lock
                 return  # type: ignore[unreachable]  # mypy does not see the await in between
+            # Table changelog writes queue here; faust's default of 100 throttles every batch
+            # (faust #173). Set inside the running loop: the producer binds to it.
+            self.app.producer.buffer.max_messages = _CHANGELOG_BUFFER
             for role in OUTPUT_ROLES:
                 await self.app.topic(self.topics[role]).maybe_declare()
             self._check_partitions()

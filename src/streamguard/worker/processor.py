@@ -175,6 +175,7 @@ class BatchProcessor:
         self._cleaned: dict[int, int] = {}  # partition -> minute of the last expiry pass
         self._gauge: dict[tuple[str, int], dict[str, int]] = {}
         self._gauge_watermark = 0.0
+        self._gauges_published = 0.0  # clock() of the last gauge update
         self._revisions: dict[str, int] = {}  # revision counters as last seen or written
 
     # --- entry points ------------------------------------------------------------------------
@@ -515,8 +516,10 @@ class BatchProcessor:
         return bucket
 
     def _publish_gauges(self, work: _Batch) -> None:
-        if not self._gauge:
+        # Once a second is plenty for a scraped gauge; per batch it cost more than deciding.
+        if not self._gauge or work.received - self._gauges_published < 1.0:
             return
+        self._gauges_published = work.received
         mark = self._gauge_watermark
         minute = bucket_start(mark, TUMBLING_MINUTE.step)
         hour = bucket_start(mark, HOUR)
