@@ -1,0 +1,176 @@
+"""Worker agents under `agent.test_context()`: no broker, memory store, outputs captured.
+
+Follows FAUST_NOTES: session-scoped loop (pyproject), the worker built inside the running loop,
+delivery replaced by a capture (a real producer would try to bootstrap from Kafka).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from faust.transport.producer import Producer
+from faust.types import TP, RecordMetadata
+from prometheus_client import CollectorRegistry
+
+from streamguard import serde
+from streamguard.metrics import StreamguardMetrics
+from streamguard.models import Agency
+from streamguard.settings import WorkerSettings
+from streamguard.statutes import load_statutes
+from streamguard.worker.app import StreamguardWorker, build_worker
+from streamguard.worker.processor import BatchResult
+from streamguard.worker.testing import plate_read, policy_change, search_request
+
+AGENCIES = (
+    Agency("ca-ventura-county-so", "Ventura County SO", "CA", "county"),
+    Agency("ca-oxnard-pd", "Oxnard PD", "CA", "local"),
+    Agency("tx-houston-pd", "Houston PD", "TX", "local"),
+)
+
+
+class MemoryProducer(Producer):  # type: ignore[misc]  # faust's base is partly untyped
+    """Accepts every send at once (FAUST_NOTES 2): table changelogs need a producer."""
+
+    def __init__(self, transport: Any) -> None:
+        super().__init__(transport)
+        self.sent: dict[str, int] = {}
+
+    async def send(
+        self,
+        topic: str,
+        key: Any,
+        value: Any,
+        partition: int | None,
+        timestamp: float | None,
+        headers: Any,
+        **_: Any,
+    ) -> asyncio.Future[Any]:
+        offset = self.sent.get(topic, 0)
+        self.sent[topic] = offset + 1
+        part = partition or 0
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.set_result(RecordMetadata(topic, part, TP(topic, part), offset, timestamp, 0))
+        return future
+
+    async def send_and_wait(self, *args: Any, **kwargs: Any) -> Any:
+        return await (await self.send(*args, **kwargs))
+
+    def key_partition(self, topic: str, key: bytes) -> TP:
+        return TP(topic, 0)
+
+    async def create_topic(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    async def flush(self) -> None:
+        return None
+
+
+class Captured:
+    def __init__(self) -> None:
+        self.results: list[BatchResult] = []
+
+    def by_role(self, role: str) -> list[dict[str, Any]]:
+        return [o.value for r in self.results for o in r.messages if o.role == role]
+
+    def audit(self) -> list[dict[str, Any]]:
+        return [serde.loads(raw) for r in self.results for _, raw in r.audit]
+
+
+@pytest.fixture
+async def worker(tmp_path: Path) -> tuple[StreamguardWorker, Captured]:
+    """A worker app with a memory store whose deliveries are captured, built in the loop."""
+    settings = WorkerSettings(
+        app_id=f"ft-{tmp_path.name}", store="memory://", data_dir=tmp_path, partitions=1,
+        batch_window_ms=10, rate_limit_per_minute=2,
+    )  # fmt: skip
+    built = build_worker(
+        settings, statutes=load_statutes(), file_agencies=AGENCIES, keys={"k1": b"s"},
+        salt=b"functional-test-salt", metrics=StreamguardMetrics.create(CollectorRegistry()),
+        web_enabled=False,
+    )  # fmt: skip
+    captured = Captured()
+
+    async def deliver(results: Sequence[BatchResult]) -> None:
+        captured.results.extend(results)
+
+    async def ready() -> None:
+        return None
+
+    built._deliver = deliver  # type: ignore[method-assign]
+    built._ensure_ready = ready  # type: ignore[method-assign]
+    built.app.producer = MemoryProducer(built.app.transport)
+    await built.app.producer.maybe_start()  # started inside the running loop (FAUST_NOTES 2)
+    return built, captured
+
+
+def _agent(worker: StreamguardWorker, role: str) -> Any:
+    return worker.app.agents[f"streamguard.{role}"]
+
+
+async def test_search_agent_routes_and_audits(worker: tuple[StreamguardWorker, Captured]) -> None:
+    """Raw bytes in: an approved search goes to the approved role and gets audit seq 1."""
+    app, captured = worker
+    search = search_request("ca-oxnard-pd", networks=["ca-oxnard-pd"])
+    async with _agent(app, "searches").test_context() as agent:
+        await agent.put(serde.dumps(search), key=b"ca-oxnard-pd")
+    [approved] = captured.by_role("approved")
+    assert approved["search_id"] == search["search_id"]
+    [record] = captured.audit()
+    assert (record["seq"], record["outcome"], record["chain"]) == (1, "approved", "searches-0")
+
+
+async def test_garbage_is_quarantined_not_crashing(
+    worker: tuple[StreamguardWorker, Captured],
+) -> None:
+    """Non-JSON bytes become a MALFORMED_EVENT quarantine record; the next event is decided."""
+    app, captured = worker
+    good = search_request("ca-oxnard-pd", networks=["ca-oxnard-pd"])
+    async with _agent(app, "searches").test_context() as agent:
+        await agent.put(b"\x00\xff garbage", key=b"k")
+        await agent.put(serde.dumps(good), key=b"ca-oxnard-pd")
+    [q] = captured.by_role("quarantine")
+    assert q["reasons"][0]["code"] == "MALFORMED_EVENT"
+    assert base64.b64decode(q["original"]["raw_base64"]) == b"\x00\xff garbage"
+    assert [a["outcome"] for a in captured.audit()] == ["malformed", "approved"]
+    assert [a["seq"] for a in captured.audit()] == [1, 2]
+
+
+async def test_rejected_change_is_alerted_and_never_applied(
+    worker: tuple[StreamguardWorker, Captured],
+) -> None:
+    """An unsigned change is quarantined and alerted; reads stay unshared afterwards."""
+    app, captured = worker
+    change = policy_change("ca-ventura-county-so", "share_with", ["ca-oxnard-pd"])
+    async with _agent(app, "policy").test_context() as agent:
+        await agent.put(serde.dumps(change), key=b"ca-ventura-county-so")
+    [alert] = captured.by_role("alerts")
+    assert (alert["kind"], alert["agency_id"]) == ("policy_rejected", "ca-ventura-county-so")
+    read = plate_read("ca-ventura-county-so", ["ca-oxnard-pd"])
+    async with _agent(app, "reads").test_context() as agent:
+        await agent.put(serde.dumps(read), key=b"ca-ventura-county-so")
+    assert captured.by_role("shared") == []
+    assert captured.audit()[-1]["outcome"] == "denied"
+
+
+async def test_rate_limit_uses_event_time(worker: tuple[StreamguardWorker, Captured]) -> None:
+    """With a limit of 2 per minute, the 3rd search in one event-time minute is rate limited,
+    while a search in the next minute is not."""
+    app, captured = worker
+    ts = "2026-02-01T10:00:{:02d}Z"
+    searches = [search_request("tx-houston-pd", networks=["tx-houston-pd"], ts=ts.format(i))
+                for i in range(3)]  # fmt: skip
+    searches.append(search_request("tx-houston-pd", networks=["tx-houston-pd"],
+                                   ts="2026-02-01T10:01:00Z"))  # fmt: skip
+    async with _agent(app, "searches").test_context() as agent:
+        for search in searches:
+            await agent.put(serde.dumps(search), key=b"tx-houston-pd")
+    outcomes = {a["event_id"]: a for a in captured.audit()}
+    decided = [outcomes[s["search_id"]] for s in searches]
+    assert [d["outcome"] for d in decided] == ["approved", "approved", "denied", "approved"]
+    assert "RATE_LIMIT_EXCEEDED" in decided[2]["codes"]
+    assert [a["kind"] for a in captured.by_role("alerts")] == ["search_rate"]
