@@ -33,7 +33,7 @@ AGENCIES = (
 )
 
 
-class MemoryProducer(Producer):  # type: ignore[misc]  # faust's base is partly untyped
+class MemoryProducer(Producer):
     """Accepts every send at once (FAUST_NOTES 2): table changelogs need a producer."""
 
     def __init__(self, transport: Any) -> None:
