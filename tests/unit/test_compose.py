@@ -24,6 +24,7 @@ import yaml
 
 from streamguard.kafka_local import KAFKA_VERSION
 from streamguard.metrics import StreamguardMetrics
+from streamguard.scenario import DEMO_KEYS
 from streamguard.settings import WorkerSettings, settings_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,6 +171,18 @@ def test_streamguard_env_names_are_settings_the_worker_reads(
         assert used <= known, (name, used - known)
     worker = WorkerSettings.from_env(env(services["worker"]))
     assert f"{worker.web_port}:{worker.web_port}" in services["worker"]["ports"]
+
+
+def test_worker_holds_the_demo_producers_signing_keys(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]],
+) -> None:
+    """The demo's signed policy changes verify: the worker's KEYS.json is the demo's keys."""
+    worker = services["worker"]
+    keys_path = env(worker)["STREAMGUARD_KEYS"]
+    mounted = {c["target"]: c["source"] for c in worker["configs"]}
+    content = compose["configs"][mounted[keys_path]]["content"]
+    assert json.loads(content) == dict(DEMO_KEYS)
+    assert services["producer"]["command"][:2] == ["demo", "--produce-only"]
 
 
 def test_prometheus_scrapes_the_worker_on_its_web_port(
