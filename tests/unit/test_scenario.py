@@ -46,12 +46,15 @@ def _decision(decided: list[tuple[Message, Decision]], event_id: str) -> Decisio
     return decision
 
 
-def test_same_seed_same_scenario_other_seed_other_stream() -> None:
+def test_same_seed_and_time_same_scenario_else_other_events() -> None:
     one = build_scenario(NOW, 200, seed=3)
     assert build_scenario(NOW, 200, seed=3) == one
     other = build_scenario(NOW, 200, seed=4)
     assert other.stream != one.stream
     assert other.agencies == one.agencies  # the registry is the story, not the dice
+    later = build_scenario(NOW + 60, 200, seed=3)
+    ids = {m.event_id for m in one.stream} - {None}
+    assert ids.isdisjoint(m.event_id for m in later.stream)  # a rerun is not a replay
 
 
 def test_stream_has_the_asked_size_and_unique_event_ids(scenario: Scenario) -> None:
