@@ -41,7 +41,19 @@ from streamguard.audit_trail import VerifyReport
 from streamguard.exceptions import StreamguardError
 from streamguard.scenario import MIN_EVENTS, Message, Scenario, build_scenario, decide_scenario
 
-__all__ = ("DemoError", "Tally", "main_demo", "render_summary")
+__all__ = (
+    "Console",
+    "DemoError",
+    "Expected",
+    "Tally",
+    "Verdict",
+    "agencies_csv",
+    "failures",
+    "main_demo",
+    "metrics_events_total",
+    "render_summary",
+    "succeeded",
+)
 
 OUTPUT_ROLES: Final = {
     "searches.approved": "approved", "reads.shared": "shared", "quarantine": "quarantine",
@@ -257,15 +269,24 @@ def _metrics_fate(verdict: Verdict) -> str:
     return f"{verdict.metrics_url}{seen}{where}"
 
 
-def succeeded(tally: Tally, verdict: Verdict) -> bool:
-    """Every input decided as the engine decides it, the flip rejected, the chains intact."""
+def failures(tally: Tally, verdict: Verdict) -> list[str]:
+    """What keeps the run from passing: every input decided as the engine decides it, the
+    flip rejected, the chains intact. Empty when it passed."""
+    found: list[str] = []
+    differ = len(verdict.expected.disagreements(tally))
+    differ += max(verdict.expected.anonymous - tally.anonymous, 0)
+    if differ:
+        found.append(f"{differ} inputs decided otherwise than the offline engine, or not at all")
     flip = tally.outcomes.get(verdict.flip_id)
-    return (
-        not verdict.expected.disagreements(tally)
-        and tally.anonymous >= verdict.expected.anonymous
-        and flip is not None and flip[0] == "rejected"
-        and verdict.audit is not None and verdict.audit.broken is None
-    )  # fmt: skip
+    if flip is None or flip[0] != "rejected":
+        found.append("the National Lookup flip was not rejected")
+    if verdict.audit is None or verdict.audit.broken is not None:
+        found.append("the audit chains did not verify")
+    return found
+
+
+def succeeded(tally: Tally, verdict: Verdict) -> bool:
+    return not failures(tally, verdict)
 
 
 def agencies_csv(agencies: Iterable[Mapping[str, str]]) -> str:
@@ -290,8 +311,9 @@ def metrics_events_total(text: str) -> float | None:
 class Console:
     """Step lines with the time since start; a progress line redrawn in place on a terminal."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, err: TextIO | None = None) -> None:
         self.out = out
+        self.err = err if err is not None else out
         self.started = time.monotonic()
         self.tty = out.isatty()
         self._last_progress = 0.0
@@ -327,6 +349,13 @@ class Console:
         for line in lines:
             print(line, file=self.out)
         self.out.flush()
+
+    def error(self, message: str, detail: Iterable[str] = ()) -> None:
+        """`streamguard demo: error: ...` on stderr, then any detail (a log tail) below it."""
+        self._close()
+        for line in (f"streamguard demo: error: {message}", *detail):
+            print(line, file=self.err)
+        self.err.flush()
 
 
 # --- I/O: broker, files, worker ---------------------------------------------------------------
@@ -719,8 +748,8 @@ def _run(options: Options, run: Run, console: Console) -> int:
     if options.produce_only:
         run.bootstrap, run.prefix = _settings_from_env()
     else:
+        _check_web_port(run.web_port)  # before anything starts: nothing to undo on failure
         _ensure_broker(run, console)
-        _check_web_port(run.web_port)
         agencies, keys = _write_inputs(run, scenario)
         console.step(f"inputs: wrote {agencies.name} and {keys.name} to {run.data_dir}")
         run.prefix = f"demo-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(now))}-" \
@@ -742,10 +771,14 @@ def _run(options: Options, run: Run, console: Console) -> int:
     verdict = Verdict(
         flip_id=scenario.flip_id, expected=expected, audit=report, audit_error=error,
         metrics_url=url, metrics_events=metrics_events_total(page) if page else None,
-        kept_running=options.keep_running,
+        kept_running=options.keep_running or options.produce_only,
     )  # fmt: skip
     console.lines(render_summary(tally, verdict))
-    return 0 if succeeded(tally, verdict) else 1
+    problems = failures(tally, verdict)
+    if problems:
+        console.error("; ".join(problems))
+        return 1
+    return 0
 
 
 def _cleanup(run: Run, options: Options, console: Console, ok: bool) -> None:
@@ -810,7 +843,7 @@ def _quiet_client_logs() -> Iterator[None]:
 def main_demo(argv: list[str]) -> int:
     """Entry point of `streamguard demo`; returns the exit code."""
     options = _parse(argv)
-    console = Console(sys.stdout)
+    console = Console(sys.stdout, sys.stderr)
     if options.data_dir is not None:
         data_dir, temp = options.data_dir.expanduser().resolve(), False
     else:
@@ -824,17 +857,16 @@ def main_demo(argv: list[str]) -> int:
             ok = code == 0
             return code
         except DemoError as exc:
-            console.lines([f"streamguard demo: error: {exc}", *exc.detail])
+            console.error(str(exc), exc.detail)
             return 1
         except StreamguardError as exc:
-            console.lines([f"streamguard demo: error: {exc}"])
+            console.error(str(exc))
             return 1
         except OSError as exc:
-            console.lines([f"streamguard demo: error: {exc.strerror or exc}"
-                           f"{f': {exc.filename}' if exc.filename else ''}"])  # fmt: skip
+            console.error(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}")
             return 1
         except KeyboardInterrupt:
-            console.lines(["", "streamguard demo: interrupted; stopping what the demo started"])
+            console.error("interrupted; stopping what the demo started")
             return 130
         finally:
             _cleanup(run, options, console, ok)

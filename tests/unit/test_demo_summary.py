@@ -17,6 +17,7 @@ from streamguard.demo import (
     Tally,
     Verdict,
     agencies_csv,
+    failures,
     metrics_events_total,
     render_summary,
     succeeded,
@@ -151,9 +152,13 @@ def test_a_changed_decision_a_lost_flip_or_a_broken_chain_fail_the_run(scenario:
     for role, value in worker_like_outputs(scenario):
         tally.add(role, value)
     expected = Expected.of(decide_scenario(scenario, load_statutes()))
-    assert not succeeded(tally, verdict(expected, "no-such-change"))
+    assert failures(tally, verdict(expected, "no-such-change")) == [
+        "the National Lookup flip was not rejected"
+    ]
     broken = VerifyReport(3, 10, 0, ChainBreak("searches-0", 4, "prev_hash does not match"))
-    assert not succeeded(tally, verdict(expected, scenario.flip_id, audit=broken))
+    assert failures(tally, verdict(expected, scenario.flip_id, audit=broken)) == [
+        "the audit chains did not verify"
+    ]
     assert "BROKEN: chain 'searches-0' breaks at seq 4" in "\n".join(
         render_summary(tally, verdict(expected, scenario.flip_id, audit=broken))
     )
@@ -162,7 +167,9 @@ def test_a_changed_decision_a_lost_flip_or_a_broken_chain_fail_the_run(scenario:
     assert "NOT VERIFIED (timed out)" in "\n".join(render_summary(tally, unverified))
     some_id = next(iter(expected.outcomes))
     tally.outcomes[some_id] = ("something else", ())
-    assert not succeeded(tally, verdict(expected, scenario.flip_id))
+    assert failures(tally, verdict(expected, scenario.flip_id)) == [
+        "1 inputs decided otherwise than the offline engine, or not at all"
+    ]
     assert "(1 differ or are missing)" in "\n".join(
         render_summary(tally, verdict(expected, scenario.flip_id))
     )
