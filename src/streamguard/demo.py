@@ -265,7 +265,7 @@ def _metrics_fate(verdict: Verdict) -> str:
     seen = ""
     if verdict.metrics_events is not None:
         seen = f" (streamguard_events_total {verdict.metrics_events:.0f})"
-    where = "" if verdict.kept_running else ", up while the worker ran (--keep-running)"
+    where = "" if verdict.kept_running else "; served while the worker ran (--keep-running)"
     return f"{verdict.metrics_url}{seen}{where}"
 
 
@@ -797,9 +797,10 @@ def _cleanup(run: Run, options: Options, console: Console, ok: bool) -> None:
         console.lines(lines)
         return
     if run.worker is not None and run.worker.proc is not None:
+        was_running = run.worker.alive()
+        # SIGTERM, a bounded wait for faust's graceful shutdown, then SIGKILL.
         code = run.worker.stop(timeout=30.0)
-        # A graceful faust shutdown exits 0; SIGTERM-killed (-15) still stopped.
-        console.step(f"worker: stopped (exit code {code})")
+        console.step(f"worker: {'stopped' if was_running else 'had exited'} (exit code {code})")
     if run.started_broker:
         stop_broker(run.port)
         console.step(f"Kafka: stopped the broker on {run.bootstrap}")

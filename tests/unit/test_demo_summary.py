@@ -191,7 +191,7 @@ def test_summary_lists_decisions_top_codes_and_alerts() -> None:
     assert any("NO DECISION SEEN" in line for line in lines)
     metrics = [line for line in lines if line.startswith("Metrics:")]
     assert metrics == ["Metrics:                      http://localhost:6066/metrics "
-                       "(streamguard_events_total 10), up while the worker ran "
+                       "(streamguard_events_total 10); served while the worker ran "
                        "(--keep-running)"]  # fmt: skip
 
 
