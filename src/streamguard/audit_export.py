@@ -26,7 +26,7 @@ from streamguard.exceptions import InputFileError, StreamguardError
 from streamguard.exports import ExportFile, ExportRow, Layout, MalformedRow, Presence, is_redacted
 from streamguard.models import Agency, OwnerSettings, Reason
 from streamguard.orgs import OrgResolver, Resolution
-from streamguard.policy import recipient_law_reasons
+from streamguard.policy import purpose_law_reasons, recipient_law_reasons
 from streamguard.registry import load_agencies_csv
 from streamguard.statutes import StateRule, StatuteBook, load_statutes
 
@@ -114,19 +114,7 @@ def access_reasons(
             codes.MISSING_PURPOSE, book.missing_purpose.cited,
             "the search states no purpose (empty or placeholder reason)", owner_id,
         ))  # fmt: skip
-    for category, provision in rule.prohibited_purposes:
-        if category in cats:
-            found.append(Reason(
-                codes.CATEGORY_CODES[category], provision.cited,
-                f"the stated purpose is {category.replace('_', ' ')}, which {rule.name} "
-                f"prohibits for {owner.state} ALPR data", owner_id,
-            ))  # fmt: skip
-    if rule.documented_purpose is not None and "vague" in cats:
-        found.append(Reason(
-            codes.VAGUE_PURPOSE, rule.documented_purpose.cited,
-            f"the stated purpose names no crime, case or person; {rule.name} requires a "
-            "documented purpose", owner_id,
-        ))  # fmt: skip
+    found.extend(purpose_law_reasons(rule, owner, cats))
     retention = rule.retention
     if (
         retention is not None

@@ -23,7 +23,12 @@ from streamguard.models import (
     SearchDecision,
     UpsertDecision,
 )
-from streamguard.policy import PolicyState, apply_change, recipient_law_reasons
+from streamguard.policy import (
+    PolicyState,
+    apply_change,
+    purpose_law_reasons,
+    recipient_law_reasons,
+)
 from streamguard.registry import agency_from_record
 from streamguard.timeutil import parse_ts
 
@@ -168,20 +173,7 @@ def _purpose_reasons(
     owner = state.agencies.get(owner_id)
     found: list[Reason] = []
     if owner is not None:
-        rule = state.rule_for(owner)
-        for category, provision in rule.prohibited_purposes:
-            if category in categories:
-                found.append(Reason(
-                    codes.CATEGORY_CODES[category], provision.cited,
-                    f"the stated purpose is {category.replace('_', ' ')}, which {rule.name} "
-                    f"prohibits for {owner.state} ALPR data", owner_id,
-                ))  # fmt: skip
-        if rule.documented_purpose is not None and "vague" in categories:
-            found.append(Reason(
-                codes.VAGUE_PURPOSE, rule.documented_purpose.cited,
-                f"the stated purpose names no crime, case or person; {rule.name} requires a "
-                "documented purpose", owner_id,
-            ))  # fmt: skip
+        found.extend(purpose_law_reasons(state.rule_for(owner), owner, categories))
         if state.settings_for(owner_id).require_case_number and not has_case_number:
             found.append(Reason(
                 codes.MISSING_CASE_NUMBER, f"owner setting require_case_number of {owner_id}",

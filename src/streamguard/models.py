@@ -103,8 +103,30 @@ def _unique_codes(
     return tuple(seen)
 
 
+class _PerNetwork:
+    """Views shared by decisions made one owner network (or recipient) at a time."""
+
+    __slots__ = ()
+    verdicts: tuple[NetworkVerdict, ...]
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        return tuple(v.agency_id for v in self.verdicts if v.allowed)
+
+    @property
+    def denied(self) -> tuple[NetworkVerdict, ...]:
+        return tuple(v for v in self.verdicts if not v.allowed)
+
+    def _codes(self, top: tuple[Reason, ...]) -> tuple[str, ...]:
+        return _unique_codes(top, self.verdicts)
+
+    def _reasons(self, top: tuple[Reason, ...]) -> tuple[Reason, ...]:
+        """Every reason, event-level first, then each network's."""
+        return top + tuple(r for v in self.verdicts for r in v.reasons)
+
+
 @dataclass(frozen=True, slots=True)
-class SearchDecision:
+class SearchDecision(_PerNetwork):
     """A search_request decided per owner network."""
 
     event_id: str
@@ -115,25 +137,16 @@ class SearchDecision:
     categories: tuple[str, ...] = ()
 
     @property
-    def allowed(self) -> tuple[str, ...]:
-        return tuple(v.agency_id for v in self.verdicts if v.allowed)
-
-    @property
-    def denied(self) -> tuple[NetworkVerdict, ...]:
-        return tuple(v for v in self.verdicts if not v.allowed)
-
-    @property
     def codes(self) -> tuple[str, ...]:
-        return _unique_codes(self.search_reasons, self.verdicts)
+        return self._codes(self.search_reasons)
 
     @property
     def reasons(self) -> tuple[Reason, ...]:
-        """Every reason, search-level first, each per-network one tagged with its agency."""
-        return self.search_reasons + tuple(r for v in self.verdicts for r in v.reasons)
+        return self._reasons(self.search_reasons)
 
 
 @dataclass(frozen=True, slots=True)
-class ReadDecision:
+class ReadDecision(_PerNetwork):
     """A plate_read decided per recipient."""
 
     event_id: str
@@ -143,20 +156,12 @@ class ReadDecision:
     policy_version: str
 
     @property
-    def allowed(self) -> tuple[str, ...]:
-        return tuple(v.agency_id for v in self.verdicts if v.allowed)
-
-    @property
-    def denied(self) -> tuple[NetworkVerdict, ...]:
-        return tuple(v for v in self.verdicts if not v.allowed)
-
-    @property
     def codes(self) -> tuple[str, ...]:
-        return _unique_codes(self.read_reasons, self.verdicts)
+        return self._codes(self.read_reasons)
 
     @property
     def reasons(self) -> tuple[Reason, ...]:
-        return self.read_reasons + tuple(r for v in self.verdicts for r in v.reasons)
+        return self._reasons(self.read_reasons)
 
 
 @dataclass(frozen=True, slots=True)

@@ -316,6 +316,27 @@ def recipient_law_reasons(
     return found
 
 
+def purpose_law_reasons(
+    rule: StateRule, owner: Agency, categories: tuple[str, ...]
+) -> list[Reason]:
+    """What the owner's state law says about a purpose, given its classifier categories."""
+    found: list[Reason] = []
+    for category, provision in rule.prohibited_purposes:
+        if category in categories:
+            found.append(Reason(
+                codes.CATEGORY_CODES[category], provision.cited,
+                f"the stated purpose is {category.replace('_', ' ')}, which {rule.name} "
+                f"prohibits for {owner.state} ALPR data", owner.agency_id,
+            ))  # fmt: skip
+    if rule.documented_purpose is not None and "vague" in categories:
+        found.append(Reason(
+            codes.VAGUE_PURPOSE, rule.documented_purpose.cited,
+            f"the stated purpose names no crime, case or person; {rule.name} requires a "
+            "documented purpose", owner.agency_id,
+        ))  # fmt: skip
+    return found
+
+
 def _updated(settings: OwnerSettings, setting: str, value: Any) -> OwnerSettings:
     if setting == "share_with":
         return dataclasses.replace(settings, share_with=settings.share_with | frozenset(value))
