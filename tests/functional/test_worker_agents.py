@@ -174,3 +174,51 @@ async def test_rate_limit_uses_event_time(worker: tuple[StreamguardWorker, Captu
     assert [d["outcome"] for d in decided] == ["approved", "approved", "denied", "approved"]
     assert "RATE_LIMIT_EXCEEDED" in decided[2]["codes"]
     assert [a["kind"] for a in captured.by_role("alerts")] == ["search_rate"]
+
+
+class GaugeSink:
+    """A MetricsSink that keeps only the agency-search gauges, as the last values set."""
+
+    def __init__(self) -> None:
+        self.gauges: dict[str, dict[str, int]] = {}
+
+    def observe_decision(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def observe_policy_change(self, result: str) -> None:
+        return None
+
+    def observe_alert(self, kind: str) -> None:
+        return None
+
+    def observe_owner_attempt(self, owner_id: str, kind: str) -> None:
+        return None
+
+    def set_agency_searches(self, window: str, counts: Any) -> None:
+        self.gauges[window] = dict(counts)
+
+
+def test_last_batch_of_a_burst_reaches_the_gauge() -> None:
+    """The per-batch gauge throttle holds a batch back; the pending publish (the app's 1 s
+    timer) then shows it without any further traffic."""
+    from streamguard.worker.processor import BatchProcessor, InMessage
+    from streamguard.worker.state import build_state
+
+    sink = GaugeSink()
+    clock = [1000.0]
+    proc = BatchProcessor(
+        WorkerSettings(rate_limit_per_minute=0), build_state(load_statutes(), AGENCIES, (), (), 0),
+        {}, b"salt-salt-salt-salt", sink, lambda: clock[0],
+    )  # fmt: skip
+    counters: dict[str, int] = {}
+    heads: dict[str, Any] = {}
+    for offset in range(3):  # three batches within the same second
+        search = search_request("tx-houston-pd", networks=["tx-houston-pd"])
+        message = InMessage("searches", "s", 0, offset, b"tx-houston-pd", serde.dumps(search))
+        result = proc.process([message], now=clock[0], counters=counters, heads=heads)
+        counters.update(result.counters)
+    assert sink.gauges["1h"] == {"tx-houston-pd": 1}  # later batches throttled
+    clock[0] += 1.0
+    assert proc.publish_pending_gauges(clock[0]) is True
+    assert sink.gauges["1h"] == {"tx-houston-pd": 3}
+    assert proc.publish_pending_gauges(clock[0] + 1.0) is False  # nothing new: no republish

@@ -114,6 +114,12 @@ class StreamguardWorker:
             self.processors[name] = proc
         return proc
 
+    def publish_gauges(self) -> None:
+        """Publish gauge counts that the per-batch throttle held back (run by a 1 s timer)."""
+        now = self.clock()
+        for proc in self.processors.values():
+            proc.publish_pending_gauges(now)
+
     # --- batch plumbing ----------------------------------------------------------------------
 
     async def _ensure_ready(self) -> None:
@@ -328,4 +334,12 @@ def build_worker(
     agent("policy", "policy", None)
     agent("agencies", "policy", None, compacting=True)
     agent("attempts", "attempts", "owner_counters")
+
+    # Batches publish the agency-search gauges at most once a second; without this timer the
+    # last batch of a burst stayed unpublished until more traffic arrived.
+    async def publish_gauges() -> None:
+        worker.publish_gauges()
+
+    app.timer(1.0, name="streamguard.gauges")(publish_gauges)
+
     return worker

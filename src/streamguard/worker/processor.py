@@ -176,6 +176,7 @@ class BatchProcessor:
         self._gauge: dict[tuple[str, int], dict[str, int]] = {}
         self._gauge_watermark = 0.0
         self._gauges_published = 0.0  # clock() of the last gauge update
+        self._gauges_pending = False  # counts changed since the last publication
         self._revisions: dict[str, int] = {}  # revision counters as last seen or written
 
     # --- entry points ------------------------------------------------------------------------
@@ -347,6 +348,7 @@ class BatchProcessor:
         if metric == "searches":
             self._gauge.setdefault((spec.name, start), {})[agency_id] = work.count(key)
             self._gauge_watermark = max(self._gauge_watermark, start)
+            self._gauges_pending = True
 
     def _change(
         self, event: Mapping[str, Any], partition: int, work: _Batch
@@ -517,9 +519,20 @@ class BatchProcessor:
 
     def _publish_gauges(self, work: _Batch) -> None:
         # Once a second is plenty for a scraped gauge; per batch it cost more than deciding.
-        if not self._gauge or work.received - self._gauges_published < 1.0:
-            return
-        self._gauges_published = work.received
+        # Counts held back here are published by `publish_pending_gauges` (the app's timer),
+        # so the last batch of a burst shows even when no traffic follows it.
+        if work.received - self._gauges_published >= 1.0:
+            self.publish_pending_gauges(work.received)
+
+    def publish_pending_gauges(self, now: float) -> bool:
+        """Publish the agency-search gauges if any count changed since the last publication.
+
+        Returns whether it published. Called after batches (throttled) and by a timer.
+        """
+        if not self._gauges_pending or not self._gauge:
+            return False
+        self._gauges_pending = False
+        self._gauges_published = now
         mark = self._gauge_watermark
         minute = bucket_start(mark, TUMBLING_MINUTE.step)
         hour = bucket_start(mark, HOUR)
@@ -531,6 +544,7 @@ class BatchProcessor:
         self.metrics.set_agency_searches("24h", day)
         for window_key in [k for k in self._gauge if k[1] < first - HOUR]:
             del self._gauge[window_key]
+        return True
 
 
 def _foreign(requester: Agency, owner: Agency) -> bool:
