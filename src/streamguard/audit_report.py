@@ -204,13 +204,14 @@ _FIND_COLOR: Final = "#c0392b"
 
 def _svg_days(periods: list[tuple[str, int, int]]) -> str:
     """Vertical bars per period: all rows behind, rows with findings in front."""
-    width, height, left, bottom = 1000, 240, 50, 60
+    # The bottom margin fits a rotated YYYY-MM-DD label; at most ~20 labels keep them apart.
+    width, height, left, bottom = 1000, 240, 50, 95
     peak = max((p[1] for p in periods), default=1) or 1
     slot = (width - left - 10) / max(len(periods), 1)
     bar = max(slot * 0.8, 1.0)
     parts = [
         f'<svg role="img" aria-label="rows and findings per period" viewBox="0 0 {width} '
-        f'{height + bottom}" width="100%">'
+        f'{height + bottom}" width="100%" style="overflow:visible">'
     ]
     for tick in (0, 0.5, 1):
         y = 10 + height * (1 - tick)
@@ -218,7 +219,7 @@ def _svg_days(periods: list[tuple[str, int, int]]) -> str:
         parts.append(
             f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{round(peak * tick):,}</text>'
         )
-    every = max(1, len(periods) // 20)
+    every = max(1, -(-len(periods) // 20))
     for i, (label, rows, findings) in enumerate(periods):
         x = left + i * slot + (slot - bar) / 2
         for value, color in ((rows, _ROWS_COLOR), (findings, _FIND_COLOR)):
@@ -231,7 +232,7 @@ def _svg_days(periods: list[tuple[str, int, int]]) -> str:
         if i % every == 0:
             tx, ty = x + bar / 2, 10 + height + 8
             parts.append(
-                f'<text x="{tx:.1f}" y="{ty:.1f}" transform="rotate(60 {tx:.1f} '
+                f'<text x="{tx:.1f}" y="{ty:.1f}" font-size="12" transform="rotate(60 {tx:.1f} '
                 f'{ty:.1f})">{escape(label)}</text>'
             )
     parts.append("</svg>")
