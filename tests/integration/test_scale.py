@@ -1,0 +1,400 @@
+"""Scale-out on a real broker: two workers in one consumer group over 4-partition topics decide
+exactly what one worker decides, while a worker joins and another leaves mid-stream.
+
+The input is built so that the decisions depend on table state that has to move with the
+partitions: searches per requester and minute pass the rate limit across the three phases (the
+per-minute counter must be recovered from its changelog by whichever worker takes the partition
+over), and a signed share_with applied before the traffic must be seen by a worker that joins
+later (GlobalTable recovery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import murmur2
+
+from streamguard import serde
+from streamguard.verify_audit import read_audit, verify_records
+from streamguard.worker.testing import (
+    Collected,
+    WorkerProcess,
+    collect,
+    contract_topics,
+    create_topics,
+    plate_read,
+    policy_change,
+    produce,
+    run,
+    search_request,
+    worker_env,
+)
+
+KEYS = {"k1": b"scale-secret-1"}
+AGENCIES = """agency_id,name,state,kind
+ca-ventura-county-so,Ventura County Sheriff's Office,CA,county
+ca-oxnard-pd,Oxnard Police Department,CA,local
+ca-simi-valley-pd,Simi Valley Police Department,CA,local
+ca-camarillo-pd,Camarillo Police Department,CA,local
+tx-houston-pd,Houston Police Department,TX,local
+tx-dallas-pd,Dallas Police Department,TX,local
+il-chicago-pd,Chicago Police Department,IL,local
+wa-seattle-pd,Seattle Police Department,WA,local
+us-ice-ero,ICE Enforcement and Removal Operations,US,federal
+"""
+AGENCY_IDS = [line.split(",")[0] for line in AGENCIES.splitlines()[1:]]
+PARTITIONS = 4
+RATE_LIMIT = 4  # per requester and minute; ~6 searches per requester-minute cross it
+PHASE = 80  # events per phase; three phases
+WEB_PORTS = (6300, 6301, 6302)  # reference worker, first and second scaled worker
+TIMEOUT = 120.0
+PACE = 0.1  # seconds between events sent while a worker joins or leaves
+REASONS = ("stolen vehicle 10851 VC case 25-000123", "ICE detainer request", "investigation",
+           "robbery 211 PC", "")  # fmt: skip
+
+Decisions = dict[str, tuple[str, tuple[str, ...], str]]
+
+
+def _traffic() -> list[tuple[str, str, dict[str, Any]]]:
+    """(role, key, event) for three phases, seeded; searches spread over four minutes."""
+    rng = random.Random(20260110)
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    for i in range(3 * PHASE):
+        # Same minutes in every phase: a requester's per-minute count spans the phases.
+        ts = f"2026-01-10T10:0{i % 4}:{i % 60:02d}Z"
+        event_id = str(uuid.UUID(int=rng.getrandbits(128)))
+        if i % 10 == 0:
+            # Shared only through CHANGE's share_with: read decisions depend on it too.
+            partners = ["ca-oxnard-pd", "ca-camarillo-pd"]
+            read = plate_read("ca-ventura-county-so", partners, ts=ts, read_id=event_id)
+            out.append(("reads", "ca-ventura-county-so", read))
+        elif rng.random() < 0.75:
+            requester = rng.choice(AGENCY_IDS)
+            # Its own network is always reachable: some searches are approved.
+            networks = [requester] if rng.random() < 0.4 else rng.sample(AGENCY_IDS, 2)
+            search = search_request(
+                requester, networks=networks, reason=rng.choice(REASONS),
+                ts=ts, search_id=event_id, user_id=f"u-{i % 7}",
+            )  # fmt: skip
+            out.append(("searches", requester, search))
+        else:
+            owner = rng.choice(AGENCY_IDS)
+            read = plate_read(owner, rng.sample(AGENCY_IDS, 2), ts=ts, read_id=event_id)
+            out.append(("reads", owner, read))
+    return out
+
+
+TRAFFIC = _traffic()
+# Lets a CA requester in a partner network: decisions differ if a worker missed the change.
+CHANGE = policy_change("ca-ventura-county-so", "share_with", ["ca-oxnard-pd", "ca-camarillo-pd"],
+                       keys=KEYS, change_id="6d1f8a52-2a43-4c1e-9d7e-000000000001")  # fmt: skip
+
+
+def _event_id(event: dict[str, Any]) -> str:
+    return str(event.get("search_id") or event.get("read_id") or event.get("change_id"))
+
+
+def _ids(items: list[tuple[str, str, dict[str, Any]]]) -> set[str]:
+    return {_event_id(event) for _, _, event in items}
+
+
+def _partition(key: str) -> int:
+    # aiokafka's default partitioner (murmur2 of the key, like the Java client).
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS
+
+
+def _metric(port: int, name: str) -> float:
+    """Sum of every series of `name` on the worker's /metrics (0 when unreachable)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return 0.0
+    pattern = rf"^{re.escape(name)}(?:\{{[^}}]*\}})? ([0-9.e+-]+)$"
+    return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.MULTILINE))
+
+
+def _wait_settled(port: int, rebalances: int, worker: WorkerProcess) -> None:
+    """Bounded wait until the worker has started `rebalances` rebalances and finished them."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and worker.alive():
+        if (_metric(port, "streamguard_rebalances_total") >= rebalances
+                and _metric(port, "streamguard_rebalance_in_progress") == 0):  # fmt: skip
+            return
+        time.sleep(0.2)
+    pytest.fail(f"worker on {port} did not settle after {rebalances} rebalance(s):\n"
+                + worker.log_text()[-3000:])  # fmt: skip
+
+
+class Run:
+    """One topic prefix (so one app id / consumer group) with its workers."""
+
+    def __init__(self, bootstrap: str, base: Path, name: str) -> None:
+        self.bootstrap = bootstrap
+        self.base = base / name
+        self.base.mkdir()
+        self.prefix = f"sgs{uuid.uuid4().hex[:8]}."
+        self.workers: list[WorkerProcess] = []
+        run(create_topics(bootstrap, contract_topics(self.prefix), PARTITIONS))
+
+    def worker(self, index: int, port: int) -> WorkerProcess:
+        # Same prefix, hence the same STREAMGUARD_APP_ID: one consumer group.
+        env = worker_env(
+            self.bootstrap, self.prefix, self.base / f"data-{index}",
+            agencies=self.base.parent / "agencies.csv", keys=self.base.parent / "keys.json",
+            web_port=port, partitions=PARTITIONS, rate_limit_per_minute=str(RATE_LIMIT),
+        )  # fmt: skip
+        process = WorkerProcess(env, self.base / f"worker-{index}.log")
+        process.start()
+        self.workers.append(process)
+        return process
+
+    def send(self, items: list[tuple[str, str, dict[str, Any]]]) -> None:
+        async def go() -> None:
+            for role in ("policy", "searches", "reads"):
+                chunk = [(key, event) for r, key, event in items if r == role]
+                if chunk:
+                    await produce(self.bootstrap, self.prefix + role, chunk)
+
+        asyncio.run(go())
+
+    def first_phase(self, index: int, port: int) -> WorkerProcess:
+        """Start a worker, apply CHANGE, then decide phase 1 (the start every run shares)."""
+        worker = self.worker(index, port)
+        self.send([("policy", "ca-ventura-county-so", CHANGE)])
+        self.wait_decided({CHANGE["change_id"]})
+        self.send(TRAFFIC[:PHASE])
+        self.wait_decided(_ids(TRAFFIC[:PHASE]))
+        return worker
+
+    def send_paced(self, items: list[tuple[str, str, dict[str, Any]]], at: int,
+                   action: Callable[[], object]) -> None:  # fmt: skip
+        """Send one event every PACE seconds, in order, calling `action` after the `at`-th."""
+
+        async def go() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap)
+            await producer.start()
+            try:
+                for index, (role, key, event) in enumerate(items):
+                    if index == at:
+                        action()
+                    await producer.send_and_wait(self.prefix + role, serde.dumps(event),
+                                                 key=key.encode())  # fmt: skip
+                    await asyncio.sleep(PACE)
+            finally:
+                await producer.stop()
+
+        asyncio.run(go())
+
+    def wait_committed(self) -> None:
+        """Bounded wait until the group has committed every input offset (a quiet point)."""
+        group = self.prefix.rstrip(".") + "-worker"  # worker_env's app id, the group id
+        tps = [TopicPartition(self.prefix + role, p)
+               for role in ("searches", "reads", "policy") for p in range(PARTITIONS)]  # fmt: skip
+
+        async def lagging() -> list[TopicPartition]:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
+            await admin.start()
+            await consumer.start()
+            try:
+                committed = await admin.list_consumer_group_offsets(group)
+                ends = await consumer.end_offsets(tps)
+            finally:
+                await consumer.stop()
+                await admin.close()
+            done = {tp: meta.offset for tp, meta in committed.items()}
+            return [tp for tp in tps if done.get(tp, 0) < ends[tp]]
+
+        deadline = time.monotonic() + TIMEOUT
+        behind = asyncio.run(lagging())
+        while behind and time.monotonic() < deadline:
+            time.sleep(0.5)
+            behind = asyncio.run(lagging())
+        assert behind == [], f"offsets not committed in {TIMEOUT:.0f} s: {behind}"
+
+    def wait_decided(self, ids: set[str]) -> Collected:
+        topics = [self.prefix + n for n in ("audit", "searches.approved", "reads.shared",
+                                            "quarantine")]  # fmt: skip
+
+        def done(c: Collected) -> bool:
+            return ids <= {v.get("event_id") for _, v in c[self.prefix + "audit"]
+                           if isinstance(v, dict)}  # fmt: skip
+
+        got: Collected = run(collect(self.bootstrap, topics, done, TIMEOUT))
+        if not done(got):
+            logs = "\n".join(w.log_text()[-2000:] for w in self.workers)
+            pytest.fail(f"{len(ids - _decisions(got, self.prefix).keys())} of {len(ids)} "
+                        f"events not decided in {TIMEOUT:.0f} s:\n{logs}")  # fmt: skip
+        return got
+
+    def stop(self) -> None:
+        codes = [w.stop() for w in self.workers]
+        assert codes == [0] * len(codes), [w.log_text()[-2000:] for w in self.workers]
+
+
+def _decisions(got: Collected, prefix: str) -> Decisions:
+    """event id -> (outcome, codes, decision_id) from the audit; a replayed decision must agree."""
+    out: Decisions = {}
+    for _, record in got[prefix + "audit"]:
+        if not isinstance(record, dict) or record.get("event_id") is None:
+            continue
+        decision = (record["outcome"], tuple(sorted(record["codes"])), record["decision_id"])
+        previous = out.setdefault(record["event_id"], decision)
+        assert previous == decision, (
+            f"event {record['event_id']} decided twice differently: "
+            + json.dumps(
+                [
+                    r
+                    for _, r in got[prefix + "audit"]
+                    if isinstance(r, dict) and r.get("event_id") == record["event_id"]
+                ]
+            )
+        )
+    return out
+
+
+def _routed(got: Collected, prefix: str) -> dict[str, set[str]]:
+    """Which event ids reached each output topic (approved, shared, quarantine)."""
+    fields = {"searches.approved": "search_id", "reads.shared": "read_id",
+              "quarantine": "event_id"}  # fmt: skip
+    return {
+        name: {str(v.get(field)) for _, v in got[prefix + name] if isinstance(v, dict)}
+        for name, field in fields.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("scale")
+    (path / "agencies.csv").write_text(AGENCIES, encoding="utf-8")
+    (path / "keys.json").write_text(json.dumps({k: v.decode() for k, v in KEYS.items()}),
+                                    encoding="utf-8")  # fmt: skip
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(kafka_bootstrap: str, base: Path) -> Iterator[tuple[Decisions, dict[str, set[str]]]]:
+    """Decisions of one worker over the whole input, policy change first."""
+    one = Run(kafka_bootstrap, base, "one")
+    try:
+        one.first_phase(0, WEB_PORTS[0])
+        one.send(TRAFFIC[PHASE:])
+        got = one.wait_decided(_ids(TRAFFIC))
+    finally:
+        one.stop()
+    yield _decisions(got, one.prefix), _routed(got, one.prefix)
+
+
+def test_traffic_reaches_every_partition() -> None:
+    """Every phase has searches in all 4 partitions, so a joining worker must take some over."""
+    for phase in range(3):
+        chunk = TRAFFIC[phase * PHASE : (phase + 1) * PHASE]
+        assert {_partition(key) for role, key, _ in chunk if role == "searches"} == set(
+            range(PARTITIONS)
+        )
+
+
+def test_reference_exercises_table_state(
+    reference: tuple[Decisions, dict[str, set[str]]],
+) -> None:
+    """The one-worker decisions include rate-limited searches and the applied share_with, so
+    the comparison below depends on recovered tables."""
+    decisions, _ = reference
+    assert decisions[CHANGE["change_id"]][0] == "applied"
+    assert any("RATE_LIMIT_EXCEEDED" in codes for _, codes, _ in decisions.values())
+    assert {outcome for outcome, _, _ in decisions.values()} >= {
+        "approved", "partial", "denied", "shared"}  # fmt: skip
+
+
+def _compare(run_: Run, got: Collected, reference: tuple[Decisions, dict[str, set[str]]]) -> None:
+    expected, expected_routes = reference
+    decisions = _decisions(got, run_.prefix)
+    differing = {k: (v, decisions.get(k)) for k, v in expected.items() if decisions.get(k) != v}
+    assert differing == {}
+    assert _routed(got, run_.prefix) == expected_routes
+    report = verify_records(run(read_audit(run_.bootstrap, run_.prefix + "audit", 60.0)))
+    assert report.broken is None, report.broken
+
+
+def test_handover_at_quiet_points_decides_like_one(
+    kafka_bootstrap: str,
+    base: Path,
+    reference: tuple[Decisions, dict[str, set[str]]],
+) -> None:
+    """Worker B joins after phase 1, worker A leaves after phase 2, each once the group has
+    committed what it decided: every event gets the same outcome, codes and decision id as with
+    one worker (counters, audit heads and policy recovered by B), and every audit chain
+    verifies across the hand-overs."""
+    two = Run(kafka_bootstrap, base, "quiet")
+    try:
+        first = two.first_phase(1, WEB_PORTS[1])
+        two.wait_committed()
+
+        second = two.worker(2, WEB_PORTS[2])
+        _wait_settled(WEB_PORTS[2], 1, second)  # B assigned and its tables recovered
+        _wait_settled(WEB_PORTS[1], 2, first)  # A gave partitions up and settled again
+        two.send(TRAFFIC[PHASE : 2 * PHASE])
+        two.wait_decided(_ids(TRAFFIC[: 2 * PHASE]))
+        decided_by_second = _metric(WEB_PORTS[2], "streamguard_events_total")
+        assert decided_by_second > 0, "the joining worker decided nothing"
+        two.wait_committed()
+
+        assert first.stop() == 0, first.log_text()[-3000:]
+        two.workers.remove(first)
+        _wait_settled(WEB_PORTS[2], 2, second)  # B took A's partitions over
+        two.send(TRAFFIC[2 * PHASE :])
+        got = two.wait_decided(_ids(TRAFFIC))
+        assert _metric(WEB_PORTS[2], "streamguard_events_total") > decided_by_second
+    finally:
+        two.stop()
+    _compare(two, got, reference)
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="worker bug: events replayed after a rebalance are counted again (faust 0.15.3 "
+    "drops acked, uncommitted offsets of revoked partitions; counters are not idempotent), so a "
+    "replayed or later search can get RATE_LIMIT_EXCEEDED that one worker does not give",
+)
+def test_join_and_leave_mid_stream_decide_like_one(
+    kafka_bootstrap: str,
+    base: Path,
+    reference: tuple[Decisions, dict[str, set[str]]],
+) -> None:
+    """Worker B joins and later worker A leaves while events keep arriving: every event is
+    decided, replays repeat the same decision, and the decisions equal one worker's."""
+    two = Run(kafka_bootstrap, base, "stream")
+    try:
+        first = two.first_phase(1, WEB_PORTS[1])
+
+        # B starts after the 10th event of phase 2 and joins while the rest keeps arriving.
+        joined: list[WorkerProcess] = []
+        two.send_paced(TRAFFIC[PHASE:2 * PHASE], 10,
+                       lambda: joined.append(two.worker(2, WEB_PORTS[2])))  # fmt: skip
+        _wait_settled(WEB_PORTS[2], 1, joined[0])
+        two.wait_decided(_ids(TRAFFIC[: 2 * PHASE]))
+
+        # A is stopped (gracefully) after the 10th event of phase 3, the rest still arriving.
+        stopping = threading.Thread(target=first.stop)
+        two.send_paced(TRAFFIC[2 * PHASE :], 10, stopping.start)
+        stopping.join(90)
+        two.workers.remove(first)
+        got = two.wait_decided(_ids(TRAFFIC))
+        assert _metric(WEB_PORTS[2], "streamguard_events_total") > 0
+    finally:
+        two.stop()
+    _compare(two, got, reference)
