@@ -182,6 +182,10 @@ class WorkerSettings:
             part.strip().removeprefix("kafka://") for part in self.broker.split(",") if part.strip()
         )
 
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Extra keyword arguments for plain aiokafka clients (security settings)."""
+        return {}
+
     def topic(self, name: str) -> str:
         """A contract topic under the configured prefix: `searches` -> `streamguard.searches`."""
         return self.topic_prefix + name

@@ -95,8 +95,9 @@ async def worker(tmp_path: Path) -> tuple[StreamguardWorker, Captured]:
     )  # fmt: skip
     captured = Captured()
 
-    async def deliver(results: Sequence[BatchResult]) -> None:
+    async def deliver(results: Sequence[BatchResult], writes: Sequence[Any]) -> dict[str, int]:
         captured.results.extend(results)
+        return {}
 
     async def ready() -> None:
         return None
@@ -222,3 +223,23 @@ def test_last_batch_of_a_burst_reaches_the_gauge() -> None:
     assert proc.publish_pending_gauges(clock[0]) is True
     assert sink.gauges["1h"] == {"tx-houston-pd": 3}
     assert proc.publish_pending_gauges(clock[0] + 1.0) is False  # nothing new: no republish
+
+
+async def test_direct_changelog_writes_use_faust_encoding(
+    worker: tuple[StreamguardWorker, Captured],
+) -> None:
+    """Counter and head changelog records the worker sends itself are byte-identical to what
+    faust's table would send, so faust's recovery restores them."""
+    from streamguard.worker.app import _Write
+
+    app, _ = worker
+    for table, key, value in (
+        (app.tables["counters"], "0|searches|1m|1700000000|tx-houston-pd", 7),
+        (app.tables["audit_heads"], "searches-0", {"chain": "searches-0", "seq": 3,
+                                                   "hash": "ab" * 32, "offset": 12}),
+    ):  # fmt: skip
+        write = _Write(table, 0, key, value)
+        topic = table.changelog_topic
+        assert write.topic == topic.get_topic_name()
+        assert write.key_bytes == topic.prepare_key(key, None)[0]
+        assert write.value_bytes == topic.prepare_value(value, None)[0]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import time
@@ -33,15 +34,18 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import faust
 import faust.streams as faust_streams
+from faust.types import TP
 
 from streamguard import serde
+from streamguard.audit_trail import genesis
 from streamguard.models import Agency
 from streamguard.settings import WorkerSettings
 from streamguard.statutes import StatuteBook
+from streamguard.worker.audit_tail import AuditTail
 from streamguard.worker.processor import BatchProcessor, BatchResult, InMessage, MetricsSink
 from streamguard.worker.state import build_state
 
@@ -98,6 +102,12 @@ class StreamguardWorker:
     _ready_lock: asyncio.Lock | None = None
     _built: set[str] = field(default_factory=set)  # processors with a snapshot from the tables
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # chain -> {chain, seq, hash, offset}: verified heads; emptied on every rebalance.
+    heads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    audit_tail: AuditTail | None = None
+    # id(table) -> counter values this worker read or wrote. Only the partition's owner writes
+    # its counters, so the cache stays true until a rebalance, which empties it.
+    _cache: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def role_of(self, topic: str) -> str:
         for role, name in self.topics.items():
@@ -136,6 +146,15 @@ class StreamguardWorker:
             for role in OUTPUT_ROLES:
                 await self.app.topic(self.topics[role]).maybe_declare()
             self._check_partitions()
+            if self.audit_tail is None:
+                self.audit_tail = AuditTail(
+                    self.settings.bootstrap_servers, self.topics["audit"],
+                    self.settings.kafka_client_options(),
+                )  # fmt: skip
+            # Everything built so far (modules, app, tables, statutes) lives as long as the
+            # process: keep the cyclic GC from walking it again on every collection.
+            gc.collect()
+            gc.freeze()
             self._ready = True
 
     def _check_partitions(self) -> None:
@@ -185,7 +204,14 @@ class StreamguardWorker:
         by_partition: dict[int, list[Any]] = {}
         for event in events:
             by_partition.setdefault(event.message.partition, []).append(event)
+        await self._ensure_heads(events)
         now = self.clock()
+        # The store, not the table: reads need no changelog bookkeeping, and the processor
+        # reads each counter key at most once per batch.
+        store: Mapping[str, Any] = (
+            _Cached(self._cache.setdefault(id(counters), {}), counters.data)
+            if counters is not None else {}
+        )  # fmt: skip
         results: list[tuple[Any, BatchResult]] = []
         for group in by_partition.values():
             batch = [
@@ -194,24 +220,77 @@ class StreamguardWorker:
                 for e in group
             ]  # fmt: skip
             with _as_current(group[0]):
-                result = proc.process(
-                    batch, now=now, counters=counters if counters is not None else {},
-                    heads=self.tables["audit_heads"],
-                )  # fmt: skip
+                result = proc.process(batch, now=now, counters=store, heads=self.heads)
             results.append((group[0], result))
-        await self._deliver([result for _, result in results])
+        writes = self._table_writes([r for _, r in results], counters)
+        offsets = await self._deliver([result for _, result in results], writes)
         merged = BatchResult()
         for event, result in results:
             with _as_current(event):
-                self._record(result, counters)
+                self._record(result, offsets)
             merged.messages.extend(result.messages)
             merged.audit.extend(result.audit)
+        self._apply(writes, {e.message.partition: e for e, _ in results})
         return merged
 
-    async def _deliver(self, results: Sequence[BatchResult]) -> None:
+    async def _ensure_heads(self, events: Sequence[Any]) -> None:
+        """Know the true head of every chain this batch appends to (see `audit_tail`)."""
+        chains = {(f"{self.role_of(e.message.topic)}-{e.message.partition}", e)
+                  for e in events if self.role_of(e.message.topic) != "attempts"}  # fmt: skip
+        for chain, event in chains:
+            if chain in self.heads:
+                continue
+            with _as_current(event):
+                stored = self.tables["audit_heads"].data.get(chain)
+            stored = stored if isinstance(stored, Mapping) else None
+            self.heads[chain] = await self.recover_head(chain, stored)
+
+    async def recover_head(
+        self, chain: str, stored: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """The chain's head: its last record on the audit topic, else what the table stored."""
+        floor = stored.get("offset") if stored is not None else None
+        floor = floor if isinstance(floor, int) else None
+        if self.audit_tail is not None:
+            try:
+                record = await self.audit_tail.last_record(chain, floor)
+            except Exception as exc:  # any failure: do not guess a head
+                self.on_undeliverable(
+                    f"cannot read the head of audit chain {chain}: {type(exc).__name__}"
+                )
+                raise
+            if record is not None:
+                head = {"chain": chain, "seq": record.get("seq"), "hash": record.get("hash"),
+                        "offset": record["offset"]}  # fmt: skip
+                if stored is None or head != dict(stored):
+                    log.info("audit chain %s continues at seq %s (from the audit topic)",
+                             chain, head["seq"])  # fmt: skip
+                return head
+        return dict(stored) if stored is not None else genesis(chain).as_dict()
+
+    def _table_writes(
+        self, results: Sequence[BatchResult], counters: Any | None
+    ) -> list[_Write]:
+        writes: list[_Write] = []
+        for result in results:
+            if counters is not None:
+                for key, value in result.counters.items():
+                    writes.append(_Write(counters, _counter_partition(key), key, value))
+                for key in result.expired:
+                    writes.append(_Write(counters, _counter_partition(key), key, None))
+        return writes
+
+    async def _deliver(
+        self, results: Sequence[BatchResult], writes: Sequence[_Write]
+    ) -> dict[str, int]:
+        """Send outputs, audit records and changelog records; wait for every acknowledgement.
+
+        Returns the audit offset of each chain's last record in this batch.
+        """
         producer = self.app.producer
         audit_topic = self.topics["audit"]
         pending = []
+        chains: list[tuple[str, int]] = []  # (chain, index in pending) of each chain's last
         for result in results:
             for out in result.messages:
                 pending.append(await producer.send(
@@ -222,6 +301,11 @@ class StreamguardWorker:
                 pending.append(await producer.send(
                     audit_topic, chain.encode(), record, None, None, None,
                 ))  # fmt: skip
+                chains.append((chain, len(pending) - 1))
+        for write in writes:
+            pending.append(await producer.send(
+                write.topic, write.key_bytes, write.value_bytes, write.partition, None, None,
+            ))  # fmt: skip
         # Wait for the broker's acknowledgement before the batch's offsets can be committed:
         # at-least-once means no offset moves past an event whose results are not stored.
         outcomes = await asyncio.gather(*pending, return_exceptions=True)
@@ -229,18 +313,49 @@ class StreamguardWorker:
         if failed:
             self.on_undeliverable(f"{len(failed)} output message(s) not delivered: "
                                   f"{type(failed[0]).__name__}")  # fmt: skip
+            return {}
+        metas: list[Any] = outcomes
+        base = len(pending) - len(writes)
+        for write, meta in zip(writes, metas[base:], strict=True):
+            write.offset = meta.offset
+        return {chain: metas[i].offset for chain, i in chains}
 
-    def _record(self, result: BatchResult, counters: Any | None) -> None:
+    def _apply(self, writes: Sequence[_Write], events: Mapping[int, Any]) -> None:
+        """Write acknowledged changelog records to the local store, and their offsets."""
+        persisted: dict[tuple[int, int], tuple[Any, int]] = {}
+        for write in writes:
+            event = events.get(write.partition)
+            store = write.table.data
+            cache = self._cache.setdefault(id(write.table), {})
+            with _as_current(event) if event is not None else contextlib.nullcontext():
+                if hasattr(store, "_set"):
+                    # rocksdb: store the changelog bytes, as faust's recovery does.
+                    if write.value_bytes is None:
+                        store._del(write.key_bytes)
+                    else:
+                        store._set(write.key_bytes, write.value_bytes)
+                elif write.value is None:
+                    store.pop(write.key, None)
+                else:
+                    store[write.key] = write.value
+            if write.value is None:
+                cache.pop(write.key, None)
+            else:
+                cache[write.key] = write.value
+            if write.offset is not None:
+                persisted[(id(write.table), write.partition)] = (write, write.offset)
+        for write, offset in persisted.values():
+            # What faust's own changelog callback records: recovery resumes after this offset.
+            write.table.data.set_persisted_offset(TP(write.topic, write.partition), offset)
+
+    def _record(self, result: BatchResult, offsets: Mapping[str, int]) -> None:
         # Runs with an event of the result's partition as faust's current event.
-        if counters is not None:
-            for key, value in result.counters.items():
-                counters[key] = value
-            for key in result.expired:
-                if key in counters:
-                    del counters[key]
         heads = self.tables["audit_heads"]
         for chain, (_, head) in result.heads.items():
-            heads[chain] = head
+            entry = head | {"offset": offsets.get(chain)}
+            self.heads[chain] = entry
+            # Only a floor for the next recovery (`recover_head`): the audit topic is the truth.
+            heads[chain] = entry
         for name, writes in (("registry", result.registry), ("owner_settings", result.settings)):
             table = self.tables[name]
             for key, (_, entry) in writes.items():
@@ -249,6 +364,64 @@ class StreamguardWorker:
         # Revisions last: a reader that sees the new revision also sees the values it counts.
         for key, (_, revision) in result.revisions.items():
             meta[key] = revision
+
+
+@dataclass(slots=True)
+class _Write:
+    """One changelog record of a table, sent with the batch's outputs, applied after the ack."""
+
+    table: Any
+    partition: int
+    key: str
+    value: Any
+    offset: int | None = None
+    topic: str = ""
+    key_bytes: bytes = b""
+    value_bytes: bytes | None = None
+
+    def __post_init__(self) -> None:
+        # The same bytes faust's json codec writes for these str keys and int/dict values
+        # (tested), without its per-message serializer lookups; stores hold them as they are.
+        self.topic = self.table.changelog_topic.get_topic_name()
+        self.key_bytes = serde.dumps(self.key)
+        if self.value is not None:
+            self.value_bytes = serde.dumps(self.value)
+
+
+class _Cached(Mapping[str, Any]):
+    """Counter reads: the worker's cache first, then the table's store (filling the cache)."""
+
+    __slots__ = ("_cache", "_store")
+
+    def __init__(self, cache: dict[str, Any], store: Any) -> None:
+        self._cache = cache
+        self._store = store
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            value = self._cache[key]
+        except KeyError:
+            value = self._cache[key] = self._store.get(key)
+        return default if value is None else value
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._store)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
+def _counter_partition(key: str) -> int:
+    return int(key.split("|", 1)[0])
 
 
 def build_worker(
@@ -281,6 +454,14 @@ def build_worker(
         # Tables are read on every batch; a standby replica would double changelog reads on a
         # one-worker deployment for no gain. Operators scaling out can raise it in code.
         table_standby_replicas=0,
+        # Outputs go out in bursts of a whole batch: larger produce batches mean fewer
+        # requests per batch (the default of 16 KiB held about 15 of our messages).
+        producer_max_batch_size=1024 * 1024,
+        producer_max_request_size=4 * 1024 * 1024,
+        # Enough buffered input per partition to fill a batch while the last one is decided.
+        stream_buffer_maxsize=max(4096, 4 * settings.batch_size),
+        broker_max_poll_records=max(500, settings.batch_size),
+        consumer_max_fetch_size=4 * 1024 * 1024,
     )
     worker = StreamguardWorker(
         settings=settings, app=app, statutes=statutes, file_agencies=tuple(file_agencies),
@@ -341,5 +522,14 @@ def build_worker(
         worker.publish_gauges()
 
     app.timer(1.0, name="streamguard.gauges")(publish_gauges)
+
+    async def forget_heads(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        # After any rebalance another worker may have appended to a chain we knew: read every
+        # head back from the audit topic before appending again.
+        worker.heads.clear()
+        worker._cache.clear()
+
+    for signal in (app.on_partitions_revoked, app.on_partitions_assigned):
+        signal.connect(cast(Any, forget_heads))
 
     return worker
