@@ -1,0 +1,474 @@
+"""Scale-out figures for StreamGuard workers on a real broker, in one run. Not a test.
+
+    python benchmarks/bench_scale.py [--port 59094] [--n 30000] [--rate 5000]
+
+Starts its own single-node Kafka broker (on --port, in a temporary directory) and stops it at
+the end, then measures, each time on fresh topics and a fresh app id:
+
+1. throughput: N events (benchmarks/workload.py traffic, 4 partitions) decided by one worker,
+   then by two workers in one consumer group, next to a raw aiokafka consume-parse-produce of
+   the same N messages. Workers are started and settled (assigned, tables recovered) and the
+   owners' signed settings applied before the events are produced; the rate is from the first
+   to the last decision, read from the workers' /metrics.
+2. latency at a fixed offered load (--rate, events/s, for --seconds): time from each send to the
+   arrival of its audit record (every decision writes one), p50/p99; plus the worker's own
+   arrival-to-decision histogram. If one worker cannot keep up with --rate, lower rates are tried
+   and the highest one it sustains is reported as well.
+3. memory: worker RSS with --mem-agencies agencies in the registry (and their settings) after a
+   day of event time of traffic (--mem-events events spread over 24 h of `ts`).
+
+The machine's load average is printed before each measurement: other processes share the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from bench_worker import produce_all, raw_pipeline
+from workload import KEY_ID, SECRET, Workload, agencies_csv, build
+
+from streamguard.kafka_local import start_broker, stop_broker
+from streamguard.timeutil import format_ts, parse_ts
+from streamguard.worker.testing import WorkerProcess, contract_topics, create_topics, worker_env
+
+PARTITIONS = 4
+WEB_PORTS = (6350, 6351)
+SETTLE_TIMEOUT = 180.0
+DRAIN_TIMEOUT = 900.0
+TICK = 0.005  # seconds between sends of the paced producer
+Item = tuple[str, str, bytes]  # (topic role, key, value)
+
+
+# --- worker metrics ---------------------------------------------------------------------------
+
+
+def scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            text: str = reply.read().decode()
+            return text
+    except OSError:
+        return ""
+
+
+def metric(text: str, name: str, where: str = "") -> float:
+    """Sum of the series of `name` whose labels contain `where`."""
+    total = 0.0
+    for match in re.finditer(rf"^{re.escape(name)}(\{{[^}}]*\}})? ([0-9.e+-]+)$", text, re.M):
+        if where in (match.group(1) or ""):
+            total += float(match.group(2))
+    return total
+
+
+def decided(ports: Iterable[int]) -> int:
+    """Input events decided (searches, reads, malformed) over the workers on `ports`."""
+    total = 0.0
+    for port in ports:
+        text = scrape(port)
+        for kind in ("search_request", "plate_read", "raw"):
+            total += metric(text, "streamguard_events_total", f'kind="{kind}"')
+    return int(total)
+
+
+def histogram(text: str, name: str) -> dict[float, float]:
+    """Cumulative bucket counts {le: count} of a histogram."""
+    out: dict[float, float] = {}
+    for match in re.finditer(rf'^{re.escape(name)}_bucket\{{le="([^"]+)"\}} ([0-9.e+-]+)$',
+                             text, re.M):  # fmt: skip
+        out[math.inf if match.group(1) == "+Inf" else float(match.group(1))] = float(match.group(2))
+    return out
+
+
+def histogram_quantile(q: float, before: dict[float, float], after: dict[float, float]) -> float:
+    """Prometheus-style quantile (linear within a bucket) of the observations in between."""
+    buckets = sorted((le, after[le] - before.get(le, 0.0)) for le in after)
+    total = buckets[-1][1] if buckets else 0.0
+    if total <= 0:
+        return math.nan
+    rank, lower, below = q * total, 0.0, 0.0
+    for le, count in buckets:
+        if count >= rank:
+            if math.isinf(le):
+                return lower
+            return lower + (le - lower) * (rank - below) / max(count - below, 1e-9)
+        lower, below = le, count
+    return lower
+
+
+def _settled(text: str) -> bool:
+    # Assigned at least once and not in a rebalance (which includes table recovery) now.
+    return (metric(text, "streamguard_rebalances_total") >= 1
+            and metric(text, "streamguard_rebalance_in_progress") == 0)  # fmt: skip
+
+
+def rss_mib(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of a process in MiB."""
+    values: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) / 1024
+    return values["VmRSS"], values["VmHWM"]
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+# --- a run: topics, workers, traffic ----------------------------------------------------------
+
+
+def items_of(work: Workload, tag: str = "", day: bool = False) -> tuple[list[Item], list[Item]]:
+    """(settings changes, traffic) as messages; `tag` makes ids unique, `day` spreads the events'
+    time over 24 hours so every hourly window of a day holds counts."""
+    setup = [("policy", c["agency_id"], orjson.dumps(c)) for c in work.setup]
+    traffic: list[Item] = []
+    first = (parse_ts(work.events[0]["ts"]) if work.events else None) or 0.0
+    step = 86_400 / max(len(work.events), 1)
+    for n, event in enumerate(work.events):
+        copy = dict(event)
+        if day:
+            copy["ts"] = format_ts(first + n * step)
+        if copy["type"] == "search_request":
+            copy["search_id"] = tag + copy["search_id"]
+            traffic.append(("searches", copy["requester"]["agency_id"], orjson.dumps(copy)))
+        else:
+            copy["read_id"] = tag + copy["read_id"]
+            traffic.append(("reads", copy["agency_id"], orjson.dumps(copy)))
+    return setup, traffic
+
+
+@dataclass
+class Run:
+    """Fresh topics and app id, and the workers deciding them."""
+
+    bootstrap: str
+    workdir: Path
+    agencies: Path
+    keys: Path
+    prefix: str = field(default_factory=lambda: f"bs{uuid.uuid4().hex[:8]}.")
+    workers: list[tuple[int, WorkerProcess]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        names = [*contract_topics(self.prefix), self.prefix + "raw.out"]
+        asyncio.run(create_topics(self.bootstrap, names, PARTITIONS))
+
+    @property
+    def ports(self) -> list[int]:
+        return [port for port, _ in self.workers]
+
+    def start(self, count: int) -> None:
+        for index in range(count):
+            port = WEB_PORTS[index]
+            env = worker_env(
+                self.bootstrap, self.prefix, self.workdir / f"{self.prefix}{index}",
+                agencies=self.agencies, keys=self.keys, web_port=port, partitions=PARTITIONS,
+                rate_limit_per_minute="0",
+            )  # fmt: skip
+            worker = WorkerProcess(env, self.workdir / f"{self.prefix}{index}.log")
+            worker.start()
+            self.workers.append((port, worker))
+        self.settle()
+
+    def settle(self) -> None:
+        """Every worker assigned, with its tables recovered (its rebalance metrics say so)."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while time.monotonic() < deadline:
+            self.check_alive()
+            texts = [scrape(port) for port in self.ports]
+            if all(_settled(t) for t in texts):
+                return
+            time.sleep(0.2)
+        raise RuntimeError("workers did not settle in time")
+
+    def check_alive(self) -> None:
+        for _, worker in self.workers:
+            if not worker.alive():
+                raise RuntimeError("worker died:\n" + worker.log_text()[-2000:])
+
+    def apply_settings(self, setup: list[Item]) -> None:
+        """Produce the owners' signed settings and wait until every change is decided."""
+        asyncio.run(produce_all(self.bootstrap, self.prefix, setup))
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while time.monotonic() < deadline:
+            self.check_alive()
+            done = sum(metric(scrape(p), "streamguard_policy_changes_total") for p in self.ports)
+            if done >= len(setup):
+                return
+            time.sleep(0.5)
+        raise RuntimeError("settings were not all decided in time")
+
+    def rate(self, traffic: list[Item]) -> float:
+        """Produce `traffic`; decided events/s from the first decision to the last."""
+        asyncio.run(produce_all(self.bootstrap, self.prefix, traffic))
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        first: tuple[float, int] | None = None
+        while time.monotonic() < deadline:
+            count, now = decided(self.ports), time.perf_counter()
+            if count > 0 and first is None:
+                first = (now, count)
+            if count >= len(traffic) and first is not None:
+                return (count - first[1]) / max(now - first[0], 1e-9)
+            self.check_alive()
+            time.sleep(0.1)
+        raise RuntimeError(f"decided {decided(self.ports)} of {len(traffic)} in time")
+
+    def stop(self) -> None:
+        for _, worker in self.workers:
+            worker.stop()
+        self.workers.clear()
+
+
+# --- latency at a fixed offered load ------------------------------------------------------
+
+
+@dataclass
+class Latency:
+    offered: float
+    achieved: float  # events/s actually sent
+    decided_rate: float  # events/s decided over the send window and the drain
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    worker_p50_ms: float
+    worker_p99_ms: float
+    sustained: bool
+
+
+async def _paced(bootstrap: str, prefix: str, traffic: list[Item], rate: float) -> Latency:
+    audit = prefix + "audit"
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    tps = [TopicPartition(audit, p) for p in range(PARTITIONS)]
+    consumer.assign(tps)
+    await consumer.seek_to_end(*tps)
+    for tp in tps:  # resolve the end offsets now, before the first send
+        await consumer.position(tp)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2)
+    await producer.start()
+    sent_at: dict[str, float] = {}
+    latencies: list[float] = []
+    ids = [orjson.loads(v).get("search_id") or orjson.loads(v).get("read_id")
+           for _, _, v in traffic]  # fmt: skip
+
+    async def send() -> float:
+        # Every TICK, send what is due by then, then sleep: the receiver shares this loop, and
+        # a sender that never sleeps would delay every arrival it measures.
+        start = time.perf_counter()
+        n = 0
+        while n < len(traffic):
+            due = min(len(traffic), int((time.perf_counter() - start) * rate) + 1)
+            for role, key, value in traffic[n:due]:
+                sent_at[ids[n]] = time.perf_counter()
+                await producer.send(prefix + role, value, key=key.encode())
+                n += 1
+            await asyncio.sleep(TICK)
+        await producer.flush()
+        return len(traffic) / (time.perf_counter() - start)
+
+    async def receive() -> None:
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while len(latencies) < len(traffic) and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=100)
+            now = time.perf_counter()
+            for messages in batch.values():
+                for message in messages:
+                    event_id = orjson.loads(message.value or b"{}").get("event_id")
+                    sent = sent_at.pop(event_id, None)  # a repeat is not measured twice
+                    if sent is not None:
+                        latencies.append(now - sent)
+
+    try:
+        begin = time.perf_counter()
+        achieved, _ = await asyncio.gather(send(), receive())
+        elapsed = time.perf_counter() - begin
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return 1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+
+    return Latency(rate, achieved, len(latencies) / elapsed, pct(0.5), pct(0.99), pct(1.0),
+                   math.nan, math.nan, False)  # fmt: skip
+
+
+def latency_at(run: Run, traffic: list[Item], rate: float) -> Latency:
+    before = histogram(scrape(run.ports[0]), "streamguard_decision_seconds")
+    result = asyncio.run(_paced(run.bootstrap, run.prefix, traffic, rate))
+    after = histogram(scrape(run.ports[0]), "streamguard_decision_seconds")
+    result.worker_p50_ms = 1000 * histogram_quantile(0.5, before, after)
+    result.worker_p99_ms = 1000 * histogram_quantile(0.99, before, after)
+    # Kept up: sent at (nearly) the offered rate and no backlog built: the slowest event was
+    # decided within a second of its send.
+    result.sustained = result.achieved >= 0.95 * rate and result.max_ms < 1000
+    return result
+
+
+def show_latency(label: str, r: Latency) -> None:
+    print(f"  {label}: offered {r.offered:,.0f} ev/s, sent {r.achieved:,.0f} ev/s, "
+          f"decided {r.decided_rate:,.0f} ev/s; produce->audit p50 {r.p50_ms:,.1f} ms, "
+          f"p99 {r.p99_ms:,.1f} ms, max {r.max_ms:,.1f} ms; worker arrival->decision "
+          f"p50 {r.worker_p50_ms:,.1f} ms, p99 {r.worker_p99_ms:,.1f} ms; "
+          f"{'sustained' if r.sustained else 'NOT sustained (backlog grew)'}",
+          flush=True)  # fmt: skip
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def _revision() -> str:
+    # The worker runs from this checkout: say which code (and whether edited) was measured.
+    try:
+        found = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+            cwd=Path(__file__).parent, check=False, timeout=10,
+        )  # fmt: skip
+    except OSError:
+        return "unknown revision"
+    return found.stdout.strip() or "unknown revision"
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=59094, help="broker port (started here)")
+    parser.add_argument("--n", type=int, default=30_000, help="events for the throughput runs")
+    parser.add_argument("--agencies", type=int, default=1_000, help="registry size for 1 and 2")
+    parser.add_argument("--rate", type=float, default=5_000.0, help="offered load, events/s")
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of a latency trial")
+    parser.add_argument("--mem-agencies", type=int, default=5_000)
+    parser.add_argument("--mem-events", type=int, default=50_000)
+    args = parser.parse_args()
+    if not _free(args.port):
+        sys.exit(f"port {args.port} is in use; pick another --port")
+
+    print(f"bench_scale {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} at {_revision()}; "
+          f"{load()}")  # fmt: skip
+    work = build(args.n, args.agencies, seed=11)
+    setup, traffic = items_of(work)
+    results: dict[str, Any] = {"n": args.n, "partitions": PARTITIONS}
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        workdir = Path(tmp)
+        agencies = workdir / "agencies.csv"
+        agencies.write_text("".join(agencies_csv(work.agencies)), encoding="utf-8")
+        keys = workdir / "keys.json"
+        keys.write_text(json.dumps({KEY_ID: SECRET.decode()}), encoding="utf-8")
+        t0 = time.perf_counter()
+        handle = start_broker(args.port, workdir / "broker", timeout=120.0)
+        print(f"broker {handle.bootstrap} up in {time.perf_counter() - t0:.1f} s")
+        bootstrap = handle.bootstrap
+        try:
+            # 1. throughput: one worker, raw aiokafka on the same messages, two workers.
+            print(f"\n[throughput] {args.n:,} events, {len(setup):,} settings changes, "
+                  f"{args.agencies:,} agencies; {load()}", flush=True)  # fmt: skip
+            one = Run(bootstrap, workdir, agencies, keys)
+            try:
+                one.start(1)
+                one.apply_settings(setup)
+                results["one_worker"] = one.rate(traffic)
+            finally:
+                one.stop()
+            print(f"  one worker:  {results['one_worker']:,.0f} decided events/s", flush=True)
+            print(f"  ({load()})", flush=True)
+            results["raw"] = asyncio.run(raw_pipeline(bootstrap, one.prefix, args.n))
+            print(f"  raw aiokafka consume+parse+produce (1 process): {results['raw']:,.0f} "
+                  "events/s", flush=True)  # fmt: skip
+            print(f"  ({load()})", flush=True)
+            two = Run(bootstrap, workdir, agencies, keys)
+            try:
+                two.start(2)
+                two.apply_settings(setup)
+                results["two_workers"] = two.rate(traffic)
+            finally:
+                two.stop()
+            print(f"  two workers: {results['two_workers']:,.0f} decided events/s", flush=True)
+            results["one_vs_raw"] = results["one_worker"] / results["raw"]
+            results["two_vs_one"] = results["two_workers"] / results["one_worker"]
+            print(f"  one/raw = {results['one_vs_raw']:.3f} (goal >= 0.5); "
+                  f"two/one = {results['two_vs_one']:.2f} (goal >= 1.6)", flush=True)  # fmt: skip
+
+            # 2. latency at a fixed offered load, one worker.
+            print(f"\n[latency] one worker, {args.seconds:.0f} s per trial; {load()}", flush=True)
+            lat = Run(bootstrap, workdir, agencies, keys)
+            trials: list[Latency] = []
+            try:
+                lat.start(1)
+                lat.apply_settings(setup)
+                # Warm-up: the first batch after the settings rebuilds the policy snapshot.
+                _, warm = items_of(Workload(work.agencies, [], work.events[:500]), tag="w-")
+                lat.rate(warm)
+                rates = [args.rate]
+                if results["one_worker"] < args.rate:
+                    # It cannot keep up with the goal's load: also find the highest rate it does.
+                    rates += [round(results["one_worker"] * f, -1) for f in (0.8, 0.6, 0.4)]
+                for trial, rate in enumerate(rates):
+                    count = int(rate * args.seconds)
+                    # Same seed: the same agencies as the registry, new ids through the tag.
+                    batch = build(count, args.agencies, seed=11).events
+                    _, paced = items_of(Workload(work.agencies, [], batch), tag=f"t{trial}-")
+                    result = latency_at(lat, paced, rate)
+                    trials.append(result)
+                    show_latency(f"trial {trial + 1}", result)
+                    if result.sustained and rate < args.rate:
+                        break
+            finally:
+                lat.stop()
+            results["latency"] = [vars(t) for t in trials]
+
+            # 3. memory with a large registry and a day of windows.
+            print(f"\n[memory] {args.mem_agencies:,} agencies, {args.mem_events:,} events over "
+                  f"24 h of event time; {load()}", flush=True)  # fmt: skip
+            big = build(args.mem_events, args.mem_agencies, seed=13)
+            big_setup, big_traffic = items_of(big, day=True)
+            big_csv = workdir / "agencies-big.csv"
+            big_csv.write_text("".join(agencies_csv(big.agencies)), encoding="utf-8")
+            mem = Run(bootstrap, workdir, big_csv, keys)
+            try:
+                mem.start(1)
+                pid = mem.workers[0][1].proc.pid  # type: ignore[union-attr]
+                idle = rss_mib(pid)
+                mem.apply_settings(big_setup)
+                settled = rss_mib(pid)
+                mem.rate(big_traffic)
+                time.sleep(2.0)  # let the last table writes and gauges land before reading
+                loaded = rss_mib(pid)
+            finally:
+                mem.stop()
+            results["rss_mib"] = {"started": idle[0], "settings_applied": settled[0],
+                                  "after_day": loaded[0], "peak": loaded[1]}  # fmt: skip
+            print(f"  RSS at start {idle[0]:.0f} MiB; after {len(big_setup):,} settings "
+                  f"{settled[0]:.0f} MiB; after the day's traffic {loaded[0]:.0f} MiB "
+                  f"(peak {loaded[1]:.0f} MiB)", flush=True)  # fmt: skip
+        finally:
+            stop_broker(args.port)
+    print(f"\n{load()}")
+    print(json.dumps(results, default=lambda v: round(v, 3) if isinstance(v, float) else v))
+
+
+if __name__ == "__main__":
+    main()
