@@ -232,6 +232,15 @@ class Run:
             time.sleep(0.1)
         raise RuntimeError(f"decided {decided(self.ports)} of {len(traffic)} in time")
 
+    def throughput(self, workers: int, setup: list[Item], traffic: list[Item]) -> float:
+        """Decided events/s of `workers` settled workers with `setup` applied; stops them."""
+        try:
+            self.start(workers)
+            self.apply_settings(setup)
+            return self.rate(traffic)
+        finally:
+            self.stop()
+
     def stop(self) -> None:
         for _, worker in self.workers:
             worker.stop()
@@ -387,12 +396,7 @@ def main() -> None:
             print(f"\n[throughput] {args.n:,} events, {len(setup):,} settings changes, "
                   f"{args.agencies:,} agencies; {load()}", flush=True)  # fmt: skip
             one = Run(bootstrap, workdir, agencies, keys)
-            try:
-                one.start(1)
-                one.apply_settings(setup)
-                results["one_worker"] = one.rate(traffic)
-            finally:
-                one.stop()
+            results["one_worker"] = one.throughput(1, setup, traffic)
             print(f"  one worker:  {results['one_worker']:,.0f} decided events/s", flush=True)
             print(f"  ({load()})", flush=True)
             results["raw"] = asyncio.run(raw_pipeline(bootstrap, one.prefix, args.n))
@@ -400,12 +404,7 @@ def main() -> None:
                   "events/s", flush=True)  # fmt: skip
             print(f"  ({load()})", flush=True)
             two = Run(bootstrap, workdir, agencies, keys)
-            try:
-                two.start(2)
-                two.apply_settings(setup)
-                results["two_workers"] = two.rate(traffic)
-            finally:
-                two.stop()
+            results["two_workers"] = two.throughput(2, setup, traffic)
             print(f"  two workers: {results['two_workers']:,.0f} decided events/s", flush=True)
             results["one_vs_raw"] = results["one_worker"] / results["raw"]
             results["two_vs_one"] = results["two_workers"] / results["one_worker"]
