@@ -129,6 +129,12 @@ def rss_mib(pid: int) -> tuple[float, float]:
     return values["VmRSS"], values["VmHWM"]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
@@ -167,9 +173,14 @@ class Run:
     keys: Path
     prefix: str = field(default_factory=lambda: f"bs{uuid.uuid4().hex[:8]}.")
     workers: list[tuple[int, WorkerProcess]] = field(default_factory=list)
+    cpu_per_1k: float = math.nan  # worker CPU seconds per 1,000 decided events (last rate())
+    busy: float = math.nan  # worker CPU seconds per wall second (cores in use, last rate())
 
     def __post_init__(self) -> None:
-        names = [*contract_topics(self.prefix), self.prefix + "raw.out"]
+        # The worker's internal attempts topic too: a worker that creates it itself can read
+        # "0 partitions" from not-yet-refreshed metadata and stop (see docs/scaling.md).
+        attempts = f"{self.prefix.rstrip('.')}-worker-owner-attempts"  # worker_env's app id
+        names = [*contract_topics(self.prefix), self.prefix + "raw.out", attempts]
         asyncio.run(create_topics(self.bootstrap, names, PARTITIONS))
 
     @property
@@ -217,16 +228,22 @@ class Run:
             time.sleep(0.5)
         raise RuntimeError("settings were not all decided in time")
 
+    def cpu(self) -> float:
+        return sum(cpu_seconds(w.proc.pid) for _, w in self.workers if w.proc is not None)
+
     def rate(self, traffic: list[Item]) -> float:
-        """Produce `traffic`; decided events/s from the first decision to the last."""
+        """Produce `traffic`; decided events/s from the first decision to the last. Also keeps
+        the workers' CPU seconds per 1,000 decided events in `cpu_per_1k`."""
         asyncio.run(produce_all(self.bootstrap, self.prefix, traffic))
         deadline = time.monotonic() + DRAIN_TIMEOUT
-        first: tuple[float, int] | None = None
+        first: tuple[float, int, float] | None = None
         while time.monotonic() < deadline:
             count, now = decided(self.ports), time.perf_counter()
             if count > 0 and first is None:
-                first = (now, count)
+                first = (now, count, self.cpu())
             if count >= len(traffic) and first is not None:
+                self.cpu_per_1k = 1000 * (self.cpu() - first[2]) / max(count - first[1], 1)
+                self.busy = (self.cpu() - first[2]) / max(now - first[0], 1e-9)
                 return (count - first[1]) / max(now - first[0], 1e-9)
             self.check_alive()
             time.sleep(0.1)
@@ -397,7 +414,10 @@ def main() -> None:
                   f"{args.agencies:,} agencies; {load()}", flush=True)  # fmt: skip
             one = Run(bootstrap, workdir, agencies, keys)
             results["one_worker"] = one.throughput(1, setup, traffic)
-            print(f"  one worker:  {results['one_worker']:,.0f} decided events/s", flush=True)
+            results["one_worker_cpu_s_per_1k"] = one.cpu_per_1k
+            print(f"  one worker:  {results['one_worker']:,.0f} decided events/s, "
+                  f"{one.cpu_per_1k:.2f} CPU-s per 1,000 events, {one.busy:.2f} cores busy",
+                  flush=True)  # fmt: skip
             print(f"  ({load()})", flush=True)
             results["raw"] = asyncio.run(raw_pipeline(bootstrap, one.prefix, args.n))
             print(f"  raw aiokafka consume+parse+produce (1 process): {results['raw']:,.0f} "
@@ -405,7 +425,10 @@ def main() -> None:
             print(f"  ({load()})", flush=True)
             two = Run(bootstrap, workdir, agencies, keys)
             results["two_workers"] = two.throughput(2, setup, traffic)
-            print(f"  two workers: {results['two_workers']:,.0f} decided events/s", flush=True)
+            results["two_workers_cpu_s_per_1k"] = two.cpu_per_1k
+            print(f"  two workers: {results['two_workers']:,.0f} decided events/s, "
+                  f"{two.cpu_per_1k:.2f} CPU-s per 1,000 events, {two.busy:.2f} cores busy",
+                  flush=True)  # fmt: skip
             results["one_vs_raw"] = results["one_worker"] / results["raw"]
             results["two_vs_one"] = results["two_workers"] / results["one_worker"]
             print(f"  one/raw = {results['one_vs_raw']:.3f} (goal >= 0.5); "
@@ -453,7 +476,7 @@ def main() -> None:
                 idle = rss_mib(pid)
                 mem.apply_settings(big_setup)
                 settled = rss_mib(pid)
-                mem.rate(big_traffic)
+                results["day_rate"] = mem.rate(big_traffic)
                 time.sleep(2.0)  # let the last table writes and gauges land before reading
                 loaded = rss_mib(pid)
             finally:
@@ -462,7 +485,8 @@ def main() -> None:
                                   "after_day": loaded[0], "peak": loaded[1]}  # fmt: skip
             print(f"  RSS at start {idle[0]:.0f} MiB; after {len(big_setup):,} settings "
                   f"{settled[0]:.0f} MiB; after the day's traffic {loaded[0]:.0f} MiB "
-                  f"(peak {loaded[1]:.0f} MiB)", flush=True)  # fmt: skip
+                  f"(peak {loaded[1]:.0f} MiB); decided {results['day_rate']:,.0f} events/s, "
+                  f"{mem.cpu_per_1k:.2f} CPU-s per 1,000", flush=True)  # fmt: skip
         finally:
             stop_broker(args.port)
     print(f"\n{load()}")
