@@ -258,6 +258,18 @@ class Run:
         finally:
             self.stop()
 
+    def bytes_on_disk(self, log_dir: Path) -> dict[str, int]:
+        """Bytes of each of this run's topics in the broker's log segments (no replication,
+        no compression): what one input event costs the broker in writes."""
+        app_id = self.prefix.rstrip(".") + "-worker"
+        sizes: dict[str, int] = {}
+        for part in log_dir.iterdir():
+            topic = part.name.rsplit("-", 1)[0]
+            if part.is_dir() and (topic.startswith(self.prefix) or topic.startswith(app_id)):
+                total = sum(f.stat().st_size for f in part.glob("*.log"))
+                sizes[topic] = sizes.get(topic, 0) + total
+        return sizes
+
     def stop(self) -> None:
         for _, worker in self.workers:
             worker.stop()
@@ -415,9 +427,17 @@ def main() -> None:
             one = Run(bootstrap, workdir, agencies, keys)
             results["one_worker"] = one.throughput(1, setup, traffic)
             results["one_worker_cpu_s_per_1k"] = one.cpu_per_1k
+            sizes = one.bytes_on_disk(workdir / "broker" / "kraft")
+            inputs = sum(v for k, v in sizes.items() if k.endswith((".searches", ".reads")))
+            per_event = {k.replace(one.prefix, "").replace(one.prefix.rstrip(".") + "-", ""):
+                         round(v / args.n) for k, v in sorted(sizes.items()) if v}  # fmt: skip
+            results["bytes_per_event"] = per_event
+            results["write_amplification"] = sum(sizes.values()) / max(inputs, 1)
             print(f"  one worker:  {results['one_worker']:,.0f} decided events/s, "
                   f"{one.cpu_per_1k:.2f} CPU-s per 1,000 events, {one.busy:.2f} cores busy",
                   flush=True)  # fmt: skip
+            print(f"  broker log bytes per input event, by topic: {per_event}; all topics / "
+                  f"input topics = {results['write_amplification']:.1f}", flush=True)  # fmt: skip
             print(f"  ({load()})", flush=True)
             results["raw"] = asyncio.run(raw_pipeline(bootstrap, one.prefix, args.n))
             print(f"  raw aiokafka consume+parse+produce (1 process): {results['raw']:,.0f} "
