@@ -60,15 +60,19 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         raise InputFileError(msg) from exc
     with handle:
         reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        missing = [c for c in _REQUIRED_COLUMNS if c not in header]
-        if missing:
-            msg = f"agencies file {path} lacks column(s) {', '.join(missing)}"
-            raise InputFileError(msg)
+        # The header is read lazily, so decoding errors can surface here or on any row.
         try:
+            header = reader.fieldnames or []
+            missing = [c for c in _REQUIRED_COLUMNS if c not in header]
+            if missing:
+                msg = f"agencies file {path} lacks column(s) {', '.join(missing)}"
+                raise InputFileError(msg)
             for row in reader:
                 yield reader.line_num, row
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
+            msg = f"agencies file {path} is not UTF-8 text (byte {exc.start} of a line)"
+            raise InputFileError(msg) from exc
+        except csv.Error as exc:
             msg = f"agencies file {path} line {reader.line_num}: {exc}"
             raise InputFileError(msg) from exc
 

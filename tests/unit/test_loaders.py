@@ -90,6 +90,18 @@ def test_bad_agencies_csv_is_a_one_line_error(tmp_path: Path, content: str, mess
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "content",
+    [b"agency_id,name,state,kind\n\xff\xfe,X,CA,local\n", b"\xff\xfeagency_id,name\n"],
+)
+def test_non_utf8_agencies_csv_is_a_one_line_error(tmp_path: Path, content: bytes) -> None:
+    """Bytes that are not UTF-8, in the header or a row, are an input error, not a traceback."""
+    path = tmp_path / "agencies.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputFileError, match="not UTF-8"):
+        load_agencies_csv(path)
+
+
 def test_missing_agencies_file_is_an_input_error(tmp_path: Path) -> None:
     """A path that does not exist is reported, not a traceback."""
     with pytest.raises(InputFileError, match="cannot read"):
