@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ ENV_PREFIX: Final = "STREAMGUARD_"
 _T = TypeVar("_T")
 _TRUE: Final = frozenset(("1", "true", "yes", "on"))
 _FALSE: Final = frozenset(("0", "false", "no", "off"))
+_PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 class SettingsError(StreamguardError):
@@ -126,6 +129,13 @@ class WorkerSettings:
     batch_window_ms: int = field(
         default=50, metadata=_env("BATCH_WINDOW_MS", "longest wait to fill a batch")
     )
+    commit_interval_ms: int = field(
+        default=2800,
+        metadata=_env(
+            "COMMIT_INTERVAL_MS",
+            "how often decided offsets are committed; a crash re-decides at most this much",
+        ),
+    )
     enforce_unverified: bool = field(
         default=True,
         metadata=_env(
@@ -133,6 +143,35 @@ class WorkerSettings:
         ),
     )
     log_level: str = field(default="info", metadata=_env("LOG_LEVEL", "worker log level"))
+    security_protocol: str = field(
+        default="PLAINTEXT",
+        metadata=_env("SECURITY_PROTOCOL", "Kafka: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
+    )
+    sasl_mechanism: str = field(
+        default="PLAIN",
+        metadata=_env("SASL_MECHANISM", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* only)"),
+    )
+    sasl_username: str | None = field(
+        default=None, metadata=_env("SASL_USERNAME", "SASL user name")
+    )
+    # A secret: never in repr (so never in a log line or a traceback's locals summary).
+    sasl_password: str | None = field(
+        default=None, repr=False,
+        metadata=_env("SASL_PASSWORD", "SASL password (prefer SASL_PASSWORD_FILE)"),
+    )  # fmt: skip
+    sasl_password_file: Path | None = field(
+        default=None,
+        metadata=_env("SASL_PASSWORD_FILE", "file holding the SASL password (one line)"),
+    )
+    ssl_cafile: Path | None = field(
+        default=None, metadata=_env("SSL_CAFILE", "CA bundle that signs the brokers' certificates")
+    )
+    ssl_certfile: Path | None = field(
+        default=None, metadata=_env("SSL_CERTFILE", "client certificate (mutual TLS)")
+    )
+    ssl_keyfile: Path | None = field(
+        default=None, metadata=_env("SSL_KEYFILE", "private key of the client certificate")
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerSettings:
@@ -145,6 +184,12 @@ class WorkerSettings:
             if raw is None or raw.strip() == "":
                 continue
             values[spec.name] = _parse(name, raw.strip(), spec.type)
+        password_file = values.get("sasl_password_file")
+        if password_file is not None:
+            if "sasl_password" in values:
+                msg = f"set {ENV_PREFIX}SASL_PASSWORD or {ENV_PREFIX}SASL_PASSWORD_FILE, not both"
+                raise SettingsError(msg)
+            values["sasl_password"] = _read_secret(password_file, "SASL_PASSWORD_FILE")
         settings = cls(**values)
         settings.check()
         return settings
@@ -154,6 +199,7 @@ class WorkerSettings:
         positive = {
             "PARTITIONS": self.partitions, "REPLICATION": self.replication,
             "BATCH_SIZE": self.batch_size, "BATCH_WINDOW_MS": self.batch_window_ms,
+            "COMMIT_INTERVAL_MS": self.commit_interval_ms,
         }  # fmt: skip
         for name, value in positive.items():
             if value < 1:
@@ -170,10 +216,68 @@ class WorkerSettings:
         if self.store.split("://", 1)[0] not in ("rocksdb", "memory"):
             msg = f"{ENV_PREFIX}STORE must be rocksdb:// or memory://, got {self.store!r}"
             raise SettingsError(msg)
+        self._check_security()
         if self.plate_salt is not None and len(self.plate_salt) < 16:
             # A short salt over the small space of plates is a lookup table away from the plates.
             msg = f"{ENV_PREFIX}PLATE_SALT must be at least 16 characters"
             raise SettingsError(msg)
+
+    def _check_security(self) -> None:
+        protocol = self.security_protocol.upper()
+        if protocol not in _PROTOCOLS:
+            msg = (f"{ENV_PREFIX}SECURITY_PROTOCOL must be one of {', '.join(_PROTOCOLS)}, "
+                   f"got {self.security_protocol!r}")  # fmt: skip
+            raise SettingsError(msg)
+        if protocol.startswith("SASL_"):
+            if self.sasl_mechanism.upper() not in _MECHANISMS:
+                msg = (f"{ENV_PREFIX}SASL_MECHANISM must be one of {', '.join(_MECHANISMS)}, "
+                       f"got {self.sasl_mechanism!r}")  # fmt: skip
+                raise SettingsError(msg)
+            if not self.sasl_username or not self.sasl_password:
+                msg = (f"{ENV_PREFIX}SECURITY_PROTOCOL={protocol} needs {ENV_PREFIX}SASL_USERNAME "
+                       f"and {ENV_PREFIX}SASL_PASSWORD (or SASL_PASSWORD_FILE)")  # fmt: skip
+                raise SettingsError(msg)
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            msg = f"{ENV_PREFIX}SSL_CERTFILE and {ENV_PREFIX}SSL_KEYFILE go together"
+            raise SettingsError(msg)
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                msg = f"{ENV_PREFIX}{name.upper()} {path} is not a readable file"
+                raise SettingsError(msg)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of SSL and SASL_SSL connections; None for plaintext ones."""
+        if not self.security_protocol.upper().endswith("SSL"):
+            return None
+        try:
+            context = ssl.create_default_context(
+                cafile=str(self.ssl_cafile) if self.ssl_cafile else None
+            )
+            if self.ssl_certfile is not None:
+                context.load_cert_chain(
+                    str(self.ssl_certfile), str(self.ssl_keyfile) if self.ssl_keyfile else None
+                )
+        except (OSError, ssl.SSLError) as exc:
+            # The reason only: never the key material.
+            msg = f"cannot build the Kafka TLS context: {type(exc).__name__}: {exc.strerror or ''}"
+            raise SettingsError(msg.rstrip(": ")) from None
+        return context
+
+    def faust_credentials(self) -> Any:
+        """faust's `broker_credentials` for these settings (None for PLAINTEXT)."""
+        import faust
+
+        protocol = self.security_protocol.upper()
+        if protocol == "PLAINTEXT":
+            return None
+        context = self.ssl_context()
+        if protocol == "SSL":
+            return faust.SSLCredentials(context)
+        return faust.SASLCredentials(
+            username=self.sasl_username, password=self.sasl_password,
+            mechanism=self.sasl_mechanism.upper(), ssl_context=context,
+        )  # fmt: skip
 
     @property
     def bootstrap_servers(self) -> str:
@@ -183,8 +287,19 @@ class WorkerSettings:
         )
 
     def kafka_client_options(self) -> dict[str, Any]:
-        """Extra keyword arguments for plain aiokafka clients (security settings)."""
-        return {}
+        """Security keyword arguments for plain aiokafka clients (verify-audit, audit tail)."""
+        protocol = self.security_protocol.upper()
+        options: dict[str, Any] = {"security_protocol": protocol}
+        context = self.ssl_context()
+        if context is not None:
+            options["ssl_context"] = context
+        if protocol.startswith("SASL_"):
+            options |= {
+                "sasl_mechanism": self.sasl_mechanism.upper(),
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self.sasl_password,
+            }
+        return options
 
     def topic(self, name: str) -> str:
         """A contract topic under the configured prefix: `searches` -> `streamguard.searches`."""
@@ -202,6 +317,19 @@ def _parse(name: str, raw: str, kind: object) -> Any:
     except ValueError:
         msg = f"{name} must be {str(kind).removesuffix(' | None')}, got {raw!r}"
         raise SettingsError(msg) from None
+
+
+def _read_secret(path: Path, name: str) -> str:
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        msg = f"cannot read {ENV_PREFIX}{name} {path}: {reason}"
+        raise SettingsError(msg) from None
+    if not secret:
+        msg = f"{ENV_PREFIX}{name} {path} is empty"
+        raise SettingsError(msg)
+    return secret
 
 
 def _bool(raw: str) -> bool:

@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from streamguard import serde
@@ -21,8 +21,13 @@ from streamguard.settings import WorkerSettings
 __all__ = ("main_verify_audit", "read_audit")
 
 
-async def read_audit(bootstrap: str, topic: str, timeout: float) -> list[tuple[int, int, bytes]]:
-    """(partition, offset, value) of every record from the beginning to the end at start."""
+async def read_audit(
+    bootstrap: str, topic: str, timeout: float, client_options: Mapping[str, Any] | None = None
+) -> list[tuple[int, int, bytes]]:
+    """(partition, offset, value) of every record from the beginning to the end at start.
+
+    `client_options`: security settings for aiokafka (`WorkerSettings.kafka_client_options`).
+    """
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     # Subscribing by name makes the client fetch the topic's metadata on start; the partitions
@@ -30,6 +35,7 @@ async def read_audit(bootstrap: str, topic: str, timeout: float) -> list[tuple[i
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
         auto_offset_reset="earliest", request_timeout_ms=int(timeout * 1000),
+        **(client_options or {}),
     )  # fmt: skip
     try:
         await asyncio.wait_for(consumer.start(), timeout)
@@ -101,7 +107,9 @@ def main_verify_audit(argv: list[str]) -> int:
         settings = WorkerSettings.from_env()
         bootstrap = (args.broker or settings.bootstrap_servers).removeprefix("kafka://")
         topic = args.topic or settings.topic("audit")
-        records = asyncio.run(read_audit(bootstrap, topic, args.timeout))
+        records = asyncio.run(
+            read_audit(bootstrap, topic, args.timeout, settings.kafka_client_options())
+        )
     except StreamguardError as exc:
         print(f"streamguard verify-audit: error: {exc}", file=sys.stderr)
         return 2

@@ -46,6 +46,7 @@ from streamguard.models import Agency
 from streamguard.settings import WorkerSettings
 from streamguard.statutes import StatuteBook
 from streamguard.worker.audit_tail import AuditTail
+from streamguard.worker.keys import KeyRing
 from streamguard.worker.processor import BatchProcessor, BatchResult, InMessage, MetricsSink
 from streamguard.worker.state import build_state
 
@@ -439,6 +440,7 @@ def build_worker(
     app = faust.App(
         settings.app_id,
         broker=settings.broker,
+        broker_credentials=settings.faust_credentials(),
         store=settings.store,
         datadir=str(settings.data_dir),
         web_enabled=web_enabled,
@@ -447,6 +449,7 @@ def build_worker(
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication,
         processing_guarantee="at_least_once",
+        broker_commit_interval=settings.commit_interval_ms / 1000.0,
         consumer_auto_offset_reset="earliest",
         key_serializer="raw",
         value_serializer="raw",
@@ -522,6 +525,14 @@ def build_worker(
         worker.publish_gauges()
 
     app.timer(1.0, name="streamguard.gauges")(publish_gauges)
+
+    if isinstance(keys, KeyRing):
+        keyring = keys
+
+        async def reload_keys() -> None:
+            keyring.reload_if_changed()
+
+        app.timer(2.0, name="streamguard.keys")(reload_keys)
 
     async def forget_heads(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         # After any rebalance another worker may have appended to a chain we knew: read every

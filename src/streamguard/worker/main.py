@@ -16,9 +16,9 @@ from streamguard.exceptions import InputFileError, StreamguardError
 from streamguard.metrics import StreamguardMetrics
 from streamguard.registry import load_agencies_csv
 from streamguard.settings import ENV_PREFIX, WorkerSettings, settings_table
-from streamguard.signing import load_keys
 from streamguard.statutes import load_statutes
 from streamguard.worker.app import StreamguardWorker, build_worker
+from streamguard.worker.keys import KeyRing
 
 __all__ = ("load_salt", "main_worker", "prepare_worker")
 
@@ -53,7 +53,9 @@ def load_salt(settings: WorkerSettings) -> bytes:
 
 def prepare_worker(settings: WorkerSettings, *, web_enabled: bool = True) -> StreamguardWorker:
     """Load keys, agencies, statutes and salt (failing on any bad file), then build the app."""
-    keys = load_keys(settings.keys_path) if settings.keys_path is not None else {}
+    # Loaded (and checked) now: an unusable keys file stops the worker before it connects.
+    # Later versions of the file are picked up while it runs (KeyRing, checked every 2 s).
+    keys = KeyRing(settings.keys_path)
     agencies = load_agencies_csv(settings.agencies_path) if settings.agencies_path else []
     statutes = load_statutes(enforce_unverified=settings.enforce_unverified)
     salt = load_salt(settings)
