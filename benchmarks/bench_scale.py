@@ -467,7 +467,8 @@ def main() -> None:
                 rates = [args.rate]
                 if results["one_worker"] < args.rate:
                     # It cannot keep up with the goal's load: also find the highest rate it does.
-                    rates += [round(results["one_worker"] * f, -1) for f in (0.8, 0.6, 0.4)]
+                    factors = (0.8, 0.6, 0.4, 0.25, 0.1)
+                    rates += [round(results["one_worker"] * f, -1) for f in factors]
                 for trial, rate in enumerate(rates):
                     count = int(rate * args.seconds)
                     # Same seed: the same agencies as the registry, new ids through the tag.
