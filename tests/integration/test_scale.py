@@ -311,8 +311,7 @@ def test_traffic_reaches_every_partition() -> None:
 def test_reference_exercises_table_state(
     reference: tuple[Decisions, dict[str, set[str]]],
 ) -> None:
-    """The one-worker decisions include rate-limited searches and the applied share_with, so
-    the comparison below depends on recovered tables."""
+    """One worker's decisions include rate-limited searches and the applied share_with."""
     decisions, _ = reference
     assert decisions[CHANGE["change_id"]][0] == "applied"
     assert any("RATE_LIMIT_EXCEEDED" in codes for _, codes, _ in decisions.values())
@@ -335,10 +334,7 @@ def test_handover_at_quiet_points_decides_like_one(
     base: Path,
     reference: tuple[Decisions, dict[str, set[str]]],
 ) -> None:
-    """Worker B joins after phase 1, worker A leaves after phase 2, each once the group has
-    committed what it decided: every event gets the same outcome, codes and decision id as with
-    one worker (counters, audit heads and policy recovered by B), and every audit chain
-    verifies across the hand-overs."""
+    """B joins, then A leaves, at quiet points: every decision equals one worker's."""
     two = Run(kafka_bootstrap, base, "quiet")
     try:
         first = two.first_phase(1, WEB_PORTS[1])
@@ -375,8 +371,7 @@ def test_join_and_leave_mid_stream_decide_like_one(
     base: Path,
     reference: tuple[Decisions, dict[str, set[str]]],
 ) -> None:
-    """Worker B joins and later worker A leaves while events keep arriving: every event is
-    decided, replays repeat the same decision, and the decisions equal one worker's."""
+    """B joins, then A leaves, while events arrive: every decision equals one worker's."""
     two = Run(kafka_bootstrap, base, "stream")
     try:
         first = two.first_phase(1, WEB_PORTS[1])
