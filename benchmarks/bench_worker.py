@@ -24,10 +24,8 @@ import asyncio
 import json
 import os
 import random
-import re
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -36,7 +34,13 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streamguard.timeutil import format_ts
-from streamguard.worker.testing import WorkerProcess, contract_topics, create_topics, worker_env
+from streamguard.worker.testing import (
+    WorkerProcess,
+    contract_topics,
+    create_topics,
+    decided_events,
+    worker_env,
+)
 
 STATES = ("CA", "TX", "IL", "VA", "WA", "GA", "FL", "NY", "OH", "AZ")
 KINDS = ("local", "county", "state")
@@ -135,16 +139,7 @@ async def raw_pipeline(bootstrap: str, prefix: str, n: int) -> float:
 
 
 def decided(port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-            text = reply.read().decode()
-    except OSError:
-        return 0
-    total = 0.0
-    for match in re.finditer(r'^streamguard_events_total\{kind="(search_request|plate_read|raw)"'
-                             r'[^}]*\} ([0-9.e+]+)$', text, re.MULTILINE):  # fmt: skip
-        total += float(match.group(2))
-    return int(total)
+    return decided_events(port, ("search_request", "plate_read", "raw"))
 
 
 async def audit_span(bootstrap: str, topic: str) -> tuple[int, float]:

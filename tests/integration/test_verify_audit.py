@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,21 +17,11 @@ from streamguard.worker.testing import (
     produce,
     run,
     search_request,
+    verify_audit,
     worker_env,
 )
 
 AGENCIES = "agency_id,name,state,kind\nca-oxnard-pd,Oxnard PD,CA,local\n"
-
-
-def _verify(bootstrap: str, prefix: str) -> subprocess.CompletedProcess[str]:
-    code = (
-        "import sys; from streamguard.verify_audit import main_verify_audit as m; sys.exit(m([]))"
-    )
-    env = {"STREAMGUARD_BROKER": bootstrap, "STREAMGUARD_TOPIC_PREFIX": prefix, "PATH": ""}
-    return subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-        check=False,
-    )  # fmt: skip
 
 
 def _decide(bootstrap: str, prefix: str, n: int) -> Collected:
@@ -75,7 +63,7 @@ def test_chain_continues_across_restart_and_tampering_is_named(
     assert [r["seq"] for r in chain] == list(range(1, 11))
     assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(chain))
 
-    result = _verify(kafka_bootstrap, prefix)
+    result = verify_audit(kafka_bootstrap, prefix)
     assert result.returncode == 0, result.stderr
     assert "1 chains, 10 records" in result.stdout
 
@@ -83,7 +71,7 @@ def test_chain_continues_across_restart_and_tampering_is_named(
                               "outcome": "approved", "event_id": "forged"}  # fmt: skip
     forged["hash"] = record_hash({**forged, "outcome": "denied"})  # hash of other contents
     run(produce(kafka_bootstrap, prefix + "audit", [("searches-0", forged)]))
-    result = _verify(kafka_bootstrap, prefix)
+    result = verify_audit(kafka_bootstrap, prefix)
     assert result.returncode == 1
     assert "chain 'searches-0' breaks at seq 11" in result.stderr
     assert "altered" in result.stderr

@@ -26,10 +26,12 @@ __all__ = (
     "collect",
     "contract_topics",
     "create_topics",
+    "decided_events",
     "plate_read",
     "policy_change",
     "produce",
     "search_request",
+    "verify_audit",
     "worker_env",
 )
 
@@ -182,6 +184,37 @@ async def collect(
     finally:
         await consumer.stop()
     return got
+
+
+def decided_events(port: int, kinds: Iterable[str] | None = None) -> int:
+    """Sum of `streamguard_events_total` on a worker's /metrics (0 while it does not answer)."""
+    import re
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return 0
+    wanted = None if kinds is None else set(kinds)
+    total = 0.0
+    for match in re.finditer(r'^streamguard_events_total\{kind="([^"]*)"[^}]*\} ([0-9.e+]+)$',
+                             text, re.MULTILINE):  # fmt: skip
+        if wanted is None or match.group(1) in wanted:
+            total += float(match.group(2))
+    return int(total)
+
+
+def verify_audit(bootstrap: str, prefix: str) -> subprocess.CompletedProcess[str]:
+    """`streamguard verify-audit` on `prefix`'s audit topic, in a child process."""
+    code = (
+        "import sys; from streamguard.verify_audit import main_verify_audit as m; sys.exit(m([]))"
+    )
+    env = {"STREAMGUARD_BROKER": bootstrap, "STREAMGUARD_TOPIC_PREFIX": prefix, "PATH": ""}
+    return subprocess.run(  # noqa: S603 - fixed argv: this interpreter and a constant
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
 
 
 def run(coro: Any) -> Any:
