@@ -60,10 +60,6 @@ BUG_NESTED = (
     "worker bug: serde.dumps of the quarantine copy raises TypeError (orjson writes at most 254 "
     "levels) in StreamguardWorker._deliver; the agent dies"
 )
-BUG_CSV = (
-    "bug: registry._rows reads the CSV header outside its UnicodeDecodeError handler, so a "
-    "non-UTF-8 agencies file ends in a traceback, not one line"
-)
 ID_FIELDS = {"search_request": "search_id", "plate_read": "read_id", "policy_change": "change_id"}
 
 
@@ -410,7 +406,6 @@ def _junk_decision_id(topic: str, partition: int, offset: int, raw: bytes | None
         pytest.param(
             "agencies", lambda base: _write(base / "junk.csv", b"\x00\xff\xfe junk\n"),
             id="agencies-binary",
-            marks=_known_bug(BUG_CSV),
         ),
     ],
 )  # fmt: skip

@@ -231,8 +231,9 @@ class Run:
                                             "quarantine")]  # fmt: skip
 
         def done(c: Collected) -> bool:
-            return ids <= {v.get("event_id") for _, v in c[self.prefix + "audit"]
-                           if isinstance(v, dict)}  # fmt: skip
+            # The outputs too: they can arrive after the audit record of the same batch.
+            owed, routed = _owed(c, self.prefix), _routed(c, self.prefix)
+            return ids <= owed["audit"] and all(owed[n] <= routed[n] for n in routed)
 
         got: Collected = run(collect(self.bootstrap, topics, done, TIMEOUT))
         if not done(got):
@@ -265,6 +266,27 @@ def _decisions(got: Collected, prefix: str) -> Decisions:
             )
         )
     return out
+
+
+def _owed(got: Collected, prefix: str) -> dict[str, set[str]]:
+    """Event ids audited, and the output topics their outcomes must reach (CONTRACT 3)."""
+    routes = {
+        ("search_request", "approved"): ("searches.approved",),
+        ("search_request", "partial"): ("searches.approved", "quarantine"),
+        ("plate_read", "shared"): ("reads.shared",),
+        ("plate_read", "partial"): ("reads.shared", "quarantine"),
+    }  # fmt: skip
+    owed: dict[str, set[str]] = {"audit": set(), "searches.approved": set(),
+                                 "reads.shared": set(), "quarantine": set()}  # fmt: skip
+    for _, record in got[prefix + "audit"]:
+        if not isinstance(record, dict) or record.get("event_id") is None:
+            continue
+        owed["audit"].add(record["event_id"])
+        outcome = record["outcome"]
+        default = ("quarantine",) if outcome in ("denied", "rejected") else ()
+        for name in routes.get((record["kind"], outcome), default):
+            owed[name].add(record["event_id"])
+    return owed
 
 
 def _routed(got: Collected, prefix: str) -> dict[str, set[str]]:
