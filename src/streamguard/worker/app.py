@@ -205,7 +205,7 @@ class StreamguardWorker:
         by_partition: dict[int, list[Any]] = {}
         for event in events:
             by_partition.setdefault(event.message.partition, []).append(event)
-        await self._ensure_heads(events)
+        heads = await self._ensure_heads(events)
         now = self.clock()
         # The store, not the table: reads need no changelog bookkeeping, and the processor
         # reads each counter key at most once per batch.
@@ -221,7 +221,7 @@ class StreamguardWorker:
                 for e in group
             ]  # fmt: skip
             with _as_current(group[0]):
-                result = proc.process(batch, now=now, counters=store, heads=self.heads)
+                result = proc.process(batch, now=now, counters=store, heads=heads)
             results.append((group[0], result))
         writes = self._table_writes([r for _, r in results], counters)
         offsets = await self._deliver([result for _, result in results], writes)
@@ -234,17 +234,24 @@ class StreamguardWorker:
         self._apply(writes, {e.message.partition: e for e, _ in results})
         return merged
 
-    async def _ensure_heads(self, events: Sequence[Any]) -> None:
-        """Know the true head of every chain this batch appends to (see `audit_tail`)."""
-        chains = {(f"{self.role_of(e.message.topic)}-{e.message.partition}", e)
+    async def _ensure_heads(self, events: Sequence[Any]) -> dict[str, dict[str, Any]]:
+        """The true head of every chain this batch appends to (see `audit_tail`).
+
+        Returned for this batch rather than read from `self.heads` later: a rebalance while
+        this awaits empties `self.heads`, and a missing head must never mean "start at seq 1".
+        """
+        chains = {f"{self.role_of(e.message.topic)}-{e.message.partition}": e
                   for e in events if self.role_of(e.message.topic) != "attempts"}  # fmt: skip
-        for chain, event in chains:
-            if chain in self.heads:
-                continue
-            with _as_current(event):
-                stored = self.tables["audit_heads"].data.get(chain)
-            stored = stored if isinstance(stored, Mapping) else None
-            self.heads[chain] = await self.recover_head(chain, stored)
+        heads: dict[str, dict[str, Any]] = {}
+        for chain, event in chains.items():
+            head = self.heads.get(chain)
+            if head is None:
+                with _as_current(event):
+                    stored = self.tables["audit_heads"].data.get(chain)
+                stored = stored if isinstance(stored, Mapping) else None
+                head = self.heads[chain] = await self.recover_head(chain, stored)
+            heads[chain] = head
+        return heads
 
     async def recover_head(
         self, chain: str, stored: Mapping[str, Any] | None
@@ -461,10 +468,8 @@ def build_worker(
         # requests per batch (the default of 16 KiB held about 15 of our messages).
         producer_max_batch_size=1024 * 1024,
         producer_max_request_size=4 * 1024 * 1024,
-        # Enough buffered input per partition to fill a batch while the last one is decided.
+        # Enough buffered input to fill a batch while the last one is decided.
         stream_buffer_maxsize=max(4096, 4 * settings.batch_size),
-        broker_max_poll_records=max(500, settings.batch_size),
-        consumer_max_fetch_size=4 * 1024 * 1024,
     )
     worker = StreamguardWorker(
         settings=settings, app=app, statutes=statutes, file_agencies=tuple(file_agencies),
