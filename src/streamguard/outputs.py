@@ -8,6 +8,7 @@ the same `alert_id`) so that consumers can drop the copy.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import uuid
 from collections.abc import Mapping
@@ -71,8 +72,22 @@ def alert_id(kind: str, agency_id: str, window_start: str) -> str:
     return str(uuid.uuid5(NAMESPACE, f"alert:{kind}:{agency_id}:{window_start}"))
 
 
-def raw_original(data: bytes) -> dict[str, str]:
-    return {"raw_base64": base64.b64encode(data).decode("ascii")}
+# A quarantine copy keeps at most this much of an unreadable message. Kafka's default request
+# limit is 1 MB and base64 grows data by a third: a full copy of a large junk message could not
+# be written, and the agent deciding it would stop. Size and hash still identify the original.
+RAW_KEEP_BYTES: Final = 64 * 1024
+
+
+def raw_original(data: bytes) -> dict[str, Any]:
+    """The quarantine copy of a message that is not a JSON object (CONTRACT 4 `raw_base64`)."""
+    if len(data) <= RAW_KEEP_BYTES:
+        return {"raw_base64": base64.b64encode(data).decode("ascii")}
+    return {
+        "raw_base64": base64.b64encode(data[:RAW_KEEP_BYTES]).decode("ascii"),
+        "truncated": True,
+        "raw_size": len(data),
+        "raw_sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
 def quarantine_kind(decision: Decision) -> str:

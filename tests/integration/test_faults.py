@@ -50,16 +50,6 @@ OWN_BROKER_PORTS = range(59093, 59100)
 WEB_PORTS = {"restart": 6310, "flood": 6311, "nokeys": 6312, "unreadable": 6313}
 TIMEOUT = 120.0
 OUTPUTS = ("searches.approved", "reads.shared", "quarantine", "audit")
-# Known bugs (strict xfail below): remove the mark when the fix lands.
-BUG_OVERSIZED = (
-    "worker bug: a quarantine record over the producer's 1 MB request limit raises "
-    "ProducerSendError out of StreamguardWorker._deliver; the agent dies, the process lives on "
-    "and decides nothing more on that topic"
-)
-BUG_NESTED = (
-    "worker bug: serde.dumps of the quarantine copy raises TypeError (orjson writes at most 254 "
-    "levels) in StreamguardWorker._deliver; the agent dies"
-)
 ID_FIELDS = {"search_request": "search_id", "plate_read": "read_id", "policy_change": "change_id"}
 
 
@@ -109,11 +99,6 @@ def _events(n: int, minute0: int = 0) -> list[tuple[str, str, dict[str, Any]]]:
 
 def _event_id(event: dict[str, Any]) -> str:
     return str(event[ID_FIELDS[event["type"]]])
-
-
-def _known_bug(reason: str) -> pytest.MarkDecorator:
-    """Strict xfail: the test asserts the right behaviour and fails loudly once it is fixed."""
-    return pytest.mark.xfail(strict=True, reason=reason)
 
 
 # --- (a) broker stopped and restarted mid-stream ---------------------------------------------
@@ -308,14 +293,8 @@ def _deeper_than_output() -> list[tuple[str, bytes | None, str]]:
 @pytest.mark.parametrize(
     "flood",
     [
-        pytest.param(
-            _oversized_raw, id="oversized-raw",
-            marks=_known_bug(BUG_OVERSIZED),
-        ),
-        pytest.param(
-            _deeper_than_output, id="nested-300",
-            marks=_known_bug(BUG_NESTED),
-        ),
+        pytest.param(_oversized_raw, id="oversized-raw"),
+        pytest.param(_deeper_than_output, id="nested-300"),
     ],
 )  # fmt: skip
 def test_unwritable_junk_is_quarantined(

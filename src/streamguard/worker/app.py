@@ -162,7 +162,8 @@ class StreamguardWorker:
         consumer = self.app.consumer
         for role in (*INPUT_ROLES, "attempts"):
             found = consumer.topic_partitions(self.topics[role])
-            if found is not None and found != self.settings.partitions:
+            # 0 means aiokafka has no metadata for the topic yet (just created), not a mismatch.
+            if found and found != self.settings.partitions:
                 # Tables are partitioned like the inputs; a mismatch would file state under
                 # partitions no worker restores, so refuse to decide anything.
                 self.on_undeliverable(

@@ -568,18 +568,46 @@ def _malformed(kind: str, code: str, detail: str, version: str) -> MalformedDeci
     return MalformedDecision(None, kind, Reason(code, f"{_CONTRACT}, section 1", detail), version)
 
 
+# orjson reads up to 1024 levels of nesting but writes at most 254: an event nested deeper
+# could be decided but its output never written, which would stop the agent. Deeper parts are
+# replaced by a marker, well inside the writable depth.
+_MAX_DEPTH: Final = 200
+_TOO_DEEP: Final = f"<nested deeper than {_MAX_DEPTH} levels: removed by StreamGuard>"
+# Outputs echo the input event, and Kafka's default request limit is 1 MB: a larger message
+# could be decided but not written. Real events are a few KB.
+MAX_EVENT_BYTES: Final = 960 * 1024
+
+
+def _clip(value: Any, depth: int) -> Any:
+    """A copy of parsed JSON with containers deeper than _MAX_DEPTH replaced by a marker."""
+    if isinstance(value, dict):
+        if depth >= _MAX_DEPTH:
+            return _TOO_DEEP
+        return {k: _clip(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        if depth >= _MAX_DEPTH:
+            return _TOO_DEEP
+        return [_clip(v, depth + 1) for v in value]
+    return value
+
+
 def _parse(msg: InMessage) -> tuple[Any, Callable[[str], MalformedDecision] | None]:
     """(original, None) for a JSON object; else (raw copy, maker of the MALFORMED decision)."""
     raw = msg.value or b""
-    try:
-        obj = serde.loads(raw)
-    except ValueError:
-        obj = None
-        detail = "the message is empty" if not raw else "the message is not UTF-8 JSON"
+    if len(raw) > MAX_EVENT_BYTES:
+        detail = f"the message is {len(raw):,} bytes, over the {MAX_EVENT_BYTES:,}-byte limit"
     else:
-        if isinstance(obj, dict):
-            return obj, None
-        detail = "the message is JSON but not an object"
+        try:
+            obj = serde.loads(raw)
+        except ValueError:
+            detail = "the message is empty" if not raw else "the message is not UTF-8 JSON"
+        else:
+            if isinstance(obj, dict):
+                # Counting brackets is a cheap upper bound of the depth; only then walk it.
+                if raw.count(b"{") + raw.count(b"[") > _MAX_DEPTH:
+                    obj = _clip(obj, 0)
+                return obj, None
+            detail = "the message is JSON but not an object"
 
     def make(version: str) -> MalformedDecision:
         return _malformed("raw", codes.MALFORMED_EVENT, detail, version)
