@@ -125,6 +125,24 @@ async def test_search_agent_routes_and_audits(worker: tuple[StreamguardWorker, C
     assert (record["seq"], record["outcome"], record["chain"]) == (1, "approved", "searches-0")
 
 
+async def test_a_message_redelivered_to_the_same_worker_is_not_decided_again(
+    worker: tuple[StreamguardWorker, Captured],
+) -> None:
+    """faust can hand a worker the same offset twice right after a rebalance (it resumes
+    fetching before it seeks to the committed offsets): the copy is skipped, the next offset
+    is decided."""
+    app, captured = worker
+    first, second = (search_request("ca-oxnard-pd", networks=["ca-oxnard-pd"]) for _ in "ab")
+    async with _agent(app, "searches").test_context() as agent:
+        await agent.put(serde.dumps(first), key=b"ca-oxnard-pd")
+        agent.sent_offset -= 1  # the same message again, at the same offset
+        await agent.put(serde.dumps(first), key=b"ca-oxnard-pd")
+        await agent.put(serde.dumps(second), key=b"ca-oxnard-pd")
+    audited = [r["event_id"] for r in captured.audit()]
+    assert audited == [first["search_id"], second["search_id"]]
+    assert [a["search_id"] for a in captured.by_role("approved")] == audited
+
+
 async def test_garbage_is_quarantined_not_crashing(
     worker: tuple[StreamguardWorker, Captured],
 ) -> None:

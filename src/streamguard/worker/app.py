@@ -48,6 +48,7 @@ from streamguard.statutes import StatuteBook
 from streamguard.worker.audit_tail import AuditTail
 from streamguard.worker.keys import KeyRing
 from streamguard.worker.processor import BatchProcessor, BatchResult, InMessage, MetricsSink
+from streamguard.worker.rebalance import use_commit_on_revoke
 from streamguard.worker.state import build_state
 
 __all__ = ("INPUT_ROLES", "OUTPUT_ROLES", "StreamguardWorker", "build_worker")
@@ -109,6 +110,8 @@ class StreamguardWorker:
     # id(table) -> counter values this worker read or wrote. Only the partition's owner writes
     # its counters, so the cache stays true until a rebalance, which empties it.
     _cache: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # (topic, partition) -> highest input offset decided and delivered by this process.
+    _decided: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def role_of(self, topic: str) -> str:
         for role, name in self.topics.items():
@@ -198,6 +201,9 @@ class StreamguardWorker:
     async def _run_locked(
         self, name: str, events: Sequence[Any], counters: Any | None
     ) -> BatchResult:
+        events = self._not_yet_decided(events)
+        if not events:
+            return BatchResult()
         first = name not in self._built
         proc = self.refresh(name)
         if first and counters is not None:
@@ -226,6 +232,11 @@ class StreamguardWorker:
             results.append((group[0], result))
         writes = self._table_writes([r for _, r in results], counters)
         offsets = await self._deliver([result for _, result in results], writes)
+        if offsets is not None:
+            for event in events:
+                tp = (event.message.topic, event.message.partition)
+                self._decided[tp] = max(self._decided.get(tp, -1), event.message.offset)
+        offsets = offsets or {}
         merged = BatchResult()
         for event, result in results:
             with _as_current(event):
@@ -234,6 +245,27 @@ class StreamguardWorker:
             merged.audit.extend(result.audit)
         self._apply(writes, {e.message.partition: e for e, _ in results})
         return merged
+
+    def _not_yet_decided(self, events: Sequence[Any]) -> Sequence[Any]:
+        """`events` without those this process has already decided and delivered.
+
+        After a rebalance faust resumes fetching before it seeks the partitions back to their
+        committed offsets (`faust.tables.recovery.Recovery.on_recovery_completed`), so a worker
+        that keeps or regains a partition can be handed the same message twice within a few
+        milliseconds. Its results are already acknowledged by the broker, so the second copy
+        is only acked (faust does that for every event taken), never decided again.
+        """
+        newest = dict(self._decided)  # also drops a copy inside the same batch
+        fresh = []
+        for event in events:
+            tp = (event.message.topic, event.message.partition)
+            if event.message.offset > newest.get(tp, -1):
+                newest[tp] = event.message.offset
+                fresh.append(event)
+        if len(fresh) < len(events):
+            log.info("skipped %d message(s) this worker had already decided (redelivered "
+                     "after a rebalance)", len(events) - len(fresh))  # fmt: skip
+        return fresh
 
     async def _ensure_heads(self, events: Sequence[Any]) -> dict[str, dict[str, Any]]:
         """The true head of every chain this batch appends to (see `audit_tail`).
@@ -291,10 +323,11 @@ class StreamguardWorker:
 
     async def _deliver(
         self, results: Sequence[BatchResult], writes: Sequence[_Write]
-    ) -> dict[str, int]:
+    ) -> dict[str, int] | None:
         """Send outputs, audit records and changelog records; wait for every acknowledgement.
 
-        Returns the audit offset of each chain's last record in this batch.
+        Returns the audit offset of each chain's last record in this batch; None if anything
+        was not delivered (after `on_undeliverable`, which normally ends the process).
         """
         producer = self.app.producer
         audit_topic = self.topics["audit"]
@@ -322,7 +355,7 @@ class StreamguardWorker:
         if failed:
             self.on_undeliverable(f"{len(failed)} output message(s) not delivered: "
                                   f"{type(failed[0]).__name__}")  # fmt: skip
-            return {}
+            return None
         metas: list[Any] = outcomes
         base = len(pending) - len(writes)
         for write, meta in zip(writes, metas[base:], strict=True):
@@ -429,6 +462,13 @@ class _Cached(Mapping[str, Any]):
         return len(self._store)
 
 
+class _App(faust.App):
+    """faust.App whose consumer commits decided offsets before a rebalance (`rebalance`)."""
+
+    def _new_transport(self) -> Any:
+        return use_commit_on_revoke(super()._new_transport())
+
+
 def _counter_partition(key: str) -> int:
     return int(key.split("|", 1)[0])
 
@@ -445,7 +485,7 @@ def build_worker(
     web_enabled: bool = True,
 ) -> StreamguardWorker:
     """Create the faust app with its topics, tables and agents for `settings`."""
-    app = faust.App(
+    app = _App(
         settings.app_id,
         broker=settings.broker,
         broker_credentials=settings.faust_credentials(),

@@ -63,6 +63,7 @@ __all__ = (
     "BatchResult",
     "InMessage",
     "MetricsSink",
+    "mark_key",
 )
 
 log = logging.getLogger("streamguard.worker")
@@ -81,6 +82,8 @@ ALERT_KINDS: Final = {
 }
 # Hourly buckets feed the 24 h hopping windows, so they live a day past their end.
 _KEEP: Final = {TUMBLING_HOUR.name: DAY}
+# Roles whose messages are counted in windows: their partitions carry an offset mark.
+_COUNTED_ROLES: Final = frozenset({"searches", "attempts"})
 _EXPECTED_KIND: Final = {
     "searches": "search_request", "reads": "plate_read", "policy": "policy_change",
 }  # fmt: skip
@@ -138,6 +141,15 @@ class _Batch:
     before: dict[str, int] = field(default_factory=dict)
     chains: dict[str, ChainHead] = field(default_factory=dict)
     attempts: dict[tuple[str, int], list[Any]] = field(default_factory=dict)
+    counted: dict[int, int] = field(default_factory=dict)  # partition -> last offset counted
+
+    def replayed(self, msg: InMessage) -> bool:
+        """Whether the stored counters already include this message (see `mark_key`)."""
+        mark = self.counters.get(mark_key(msg.partition))
+        return isinstance(mark, int) and msg.offset <= mark
+
+    def counted_through(self, msg: InMessage) -> None:
+        self.counted[msg.partition] = max(self.counted.get(msg.partition, -1), msg.offset)
 
     def count(self, key: str) -> int:
         pending = self.result.counters.get(key)
@@ -205,6 +217,11 @@ class BatchProcessor:
                 self._attempt(msg, work)
             else:
                 self._decide_one(msg, work)
+            if msg.role in _COUNTED_ROLES:
+                work.counted_through(msg)
+        for partition, offset in work.counted.items():
+            # Written with the counters, in the same changelog partition and batch.
+            work.result.counters[mark_key(partition)] = offset
         self._flush_attempts(work)
         self._alerts(work)
         for partition in touched:
@@ -281,7 +298,7 @@ class BatchProcessor:
             ), None, None  # fmt: skip
         event_ts = parse_ts(original.get("ts"))
         if msg.role == "searches":
-            decision = self._search(original, event_ts, msg.partition, work)
+            decision = self._search(original, event_ts, msg, work)
             query = original.get("query")
             plate = query.get("plate") if isinstance(query, Mapping) else None
             return original, decision, plate if isinstance(plate, str) else None, event_ts
@@ -292,20 +309,25 @@ class BatchProcessor:
         return original, self._change(original, msg.partition, work), None, event_ts
 
     def _search(
-        self, event: Mapping[str, Any], ts: float | None, partition: int, work: _Batch
+        self, event: Mapping[str, Any], ts: float | None, msg: InMessage, work: _Batch
     ) -> SearchDecision | MalformedDecision:
         requester = event.get("requester")
         requester_id = requester.get("agency_id") if isinstance(requester, Mapping) else None
         limit = self.settings.rate_limit_per_minute
         rate_limited = False
         minute_key = None
+        # A replayed search (after a crash) is decided again but never counted again.
+        replayed = work.replayed(msg)
         if ts is not None and isinstance(requester_id, str):
-            minute_key = counter_key(partition, "searches", requester_id, "1m",
+            minute_key = counter_key(msg.partition, "searches", requester_id, "1m",
                                      bucket_start(ts, TUMBLING_MINUTE.step))  # fmt: skip
-            rate_limited = limit > 0 and work.count(minute_key) + 1 > limit
+            # The stored count of a replayed search already includes the search itself.
+            mine = 0 if replayed else 1
+            rate_limited = limit > 0 and work.count(minute_key) + mine > limit
         decision = decide_search(event, self.state, work.now, rate_limited=rate_limited)
-        if isinstance(decision, SearchDecision) and ts is not None and minute_key is not None:
-            self._count_search(decision, str(requester_id), ts, partition, work)
+        counted = minute_key is not None and not replayed
+        if counted and isinstance(decision, SearchDecision) and ts is not None:
+            self._count_search(decision, str(requester_id), ts, msg.partition, work)
         return decision
 
     def _count_search(
@@ -487,6 +509,8 @@ class BatchProcessor:
             log.error("unreadable owner-attempt record at %s[%d]@%d; not counted",
                       msg.topic, msg.partition, msg.offset)  # fmt: skip
             return
+        if work.replayed(msg):
+            return
         watermark = max(self.watermarks.get(msg.partition, float(ts)), float(ts))
         self.watermarks[msg.partition] = watermark
         if expired(start, TUMBLING_HOUR, watermark):
@@ -545,6 +569,19 @@ class BatchProcessor:
         for window_key in [k for k in self._gauge if k[1] < first - HOUR]:
             del self._gauge[window_key]
         return True
+
+
+def mark_key(partition: int) -> str:
+    """Counters-table key of the last input offset of `partition` whose counts are stored.
+
+    Kept in the counters table itself, so that it lands in the same changelog partition and
+    batch as the counts it describes: whichever worker restores the partition (after a crash or
+    a rebalance) restores both together, and skips counting messages at or below the mark
+    when they are replayed. Counting is then idempotent; deciding and auditing are not skipped
+    (their outputs may not have been delivered before the crash, and replays carry the same
+    decision ids).
+    """
+    return f"{partition}|decided-through"
 
 
 def _foreign(requester: Agency, owner: Agency) -> bool:
