@@ -371,7 +371,7 @@ class Run:
     temp_dir: bool
     bootstrap: str = ""
     started_broker: bool = False
-    worker: Any = None  # streamguard.worker.testing.WorkerProcess, imported lazily
+    worker: Any = None  # streamguard.worker.child.WorkerProcess, imported lazily
     prefix: str = ""
 
 
@@ -420,7 +420,7 @@ def _log_tail(path: Path, lines: int = _LOG_TAIL) -> list[str]:
 
 
 def _start_worker(run: Run, agencies: Path, keys: Path, console: Console) -> None:
-    from streamguard.worker.testing import WorkerProcess, worker_env
+    from streamguard.worker.child import WorkerProcess, worker_env
 
     env = worker_env(
         run.bootstrap, run.prefix, run.data_dir / "worker", agencies=agencies, keys=keys,
@@ -754,7 +754,7 @@ def _run(options: Options, run: Run, console: Console) -> int:
         console.step(f"inputs: wrote {agencies.name} and {keys.name} to {run.data_dir}")
         run.prefix = f"demo-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(now))}-" \
                      f"{secrets.token_hex(2)}."  # fmt: skip
-        from streamguard.worker.testing import contract_topics, create_topics
+        from streamguard.topic_admin import contract_topics, create_topics
 
         asyncio.run(create_topics(run.bootstrap, contract_topics(run.prefix), _PARTITIONS))
         console.step(f"topics: created under prefix {run.prefix} ({_PARTITIONS} partitions)")

@@ -1,24 +1,22 @@
-"""Test support for the worker: a real worker subprocess, Kafka produce/collect helpers with
-deadlines, signed policy changes. Used by StreamGuard's own integration tests and benchmark.
+"""Test support for the worker: Kafka produce/collect helpers with deadlines, event builders,
+signed policy changes; re-exports the worker child process and topic helpers the tests use.
+Used by StreamGuard's own integration tests and benchmarks, never by the product itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from streamguard import serde
 from streamguard.signing import sign_change
+from streamguard.topic_admin import contract_topics, create_topics
+from streamguard.worker.child import WorkerProcess, worker_env
 
 __all__ = (
     "Collected",
@@ -36,100 +34,6 @@ __all__ = (
 )
 
 Collected = dict[str, list[tuple[bytes | None, Any]]]
-
-
-def worker_env(
-    bootstrap: str,
-    prefix: str,
-    data_dir: Path,
-    *,
-    agencies: Path | None = None,
-    keys: Path | None = None,
-    web_port: int = 6100,
-    partitions: int = 2,
-    **extra: str,
-) -> dict[str, str]:
-    """Environment for `streamguard worker` on `bootstrap` with its own prefix and app id."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMGUARD_")}
-    env |= {
-        "STREAMGUARD_BROKER": f"kafka://{bootstrap}",
-        "STREAMGUARD_TOPIC_PREFIX": prefix,
-        "STREAMGUARD_APP_ID": f"{prefix.rstrip('.')}-worker",
-        "STREAMGUARD_DATA_DIR": str(data_dir),
-        "STREAMGUARD_WEB_PORT": str(web_port),
-        "STREAMGUARD_WEB_BIND": "127.0.0.1",
-        "STREAMGUARD_PARTITIONS": str(partitions),
-        "STREAMGUARD_PLATE_SALT": "test-salt-0123456789abcdef",
-        "STREAMGUARD_LOG_LEVEL": "warning",
-    }
-    if agencies is not None:
-        env["STREAMGUARD_AGENCIES"] = str(agencies)
-    if keys is not None:
-        env["STREAMGUARD_KEYS"] = str(keys)
-    env |= {f"STREAMGUARD_{k.upper()}": v for k, v in extra.items()}
-    return env
-
-
-@dataclass
-class WorkerProcess:
-    """`python -m streamguard.worker` as a child process, stopped gracefully (SIGTERM)."""
-
-    env: dict[str, str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
-
-    def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamguard.worker"], env=self.env,
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        log.close()
-
-    def stop(self, timeout: float = 60.0) -> int:
-        """SIGTERM and wait: a graceful stop commits offsets and flushes table changelogs."""
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait(10)
-        self.proc = None
-        return code
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-
-async def create_topics(bootstrap: str, names: Iterable[str], partitions: int) -> None:
-    """Create topics that do not exist yet (a broker would auto-create them with its default
-    partition count, which the worker refuses when it differs from STREAMGUARD_PARTITIONS)."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        wanted = [NewTopic(n, partitions, 1) for n in names if n not in existing]
-        if wanted:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(wanted)
-    finally:
-        await admin.close()
-
-
-def contract_topics(prefix: str) -> list[str]:
-    """Every topic the worker reads or writes under `prefix`."""
-    names = ("searches", "reads", "policy", "agencies", "searches.approved", "reads.shared",
-             "quarantine", "audit", "alerts")  # fmt: skip
-    return [prefix + n for n in names]
 
 
 async def produce(
