@@ -112,6 +112,7 @@ class StreamguardWorker:
     _cache: dict[int, dict[str, Any]] = field(default_factory=dict)
     # (topic, partition) -> highest input offset decided and delivered by this process.
     _decided: dict[tuple[str, int], int] = field(default_factory=dict)
+    _seeded: set[str] = field(default_factory=set)  # processors that saw this assignment's counters
 
     def role_of(self, topic: str) -> str:
         for role, name in self.topics.items():
@@ -204,11 +205,11 @@ class StreamguardWorker:
         events = self._not_yet_decided(events)
         if not events:
             return BatchResult()
-        first = name not in self._built
         proc = self.refresh(name)
-        if first and counters is not None:
-            # Counters restored from the changelog must expire like the ones written now.
-            proc.seed_counter_keys(list(counters.keys()))
+        if counters is not None and name not in self._seeded:
+            # Once per assignment: the partitions (and so the counters) this worker owns change.
+            proc.seed_counters(list(counters.items()))
+            self._seeded.add(name)
         by_partition: dict[int, list[Any]] = {}
         for event in events:
             by_partition.setdefault(event.message.partition, []).append(event)
@@ -585,6 +586,7 @@ def build_worker(
         # head back from the audit topic before appending again.
         worker.heads.clear()
         worker._cache.clear()
+        worker._seeded.clear()
 
     for signal in (app.on_partitions_revoked, app.on_partitions_assigned):
         signal.connect(cast(Any, forget_heads))

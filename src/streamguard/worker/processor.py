@@ -193,12 +193,22 @@ class BatchProcessor:
 
     # --- entry points ------------------------------------------------------------------------
 
-    def seed_counter_keys(self, keys: Iterable[str]) -> None:
-        """Learn counter keys restored from the changelog, so that they expire too."""
-        for key in keys:
+    def seed_counters(self, items: Iterable[tuple[Any, Any]]) -> None:
+        """Take over the counters of the partitions this worker now owns (after a restart or a
+        rebalance): their keys expire like the ones written here, and the agency-search gauges
+        show the restored counts instead of only what was counted since."""
+        self._known.clear()
+        self._gauge.clear()
+        for key, value in items:
             parsed = parse_counter_key(key) if isinstance(key, str) else None
-            if parsed is not None:
-                self._known[parsed[0]].add(key)
+            if parsed is None:
+                continue
+            partition, metric, window, start, agency_id = parsed
+            self._known[partition].add(key)
+            if metric == "searches" and isinstance(value, int) and window in ("1m", "1h"):
+                self._gauge.setdefault((window, start), {})[agency_id] = value
+                self._gauge_watermark = max(self._gauge_watermark, start)
+                self._gauges_pending = True
 
     def process(
         self,
