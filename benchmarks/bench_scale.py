@@ -9,7 +9,8 @@ the end, then measures, each time on fresh topics and a fresh app id:
    then by two workers in one consumer group, next to a raw aiokafka consume-parse-produce of
    the same N messages. Workers are started and settled (assigned, tables recovered) and the
    owners' signed settings applied before the events are produced; the rate is from the first
-   to the last decision, read from the workers' /metrics.
+   to the last decision (broker timestamps of their audit records), completion polled from the
+   workers' /metrics once a second.
 2. latency at a fixed offered load (--rate, events/s, for --seconds): time from each send to the
    arrival of its audit record (every decision writes one), p50/p99; plus the worker's own
    arrival-to-decision histogram. If one worker cannot keep up with --rate, lower rates are tried
@@ -50,7 +51,7 @@ from streamguard.timeutil import format_ts, parse_ts
 from streamguard.worker.testing import WorkerProcess, contract_topics, create_topics, worker_env
 
 PARTITIONS = 4
-WEB_PORTS = (6350, 6351)
+WEB_PORTS = [6250, 6251]  # --web-port sets the first; the second is the next one
 SETTLE_TIMEOUT = 180.0
 DRAIN_TIMEOUT = 900.0
 TICK = 0.005  # seconds between sends of the paced producer
@@ -138,6 +139,40 @@ def cpu_seconds(pid: int) -> float:
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+async def audit_ends(bootstrap: str, topic: str) -> dict[int, int]:
+    """End offset of each partition of `topic` now."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        ends = await consumer.end_offsets(tps)
+        return {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def audit_span(bootstrap: str, topic: str, marks: dict[int, int]) -> float:
+    """Seconds from the earliest to the latest broker timestamp of the records written to
+    `topic` after `marks` (end offsets per partition, from `audit_ends`)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        stamps: list[int] = []
+        for tp in tps:
+            for offset in {marks.get(tp.partition, 0), ends[tp] - 1}:
+                if offset < marks.get(tp.partition, 0) or offset >= ends[tp]:
+                    continue
+                consumer.seek(tp, offset)
+                batch = await consumer.getmany(tp, timeout_ms=5000, max_records=1)
+                stamps.extend(m.timestamp for m in batch.get(tp, []))
+        return (max(stamps) - min(stamps)) / 1000.0 if stamps else 0.0
+    finally:
+        await consumer.stop()
 
 
 # --- a run: topics, workers, traffic ----------------------------------------------------------
@@ -232,21 +267,30 @@ class Run:
         return sum(cpu_seconds(w.proc.pid) for _, w in self.workers if w.proc is not None)
 
     def rate(self, traffic: list[Item]) -> float:
-        """Produce `traffic`; decided events/s from the first decision to the last. Also keeps
-        the workers' CPU seconds per 1,000 decided events in `cpu_per_1k`."""
+        """Produce `traffic`; decided events/s from the first decision to the last, timed by the
+        broker timestamps of the audit records the traffic caused (one per decision, stamped
+        when the worker sends it). Completion is polled from /metrics once a second: a scrape
+        of a worker's /metrics costs it about 25 ms of CPU (thousands of series), and the
+        10-per-second polling of earlier versions of this script took a quarter of the worker's
+        time. Also keeps the workers' CPU seconds per 1,000 decided events in `cpu_per_1k`."""
+        marks = asyncio.run(audit_ends(self.bootstrap, self.prefix + "audit"))
+        start_cpu, start_count = self.cpu(), decided(self.ports)
+        start = time.perf_counter()
         asyncio.run(produce_all(self.bootstrap, self.prefix, traffic))
         deadline = time.monotonic() + DRAIN_TIMEOUT
-        first: tuple[float, int, float] | None = None
         while time.monotonic() < deadline:
-            count, now = decided(self.ports), time.perf_counter()
-            if count > 0 and first is None:
-                first = (now, count, self.cpu())
-            if count >= len(traffic) and first is not None:
-                self.cpu_per_1k = 1000 * (self.cpu() - first[2]) / max(count - first[1], 1)
-                self.busy = (self.cpu() - first[2]) / max(now - first[0], 1e-9)
-                return (count - first[1]) / max(now - first[0], 1e-9)
+            count = decided(self.ports)
+            if count - start_count >= len(traffic):
+                wall = time.perf_counter() - start
+                used = self.cpu() - start_cpu
+                self.cpu_per_1k = 1000 * used / max(count - start_count, 1)
+                span = asyncio.run(audit_span(self.bootstrap, self.prefix + "audit", marks))
+                # Cores in use while deciding (the produce phase before the first decision
+                # and the last poll's wait are idle time for the worker, so use the span).
+                self.busy = used / max(span, 1e-9) if span > 0 else used / wall
+                return (count - start_count) / max(span, 1e-9)
             self.check_alive()
-            time.sleep(0.1)
+            time.sleep(1.0)
         raise RuntimeError(f"decided {decided(self.ports)} of {len(traffic)} in time")
 
     def throughput(self, workers: int, setup: list[Item], traffic: list[Item]) -> float:
@@ -395,6 +439,8 @@ def _free(port: int) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=59094, help="broker port (started here)")
+    parser.add_argument("--web-port", type=int, default=WEB_PORTS[0],
+                        help="first worker web port (/metrics); the second worker uses the next")
     parser.add_argument("--n", type=int, default=30_000, help="events for the throughput runs")
     parser.add_argument("--agencies", type=int, default=1_000, help="registry size for 1 and 2")
     parser.add_argument("--rate", type=float, default=5_000.0, help="offered load, events/s")
@@ -402,6 +448,7 @@ def main() -> None:
     parser.add_argument("--mem-agencies", type=int, default=5_000)
     parser.add_argument("--mem-events", type=int, default=50_000)
     args = parser.parse_args()
+    WEB_PORTS[:] = [args.web_port, args.web_port + 1]
     if not _free(args.port):
         sys.exit(f"port {args.port} is in use; pick another --port")
 
