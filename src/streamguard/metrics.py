@@ -106,6 +106,7 @@ _WINDOW: Final = re.compile(r"[a-z0-9_]{1,16}")
 _ALERT_KIND: Final = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _MAX_WINDOWS: Final = 8
 DEFAULT_MAX_AGENCY_SERIES: Final = 500
+_MAX_CACHED_CHILDREN: Final = 256
 
 # faust's sensor metrics get a fixed prefix instead of the app id: dashboards and alert rules must
 # not change when a deployment renames its app or topic prefix.
@@ -206,6 +207,14 @@ class StreamguardMetrics:
         )  # fmt: skip
         self._windows: dict[str, set[str]] = {}
         self._owners: set[str] = set()
+        # Label children by their (raw) label values: `labels()` validates and joins the labels
+        # on every call, which cost more than the increment itself at thousands of events/s.
+        # These counters never drop a series, so a child once made stays the right one.
+        self._event_children: dict[tuple[str, str], Any] = {}
+        self._code_children: dict[str, Any] = {}
+        self._owner_children: dict[tuple[str, str], Any] = {}
+        self._allowed_networks = self.networks.labels(decision="allowed")
+        self._denied_networks = self.networks.labels(decision="denied")
         self._extra_alert_kinds: set[str] = set()
         self._faust: FaustMetrics | None = None
         self._zero_known_series()
@@ -256,17 +265,26 @@ class StreamguardMetrics:
 
         `event_lag_seconds` is None when the event carried no readable `ts`.
         """
-        self.events.labels(
-            kind=_bounded(kind, EVENT_KINDS), outcome=_bounded(outcome, _OUTCOMES)
-        ).inc()
+        child = self._event_children.get((kind, outcome))
+        if child is None:
+            child = self.events.labels(
+                kind=_bounded(kind, EVENT_KINDS), outcome=_bounded(outcome, _OUTCOMES)
+            )  # fmt: skip
+            if len(self._event_children) < _MAX_CACHED_CHILDREN:  # raw values: keep it bounded
+                self._event_children[(kind, outcome)] = child
+        child.inc()
         # A code counts once per event: the panel reads "events with this violation", and a
         # search denied by five networks for NOT_SHARED is one unlawful attempt, not five.
-        for code in {_bounded(c, ALL_CODES) for c in codes}:
-            self.violations.labels(code=code).inc()
+        if codes:
+            for code in {_bounded(c, ALL_CODES) for c in codes}:
+                child = self._code_children.get(code)
+                if child is None:
+                    child = self._code_children[code] = self.violations.labels(code=code)
+                child.inc()
         if allowed_networks > 0:
-            self.networks.labels(decision="allowed").inc(allowed_networks)
+            self._allowed_networks.inc(allowed_networks)
         if denied_networks > 0:
-            self.networks.labels(decision="denied").inc(denied_networks)
+            self._denied_networks.inc(denied_networks)
         # Clock skew between producers and the worker can make either value slightly negative;
         # a histogram cannot hold that, and "no delay" is the honest reading.
         self.decision_seconds.observe(max(decision_seconds, 0.0))
@@ -298,11 +316,16 @@ class StreamguardMetrics:
         `FEDERAL_RECIPIENT` ("federal"), whether or not the owner shared. Owner ids should be
         registry agencies; at most `max_agency_series` distinct owners get their own series.
         """
-        kind = _bounded(kind, OWNER_ATTEMPT_KINDS)
-        with self._lock:
-            if not self._admit_owner(owner_id):
-                owner_id = OTHER
-        self.owner_attempts.labels(owner_id=owner_id, kind=kind).inc()
+        child = self._owner_children.get((owner_id, kind))
+        if child is None:
+            bounded = _bounded(kind, OWNER_ATTEMPT_KINDS)
+            with self._lock:
+                admitted = self._admit_owner(owner_id)
+            child = self.owner_attempts.labels(owner_id=owner_id if admitted else OTHER,
+                                               kind=bounded)  # fmt: skip
+            if admitted:  # "other" stays uncached: a later slot could admit that owner
+                self._owner_children[(owner_id, kind)] = child
+        child.inc()
 
     def register_owners(self, owner_ids: Iterable[str]) -> None:
         """Create every owner's attempt series at 0 (call with the registry's agency ids).
