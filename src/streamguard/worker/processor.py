@@ -51,7 +51,6 @@ from streamguard.windows import (
     crossed,
     expired,
     expired_keys,
-    hopping_total,
     parse_counter_key,
 )
 from streamguard.worker.state import DELETED, agency_to_value, settings_to_value
@@ -511,12 +510,6 @@ class BatchProcessor:
             work.result.counters.pop(key, None)
             work.result.expired.append(key)
 
-    def _hourly(self, agency_id: str) -> Callable[[int], int]:
-        def bucket(start: int) -> int:
-            return self._gauge.get(("1h", start), {}).get(agency_id, 0)
-
-        return bucket
-
     def _publish_gauges(self, work: _Batch) -> None:
         # Once a second is plenty for a scraped gauge; per batch it cost more than deciding.
         # Counts held back here are published by `publish_pending_gauges` (the app's timer),
@@ -539,8 +532,14 @@ class BatchProcessor:
         self.metrics.set_agency_searches("1m", self._gauge.get(("1m", minute), {}))
         self.metrics.set_agency_searches("1h", self._gauge.get(("1h", hour), {}))
         first = hour - (HOPPING_DAY.buckets - 1) * HOUR
-        active = {a for (w, s), c in self._gauge.items() if w == "1h" and s >= first for a in c}
-        day = {a: hopping_total(first, HOPPING_DAY, self._hourly(a)) for a in active}
+        # The 24 h hopping window starting at `first`: per agency, the sum of its hourly
+        # buckets from `first` on (what `hopping_total` gives), in one pass over the buckets.
+        last = first + (HOPPING_DAY.buckets - 1) * HOUR
+        day: dict[str, int] = {}
+        for (w, s), counts in self._gauge.items():
+            if w == "1h" and first <= s <= last:
+                for agency_id, count in counts.items():
+                    day[agency_id] = day.get(agency_id, 0) + count
         self.metrics.set_agency_searches("24h", day)
         for window_key in [k for k in self._gauge if k[1] < first - HOUR]:
             del self._gauge[window_key]
