@@ -107,6 +107,7 @@ _ALERT_KIND: Final = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _MAX_WINDOWS: Final = 8
 DEFAULT_MAX_AGENCY_SERIES: Final = 500
 _MAX_CACHED_CHILDREN: Final = 256
+_MAX_CACHED_OWNER_CHILDREN: Final = 100_000
 
 # faust's sensor metrics get a fixed prefix instead of the app id: dashboards and alert rules must
 # not change when a deployment renames its app or topic prefix.
@@ -325,7 +326,10 @@ class StreamguardMetrics:
                 admitted = self._admit_owner(owner_id)
             child = self.owner_attempts.labels(owner_id=owner_id if admitted else OTHER,
                                                kind=bounded)  # fmt: skip
-            if admitted:  # "other" stays uncached: a later slot could admit that owner
+            # An owner refused once is refused for good (the admitted set only grows, and the
+            # id's shape does not change), so its "other" child can be kept too; bounded, as
+            # owner ids come from the registry.
+            if len(self._owner_children) < _MAX_CACHED_OWNER_CHILDREN:
                 self._owner_children[(owner_id, kind)] = child
         child.inc()
 
