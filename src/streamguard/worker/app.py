@@ -364,27 +364,33 @@ class StreamguardWorker:
     def _apply(self, writes: Sequence[_Write], events: Mapping[int, Any]) -> None:
         """Write acknowledged changelog records to the local store, and their offsets."""
         persisted: dict[tuple[int, int], tuple[Any, int]] = {}
+        # Grouped by partition, each group in batch order (a key lives in one partition), so
+        # faust's current event is set once per partition rather than once per write.
+        by_partition: dict[int, list[_Write]] = {}
         for write in writes:
-            event = events.get(write.partition)
-            store = write.table.data
-            cache = self._cache.setdefault(id(write.table), {})
+            by_partition.setdefault(write.partition, []).append(write)
+        for partition, group in by_partition.items():
+            event = events.get(partition)
             with _as_current(event) if event is not None else contextlib.nullcontext():
-                if hasattr(store, "_set"):
-                    # rocksdb: store the changelog bytes, as faust's recovery does.
-                    if write.value_bytes is None:
-                        store._del(write.key_bytes)
+                for write in group:
+                    store = write.table.data
+                    cache = self._cache.setdefault(id(write.table), {})
+                    if hasattr(store, "_set"):
+                        # rocksdb: store the changelog bytes, as faust's recovery does.
+                        if write.value_bytes is None:
+                            store._del(write.key_bytes)
+                        else:
+                            store._set(write.key_bytes, write.value_bytes)
+                    elif write.value is None:
+                        store.pop(write.key, None)
                     else:
-                        store._set(write.key_bytes, write.value_bytes)
-                elif write.value is None:
-                    store.pop(write.key, None)
-                else:
-                    store[write.key] = write.value
-            if write.value is None:
-                cache.pop(write.key, None)
-            else:
-                cache[write.key] = write.value
-            if write.offset is not None:
-                persisted[(id(write.table), write.partition)] = (write, write.offset)
+                        store[write.key] = write.value
+                    if write.value is None:
+                        cache.pop(write.key, None)
+                    else:
+                        cache[write.key] = write.value
+                    if write.offset is not None:
+                        persisted[(id(write.table), write.partition)] = (write, write.offset)
         for write, offset in persisted.values():
             # What faust's own changelog callback records: recovery resumes after this offset.
             write.table.data.set_persisted_offset(TP(write.topic, write.partition), offset)
@@ -433,24 +439,37 @@ class _RecordBatches:
     """A batch's messages grouped into aiokafka record batches, one per topic-partition (more
     when one fills up), kept in the order they were added."""
 
-    __slots__ = ("_builders", "_kafka", "_open", "_topics")
+    __slots__ = ("_builders", "_kafka", "_keyed", "_open", "_partitions")
 
     def __init__(self, kafka: AIOKafkaProducer) -> None:
         self._kafka = kafka
         self._builders: list[tuple[str, int, Any]] = []  # (topic, partition, BatchBuilder)
         self._open: dict[tuple[str, int], int] = {}  # (topic, partition) -> builder index
-        self._topics: set[str] = set()
+        self._partitions: dict[str, tuple[list[int], list[int]]] = {}  # topic -> all, available
+        self._keyed: dict[tuple[str, bytes], int] = {}  # (topic, key) -> partition, this batch
 
     async def add(
         self, topic: str, key: bytes, value: bytes | None, partition: int | None
     ) -> tuple[int, int]:
         """Queue one message; returns (builder index, offset in its batch) for `offset`."""
         kafka = self._kafka
-        if topic not in self._topics:
+        known = self._partitions.get(topic)
+        if known is None:
             await kafka.client._wait_on_metadata(topic)  # what `send` waits for, per message
-            self._topics.add(topic)
-        # The producer's own choice of partition, as `send` makes it for a keyed message.
-        partition = kafka._partition(topic, partition, None, None, key, value)
+            metadata = kafka.client.cluster
+            known = self._partitions[topic] = (
+                list(metadata.partitions_for_topic(topic)),
+                list(metadata.available_partitions_for_topic(topic)),
+            )  # fmt: skip
+        if partition is None:
+            # The producer's own partitioner, as `send` applies it to a keyed message; a key
+            # repeats within a batch (audit chains, requesters), so it is hashed once.
+            found = self._keyed.get((topic, key))
+            if found is None:
+                found = self._keyed[(topic, key)] = kafka._partitioner(key, *known)
+            partition = found
+        elif partition not in known[0]:
+            raise ValueError(f"topic {topic} has no partition {partition}")
         index = self._open.get((topic, partition))
         if index is not None:
             meta = self._builders[index][2].append(timestamp=None, key=key, value=value)
