@@ -210,6 +210,7 @@ class Run:
     workers: list[tuple[int, WorkerProcess]] = field(default_factory=list)
     cpu_per_1k: float = math.nan  # worker CPU seconds per 1,000 decided events (last rate())
     busy: float = math.nan  # worker CPU seconds per wall second (cores in use, last rate())
+    src: Path | None = None  # run the workers from this source tree (PYTHONPATH) instead
 
     def __post_init__(self) -> None:
         # The worker's internal attempts topic too: a worker that creates it itself can read
@@ -230,6 +231,8 @@ class Run:
                 agencies=self.agencies, keys=self.keys, web_port=port, partitions=PARTITIONS,
                 rate_limit_per_minute="0",
             )  # fmt: skip
+            if self.src is not None:
+                env["PYTHONPATH"] = str(self.src)
             worker = WorkerProcess(env, self.workdir / f"{self.prefix}{index}.log")
             worker.start()
             self.workers.append((port, worker))
@@ -318,6 +321,29 @@ class Run:
         for _, worker in self.workers:
             worker.stop()
         self.workers.clear()
+
+
+def faust_floor(bootstrap: str, prefix: str, n: int, mode: str, workdir: Path) -> float:
+    """Events/s of a bare faust app on `prefix`'s N input messages (benchmarks/faust_floor.py,
+    a child process): `noop`, `send` (one faust producer.send each) or `batch`."""
+    result = workdir / f"{prefix}floor-{mode}.json"
+    with (workdir / f"{prefix}floor-{mode}.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).parent / "faust_floor.py"), "--broker",
+             bootstrap, "--prefix", prefix, "--n", str(n), "--mode", mode, "--result",
+             str(result), "--datadir", str(workdir / f"{prefix}floor-{mode}")],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        proc.wait(DRAIN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    if not result.exists():
+        return math.nan
+    rate: float = json.loads(result.read_text())["events_per_s"]
+    return rate
 
 
 # --- latency at a fixed offered load ------------------------------------------------------
@@ -431,6 +457,10 @@ def _revision() -> str:
     return found.stdout.strip() or "unknown revision"
 
 
+def _round(value: Any) -> Any:
+    return round(value, 3) if isinstance(value, float) else value
+
+
 def _free(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) != 0
@@ -447,6 +477,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="length of a latency trial")
     parser.add_argument("--mem-agencies", type=int, default=5_000)
     parser.add_argument("--mem-events", type=int, default=50_000)
+    parser.add_argument("--baseline-src", type=Path,
+                        help="also measure one worker run from this `src` directory (an older "
+                        "checkout), alternating with this one, on the same traffic")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --baseline-src: measurements of each, alternated")
+    parser.add_argument("--only-throughput", action="store_true",
+                        help="stop after the throughput figures")
     args = parser.parse_args()
     WEB_PORTS[:] = [args.web_port, args.web_port + 1]
     if not _free(args.port):
@@ -490,6 +527,13 @@ def main() -> None:
             print(f"  raw aiokafka consume+parse+produce (1 process): {results['raw']:,.0f} "
                   "events/s", flush=True)  # fmt: skip
             print(f"  ({load()})", flush=True)
+            for mode, what in (("noop", "take_events, nothing else"),
+                               ("send", "+ 1 message/event via faust producer.send"),
+                               ("batch", "+ 1 message/event via aiokafka record batches")):
+                rate = faust_floor(bootstrap, one.prefix, args.n, mode, workdir)
+                results[f"faust_{mode}"] = rate
+                print(f"  bare faust agent ({what}): {rate:,.0f} events/s", flush=True)
+            print(f"  ({load()})", flush=True)
             two = Run(bootstrap, workdir, agencies, keys)
             results["two_workers"] = two.throughput(2, setup, traffic)
             results["two_workers_cpu_s_per_1k"] = two.cpu_per_1k
@@ -497,9 +541,34 @@ def main() -> None:
                   f"{two.cpu_per_1k:.2f} CPU-s per 1,000 events, {two.busy:.2f} cores busy",
                   flush=True)  # fmt: skip
             results["one_vs_raw"] = results["one_worker"] / results["raw"]
+            results["one_vs_faust_noop"] = results["one_worker"] / results["faust_noop"]
             results["two_vs_one"] = results["two_workers"] / results["one_worker"]
+            print(f"  one/bare faust (noop) = {results['one_vs_faust_noop']:.3f}; "
+                  f"bare faust (noop)/raw = {results['faust_noop'] / results['raw']:.3f}",
+                  flush=True)  # fmt: skip
             print(f"  one/raw = {results['one_vs_raw']:.3f} (goal >= 0.5); "
                   f"two/one = {results['two_vs_one']:.2f} (goal >= 1.6)", flush=True)  # fmt: skip
+
+            if args.baseline_src is not None:
+                # Same traffic and broker, alternated, so that the machine's load falls on both.
+                print(f"\n[A/B] one worker, baseline from {args.baseline_src} vs this checkout; "
+                      f"{load()}", flush=True)  # fmt: skip
+                pairs: list[tuple[float, float]] = []
+                for round_ in range(args.rounds):
+                    base = Run(bootstrap, workdir, agencies, keys, src=args.baseline_src.resolve())
+                    base_rate = base.throughput(1, setup, traffic)
+                    this = Run(bootstrap, workdir, agencies, keys)
+                    this_rate = this.throughput(1, setup, traffic)
+                    pairs.append((base_rate, this_rate))
+                    print(f"  round {round_ + 1}: baseline {base_rate:,.0f} ev/s "
+                          f"({base.cpu_per_1k:.2f} CPU-s/1k), this {this_rate:,.0f} ev/s "
+                          f"({this.cpu_per_1k:.2f} CPU-s/1k), this/baseline "
+                          f"{this_rate / base_rate:.2f}; {load()}", flush=True)  # fmt: skip
+                results["ab"] = pairs
+            if args.only_throughput:
+                print(f"\n{load()}")
+                print(json.dumps(results, default=_round))
+                return
 
             # 2. latency at a fixed offered load, one worker.
             print(f"\n[latency] one worker, {args.seconds:.0f} s per trial; {load()}", flush=True)
@@ -558,7 +627,7 @@ def main() -> None:
         finally:
             stop_broker(args.port)
     print(f"\n{load()}")
-    print(json.dumps(results, default=lambda v: round(v, 3) if isinstance(v, float) else v))
+    print(json.dumps(results, default=_round))
 
 
 if __name__ == "__main__":
