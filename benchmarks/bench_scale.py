@@ -211,6 +211,7 @@ class Run:
     cpu_per_1k: float = math.nan  # worker CPU seconds per 1,000 decided events (last rate())
     busy: float = math.nan  # worker CPU seconds per wall second (cores in use, last rate())
     src: Path | None = None  # run the workers from this source tree (PYTHONPATH) instead
+    env: dict[str, str] = field(default_factory=dict)  # extra worker settings (batch_size=...)
 
     def __post_init__(self) -> None:
         # The worker's internal attempts topic too: a worker that creates it itself can read
@@ -229,7 +230,7 @@ class Run:
             env = worker_env(
                 self.bootstrap, self.prefix, self.workdir / f"{self.prefix}{index}",
                 agencies=self.agencies, keys=self.keys, web_port=port, partitions=PARTITIONS,
-                rate_limit_per_minute="0",
+                rate_limit_per_minute="0", **self.env,
             )  # fmt: skip
             if self.src is not None:
                 env["PYTHONPATH"] = str(self.src)

@@ -76,6 +76,9 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--out", type=Path, default=Path("worker-profile.txt"))
     parser.add_argument("--summarize", type=Path, help="only summarize an earlier --out file")
+    parser.add_argument("--no-spy", action="store_true", help="only measure the rate")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a worker setting, e.g. batch_size=4000 (STREAMGUARD_BATCH_SIZE)")
     args = parser.parse_args()
     if args.summarize:
         summarize(args.summarize, args.top)
@@ -90,11 +93,19 @@ def main() -> None:
         agencies.write_text("".join(agencies_csv(work.agencies)), encoding="utf-8")
         keys = workdir / "keys.json"
         keys.write_text(json.dumps({KEY_ID: SECRET.decode()}), encoding="utf-8")
-        run = Run(args.broker, workdir, agencies, keys)
+        extra = dict(item.split("=", 1) for item in args.set)
+        src = extra.pop("src", None)  # experiments: PYTHONPATH of the worker
+        run = Run(args.broker, workdir, agencies, keys, env=extra,
+                  src=Path(src) if src else None)  # fmt: skip
         try:
             run.start(1)
             run.apply_settings(setup)
             pid = run.workers[0][1].proc.pid  # type: ignore[union-attr]
+            if args.no_spy:
+                rate = run.rate(traffic)
+                print(f"decided {rate:,.0f} events/s, {run.cpu_per_1k:.2f} CPU-s per 1,000 "
+                      f"events, {extra}; {load()}")  # fmt: skip
+                return
             recorder = subprocess.Popen(
                 [spy, "record", "--pid", str(pid), "--rate", str(args.rate), "--format", "raw",
                  "--nonblocking", "--output", str(args.out)],
