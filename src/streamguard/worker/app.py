@@ -38,6 +38,7 @@ from typing import Any, Final, cast
 
 import faust
 import faust.streams as faust_streams
+import rocksdict
 from aiokafka import AIOKafkaProducer
 from faust.types import TP
 
@@ -378,6 +379,9 @@ class StreamguardWorker:
             by_partition.setdefault(write.partition, []).append(write)
         for partition, group in by_partition.items():
             event = events.get(partition)
+            # rocksdb puts of this partition, per store, written as one WriteBatch (one WAL
+            # append) instead of one put each; a delete first writes what is pending.
+            pending: dict[int, tuple[Any, Any]] = {}
             with _as_current(event) if event is not None else contextlib.nullcontext():
                 for write in group:
                     store = write.table.data
@@ -385,7 +389,16 @@ class StreamguardWorker:
                     if hasattr(store, "_set"):
                         # rocksdb: store the changelog bytes, as faust's recovery does.
                         if write.value_bytes is None:
+                            _write_pending(pending.pop(id(store), None), partition)
                             store._del(write.key_bytes)
+                        elif getattr(store, "use_rocksdict", False):
+                            entry = pending.get(id(store))
+                            if entry is None:
+                                entry = pending[id(store)] = (
+                                    store, rocksdict.WriteBatch(raw_mode=True)
+                                )  # fmt: skip
+                            entry[1].put(write.key_bytes, write.value_bytes)
+                            store._key_index[write.key_bytes] = partition  # as `_set` does
                         else:
                             store._set(write.key_bytes, write.value_bytes)
                     elif write.value is None:
@@ -398,6 +411,8 @@ class StreamguardWorker:
                         cache[write.key] = write.value
                     if write.offset is not None:
                         persisted[(id(write.table), write.partition)] = (write, write.offset)
+                for entry in pending.values():
+                    _write_pending(entry, partition)
         for write, offset in persisted.values():
             # What faust's own changelog callback records: recovery resumes after this offset.
             write.table.data.set_persisted_offset(TP(write.topic, write.partition), offset)
@@ -537,6 +552,13 @@ class _Cached(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._store)
+
+
+def _write_pending(entry: tuple[Any, Any] | None, partition: int) -> None:
+    """Write a (rocksdb store, WriteBatch) of `_apply` to the store's database of `partition`."""
+    if entry is not None:
+        store, batch = entry
+        store._db_for_partition(partition).write(batch)
 
 
 def _counter_partition(key: str) -> int:
