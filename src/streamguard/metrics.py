@@ -150,6 +150,13 @@ class StreamguardMetrics:
         self.registry = registry
         self._max_agency_series = max_agency_series
         self._lock = threading.Lock()
+        # Counter increments of decisions and owner attempts, by label child, added to the
+        # counters when the registry is collected (a scrape, `exposition()`): one `inc(n)` per
+        # series per scrape instead of a locked `inc()` per event. Registered before the
+        # counters, so a collection flushes before it reads them. The worker is one event loop
+        # thread; the flush swaps the dict out under the lock.
+        self._pending: dict[Any, float] = {}
+        registry.register(_PendingFlush(self))
         self.events = Counter(
             "streamguard_events", "Events decided, by input kind and outcome.",
             ["kind", "outcome"], registry=registry,
@@ -275,7 +282,8 @@ class StreamguardMetrics:
             )  # fmt: skip
             if len(self._event_children) < _MAX_CACHED_CHILDREN:  # raw values: keep it bounded
                 self._event_children[(kind, outcome)] = child
-        child.inc()
+        pending = self._pending
+        pending[child] = pending.get(child, 0) + 1
         # A code counts once per event: the panel reads "events with this violation", and a
         # search denied by five networks for NOT_SHARED is one unlawful attempt, not five.
         if codes:
@@ -283,11 +291,13 @@ class StreamguardMetrics:
                 child = self._code_children.get(code)
                 if child is None:
                     child = self._code_children[code] = self.violations.labels(code=code)
-                child.inc()
+                pending[child] = pending.get(child, 0) + 1
         if allowed_networks > 0:
-            self._allowed_networks.inc(allowed_networks)
+            child = self._allowed_networks
+            pending[child] = pending.get(child, 0) + allowed_networks
         if denied_networks > 0:
-            self._denied_networks.inc(denied_networks)
+            child = self._denied_networks
+            pending[child] = pending.get(child, 0) + denied_networks
         # Clock skew between producers and the worker can make either value slightly negative;
         # a histogram cannot hold that, and "no delay" is the honest reading.
         self.decision_seconds.observe(max(decision_seconds, 0.0))
@@ -331,7 +341,15 @@ class StreamguardMetrics:
             # owner ids come from the registry.
             if len(self._owner_children) < _MAX_CACHED_OWNER_CHILDREN:
                 self._owner_children[(owner_id, kind)] = child
-        child.inc()
+        pending = self._pending
+        pending[child] = pending.get(child, 0) + 1
+
+    def flush(self) -> None:
+        """Add the increments held back since the last collection to their counters."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for child, amount in pending.items():
+            child.inc(amount)
 
     def register_owners(self, owner_ids: Iterable[str]) -> None:
         """Create every owner's attempt series at 0 (call with the registry's agency ids).
@@ -442,6 +460,21 @@ class StreamguardMetrics:
         """The registry in Prometheus text format (what `/metrics` serves)."""
         return generate_latest(self.registry)
 
+
+
+class _PendingFlush:
+    """A collector with no metrics of its own: collecting it flushes the bundle's held-back
+    counter increments, so every collection (scrape, exposition) sees them."""
+
+    def __init__(self, metrics: StreamguardMetrics) -> None:
+        self._metrics = metrics
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> list[Any]:
+        self._metrics.flush()
+        return []
 
 
 class StreamguardMonitor(PrometheusMonitor):
