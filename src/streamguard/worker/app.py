@@ -31,7 +31,7 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
@@ -112,10 +112,16 @@ class StreamguardWorker:
     # id(table) -> counter values this worker read or wrote. Only the partition's owner writes
     # its counters, so the cache stays true until a rebalance, which empties it.
     _cache: dict[int, dict[str, Any]] = field(default_factory=dict)
+    _roles: dict[str, str] = field(default_factory=dict)  # topic -> role, see `role_of`
 
     def role_of(self, topic: str) -> str:
+        # Called a few times per event: the role found last time, if `topics` still says so.
+        role = self._roles.get(topic)
+        if role is not None and self.topics.get(role) == topic:
+            return role
         for role, name in self.topics.items():
             if name == topic:
+                self._roles[topic] = role
                 return role
         return topic
 
@@ -313,16 +319,19 @@ class StreamguardWorker:
         # by the producer's own partitioner, for a fraction of the per-message cost.
         out = _RecordBatches(kafka)
         audit_topic = self.topics["audit"]
+        topics = self.topics
         chains: dict[str, tuple[int, int]] = {}  # chain -> its last record's place
         try:
+            await out.prepare({audit_topic, *(w.topic for w in writes), *(
+                topics[m.role] for result in results for m in result.messages)})
+            add = out.add
+            dumps = serde.dumps
             for result in results:
                 for message in result.messages:
-                    await out.add(self.topics[message.role], message.key.encode(),
-                                  serde.dumps(message.value), None)  # fmt: skip
+                    add(topics[message.role], message.key.encode(), dumps(message.value), None)
                 for chain, record in result.audit:
-                    chains[chain] = await out.add(audit_topic, chain.encode(), record, None)
-            places = [await out.add(w.topic, w.key_bytes, w.value_bytes, w.partition)
-                      for w in writes]  # fmt: skip
+                    chains[chain] = add(audit_topic, chain.encode(), record, None)
+            places = [add(w.topic, w.key_bytes, w.value_bytes, w.partition) for w in writes]
             bases = await out.send()
         except Exception as exc:  # not queued or not acknowledged: nothing may be committed
             self.on_undeliverable(f"output message(s) not delivered: {type(exc).__name__}")
@@ -470,19 +479,25 @@ class _RecordBatches:
         self._partitions: dict[str, tuple[list[int], list[int]]] = {}  # topic -> all, available
         self._keyed: dict[tuple[str, bytes], int] = {}  # (topic, key) -> partition, this batch
 
-    async def add(
+    async def prepare(self, topics: Iterable[str]) -> None:
+        """Wait for the metadata of `topics` (what `send` waits for, per message)."""
+        kafka = self._kafka
+        for topic in topics:
+            if topic not in self._partitions:
+                await kafka.client._wait_on_metadata(topic)
+                metadata = kafka.client.cluster
+                self._partitions[topic] = (
+                    list(metadata.partitions_for_topic(topic)),
+                    list(metadata.available_partitions_for_topic(topic)),
+                )  # fmt: skip
+
+    def add(
         self, topic: str, key: bytes, value: bytes | None, partition: int | None
     ) -> tuple[int, int]:
-        """Queue one message; returns (builder index, offset in its batch) for `offset`."""
+        """Queue one message of a `prepare`d topic; returns (builder index, offset in its
+        batch) for `offset`."""
         kafka = self._kafka
-        known = self._partitions.get(topic)
-        if known is None:
-            await kafka.client._wait_on_metadata(topic)  # what `send` waits for, per message
-            metadata = kafka.client.cluster
-            known = self._partitions[topic] = (
-                list(metadata.partitions_for_topic(topic)),
-                list(metadata.available_partitions_for_topic(topic)),
-            )  # fmt: skip
+        known = self._partitions[topic]
         if partition is None:
             # The producer's own partitioner, as `send` applies it to a keyed message; a key
             # repeats within a batch (audit chains, requesters), so it is hashed once.
