@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_scale
 from bench_scale import Run, items_of, load
 from workload import KEY_ID, SECRET, agencies_csv, build
 
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--out", type=Path, default=Path("worker-profile.txt"))
     parser.add_argument("--summarize", type=Path, help="only summarize an earlier --out file")
+    parser.add_argument("--web-port", type=int, default=6260, help="the worker's web port")
     parser.add_argument("--no-spy", action="store_true", help="only measure the rate")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a worker setting, e.g. batch_size=4000 (STREAMGUARD_BATCH_SIZE)")
@@ -83,6 +85,7 @@ def main() -> None:
     if args.summarize:
         summarize(args.summarize, args.top)
         return
+    bench_scale.WEB_PORTS[:] = [args.web_port, args.web_port + 1]
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     work = build(args.n, args.agencies, seed=11)
     setup, traffic = items_of(work)
