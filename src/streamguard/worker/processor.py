@@ -45,12 +45,12 @@ from streamguard.windows import (
     HOUR,
     TUMBLING_HOUR,
     TUMBLING_MINUTE,
+    WINDOWS,
     WindowSpec,
     bucket_start,
     counter_key,
     crossed,
     expired,
-    expired_keys,
     parse_counter_key,
 )
 from streamguard.worker.state import DELETED, agency_to_value, settings_to_value
@@ -170,7 +170,9 @@ class BatchProcessor:
         self.metrics = metrics
         self.clock = clock
         self.watermarks: dict[int, float] = {}  # partition -> newest event ts seen
-        self._known: dict[int, set[str]] = defaultdict(set)  # partition -> live counter keys
+        # partition -> (window, bucket start) -> live counter keys: expiry looks at buckets,
+        # not at every key (a day of hourly counters is tens of thousands of keys).
+        self._known: dict[int, dict[tuple[str, int], set[str]]] = defaultdict(dict)
         self._cleaned: dict[int, int] = {}  # partition -> minute of the last expiry pass
         self._gauge: dict[tuple[str, int], dict[str, int]] = {}
         self._gauge_watermark = 0.0
@@ -185,7 +187,7 @@ class BatchProcessor:
         for key in keys:
             parsed = parse_counter_key(key) if isinstance(key, str) else None
             if parsed is not None:
-                self._known[parsed[0]].add(key)
+                self._remember(parsed[0], parsed[2], parsed[3], key)
 
     def process(
         self,
@@ -343,7 +345,7 @@ class BatchProcessor:
     ) -> None:  # fmt: skip
         key = counter_key(partition, metric, agency_id, spec.name, start)
         work.add(key, n)
-        self._known[partition].add(key)
+        self._remember(partition, spec.name, start, key)
         if metric == "searches":
             self._gauge.setdefault((spec.name, start), {})[agency_id] = work.count(key)
             self._gauge_watermark = max(self._gauge_watermark, start)
@@ -492,7 +494,7 @@ class BatchProcessor:
             return
         key = counter_key(msg.partition, "attempts", owner, TUMBLING_HOUR.name, start)
         work.add(key, n)
-        self._known[msg.partition].add(key)
+        self._remember(msg.partition, TUMBLING_HOUR.name, start, key)
 
     # --- expiry and gauges -------------------------------------------------------------------
 
@@ -504,11 +506,20 @@ class BatchProcessor:
         if self._cleaned.get(partition) == minute:
             return  # nothing can have expired since the last pass in this minute
         self._cleaned[partition] = minute
-        known = self._known[partition]
-        for key in expired_keys(known, partition, watermark, _KEEP):
-            known.discard(key)
-            work.result.counters.pop(key, None)
-            work.result.expired.append(key)
+        buckets = self._known[partition]
+        # Whether a key expired depends only on its window and bucket start (as in
+        # `expired_keys`), so whole buckets go at once; unknown window names never expire.
+        for bucket in [b for b in buckets if _bucket_expired(b, watermark)]:
+            for key in buckets.pop(bucket):
+                work.result.counters.pop(key, None)
+                work.result.expired.append(key)
+
+    def _remember(self, partition: int, window: str, start: int, key: str) -> None:
+        """Note a live counter key, so that it expires with its bucket."""
+        bucket = self._known[partition].get((window, start))
+        if bucket is None:
+            bucket = self._known[partition][(window, start)] = set()
+        bucket.add(key)
 
     def _publish_gauges(self, work: _Batch) -> None:
         # Once a second is plenty for a scraped gauge; per batch it cost more than deciding.
@@ -544,6 +555,12 @@ class BatchProcessor:
         for window_key in [k for k in self._gauge if k[1] < first - HOUR]:
             del self._gauge[window_key]
         return True
+
+
+def _bucket_expired(bucket: tuple[str, int], watermark: float) -> bool:
+    window, start = bucket
+    spec = WINDOWS.get(window)
+    return spec is not None and expired(start, spec, watermark, keep=_KEEP.get(spec.name, 0))
 
 
 def _foreign(requester: Agency, owner: Agency) -> bool:
