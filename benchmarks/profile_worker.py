@@ -77,6 +77,9 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--out", type=Path, default=Path("worker-profile.txt"))
     parser.add_argument("--summarize", type=Path, help="only summarize an earlier --out file")
+    parser.add_argument("--day", action="store_true",
+                        help="bench_scale's memory traffic instead: seed 13, event times spread "
+                        "over 24 h (use with --agencies 5000 --n 50000)")
     parser.add_argument("--web-port", type=int, default=6260, help="the worker's web port")
     parser.add_argument("--no-spy", action="store_true", help="only measure the rate")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -87,8 +90,8 @@ def main() -> None:
         return
     bench_scale.WEB_PORTS[:] = [args.web_port, args.web_port + 1]
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    work = build(args.n, args.agencies, seed=11)
-    setup, traffic = items_of(work)
+    work = build(args.n, args.agencies, seed=13 if args.day else 11)
+    setup, traffic = items_of(work, day=args.day)
     print(f"profile_worker: {args.n:,} events, {args.agencies:,} agencies; {load()}")
     with tempfile.TemporaryDirectory(prefix="profile-worker-") as tmp:
         workdir = Path(tmp)
