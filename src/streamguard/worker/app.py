@@ -388,26 +388,30 @@ class StreamguardWorker:
             by_partition.setdefault(write.partition, []).append(write)
         for partition, group in by_partition.items():
             event = events.get(partition)
-            # rocksdb puts of this partition, per store, written as one WriteBatch (one WAL
-            # append) instead of one put each; a delete first writes what is pending.
+            # rocksdb puts and deletes of this partition, per store, written as one WriteBatch
+            # (one WAL append, applied in order) instead of one call each.
             pending: dict[int, tuple[Any, Any]] = {}
             with _as_current(event) if event is not None else contextlib.nullcontext():
                 for write in group:
                     store = write.table.data
                     cache = self._cache.setdefault(id(write.table), {})
-                    if hasattr(store, "_set"):
-                        # rocksdb: store the changelog bytes, as faust's recovery does.
+                    if hasattr(store, "_set") and getattr(store, "use_rocksdict", False):
+                        # rocksdb: store the changelog bytes, as faust's recovery does. A
+                        # counter key lives in its own partition's database only (written
+                        # there, and restored there from its changelog partition).
+                        entry = pending.get(id(store))
+                        if entry is None:
+                            entry = pending[id(store)] = (
+                                store, rocksdict.WriteBatch(raw_mode=True)
+                            )  # fmt: skip
                         if write.value_bytes is None:
-                            _write_pending(pending.pop(id(store), None), partition)
-                            store._del(write.key_bytes)
-                        elif getattr(store, "use_rocksdict", False):
-                            entry = pending.get(id(store))
-                            if entry is None:
-                                entry = pending[id(store)] = (
-                                    store, rocksdict.WriteBatch(raw_mode=True)
-                                )  # fmt: skip
+                            entry[1].delete(write.key_bytes)
+                        else:
                             entry[1].put(write.key_bytes, write.value_bytes)
                             store._key_index[write.key_bytes] = partition  # as `_set` does
+                    elif hasattr(store, "_set"):
+                        if write.value_bytes is None:
+                            store._del(write.key_bytes)
                         else:
                             store._set(write.key_bytes, write.value_bytes)
                     elif write.value is None:
