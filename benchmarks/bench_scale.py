@@ -9,7 +9,8 @@ the end, then measures, each time on fresh topics and a fresh app id:
    then by two workers in one consumer group, next to a raw aiokafka consume-parse-produce of
    the same N messages. Workers are started and settled (assigned, tables recovered) and the
    owners' signed settings applied before the events are produced; the rate is from the first
-   to the last decision, read from the workers' /metrics.
+   to the last decision (broker timestamps of their audit records), completion polled from the
+   workers' /metrics once a second.
 2. latency at a fixed offered load (--rate, events/s, for --seconds): time from each send to the
    arrival of its audit record (every decision writes one), p50/p99; plus the worker's own
    arrival-to-decision histogram. If one worker cannot keep up with --rate, lower rates are tried
@@ -50,7 +51,7 @@ from streamguard.timeutil import format_ts, parse_ts
 from streamguard.worker.testing import WorkerProcess, contract_topics, create_topics, worker_env
 
 PARTITIONS = 4
-WEB_PORTS = (6350, 6351)
+WEB_PORTS = [6250, 6251]  # --web-port sets the first; the second is the next one
 SETTLE_TIMEOUT = 180.0
 DRAIN_TIMEOUT = 900.0
 TICK = 0.005  # seconds between sends of the paced producer
@@ -140,6 +141,40 @@ def load() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
+async def audit_ends(bootstrap: str, topic: str) -> dict[int, int]:
+    """End offset of each partition of `topic` now."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        ends = await consumer.end_offsets(tps)
+        return {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def audit_span(bootstrap: str, topic: str, marks: dict[int, int]) -> float:
+    """Seconds from the earliest to the latest broker timestamp of the records written to
+    `topic` after `marks` (end offsets per partition, from `audit_ends`)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        stamps: list[int] = []
+        for tp in tps:
+            for offset in {marks.get(tp.partition, 0), ends[tp] - 1}:
+                if offset < marks.get(tp.partition, 0) or offset >= ends[tp]:
+                    continue
+                consumer.seek(tp, offset)
+                batch = await consumer.getmany(tp, timeout_ms=5000, max_records=1)
+                stamps.extend(m.timestamp for m in batch.get(tp, []))
+        return (max(stamps) - min(stamps)) / 1000.0 if stamps else 0.0
+    finally:
+        await consumer.stop()
+
+
 # --- a run: topics, workers, traffic ----------------------------------------------------------
 
 
@@ -175,6 +210,8 @@ class Run:
     workers: list[tuple[int, WorkerProcess]] = field(default_factory=list)
     cpu_per_1k: float = math.nan  # worker CPU seconds per 1,000 decided events (last rate())
     busy: float = math.nan  # worker CPU seconds per wall second (cores in use, last rate())
+    src: Path | None = None  # run the workers from this source tree (PYTHONPATH) instead
+    env: dict[str, str] = field(default_factory=dict)  # extra worker settings (batch_size=...)
 
     def __post_init__(self) -> None:
         # The worker's internal attempts topic too: a worker that creates it itself can read
@@ -193,8 +230,10 @@ class Run:
             env = worker_env(
                 self.bootstrap, self.prefix, self.workdir / f"{self.prefix}{index}",
                 agencies=self.agencies, keys=self.keys, web_port=port, partitions=PARTITIONS,
-                rate_limit_per_minute="0",
+                rate_limit_per_minute="0", **self.env,
             )  # fmt: skip
+            if self.src is not None:
+                env["PYTHONPATH"] = str(self.src)
             worker = WorkerProcess(env, self.workdir / f"{self.prefix}{index}.log")
             worker.start()
             self.workers.append((port, worker))
@@ -232,21 +271,30 @@ class Run:
         return sum(cpu_seconds(w.proc.pid) for _, w in self.workers if w.proc is not None)
 
     def rate(self, traffic: list[Item]) -> float:
-        """Produce `traffic`; decided events/s from the first decision to the last. Also keeps
-        the workers' CPU seconds per 1,000 decided events in `cpu_per_1k`."""
+        """Produce `traffic`; decided events/s from the first decision to the last, timed by the
+        broker timestamps of the audit records the traffic caused (one per decision, stamped
+        when the worker sends it). Completion is polled from /metrics once a second: a scrape
+        of a worker's /metrics costs it about 25 ms of CPU (thousands of series), and the
+        10-per-second polling of earlier versions of this script took a quarter of the worker's
+        time. Also keeps the workers' CPU seconds per 1,000 decided events in `cpu_per_1k`."""
+        marks = asyncio.run(audit_ends(self.bootstrap, self.prefix + "audit"))
+        start_cpu, start_count = self.cpu(), decided(self.ports)
+        start = time.perf_counter()
         asyncio.run(produce_all(self.bootstrap, self.prefix, traffic))
         deadline = time.monotonic() + DRAIN_TIMEOUT
-        first: tuple[float, int, float] | None = None
         while time.monotonic() < deadline:
-            count, now = decided(self.ports), time.perf_counter()
-            if count > 0 and first is None:
-                first = (now, count, self.cpu())
-            if count >= len(traffic) and first is not None:
-                self.cpu_per_1k = 1000 * (self.cpu() - first[2]) / max(count - first[1], 1)
-                self.busy = (self.cpu() - first[2]) / max(now - first[0], 1e-9)
-                return (count - first[1]) / max(now - first[0], 1e-9)
+            count = decided(self.ports)
+            if count - start_count >= len(traffic):
+                wall = time.perf_counter() - start
+                used = self.cpu() - start_cpu
+                self.cpu_per_1k = 1000 * used / max(count - start_count, 1)
+                span = asyncio.run(audit_span(self.bootstrap, self.prefix + "audit", marks))
+                # Cores in use while deciding (the produce phase before the first decision
+                # and the last poll's wait are idle time for the worker, so use the span).
+                self.busy = used / max(span, 1e-9) if span > 0 else used / wall
+                return (count - start_count) / max(span, 1e-9)
             self.check_alive()
-            time.sleep(0.1)
+            time.sleep(1.0)
         raise RuntimeError(f"decided {decided(self.ports)} of {len(traffic)} in time")
 
     def throughput(self, workers: int, setup: list[Item], traffic: list[Item]) -> float:
@@ -274,6 +322,29 @@ class Run:
         for _, worker in self.workers:
             worker.stop()
         self.workers.clear()
+
+
+def faust_floor(bootstrap: str, prefix: str, n: int, mode: str, workdir: Path) -> float:
+    """Events/s of a bare faust app on `prefix`'s N input messages (benchmarks/faust_floor.py,
+    a child process): `noop`, `send` (one faust producer.send each) or `batch`."""
+    result = workdir / f"{prefix}floor-{mode}.json"
+    with (workdir / f"{prefix}floor-{mode}.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).parent / "faust_floor.py"), "--broker",
+             bootstrap, "--prefix", prefix, "--n", str(n), "--mode", mode, "--result",
+             str(result), "--datadir", str(workdir / f"{prefix}floor-{mode}")],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        proc.wait(DRAIN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    if not result.exists():
+        return math.nan
+    rate: float = json.loads(result.read_text())["events_per_s"]
+    return rate
 
 
 # --- latency at a fixed offered load ------------------------------------------------------
@@ -387,6 +458,10 @@ def _revision() -> str:
     return found.stdout.strip() or "unknown revision"
 
 
+def _round(value: Any) -> Any:
+    return round(value, 3) if isinstance(value, float) else value
+
+
 def _free(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) != 0
@@ -395,13 +470,23 @@ def _free(port: int) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=59094, help="broker port (started here)")
+    parser.add_argument("--web-port", type=int, default=WEB_PORTS[0],
+                        help="first worker web port (/metrics); the second worker uses the next")
     parser.add_argument("--n", type=int, default=30_000, help="events for the throughput runs")
     parser.add_argument("--agencies", type=int, default=1_000, help="registry size for 1 and 2")
     parser.add_argument("--rate", type=float, default=5_000.0, help="offered load, events/s")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of a latency trial")
     parser.add_argument("--mem-agencies", type=int, default=5_000)
     parser.add_argument("--mem-events", type=int, default=50_000)
+    parser.add_argument("--baseline-src", type=Path,
+                        help="also measure one worker run from this `src` directory (an older "
+                        "checkout), alternating with this one, on the same traffic")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --baseline-src: measurements of each, alternated")
+    parser.add_argument("--only-throughput", action="store_true",
+                        help="stop after the throughput figures")
     args = parser.parse_args()
+    WEB_PORTS[:] = [args.web_port, args.web_port + 1]
     if not _free(args.port):
         sys.exit(f"port {args.port} is in use; pick another --port")
 
@@ -443,6 +528,13 @@ def main() -> None:
             print(f"  raw aiokafka consume+parse+produce (1 process): {results['raw']:,.0f} "
                   "events/s", flush=True)  # fmt: skip
             print(f"  ({load()})", flush=True)
+            for mode, what in (("noop", "take_events, nothing else"),
+                               ("send", "+ 1 message/event via faust producer.send"),
+                               ("batch", "+ 1 message/event via aiokafka record batches")):
+                rate = faust_floor(bootstrap, one.prefix, args.n, mode, workdir)
+                results[f"faust_{mode}"] = rate
+                print(f"  bare faust agent ({what}): {rate:,.0f} events/s", flush=True)
+            print(f"  ({load()})", flush=True)
             two = Run(bootstrap, workdir, agencies, keys)
             results["two_workers"] = two.throughput(2, setup, traffic)
             results["two_workers_cpu_s_per_1k"] = two.cpu_per_1k
@@ -450,9 +542,34 @@ def main() -> None:
                   f"{two.cpu_per_1k:.2f} CPU-s per 1,000 events, {two.busy:.2f} cores busy",
                   flush=True)  # fmt: skip
             results["one_vs_raw"] = results["one_worker"] / results["raw"]
+            results["one_vs_faust_noop"] = results["one_worker"] / results["faust_noop"]
             results["two_vs_one"] = results["two_workers"] / results["one_worker"]
+            print(f"  one/bare faust (noop) = {results['one_vs_faust_noop']:.3f}; "
+                  f"bare faust (noop)/raw = {results['faust_noop'] / results['raw']:.3f}",
+                  flush=True)  # fmt: skip
             print(f"  one/raw = {results['one_vs_raw']:.3f} (goal >= 0.5); "
                   f"two/one = {results['two_vs_one']:.2f} (goal >= 1.6)", flush=True)  # fmt: skip
+
+            if args.baseline_src is not None:
+                # Same traffic and broker, alternated, so that the machine's load falls on both.
+                print(f"\n[A/B] one worker, baseline from {args.baseline_src} vs this checkout; "
+                      f"{load()}", flush=True)  # fmt: skip
+                pairs: list[tuple[float, float]] = []
+                for round_ in range(args.rounds):
+                    base = Run(bootstrap, workdir, agencies, keys, src=args.baseline_src.resolve())
+                    base_rate = base.throughput(1, setup, traffic)
+                    this = Run(bootstrap, workdir, agencies, keys)
+                    this_rate = this.throughput(1, setup, traffic)
+                    pairs.append((base_rate, this_rate))
+                    print(f"  round {round_ + 1}: baseline {base_rate:,.0f} ev/s "
+                          f"({base.cpu_per_1k:.2f} CPU-s/1k), this {this_rate:,.0f} ev/s "
+                          f"({this.cpu_per_1k:.2f} CPU-s/1k), this/baseline "
+                          f"{this_rate / base_rate:.2f}; {load()}", flush=True)  # fmt: skip
+                results["ab"] = pairs
+            if args.only_throughput:
+                print(f"\n{load()}")
+                print(json.dumps(results, default=_round))
+                return
 
             # 2. latency at a fixed offered load, one worker.
             print(f"\n[latency] one worker, {args.seconds:.0f} s per trial; {load()}", flush=True)
@@ -511,7 +628,7 @@ def main() -> None:
         finally:
             stop_broker(args.port)
     print(f"\n{load()}")
-    print(json.dumps(results, default=lambda v: round(v, 3) if isinstance(v, float) else v))
+    print(json.dumps(results, default=_round))
 
 
 if __name__ == "__main__":

@@ -59,17 +59,30 @@ class Out:
     value: dict[str, Any]
 
 
+_NAMESPACE_BYTES: Final = NAMESPACE.bytes
+
+
+def _uuid5(name: str) -> str:
+    """`str(uuid.uuid5(NAMESPACE, name))` without building a UUID object (a third of the cost
+    of an id at thousands of decisions a second); equality is tested."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest()[:16])  # noqa: S324 - uuid5 is SHA-1 by definition
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
 def decision_id(kind: str, event_id: str) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"{kind}:{event_id}"))
+    return _uuid5(f"{kind}:{event_id}")
 
 
 def raw_decision_id(topic: str, partition: int, offset: int) -> str:
     """Id of a decision on a message with no readable event id: where it sits in Kafka."""
-    return str(uuid.uuid5(NAMESPACE, f"raw:{topic}:{partition}:{offset}"))
+    return _uuid5(f"raw:{topic}:{partition}:{offset}")
 
 
 def alert_id(kind: str, agency_id: str, window_start: str) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"alert:{kind}:{agency_id}:{window_start}"))
+    return _uuid5(f"alert:{kind}:{agency_id}:{window_start}")
 
 
 # A quarantine copy keeps at most this much of an unreadable message. Kafka's default request

@@ -124,7 +124,7 @@ class WorkerSettings:
         ),
     )
     batch_size: int = field(
-        default=1000, metadata=_env("BATCH_SIZE", "events decided per batch (stream.take)")
+        default=4000, metadata=_env("BATCH_SIZE", "events decided per batch (stream.take)")
     )
     batch_window_ms: int = field(
         default=50, metadata=_env("BATCH_WINDOW_MS", "longest wait to fill a batch")

@@ -359,3 +359,21 @@ def test_register_owners_creates_zero_series_so_the_first_attempt_is_seen() -> N
     assert owners == {"ca-ventura-county-so", "ca-oxnard-pd"}
     metrics.observe_owner_attempt("ca-oxnard-pd", "federal")
     assert value(scrape(metrics), name, owner_id="ca-oxnard-pd", kind="federal") == 1
+
+
+def test_held_back_counts_are_seen_by_every_collection(metrics: StreamguardMetrics) -> None:
+    """Decision and owner-attempt counts are added when the registry is collected: a direct
+    registry read and the exposition both see every event observed before them."""
+    decide(metrics)
+    metrics.observe_owner_attempt("ca-ventura-county-so", "out_of_state")
+    read = metrics.registry.get_sample_value
+    labels = {"kind": "search_request", "outcome": "denied"}
+    assert read("streamguard_events_total", labels) == 1
+    assert read("streamguard_owner_attempts_total",
+                {"owner_id": "ca-ventura-county-so", "kind": "out_of_state"}) == 1  # fmt: skip
+    decide(metrics)
+    decide(metrics, denied_networks=3)
+    samples = scrape(metrics)
+    assert value(samples, "streamguard_events_total", **labels) == 3
+    assert value(samples, "streamguard_networks_total", decision="denied") == 5
+    assert read("streamguard_events_total", labels) == 3  # nothing counted twice

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from typing import Any
 
 from streamguard.models import (
@@ -15,6 +16,8 @@ from streamguard.models import (
     UpsertDecision,
 )
 from streamguard.outputs import (
+    NAMESPACE,
+    alert_id,
     alert_record,
     audit_fields,
     decision_id,
@@ -49,6 +52,19 @@ def test_decision_ids_are_deterministic() -> None:
     assert decision_id("search_request", "x") != decision_id("plate_read", "x")
     assert raw_decision_id("t", 0, 5) == raw_decision_id("t", 0, 5)
     assert raw_decision_id("t", 0, 5) != raw_decision_id("t", 1, 5)
+
+
+def test_ids_are_the_uuid5_of_their_name() -> None:
+    """Ids are exactly uuid5(NAMESPACE, name) as earlier versions wrote them (replays of old
+    events must get the same ids), whatever characters the name holds."""
+    for event_id in ("x", "", "s-1", "ünïcødé €", "😀" * 40, "a:b:c", "x" * 500):
+        assert decision_id("search_request", event_id) == str(
+            uuid.uuid5(NAMESPACE, f"search_request:{event_id}")
+        )
+    assert raw_decision_id("t", 3, 17) == str(uuid.uuid5(NAMESPACE, "raw:t:3:17"))
+    assert alert_id("search_rate", "ca-a", AT) == str(
+        uuid.uuid5(NAMESPACE, f"alert:search_rate:ca-a:{AT}")
+    )
 
 
 def test_approved_search_goes_only_to_approved() -> None:

@@ -45,13 +45,12 @@ from streamguard.windows import (
     HOUR,
     TUMBLING_HOUR,
     TUMBLING_MINUTE,
+    WINDOWS,
     WindowSpec,
     bucket_start,
     counter_key,
     crossed,
     expired,
-    expired_keys,
-    hopping_total,
     parse_counter_key,
 )
 from streamguard.worker.state import DELETED, agency_to_value, settings_to_value
@@ -183,7 +182,9 @@ class BatchProcessor:
         self.metrics = metrics
         self.clock = clock
         self.watermarks: dict[int, float] = {}  # partition -> newest event ts seen
-        self._known: dict[int, set[str]] = defaultdict(set)  # partition -> live counter keys
+        # partition -> (window, bucket start) -> live counter keys: expiry looks at buckets,
+        # not at every key (a day of hourly counters is tens of thousands of keys).
+        self._known: dict[int, dict[tuple[str, int], set[str]]] = defaultdict(dict)
         self._cleaned: dict[int, int] = {}  # partition -> minute of the last expiry pass
         self._gauge: dict[tuple[str, int], dict[str, int]] = {}
         self._gauge_watermark = 0.0
@@ -204,7 +205,7 @@ class BatchProcessor:
             if parsed is None:
                 continue
             partition, metric, window, start, agency_id = parsed
-            self._known[partition].add(key)
+            self._remember(partition, window, start, key)
             if metric == "searches" and isinstance(value, int) and window in ("1m", "1h"):
                 self._gauge.setdefault((window, start), {})[agency_id] = value
                 self._gauge_watermark = max(self._gauge_watermark, start)
@@ -376,7 +377,7 @@ class BatchProcessor:
     ) -> None:  # fmt: skip
         key = counter_key(partition, metric, agency_id, spec.name, start)
         work.add(key, n)
-        self._known[partition].add(key)
+        self._remember(partition, spec.name, start, key)
         if metric == "searches":
             self._gauge.setdefault((spec.name, start), {})[agency_id] = work.count(key)
             self._gauge_watermark = max(self._gauge_watermark, start)
@@ -527,7 +528,7 @@ class BatchProcessor:
             return
         key = counter_key(msg.partition, "attempts", owner, TUMBLING_HOUR.name, start)
         work.add(key, n)
-        self._known[msg.partition].add(key)
+        self._remember(msg.partition, TUMBLING_HOUR.name, start, key)
 
     # --- expiry and gauges -------------------------------------------------------------------
 
@@ -539,17 +540,20 @@ class BatchProcessor:
         if self._cleaned.get(partition) == minute:
             return  # nothing can have expired since the last pass in this minute
         self._cleaned[partition] = minute
-        known = self._known[partition]
-        for key in expired_keys(known, partition, watermark, _KEEP):
-            known.discard(key)
-            work.result.counters.pop(key, None)
-            work.result.expired.append(key)
+        buckets = self._known[partition]
+        # Whether a key expired depends only on its window and bucket start (as in
+        # `expired_keys`), so whole buckets go at once; unknown window names never expire.
+        for bucket in [b for b in buckets if _bucket_expired(b, watermark)]:
+            for key in buckets.pop(bucket):
+                work.result.counters.pop(key, None)
+                work.result.expired.append(key)
 
-    def _hourly(self, agency_id: str) -> Callable[[int], int]:
-        def bucket(start: int) -> int:
-            return self._gauge.get(("1h", start), {}).get(agency_id, 0)
-
-        return bucket
+    def _remember(self, partition: int, window: str, start: int, key: str) -> None:
+        """Note a live counter key, so that it expires with its bucket."""
+        bucket = self._known[partition].get((window, start))
+        if bucket is None:
+            bucket = self._known[partition][(window, start)] = set()
+        bucket.add(key)
 
     def _publish_gauges(self, work: _Batch) -> None:
         # Once a second is plenty for a scraped gauge; per batch it cost more than deciding.
@@ -573,8 +577,14 @@ class BatchProcessor:
         self.metrics.set_agency_searches("1m", self._gauge.get(("1m", minute), {}))
         self.metrics.set_agency_searches("1h", self._gauge.get(("1h", hour), {}))
         first = hour - (HOPPING_DAY.buckets - 1) * HOUR
-        active = {a for (w, s), c in self._gauge.items() if w == "1h" and s >= first for a in c}
-        day = {a: hopping_total(first, HOPPING_DAY, self._hourly(a)) for a in active}
+        # The 24 h hopping window starting at `first`: per agency, the sum of its hourly
+        # buckets from `first` on (what `hopping_total` gives), in one pass over the buckets.
+        last = first + (HOPPING_DAY.buckets - 1) * HOUR
+        day: dict[str, int] = {}
+        for (w, s), counts in self._gauge.items():
+            if w == "1h" and first <= s <= last:
+                for agency_id, count in counts.items():
+                    day[agency_id] = day.get(agency_id, 0) + count
         self.metrics.set_agency_searches("24h", day)
         for window_key in [k for k in self._gauge if k[1] < first - HOUR]:
             del self._gauge[window_key]
@@ -592,6 +602,12 @@ def mark_key(partition: int) -> str:
     decision ids).
     """
     return f"{partition}|decided-through"
+
+
+def _bucket_expired(bucket: tuple[str, int], watermark: float) -> bool:
+    window, start = bucket
+    spec = WINDOWS.get(window)
+    return spec is not None and expired(start, spec, watermark, keep=_KEEP.get(spec.name, 0))
 
 
 def _foreign(requester: Agency, owner: Agency) -> bool:
