@@ -32,7 +32,7 @@ tx-houston-pd,Houston Police Department,TX,local
 tx-dallas-pd,Dallas Police Department,TX,local
 """
 REQUESTERS = ("ca-oxnard-pd", "tx-houston-pd", "tx-dallas-pd", "ca-ventura-county-so")
-WEB_PORT = 6201
+WEB_PORT = 6141
 N = 2400
 KILL_AFTER = 300  # decisions seen on /metrics before the SIGKILL
 OUTPUTS = ("searches.approved", "reads.shared", "quarantine")
