@@ -7,11 +7,12 @@ again after the restart: the test always exercises the replay, instead of depend
 commit happened to fall.
 
 The restart often has to replay table changelogs first (the killed worker wrote changelog
-records its local store never saw). faust 0.15.3 then used to drop input messages it had already
-fetched: it resumed the input partitions while its Fetcher was running and cleared the agents'
-queues an await later, so in about a third of the runs some 60 to 190 messages per partition
-were never decided (nor committed) until the next restart. `streamguard.worker.recovery` fixes
-the order; this test asserts that no event is missing.
+records its local store never saw), and there faust 0.15.3 lost input it had already fetched:
+it cleared the agents' queues after input flowed again (in about a third of the runs, 60 to 250
+events were not decided, nor committed, until the next restart), and aiokafka can read faust's
+emptied set of active partitions as "all partitions". `streamguard.worker.recovery` fixes both;
+this test asserts that no event is missing and that the last, graceful stop commits every input
+partition to its end.
 """
 
 from __future__ import annotations
