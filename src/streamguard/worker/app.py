@@ -51,6 +51,7 @@ from streamguard.worker.audit_tail import AuditTail
 from streamguard.worker.keys import KeyRing
 from streamguard.worker.processor import BatchProcessor, BatchResult, InMessage, MetricsSink
 from streamguard.worker.rebalance import use_commit_on_revoke
+from streamguard.worker.recovery import install as install_recovery_fix
 from streamguard.worker.state import build_state
 
 __all__ = ("INPUT_ROLES", "OUTPUT_ROLES", "StreamguardWorker", "build_worker")
@@ -664,6 +665,7 @@ def build_worker(
         # Enough buffered input to fill a batch while the last one is decided.
         stream_buffer_maxsize=max(4096, 4 * settings.batch_size),
     )
+    install_recovery_fix(app)  # faust drops fetched input at the end of table recovery
     worker = StreamguardWorker(
         settings=settings, app=app, statutes=statutes, file_agencies=tuple(file_agencies),
         keys=keys, salt=salt, metrics=metrics, clock=clock,
