@@ -25,6 +25,7 @@ from streamguard.statutes import load_statutes
 from streamguard.worker.app import StreamguardWorker, build_worker
 from streamguard.worker.processor import BatchResult
 from streamguard.worker.testing import plate_read, policy_change, search_request
+from tests.unit.sinks import RecordingSink
 
 AGENCIES = (
     Agency("ca-ventura-county-so", "Ventura County SO", "CA", "county"),
@@ -195,35 +196,13 @@ async def test_rate_limit_uses_event_time(worker: tuple[StreamguardWorker, Captu
     assert [a["kind"] for a in captured.by_role("alerts")] == ["search_rate"]
 
 
-class GaugeSink:
-    """A MetricsSink that keeps only the agency-search gauges, as the last values set."""
-
-    def __init__(self) -> None:
-        self.gauges: dict[str, dict[str, int]] = {}
-
-    def observe_decision(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    def observe_policy_change(self, result: str) -> None:
-        return None
-
-    def observe_alert(self, kind: str) -> None:
-        return None
-
-    def observe_owner_attempt(self, owner_id: str, kind: str) -> None:
-        return None
-
-    def set_agency_searches(self, window: str, counts: Any) -> None:
-        self.gauges[window] = dict(counts)
-
-
 def test_last_batch_of_a_burst_reaches_the_gauge() -> None:
     """The per-batch gauge throttle holds a batch back; the pending publish (the app's 1 s
     timer) then shows it without any further traffic."""
     from streamguard.worker.processor import BatchProcessor, InMessage
     from streamguard.worker.state import build_state
 
-    sink = GaugeSink()
+    sink = RecordingSink()
     clock = [1000.0]
     proc = BatchProcessor(
         WorkerSettings(rate_limit_per_minute=0), build_state(load_statutes(), AGENCIES, (), (), 0),

@@ -11,29 +11,10 @@ from streamguard.statutes import load_statutes
 from streamguard.worker.processor import BatchProcessor, InMessage
 from streamguard.worker.state import build_state
 from tests.unit.factories import AGENCIES, NOW, search
+from tests.unit.sinks import RecordingSink
 
 
-class _Gauges:
-    def __init__(self) -> None:
-        self.gauges: dict[str, dict[str, int]] = {}
-
-    def observe_decision(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    def observe_policy_change(self, result: str) -> None:
-        return None
-
-    def observe_alert(self, kind: str) -> None:
-        return None
-
-    def observe_owner_attempt(self, owner_id: str, kind: str) -> None:
-        return None
-
-    def set_agency_searches(self, window: str, counts: Any) -> None:
-        self.gauges[window] = dict(counts)
-
-
-def _processor(sink: _Gauges) -> BatchProcessor:
+def _processor(sink: RecordingSink) -> BatchProcessor:
     state = build_state(load_statutes(), AGENCIES, (), (), 0)
     return BatchProcessor(WorkerSettings(rate_limit_per_minute=0), state, {}, b"salt-salt-salt",
                           sink, lambda: NOW)  # fmt: skip
@@ -54,9 +35,10 @@ def _decide(proc: BatchProcessor, msgs: list[InMessage], table: dict[str, Any]) 
 
 def test_restored_counts_reach_the_gauges() -> None:
     table: dict[str, Any] = {}
-    _decide(_processor(_Gauges()), [_search(i, "2025-03-01T11:59:00Z") for i in range(4)], table)
+    searches = [_search(i, "2025-03-01T11:59:00Z") for i in range(4)]
+    _decide(_processor(RecordingSink()), searches, table)
 
-    sink = _Gauges()
+    sink = RecordingSink()
     successor = _processor(sink)
     successor.seed_counters(table.items())
     assert successor.publish_pending_gauges(NOW) is True
@@ -67,11 +49,11 @@ def test_restored_counts_reach_the_gauges() -> None:
 
 def test_restored_keys_expire_like_the_workers_own() -> None:
     table: dict[str, Any] = {}
-    _decide(_processor(_Gauges()), [_search(0, "2025-03-01T09:10:00Z")], table)
+    _decide(_processor(RecordingSink()), [_search(0, "2025-03-01T09:10:00Z")], table)
     minute_keys = [k for k in table if "|1m|" in k]
     assert minute_keys
 
-    successor = _processor(_Gauges())
+    successor = _processor(RecordingSink())
     successor.seed_counters(table.items())
     # Two hours of event time later the old minute bucket is past its grace.
     expired = _decide(successor, [_search(1, "2025-03-01T11:10:00Z")], table)
@@ -80,7 +62,7 @@ def test_restored_keys_expire_like_the_workers_own() -> None:
 
 def test_a_new_assignment_replaces_what_the_worker_held_before() -> None:
     """After a rebalance the gauges show only the partitions the worker still owns."""
-    sink = _Gauges()
+    sink = RecordingSink()
     proc = _processor(sink)
     table: dict[str, Any] = {}
     _decide(proc, [_search(0, "2025-03-01T11:59:00Z", "tx-dallas-pd")], table)

@@ -13,32 +13,10 @@ from streamguard.statutes import load_statutes
 from streamguard.worker.processor import BatchProcessor, BatchResult, InMessage, mark_key
 from streamguard.worker.state import build_state
 from tests.unit.factories import AGENCIES, NOW, search
+from tests.unit.sinks import RecordingSink
 
 
-class _Sink:
-    """MetricsSink that remembers alerts and owner attempts."""
-
-    def __init__(self) -> None:
-        self.alerts: list[str] = []
-        self.attempts: list[tuple[str, str]] = []
-
-    def observe_decision(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    def observe_policy_change(self, result: str) -> None:
-        return None
-
-    def observe_alert(self, kind: str) -> None:
-        self.alerts.append(kind)
-
-    def observe_owner_attempt(self, owner_id: str, kind: str) -> None:
-        self.attempts.append((owner_id, kind))
-
-    def set_agency_searches(self, window: str, counts: Any) -> None:
-        return None
-
-
-def _processor(limit: int, sink: _Sink) -> BatchProcessor:
+def _processor(limit: int, sink: RecordingSink) -> BatchProcessor:
     state = build_state(load_statutes(), AGENCIES, (), (), 0)
     settings = WorkerSettings(rate_limit_per_minute=limit)
     return BatchProcessor(settings, state, {}, b"salt-salt-salt-salt", sink, lambda: NOW)
@@ -73,7 +51,7 @@ def _count_keys(counters: dict[str, int]) -> dict[str, int]:
 
 
 def test_the_mark_is_written_with_the_counts_of_each_partition() -> None:
-    proc = _processor(0, _Sink())
+    proc = _processor(0, RecordingSink())
     table: dict[str, Any] = {}
     batch = _searches(3, partition=0) + _searches(2, partition=2, first_offset=40)
     result, _ = _run(proc, batch, table)
@@ -83,7 +61,7 @@ def test_the_mark_is_written_with_the_counts_of_each_partition() -> None:
 
 
 def test_a_replayed_batch_is_decided_again_but_not_counted_again() -> None:
-    sink = _Sink()
+    sink = RecordingSink()
     proc = _processor(0, sink)
     table: dict[str, Any] = {}
     batch = _searches(5)
@@ -101,7 +79,7 @@ def test_a_replayed_batch_is_decided_again_but_not_counted_again() -> None:
 
 
 def test_only_messages_above_the_mark_are_counted() -> None:
-    proc = _processor(0, _Sink())
+    proc = _processor(0, RecordingSink())
     table: dict[str, Any] = {}
     _run(proc, _searches(3), table)
     minute = next(k for k in table if "|searches|1m|" in k)
@@ -112,7 +90,7 @@ def test_only_messages_above_the_mark_are_counted() -> None:
 
 
 def test_replayed_searches_over_the_limit_stay_limited_and_raise_no_second_alert() -> None:
-    sink = _Sink()
+    sink = RecordingSink()
     proc = _processor(2, sink)
     table: dict[str, Any] = {}
     batch = _searches(3)
@@ -134,7 +112,7 @@ def test_replayed_searches_over_the_limit_stay_limited_and_raise_no_second_alert
 def test_a_replay_never_decides_more_permissively_than_the_original() -> None:
     """The count before each replayed search is not stored, only the total: a replayed search
     is limited whenever the total already passes the limit (fail closed)."""
-    proc = _processor(2, _Sink())
+    proc = _processor(2, RecordingSink())
     table: dict[str, Any] = {}
     batch = _searches(3)
     _, first = _run(proc, batch, table)
@@ -144,7 +122,7 @@ def test_a_replay_never_decides_more_permissively_than_the_original() -> None:
 
 
 def test_replayed_owner_attempts_are_not_counted_again() -> None:
-    proc = _processor(0, _Sink())
+    proc = _processor(0, RecordingSink())
     table: dict[str, Any] = {}
     record = {"owner": "ca-ventura-county-so", "start": 1740826800, "n": 3, "ts": 1740826900.0}
     msg = InMessage("attempts", "t.attempts", 1, 7, b"ca-ventura-county-so", serde.dumps(record))
@@ -156,7 +134,7 @@ def test_replayed_owner_attempts_are_not_counted_again() -> None:
 
 
 def test_reads_carry_no_mark() -> None:
-    proc = _processor(0, _Sink())
+    proc = _processor(0, RecordingSink())
     msg = InMessage("reads", "t.reads", 0, 3, b"x", serde.dumps({"type": "plate_read"}))
     result = proc.process([msg], now=NOW, counters={}, heads={})
     assert result.counters == {}
