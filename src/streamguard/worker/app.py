@@ -266,11 +266,14 @@ class StreamguardWorker:
     def _not_yet_decided(self, events: Sequence[Any]) -> Sequence[Any]:
         """`events` without those this process has already decided and delivered.
 
-        After a rebalance faust resumes fetching before it seeks the partitions back to their
-        committed offsets (`faust.tables.recovery.Recovery.on_recovery_completed`), so a worker
-        that keeps or regains a partition can be handed the same message twice within a few
+        After a rebalance faust can resume fetching before it seeks the partitions back to
+        their committed offsets (`Recovery.on_recovery_completed`, corrected by
+        `streamguard.worker.recovery`; `Recovery._resume_streams` is not), so a worker that
+        keeps or regains a partition could be handed the same message twice within a few
         milliseconds. Its results are already acknowledged by the broker, so the second copy
-        is only acked (faust does that for every event taken), never decided again.
+        is only acked (faust does that for every event taken), never decided again. Offsets
+        only grow within a topic's life: a topic deleted and created again under a running
+        worker needs a worker restart.
         """
         newest = dict(self._decided)  # also drops a copy inside the same batch
         fresh = []
