@@ -53,7 +53,10 @@ class CommitOnRevokeConsumer(faust_aiokafka.Consumer):
 
     async def _commit_revoked(self, revoked: Set[TP]) -> None:
         try:
-            committed = await self.commit(set(revoked))
+            # `commit` returns without committing when another commit is in flight; wait for
+            # that one, then commit what it did not cover.
+            await self.maybe_wait_for_commit_to_finish()
+            committed = await self.force_commit(set(revoked))
         except Exception as exc:  # never fail the rebalance over it: a replay is safe
             log.warning("offsets of revoked partitions not committed (%s); their events "
                         "will be decided again", type(exc).__name__)  # fmt: skip
