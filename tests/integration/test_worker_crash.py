@@ -12,7 +12,8 @@ it cleared the agents' queues after input flowed again (in about a third of the 
 events were not decided, nor committed, until the next restart), and aiokafka can read faust's
 emptied set of active partitions as "all partitions". `streamguard.worker.recovery` fixes both;
 this test asserts that no event is missing and that the last, graceful stop commits every input
-partition to its end.
+partition to its end. It also asserts that the replayed searches are not counted twice: the
+restarted worker's 24 h window holds each requester's searches exactly once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,16 @@ def test_sigkill_mid_stream_loses_nothing_and_chains_continue(
 
         topics = [prefix + "audit", *(prefix + name for name in OUTPUTS)]
         got = sgt.run(sgt.collect(kafka_bootstrap, topics, done, 180.0))
+        # Counted once, replays or not: the 24 h window holds every search exactly once (the
+        # restarted worker shows the counts it restored plus what it counted since).
+        expected = Counter(requester for requester, _ in searches)
+        expected["ca-oxnard-pd"] += len(first)
+        counted = sgt.agency_searches(WEB_PORT, "24h")
+        deadline = time.monotonic() + 15  # gauges are published once a second
+        while counted != expected and time.monotonic() < deadline:
+            time.sleep(0.5)
+            counted = sgt.agency_searches(WEB_PORT, "24h")
+        assert counted == expected
     finally:
         assert worker.stop() == 0, worker.log_text()[-3000:]
 

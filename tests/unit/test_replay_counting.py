@@ -89,6 +89,20 @@ def test_only_messages_above_the_mark_are_counted() -> None:
     assert result.counters[mark_key(0)] == 5
 
 
+def test_a_replay_spanning_several_batches_is_never_counted() -> None:
+    """The mark never moves back: a replay of offsets 0..9 in two batches counts nothing."""
+    proc = _processor(0, RecordingSink())
+    table: dict[str, Any] = {}
+    batch = _searches(10)
+    _run(proc, batch, table)
+    counts = _count_keys(table)
+    for part in (batch[:5], batch[5:]):
+        result, _ = _run(proc, part, table)
+        assert _count_keys(result.counters) == {}
+        assert table[mark_key(0)] == 9
+    assert _count_keys(table) == counts
+
+
 def test_replayed_searches_over_the_limit_stay_limited_and_raise_no_second_alert() -> None:
     sink = RecordingSink()
     proc = _processor(2, sink)

@@ -231,8 +231,11 @@ class BatchProcessor:
             if msg.role in _COUNTED_ROLES:
                 work.counted_through(msg)
         for partition, offset in work.counted.items():
-            # Written with the counters, in the same changelog partition and batch.
-            work.result.counters[mark_key(partition)] = offset
+            # Written with the counters, in the same changelog partition and batch; never
+            # lowered, or the rest of a replay that spans batches would be counted again.
+            stored = work.counters.get(mark_key(partition))
+            if not isinstance(stored, int) or offset > stored:
+                work.result.counters[mark_key(partition)] = offset
         self._flush_attempts(work)
         self._alerts(work)
         for partition in touched:

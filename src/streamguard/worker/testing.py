@@ -21,6 +21,7 @@ from streamguard.worker.child import WorkerProcess, worker_env
 __all__ = (
     "Collected",
     "WorkerProcess",
+    "agency_searches",
     "collect",
     "contract_topics",
     "create_topics",
@@ -107,6 +108,27 @@ def decided_events(port: int, kinds: Iterable[str] | None = None) -> int:
         if wanted is None or match.group(1) in wanted:
             total += float(match.group(2))
     return int(total)
+
+
+def agency_searches(port: int, window: str) -> dict[str, int]:
+    """`streamguard_agency_searches` of one window on a worker's /metrics, by agency ({} while
+    it does not answer)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return {}
+    return {
+        sample.labels["agency_id"]: int(sample.value)
+        for family in text_string_to_metric_families(text)
+        if family.name == "streamguard_agency_searches"
+        for sample in family.samples
+        if sample.labels.get("window") == window
+    }
 
 
 def verify_audit(bootstrap: str, prefix: str) -> subprocess.CompletedProcess[str]:
