@@ -612,7 +612,8 @@ class _Cached(Mapping[str, Any]):
 
 
 class _App(faust.App):
-    """faust.App whose consumer commits decided offsets before a rebalance (`rebalance`)."""
+    """faust.App whose consumer commits decided offsets before a rebalance and fetches with a
+    short wait (`rebalance`)."""
 
     def _new_transport(self) -> Any:
         return use_commit_on_revoke(super()._new_transport())
