@@ -12,7 +12,7 @@ from streamguard.models import Agency
 from streamguard.settings import WorkerSettings
 from streamguard.statutes import load_statutes
 from streamguard.worker.app import build_worker
-from streamguard.worker.rebalance import FETCH_MAX_WAIT_MS, CommitOnRevokeConsumer
+from streamguard.worker.consumer import FETCH_MAX_WAIT_MS, CommitOnRevokeConsumer
 
 
 async def test_the_aiokafka_consumer_waits_briefly_for_fetches(tmp_path: Path) -> None:

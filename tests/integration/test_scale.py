@@ -412,13 +412,13 @@ def test_join_and_leave_mid_stream_decide_like_one(
         two.stop()
     _compare(two, got, reference)
     # A graceful join or leave replays nothing: the decided offsets of revoked partitions are
-    # committed before they move (streamguard.worker.rebalance), and a message faust hands the
+    # committed before they move (streamguard.worker.consumer), and a message faust hands the
     # same worker twice is decided once.
     audited = Counter(r.get("event_id") for _, r in got[two.prefix + "audit"]
                       if isinstance(r, dict) and r.get("event_id") is not None)  # fmt: skip
     assert [e for e, n in audited.items() if n > 1] == []
     # A graceful join or leave replays nothing: the revoked partitions' decided offsets are
-    # committed before the partitions move (streamguard.worker.rebalance).
+    # committed before the partitions move (streamguard.worker.consumer).
     audited = Counter(r.get("event_id") for _, r in got[two.prefix + "audit"]
                       if isinstance(r, dict) and r.get("event_id") is not None)  # fmt: skip
     assert [e for e, n in audited.items() if n > 1] == []

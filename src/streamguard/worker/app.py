@@ -48,9 +48,9 @@ from streamguard.models import Agency
 from streamguard.settings import WorkerSettings
 from streamguard.statutes import StatuteBook
 from streamguard.worker.audit_tail import AuditTail
+from streamguard.worker.consumer import use_commit_on_revoke
 from streamguard.worker.keys import KeyRing
 from streamguard.worker.processor import BatchProcessor, BatchResult, InMessage, MetricsSink
-from streamguard.worker.rebalance import use_commit_on_revoke
 from streamguard.worker.recovery import install as install_recovery_fix
 from streamguard.worker.state import build_state
 
@@ -613,7 +613,7 @@ class _Cached(Mapping[str, Any]):
 
 class _App(faust.App):
     """faust.App whose consumer commits decided offsets before a rebalance and fetches with a
-    short wait (`rebalance`)."""
+    short wait (`streamguard.worker.consumer`)."""
 
     def _new_transport(self) -> Any:
         return use_commit_on_revoke(super()._new_transport())

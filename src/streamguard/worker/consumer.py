@@ -1,4 +1,5 @@
-"""Commit what the agents decided before a rebalance takes their partitions away.
+"""The worker's faust consumer: it commits what the agents decided before a rebalance takes
+their partitions away, and fetches with a short wait (`FETCH_MAX_WAIT_MS`).
 
 faust 0.15.3 (`faust.transport.consumer.Consumer.on_partitions_revoked`) forgets the acked but
 not yet committed offsets of every revoked partition *before* it lets the agents finish and
