@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
 from streamguard import serde
@@ -41,6 +40,7 @@ from streamguard.worker.testing import (
     produce,
     run,
     search_request,
+    uncommitted,
     worker_env,
 )
 
@@ -203,29 +203,14 @@ class Run:
     def wait_committed(self) -> None:
         """Bounded wait until the group has committed every input offset (a quiet point)."""
         group = self.prefix.rstrip(".") + "-worker"  # worker_env's app id, the group id
-        tps = [TopicPartition(self.prefix + role, p)
-               for role in ("searches", "reads", "policy") for p in range(PARTITIONS)]  # fmt: skip
-
-        async def lagging() -> list[TopicPartition]:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
-            await admin.start()
-            await consumer.start()
-            try:
-                committed = await admin.list_consumer_group_offsets(group)
-                ends = await consumer.end_offsets(tps)
-            finally:
-                await consumer.stop()
-                await admin.close()
-            done = {tp: meta.offset for tp, meta in committed.items()}
-            return [tp for tp in tps if done.get(tp, 0) < ends[tp]]
-
+        roles = ("searches", "reads", "policy")
+        inputs = [(self.prefix + role, p) for role in roles for p in range(PARTITIONS)]
         deadline = time.monotonic() + TIMEOUT
-        behind = asyncio.run(lagging())
+        behind = uncommitted(self.bootstrap, group, inputs)
         while behind and time.monotonic() < deadline:
             time.sleep(0.5)
-            behind = asyncio.run(lagging())
-        assert behind == [], f"offsets not committed in {TIMEOUT:.0f} s: {behind}"
+            behind = uncommitted(self.bootstrap, group, inputs)
+        assert behind == {}, f"offsets not committed in {TIMEOUT:.0f} s: {behind}"
 
     def wait_decided(self, ids: set[str]) -> Collected:
         topics = [self.prefix + n for n in ("audit", "searches.approved", "reads.shared",

@@ -18,7 +18,6 @@ restarted worker's 24 h window holds each requester's searches exactly once.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -54,32 +53,6 @@ def _traffic() -> tuple[list[tuple[str, Any]], list[tuple[str, Any]], set[str]]:
             reads.append((requester, event))
     ids = {e["search_id"] for _, e in searches} | {e["read_id"] for _, e in reads}
     return searches, reads, ids
-
-
-def _uncommitted(bootstrap: str, prefix: str) -> dict[str, tuple[int | None, int]]:
-    """Input partitions whose committed offset is short of their end: {tp: (committed, end)}."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    group = prefix.rstrip(".") + "-worker"  # worker_env's app id, the group id
-    tps = [TopicPartition(prefix + role, p) for role in ("searches", "reads") for p in (0, 1)]
-
-    async def go() -> dict[str, tuple[int | None, int]]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-        await admin.start()
-        await consumer.start()
-        try:
-            committed = await admin.list_consumer_group_offsets(group)
-            ends = await consumer.end_offsets(tps)
-        finally:
-            await consumer.stop()
-            await admin.close()
-        done = {tp: meta.offset for tp, meta in committed.items()}
-        return {f"{tp.topic}-{tp.partition}": (done.get(tp), ends[tp])
-                for tp in tps if (done.get(tp) or 0) < ends[tp]}  # fmt: skip
-
-    return asyncio.run(go())
 
 
 def test_sigkill_mid_stream_loses_nothing_and_chains_continue(
@@ -170,7 +143,8 @@ def test_sigkill_mid_stream_loses_nothing_and_chains_continue(
     # The graceful stop commits every acknowledged offset. An event fetched but never handed to
     # an agent is never acknowledged, and holds its partition's commit back, even when it had
     # been decided before the kill (which the audit check above cannot see).
-    assert _uncommitted(kafka_bootstrap, prefix) == {}
+    inputs = [(prefix + role, p) for role in ("searches", "reads") for p in (0, 1)]
+    assert sgt.uncommitted(kafka_bootstrap, prefix.rstrip(".") + "-worker", inputs) == {}
     # Nothing was committed between the graceful stop and the kill, so what was decided in
     # between was decided again.
     assert len(replayed) >= KILL_AFTER // 2, (len(replayed), KILL_AFTER)

@@ -30,6 +30,7 @@ __all__ = (
     "policy_change",
     "produce",
     "search_request",
+    "uncommitted",
     "verify_audit",
     "worker_env",
 )
@@ -108,6 +109,34 @@ def decided_events(port: int, kinds: Iterable[str] | None = None) -> int:
         if wanted is None or match.group(1) in wanted:
             total += float(match.group(2))
     return int(total)
+
+
+def uncommitted(
+    bootstrap: str, group: str, partitions: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], tuple[int | None, int]]:
+    """Input partitions whose committed offset in `group` is short of their end:
+    {(topic, partition): (committed or None, end)}."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    tps = [TopicPartition(topic, partition) for topic, partition in partitions]
+
+    async def go() -> dict[tuple[str, int], tuple[int | None, int]]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+        await admin.start()
+        await consumer.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(group)
+            ends = await consumer.end_offsets(tps)
+        finally:
+            await consumer.stop()
+            await admin.close()
+        done = {tp: meta.offset for tp, meta in committed.items()}
+        return {(tp.topic, tp.partition): (done.get(tp), ends[tp])
+                for tp in tps if (done.get(tp) or 0) < ends[tp]}  # fmt: skip
+
+    return asyncio.run(go())
 
 
 def agency_searches(port: int, window: str) -> dict[str, int]:
