@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from workload import KEY_ID, SECRET, Workload, agencies_csv, build
+from workload import Workload, build
 
 from streamguard.timeutil import parse_ts
 
@@ -134,10 +133,7 @@ def main() -> None:
     print(f"bench_latency {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}; {bs.load()}")
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
         workdir = Path(tmp)
-        agencies = workdir / "agencies.csv"
-        agencies.write_text("".join(agencies_csv(work.agencies)), encoding="utf-8")
-        keys = workdir / "keys.json"
-        keys.write_text(json.dumps({KEY_ID: SECRET.decode()}), encoding="utf-8")
+        agencies, keys = bs.write_inputs(workdir, work)
         for spec in args.env or [""]:
             env = dict(item.split("=", 1) for item in spec.split(",")) if spec else {}
             run = bs.Run(args.broker, workdir, agencies, keys, env=env)

@@ -422,6 +422,15 @@ async def _paced(bootstrap: str, prefix: str, traffic: list[Item], rate: float) 
                    math.nan, math.nan, False)  # fmt: skip
 
 
+def write_inputs(workdir: Path, work: Workload) -> tuple[Path, Path]:
+    """The worker's agencies CSV and signing keys for `work`, written in `workdir`."""
+    agencies = workdir / "agencies.csv"
+    agencies.write_text("".join(agencies_csv(work.agencies)), encoding="utf-8")
+    keys = workdir / "keys.json"
+    keys.write_text(json.dumps({KEY_ID: SECRET.decode()}), encoding="utf-8")
+    return agencies, keys
+
+
 def latency_at(run: Run, traffic: list[Item], rate: float) -> Latency:
     before = histogram(scrape(run.ports[0]), "streamguard_decision_seconds")
     result = asyncio.run(_paced(run.bootstrap, run.prefix, traffic, rate))
@@ -497,10 +506,7 @@ def main() -> None:
     results: dict[str, Any] = {"n": args.n, "partitions": PARTITIONS}
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         workdir = Path(tmp)
-        agencies = workdir / "agencies.csv"
-        agencies.write_text("".join(agencies_csv(work.agencies)), encoding="utf-8")
-        keys = workdir / "keys.json"
-        keys.write_text(json.dumps({KEY_ID: SECRET.decode()}), encoding="utf-8")
+        agencies, keys = write_inputs(workdir, work)
         t0 = time.perf_counter()
         handle = start_broker(args.port, workdir / "broker", timeout=120.0)
         print(f"broker {handle.bootstrap} up in {time.perf_counter() - t0:.1f} s")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import re
 import shutil
 import signal
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import bench_scale
 from bench_scale import Run, items_of, load
-from workload import KEY_ID, SECRET, agencies_csv, build
+from workload import build
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
@@ -95,10 +94,7 @@ def main() -> None:
     print(f"profile_worker: {args.n:,} events, {args.agencies:,} agencies; {load()}")
     with tempfile.TemporaryDirectory(prefix="profile-worker-") as tmp:
         workdir = Path(tmp)
-        agencies = workdir / "agencies.csv"
-        agencies.write_text("".join(agencies_csv(work.agencies)), encoding="utf-8")
-        keys = workdir / "keys.json"
-        keys.write_text(json.dumps({KEY_ID: SECRET.decode()}), encoding="utf-8")
+        agencies, keys = bench_scale.write_inputs(workdir, work)
         extra = dict(item.split("=", 1) for item in args.set)
         src = extra.pop("src", None)  # experiments: PYTHONPATH of the worker
         run = Run(args.broker, workdir, agencies, keys, env=extra,
