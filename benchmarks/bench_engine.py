@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from workload import KEY_ID, SECRET, agencies_csv, build
 
-from streamguard.engine import decide_event
-from streamguard.evaluate import evaluate_lines
-from streamguard.policy import PolicyState
-from streamguard.statutes import load_statutes
+from streamguard.core.engine import decide_event
+from streamguard.core.policy import PolicyState
+from streamguard.core.statutes import load_statutes
+from streamguard.stream.evaluate import evaluate_lines
 
 NOW = 1_740_830_400.0 + 2_000.0
 

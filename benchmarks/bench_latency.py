@@ -35,7 +35,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from workload import Workload, build
 
-from streamguard.timeutil import parse_ts
+from streamguard.core.timeutil import parse_ts
 
 PARTS = ("send->input append", "input append->decided", "decided->audit append",
          "audit append->arrival", "total")  # fmt: skip

@@ -22,11 +22,11 @@ from typing import Any
 import orjson
 from workload import KEY_ID, SECRET, build
 
-from streamguard.metrics import StreamguardMetrics
+from streamguard.core.statutes import load_statutes
 from streamguard.settings import WorkerSettings
-from streamguard.statutes import load_statutes
-from streamguard.worker.processor import BatchProcessor, BatchResult, InMessage
-from streamguard.worker.state import build_state
+from streamguard.stream.processor import BatchProcessor, BatchResult, InMessage
+from streamguard.stream.tables import build_state
+from streamguard.worker.metrics import StreamguardMetrics
 
 PARTITIONS = 4
 

@@ -46,9 +46,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bench_worker import produce_all, raw_pipeline
 from workload import KEY_ID, SECRET, Workload, agencies_csv, build
 
-from streamguard.kafka_local import start_broker, stop_broker
-from streamguard.timeutil import format_ts, parse_ts
-from streamguard.worker.testing import WorkerProcess, contract_topics, create_topics, worker_env
+from streamguard.core.timeutil import format_ts, parse_ts
+from streamguard.local.broker import start_broker, stop_broker
+from streamguard.local.testing import WorkerProcess, contract_topics, create_topics, worker_env
 
 PARTITIONS = 4
 WEB_PORTS = [6250, 6251]  # --web-port sets the first; the second is the next one

@@ -33,8 +33,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streamguard.timeutil import format_ts
-from streamguard.worker.testing import (
+from streamguard.core.timeutil import format_ts
+from streamguard.local.testing import (
     WorkerProcess,
     contract_topics,
     create_topics,

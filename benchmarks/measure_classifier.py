@@ -30,10 +30,10 @@ sys.path.insert(0, str(REPO))
 
 # The synthetic immigration reasons and tricky negatives of the unit tests double as probes: the
 # real logs hold almost no immigration reasons, so recall cannot be measured on them alone.
-from tests.unit.test_classifier import IMMIGRATION, NOT_IMMIGRATION  # noqa: E402
+from tests.unit.core.test_classifier import IMMIGRATION, NOT_IMMIGRATION  # noqa: E402
 
-from streamguard import classifier  # noqa: E402
-from streamguard.classifier import CATEGORIES, classify  # noqa: E402
+from streamguard.core import classifier  # noqa: E402
+from streamguard.core.classifier import CATEGORIES, classify  # noqa: E402
 
 # (label, file under DATA_DIR, reason column)
 SOURCES: tuple[tuple[str, str, str], ...] = (

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from streamguard.models import Agency
-from streamguard.signing import sign_change
-from streamguard.timeutil import format_ts
+from streamguard.core.models import Agency
+from streamguard.core.signing import sign_change
+from streamguard.core.timeutil import format_ts
 
 SECRET = b"bench-secret"
 KEY_ID = "bench"

@@ -1,9 +1,9 @@
 """Writes the Grafana dashboards in `dashboards/json/` from one description of their panels.
 
 The JSON files are what Grafana provisions and what users edit; this script is the source they
-come from, so every panel shares one datasource, one layout rule and the metric names of
-`streamguard.metrics`. `python dashboards/generate.py` rewrites them; `--check` exits 1 when a
-committed file differs from what the script would write (the unit tests run it).
+come from, so every panel shares one datasource, one layout rule and the metric names
+of `streamguard.worker.metrics`. `python dashboards/generate.py` rewrites them; `--check` exits 1
+when a committed file differs from what the script would write (the unit tests run it).
 
 Queries use Grafana's `$__rate_interval` (rates that survive a missed scrape) and `$__range`
 (totals over the time picker's range).

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from streamguard import __version__, serde
+from streamguard.core.timeutil import parse_ts
 from streamguard.exceptions import StreamguardError
-from streamguard.timeutil import parse_ts
 
 __all__ = ("main",)
 
@@ -25,11 +25,11 @@ def _timestamp(text: str) -> float:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from streamguard.evaluate import evaluate_lines
-    from streamguard.policy import PolicyState
-    from streamguard.registry import load_agencies_csv
-    from streamguard.signing import load_keys
-    from streamguard.statutes import load_statutes
+    from streamguard.core.policy import PolicyState
+    from streamguard.core.registry import load_agencies_csv
+    from streamguard.core.signing import load_keys
+    from streamguard.core.statutes import load_statutes
+    from streamguard.stream.evaluate import evaluate_lines
 
     agencies = load_agencies_csv(args.agencies)
     keys = load_keys(args.keys) if args.keys else {}
@@ -56,7 +56,7 @@ def _lines(source: Iterable[bytes]) -> Iterator[bytes]:
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
-    from streamguard.classifier import classify
+    from streamguard.core.classifier import classify
 
     texts: Iterable[str] = args.texts if args.texts else (line.rstrip("\r\n") for line in sys.stdin)
     out = sys.stdout.buffer
@@ -71,13 +71,13 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 _DELEGATED: dict[str, tuple[str, str, str]] = {
     "worker": ("streamguard.worker.main", "main_worker",
                "run a Faust worker (settings from STREAMGUARD_* environment variables)"),
-    "demo": ("streamguard.demo", "main_demo",
+    "demo": ("streamguard.local.demo", "main_demo",
              "the main job: local broker, worker, a Ventura-style scenario, a summary"),
-    "kafka": ("streamguard.kafka_local", "main_kafka",
+    "kafka": ("streamguard.local.broker", "main_kafka",
               "start or stop a local single-node Kafka broker (KRaft)"),
-    "audit": ("streamguard.audit_export", "main_audit",
+    "audit": ("streamguard.exports.judge", "main_audit",
               "audit a vendor search-log export (Flock, transparency portal) against the law"),
-    "verify-audit": ("streamguard.verify_audit", "main_verify_audit",
+    "verify-audit": ("streamguard.trail.verify", "main_verify_audit",
                      "verify every hash chain of the audit topic"),
 }  # fmt: skip
 

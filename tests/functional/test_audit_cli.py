@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_exports import ORG_UNDERSCORE, PORTAL_EUGENE, write_csv
+from tests.unit.exports.test_layouts import ORG_UNDERSCORE, PORTAL_EUGENE, write_csv
 
 PLATE = "ZZTEST9"
 NETWORK = [
@@ -29,7 +29,7 @@ AGENCIES_CSV = (
 def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
     """The audit entry point in a fresh interpreter, as `streamguard audit` will call it."""
     return subprocess.run(
-        [sys.executable, "-m", "streamguard.audit_export", *map(str, args)],
+        [sys.executable, "-m", "streamguard.exports.judge", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -210,7 +210,7 @@ def test_in_process_entry_point(
     network_export: Path, agencies: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """main_audit returns the exit code instead of exiting, for cli.py to call."""
-    from streamguard.audit_export import main_audit
+    from streamguard.exports.judge import main_audit
 
     assert main_audit([str(network_export), "--agencies", str(agencies), "--owner",
                        "ca-ventura-county-so", "--top", "3"]) == 0  # fmt: skip

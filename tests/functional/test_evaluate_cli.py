@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from streamguard import serde
-from streamguard.evaluate import evaluate_lines
-from streamguard.policy import PolicyState
-from streamguard.signing import sign_change
-from streamguard.statutes import load_statutes
-from tests.unit.factories import AGENCIES, NOW_TS, change, search
+from streamguard.core.policy import PolicyState
+from streamguard.core.signing import sign_change
+from streamguard.core.statutes import load_statutes
+from streamguard.stream.evaluate import evaluate_lines
+from tests.helpers import AGENCIES, NOW_TS, change, search
 
 ROOT = Path(__file__).resolve().parents[2]
 

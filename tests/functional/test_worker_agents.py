@@ -18,14 +18,14 @@ from faust.types import TP, RecordMetadata
 from prometheus_client import CollectorRegistry
 
 from streamguard import serde
-from streamguard.metrics import StreamguardMetrics
-from streamguard.models import Agency
+from streamguard.core.models import Agency
+from streamguard.core.statutes import load_statutes
+from streamguard.local.testing import plate_read, policy_change, search_request
 from streamguard.settings import WorkerSettings
-from streamguard.statutes import load_statutes
+from streamguard.stream.processor import BatchResult
 from streamguard.worker.app import StreamguardWorker, build_worker
-from streamguard.worker.processor import BatchResult
-from streamguard.worker.testing import plate_read, policy_change, search_request
-from tests.unit.sinks import RecordingSink
+from streamguard.worker.metrics import StreamguardMetrics
+from tests.helpers import RecordingSink
 
 AGENCIES = (
     Agency("ca-ventura-county-so", "Ventura County SO", "CA", "county"),
@@ -199,8 +199,8 @@ async def test_rate_limit_uses_event_time(worker: tuple[StreamguardWorker, Captu
 def test_last_batch_of_a_burst_reaches_the_gauge() -> None:
     """The per-batch gauge throttle holds a batch back; the pending publish (the app's 1 s
     timer) then shows it without any further traffic."""
-    from streamguard.worker.processor import BatchProcessor, InMessage
-    from streamguard.worker.state import build_state
+    from streamguard.stream.processor import BatchProcessor, InMessage
+    from streamguard.stream.tables import build_state
 
     sink = RecordingSink()
     clock = [1000.0]

@@ -7,12 +7,12 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
-from streamguard.metrics import StreamguardMetrics
-from streamguard.models import Agency
+from streamguard.core.models import Agency
+from streamguard.core.statutes import load_statutes
 from streamguard.settings import WorkerSettings
-from streamguard.statutes import load_statutes
 from streamguard.worker.app import build_worker
-from streamguard.worker.consumer import FETCH_MAX_WAIT_MS, CommitOnRevokeConsumer
+from streamguard.worker.faust_fixes.consumer import FETCH_MAX_WAIT_MS, CommitOnRevokeConsumer
+from streamguard.worker.metrics import StreamguardMetrics
 
 
 async def test_the_aiokafka_consumer_waits_briefly_for_fetches(tmp_path: Path) -> None:

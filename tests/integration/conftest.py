@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from streamguard.exceptions import BrokerError
-from streamguard.kafka_local import broker_is_up, start_broker, stop_broker
+from streamguard.local.broker import broker_is_up, start_broker, stop_broker
 
 BROKER_ENV = "STREAMGUARD_TEST_BROKER"
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from streamguard.kafka_local import broker_is_up
+from streamguard.local.broker import broker_is_up
 
 EVENTS = 300
 TIMEOUT = 240.0

@@ -23,10 +23,8 @@ from aiokafka.errors import KafkaError
 
 from streamguard import serde
 from streamguard.exceptions import BrokerError
-from streamguard.kafka_local import start_broker, stop_broker
-from streamguard.outputs import decision_id, raw_decision_id
-from streamguard.verify_audit import read_audit
-from streamguard.worker.testing import (
+from streamguard.local.broker import start_broker, stop_broker
+from streamguard.local.testing import (
     Collected,
     WorkerProcess,
     collect,
@@ -39,6 +37,8 @@ from streamguard.worker.testing import (
     search_request,
     worker_env,
 )
+from streamguard.stream.outputs import decision_id, raw_decision_id
+from streamguard.trail.verify import read_audit
 
 AGENCIES = """agency_id,name,state,kind
 ca-oxnard-pd,Oxnard Police Department,CA,local

@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streamguard.exceptions import BrokerError
-from streamguard.kafka_local import (
+from streamguard.local.broker import (
     broker_is_up,
     main_kafka,
     start_broker,

@@ -37,7 +37,7 @@ import yaml
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streamguard.signing import sign_change
+from streamguard.core.signing import sign_change
 
 pytestmark = pytest.mark.prometheus
 

@@ -28,8 +28,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
 from streamguard import serde
-from streamguard.verify_audit import read_audit, verify_records
-from streamguard.worker.testing import (
+from streamguard.local.testing import (
     Collected,
     WorkerProcess,
     collect,
@@ -43,6 +42,7 @@ from streamguard.worker.testing import (
     uncommitted,
     worker_env,
 )
+from streamguard.trail.verify import read_audit, verify_records
 
 KEYS = {"k1": b"scale-secret-1"}
 AGENCIES = """agency_id,name,state,kind
@@ -397,13 +397,13 @@ def test_join_and_leave_mid_stream_decide_like_one(
         two.stop()
     _compare(two, got, reference)
     # A graceful join or leave replays nothing: the decided offsets of revoked partitions are
-    # committed before they move (streamguard.worker.consumer), and a message faust hands the
-    # same worker twice is decided once.
+    # committed before they move (streamguard.worker.faust_fixes.consumer), and a message
+    # faust hands the same worker twice is decided once.
     audited = Counter(r.get("event_id") for _, r in got[two.prefix + "audit"]
                       if isinstance(r, dict) and r.get("event_id") is not None)  # fmt: skip
     assert [e for e, n in audited.items() if n > 1] == []
     # A graceful join or leave replays nothing: the revoked partitions' decided offsets are
-    # committed before the partitions move (streamguard.worker.consumer).
+    # committed before the partitions move (streamguard.worker.faust_fixes.consumer).
     audited = Counter(r.get("event_id") for _, r in got[two.prefix + "audit"]
                       if isinstance(r, dict) and r.get("event_id") is not None)  # fmt: skip
     assert [e for e, n in audited.items() if n > 1] == []

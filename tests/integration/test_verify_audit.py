@@ -7,8 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from streamguard.audit_trail import record_hash
-from streamguard.worker.testing import (
+from streamguard.local.testing import (
     Collected,
     WorkerProcess,
     collect,
@@ -20,6 +19,7 @@ from streamguard.worker.testing import (
     verify_audit,
     worker_env,
 )
+from streamguard.trail.chain import record_hash
 
 AGENCIES = "agency_id,name,state,kind\nca-oxnard-pd,Oxnard PD,CA,local\n"
 

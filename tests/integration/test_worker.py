@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from streamguard.worker.testing import (
+from streamguard.local.testing import (
     Collected,
     WorkerProcess,
     collect,

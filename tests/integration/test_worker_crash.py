@@ -10,7 +10,8 @@ The restart often has to replay table changelogs first (the killed worker wrote 
 records its local store never saw), and there faust 0.15.3 lost input it had already fetched:
 it cleared the agents' queues after input flowed again (in about a third of the runs, 60 to 250
 events were not decided, nor committed, until the next restart), and aiokafka can read faust's
-emptied set of active partitions as "all partitions". `streamguard.worker.recovery` fixes both;
+emptied set of active partitions as "all partitions".
+`streamguard.worker.faust_fixes.recovery` fixes both;
 this test asserts that no event is missing and that the last, graceful stop commits every input
 partition to its end. It also asserts that the replayed searches are not counted twice: the
 restarted worker's 24 h window holds each requester's searches exactly once.
@@ -24,7 +25,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from streamguard.worker import testing as sgt
+from streamguard.local import testing as sgt
 
 AGENCIES = """agency_id,name,state,kind
 ca-ventura-county-so,Ventura County Sheriff's Office,CA,county

@@ -14,7 +14,7 @@ Design notes (see docs/streaming.md for the whole picture):
   (a replay of old events closes every window at once), `relative_to_field` needs a faust Record
   (we have raw bytes) and a hopping window costs a changelog write per overlapping window. Our
   keys are aggregated per batch (one write per key per batch) and expired by event-time
-  watermark (`streamguard.windows`).
+  watermark (`streamguard.stream.windows`).
 * Registry, owner settings and their revision counters are GlobalTables: every worker sees every
   policy change, whichever worker verified it. Decision agents rebuild their immutable
   PolicyState only when the sum of the revision counters moves.
@@ -43,16 +43,16 @@ from aiokafka import AIOKafkaProducer
 from faust.types import TP
 
 from streamguard import serde
-from streamguard.audit_trail import genesis
-from streamguard.models import Agency
+from streamguard.core.models import Agency
+from streamguard.core.statutes import StatuteBook
 from streamguard.settings import WorkerSettings
-from streamguard.statutes import StatuteBook
-from streamguard.worker.audit_tail import AuditTail
-from streamguard.worker.consumer import use_commit_on_revoke
+from streamguard.stream.processor import BatchProcessor, BatchResult, InMessage, MetricsSink
+from streamguard.stream.tables import build_state
+from streamguard.trail.chain import genesis
+from streamguard.trail.tail import AuditTail
+from streamguard.worker.faust_fixes.consumer import use_commit_on_revoke
+from streamguard.worker.faust_fixes.recovery import install as install_recovery_fix
 from streamguard.worker.keys import KeyRing
-from streamguard.worker.processor import BatchProcessor, BatchResult, InMessage, MetricsSink
-from streamguard.worker.recovery import install as install_recovery_fix
-from streamguard.worker.state import build_state
 
 __all__ = ("INPUT_ROLES", "OUTPUT_ROLES", "StreamguardWorker", "build_worker")
 
@@ -268,7 +268,8 @@ class StreamguardWorker:
 
         After a rebalance faust can resume fetching before it seeks the partitions back to
         their committed offsets (`Recovery.on_recovery_completed`, corrected by
-        `streamguard.worker.recovery`; `Recovery._resume_streams` is not), so a worker that
+        `streamguard.worker.faust_fixes.recovery`; `Recovery._resume_streams` is not), so a
+        worker that
         keeps or regains a partition could be handed the same message twice within a few
         milliseconds. Its results are already acknowledged by the broker, so the second copy
         is only acked (faust does that for every event taken), never decided again. Offsets
@@ -613,7 +614,7 @@ class _Cached(Mapping[str, Any]):
 
 class _App(faust.App):
     """faust.App whose consumer commits decided offsets before a rebalance and fetches with a
-    short wait (`streamguard.worker.consumer`)."""
+    short wait (`streamguard.worker.faust_fixes.consumer`)."""
 
     def _new_transport(self) -> Any:
         return use_commit_on_revoke(super()._new_transport())

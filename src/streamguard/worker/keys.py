@@ -15,8 +15,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Final
 
+from streamguard.core.signing import load_keys
 from streamguard.exceptions import StreamguardError
-from streamguard.signing import load_keys
 
 __all__ = ("KeyRing",)
 

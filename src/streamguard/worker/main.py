@@ -12,13 +12,13 @@ import os
 import secrets
 import sys
 
+from streamguard.core.registry import load_agencies_csv
+from streamguard.core.statutes import load_statutes
 from streamguard.exceptions import InputFileError, StreamguardError
-from streamguard.metrics import StreamguardMetrics
-from streamguard.registry import load_agencies_csv
 from streamguard.settings import ENV_PREFIX, WorkerSettings, settings_table
-from streamguard.statutes import load_statutes
 from streamguard.worker.app import StreamguardWorker, build_worker
 from streamguard.worker.keys import KeyRing
+from streamguard.worker.metrics import StreamguardMetrics
 
 __all__ = ("load_salt", "main_worker", "prepare_worker")
 

@@ -1,0 +1,578 @@
+"""Decide events: may this agency see this owner's ALPR data, for this purpose, now?
+
+Pure functions of (event, policy snapshot, now). Access is decided first (the owner's settings),
+then the law of the owner's state is applied on top and can only deny more. Every applicable
+code is reported, so an audit counts attempts, not just leaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from streamguard.core import codes
+from streamguard.core.classifier import classify
+from streamguard.core.models import (
+    Agency,
+    Decision,
+    MalformedDecision,
+    NetworkVerdict,
+    ReadDecision,
+    Reason,
+    SearchDecision,
+    UpsertDecision,
+)
+from streamguard.core.policy import (
+    PolicyState,
+    apply_change,
+    purpose_law_reasons,
+    recipient_law_reasons,
+)
+from streamguard.core.registry import agency_from_record
+from streamguard.core.timeutil import parse_ts
+
+__all__ = ("decide_event", "decide_read", "decide_search", "event_kind", "normalize_plate")
+
+_CONTRACT: Final = "StreamGuard wire contract v1"
+_SCOPES: Final = frozenset(("national", "statewide", "networks"))
+_PLATE_JUNK: Final = str.maketrans("", "", " -\t")
+_ID_FIELDS: Final = {
+    "search_request": "search_id",
+    "plate_read": "read_id",
+    "policy_change": "change_id",
+    "agency": "agency_id",
+}
+
+
+def normalize_plate(plate: str) -> str:
+    """Upper-case and strip spaces and dashes (CONTRACT 1), before any comparison or hash."""
+    return plate.translate(_PLATE_JUNK).upper()
+
+
+def event_kind(event: Mapping[str, Any]) -> str:
+    """The contract kind of an input object, `raw` when it names none we know."""
+    kind = event.get("type")
+    if isinstance(kind, str) and kind in _ID_FIELDS:
+        return kind
+    if kind is None and "agency_id" in event and "name" in event:
+        return "agency"
+    return "raw"
+
+
+def _malformed(
+    state: PolicyState, event: Mapping[str, Any], kind: str, detail: str
+) -> MalformedDecision:
+    id_field = _ID_FIELDS.get(kind)
+    event_id = event.get(id_field) if id_field else None
+    return MalformedDecision(
+        event_id if isinstance(event_id, str) and event_id else None,
+        kind,
+        Reason(codes.SCHEMA_INVALID, f"{_CONTRACT}, section 2", detail),
+        state.version,
+    )
+
+
+def _search_schema_error(event: Mapping[str, Any]) -> str | None:
+    if not isinstance(event.get("search_id"), str) or not event["search_id"]:
+        return "field 'search_id' must be a non-empty string"
+    if parse_ts(event.get("ts")) is None:
+        return "field 'ts' must be an ISO-8601 timestamp"
+    requester = event.get("requester")
+    if not isinstance(requester, Mapping) or not isinstance(requester.get("agency_id"), str):
+        return "field 'requester' must be an object with a string 'agency_id'"
+    if not isinstance(requester.get("user_id"), str):
+        return "field 'requester.user_id' must be a string"
+    if event.get("scope") not in _SCOPES:
+        return "field 'scope' must be one of national, statewide, networks"
+    networks = event.get("networks", [])
+    if not isinstance(networks, list) or not all(isinstance(n, str) for n in networks):
+        return "field 'networks' must be a list of agency ids"
+    if event["scope"] == "networks" and not networks:
+        return "scope 'networks' needs a non-empty 'networks' list"
+    query = event.get("query")
+    if not isinstance(query, Mapping):
+        return "field 'query' must be an object"
+    for bound in ("from", "to"):
+        if query.get(bound) is not None and parse_ts(query[bound]) is None:
+            return f"field 'query.{bound}' must be an ISO-8601 timestamp or null"
+    if query.get("plate") is not None and not isinstance(query["plate"], str):
+        return "field 'query.plate' must be a string or null"
+    for name in ("reason", "case_number", "offense_type", "search_type"):
+        if event.get(name) is not None and not isinstance(event[name], str):
+            return f"field {name!r} must be a string or null"
+    return None
+
+
+def purpose_text(event: Mapping[str, Any]) -> str:
+    """The purpose as logged: the reason, with the offense type when both are given."""
+    reason = event.get("reason") or ""
+    offense = event.get("offense_type") or ""
+    if reason and offense:
+        return f"{offense} - {reason}"
+    return str(reason or offense)
+
+
+# A long-running worker with a stable policy would otherwise grow each memo table with every
+# new (requester, owner, purpose) combination; past this size a table starts over.
+_MEMO_LIMIT: Final = 200_000
+
+
+def _table(state: PolicyState, name: str) -> dict[Any, Any]:
+    """One memo table of this snapshot (the snapshot's memo is empty for every new snapshot)."""
+    table: dict[Any, Any] | None = state.memo.get(name)
+    if table is None or len(table) > _MEMO_LIMIT:
+        table = {}
+        state.memo[name] = table
+    return table
+
+
+def _access_reasons(
+    state: PolicyState, requester: Agency, owner: Agency, scope: str, relation: tuple[bool, bool]
+) -> tuple[Reason, ...]:
+    """Access (the owner's settings) and the recipient law of the owner's state.
+
+    Computed per requester class (state, kind, shared-with, same agency), not per requester:
+    reason texts name the owner only, so one tuple serves every requester of the class.
+    """
+    owner_id = owner.agency_id
+    settings = state.settings_for(owner_id)
+    found: list[Reason] = []
+    in_share_list, is_self = relation
+    if not is_self:
+        reachable = (
+            in_share_list
+            or (
+                scope == "statewide"
+                and settings.statewide_lookup
+                and requester.state == owner.state
+            )
+            or (scope == "national" and settings.national_lookup)
+        )
+        if reachable and requester.is_federal and not settings.federal_sharing:
+            reachable = False
+        if not reachable:
+            found.append(Reason(
+                codes.NOT_SHARED, f"{_CONTRACT}, section 2 (access)",
+                f"{owner_id} does not share its network with the requester for a {scope} search",
+                owner_id,
+            ))  # fmt: skip
+        found.extend(recipient_law_reasons(state.rule_for(owner), owner, requester, settings))
+    return tuple(found)
+
+
+def _purpose_reasons(
+    state: PolicyState, owner_id: str, categories: tuple[str, ...], has_case_number: bool
+) -> tuple[Reason, ...]:
+    """What the owner's state law and settings say about the stated purpose."""
+    memo = _table(state, "purpose")
+    key = (owner_id, categories, has_case_number)
+    cached: tuple[Reason, ...] | None = memo.get(key)
+    if cached is not None:
+        return cached
+    owner = state.agencies.get(owner_id)
+    found: list[Reason] = []
+    if owner is not None:
+        found.extend(purpose_law_reasons(state.rule_for(owner), owner, categories))
+        if state.settings_for(owner_id).require_case_number and not has_case_number:
+            found.append(Reason(
+                codes.MISSING_CASE_NUMBER, f"owner setting require_case_number of {owner_id}",
+                f"{owner_id} requires a case number for every search", owner_id,
+            ))  # fmt: skip
+    result = tuple(found)
+    memo[key] = result
+    return result
+
+
+def _verdict(
+    state: PolicyState,
+    requester: Agency,
+    owner_id: str,
+    scope: str,
+    categories: tuple[str, ...],
+    has_case_number: bool,
+) -> NetworkVerdict:
+    """The clock-free verdict on one network, shared by every search with the same inputs.
+
+    The memo key holds exactly what the verdict depends on; the requester enters only through
+    its state, kind and its relation to this owner, so busy owners hit the memo even when
+    every requester is new.
+    """
+    owner = state.agencies.get(owner_id)
+    if owner is None:
+        return NetworkVerdict(owner_id, (Reason(
+            codes.UNKNOWN_OWNER, f"{_CONTRACT}, section 3",
+            f"owner network {owner_id} is not in the registry; nothing is shared with an "
+            "unknown owner", owner_id,
+        ),))  # fmt: skip
+    settings = state.settings.get(owner_id)
+    requester_id = requester.agency_id
+    relation = (
+        settings is not None and requester_id in settings.share_with,
+        requester_id == owner_id,
+    )
+    holds_declaration = settings is not None and requester_id in settings.declaration_on_file
+    memo = _table(state, "verdict")
+    key = (
+        owner_id, scope, requester.state, _kind_class(requester.kind), relation,
+        holds_declaration, categories, has_case_number,
+    )  # fmt: skip
+    verdict: NetworkVerdict | None = memo.get(key)
+    if verdict is None:
+        access = _table(state, "access")
+        access_key = key[:6]
+        reasons: tuple[Reason, ...] | None = access.get(access_key)
+        if reasons is None:
+            reasons = _access_reasons(state, requester, owner, scope, relation)
+            access[access_key] = reasons
+        verdict = NetworkVerdict(
+            owner_id, reasons + _purpose_reasons(state, owner_id, categories, has_case_number)
+        )
+        memo[key] = verdict
+    return verdict
+
+
+def _declarations_by_recipient(state: PolicyState) -> dict[str, frozenset[str]]:
+    """Recipient -> owners holding its written declaration, built once per snapshot."""
+    index: dict[str, frozenset[str]] | None = state.memo.get("declarations")
+    if index is None:
+        building: dict[str, set[str]] = {}
+        for owner_id, settings in state.settings.items():
+            for recipient_id in settings.declaration_on_file:
+                building.setdefault(recipient_id, set()).add(owner_id)
+        index = {k: frozenset(v) for k, v in building.items()}
+        state.memo["declarations"] = index
+    return index
+
+
+# Kinds the law tells apart; local, county, state and campus agencies are all public agencies
+# under every statute on file, so they share memo entries.
+_KIND_CLASSES: Final = {"federal": "federal", "private": "private", "tribal": "tribal"}
+
+
+def _kind_class(kind: str) -> str:
+    return _KIND_CLASSES.get(kind, "public")
+
+
+@dataclass(frozen=True, slots=True)
+class _Pool:
+    """The clock-free verdicts of one statewide or national pool for one requester class."""
+
+    verdicts: tuple[NetworkVerdict, ...]  # sorted by owner id
+    position: dict[str, int]  # owner id -> index in verdicts
+    limited: tuple[int, ...]  # indices of owners with a retention limit to check
+    allowed: int  # how many verdicts allow
+
+
+def _pool(
+    state: PolicyState,
+    requester: Agency,
+    scope: str,
+    categories: tuple[str, ...],
+    has_case_number: bool,
+) -> _Pool:
+    # Every owner in the pool opened its network to the scope, so its verdict depends on the
+    # requester only through state and kind (declarations aside): one computation per class.
+    memo = _table(state, "pool")
+    key = (requester.state, _kind_class(requester.kind), scope, categories, has_case_number)
+    cached: _Pool | None = memo.get(key)
+    if cached is None:
+        pool = (
+            state.national_owners
+            if scope == "national"
+            else state.statewide_owners.get(requester.state, frozenset())
+        )
+        stand_in = Agency(f"\x00{requester.state}:{requester.kind}", "", requester.state,
+                          requester.kind)  # fmt: skip
+        owners = sorted(pool)
+        verdicts = tuple(
+            _verdict(state, stand_in, o, scope, categories, has_case_number) for o in owners
+        )
+        cached = _Pool(
+            verdicts,
+            {o: i for i, o in enumerate(owners)},
+            tuple(i for i, o in enumerate(owners) if o in state.retention_limits),
+            sum(1 for v in verdicts if not v.reasons),
+        )
+        memo[key] = cached
+    return cached
+
+
+def _fan_out(
+    state: PolicyState,
+    requester: Agency,
+    scope: str,
+    categories: tuple[str, ...],
+    has_case_number: bool,
+) -> tuple[tuple[NetworkVerdict, ...], tuple[int, ...], int]:
+    """Clock-free verdicts of a statewide or national search (own network first, then the
+    pool), the indices that have a retention limit, and how many verdicts allow."""
+    pool = _pool(state, requester, scope, categories, has_case_number)
+    own = _verdict(state, requester, requester.agency_id, scope, categories, has_case_number)
+    own_at = pool.position.get(requester.agency_id)
+    allowed = pool.allowed + (0 if own.reasons else 1)
+    if own_at is None:
+        verdicts = (own, *pool.verdicts)
+        limited = tuple(i + 1 for i in pool.limited)
+    else:
+        verdicts = (own, *pool.verdicts[:own_at], *pool.verdicts[own_at + 1 :])
+        limited = tuple(i + 1 if i < own_at else i for i in pool.limited if i != own_at)
+        allowed -= 0 if pool.verdicts[own_at].reasons else 1
+    if requester.agency_id in state.retention_limits:
+        limited = (0, *limited)
+    personal = _declarations_by_recipient(state).get(requester.agency_id)
+    if personal:
+        # The owners holding this requester's declaration judge it as itself, not its class.
+        changed = list(verdicts)
+        for i in range(1, len(changed)):
+            if changed[i].agency_id in personal:
+                before = changed[i]
+                changed[i] = _verdict(
+                    state, requester, before.agency_id, scope, categories, has_case_number
+                )
+                allowed += (0 if changed[i].reasons else 1) - (0 if before.reasons else 1)
+        verdicts = tuple(changed)
+    return verdicts, limited, allowed
+
+
+def _past_retention(
+    state: PolicyState, verdict: NetworkVerdict, oldest: float, now: float, what: str
+) -> NetworkVerdict:
+    """The verdict with RETENTION_EXCEEDED added when `oldest` is past the owner's limit."""
+    limit = state.retention_limits.get(verdict.agency_id)
+    if limit is None or oldest >= now - limit[0]:
+        return verdict
+    _seconds, citation, text = limit
+    late = Reason(
+        codes.RETENTION_EXCEEDED, citation,
+        f"{what} is older than the {text} {verdict.agency_id} may keep ALPR data",
+        verdict.agency_id,
+    )  # fmt: skip
+    return NetworkVerdict(verdict.agency_id, (*verdict.reasons, late))
+
+
+def _tagged(reasons: list[Reason], agency_id: str) -> tuple[Reason, ...]:
+    """Search-level reasons restated on one network."""
+    return tuple(Reason(r.code, r.citation, r.detail, agency_id) for r in reasons)
+
+
+def _search_level_reasons(
+    requester_id: str, known: bool, categories: tuple[str, ...], state: PolicyState,
+    rate_limited: bool,
+) -> list[Reason]:  # fmt: skip
+    found: list[Reason] = []
+    if not known:
+        found.append(Reason(
+            codes.UNKNOWN_REQUESTER, f"{_CONTRACT}, section 3",
+            f"requester {requester_id} is not in the registry; nothing is shared with an "
+            "unknown agency",
+        ))  # fmt: skip
+    if "missing" in categories:
+        found.append(Reason(
+            codes.MISSING_PURPOSE, state.statutes.missing_purpose.cited,
+            "the search states no purpose (empty or placeholder reason)",
+        ))  # fmt: skip
+    if rate_limited:
+        found.append(Reason(
+            codes.RATE_LIMIT_EXCEEDED, f"{_CONTRACT}, section 3",
+            f"{requester_id} passed its search rate limit",
+        ))  # fmt: skip
+    return found
+
+
+def decide_search(
+    event: Mapping[str, Any], state: PolicyState, now: float, *, rate_limited: bool = False
+) -> SearchDecision | MalformedDecision:
+    """Decide a search_request per owner network in its scope."""
+    problem = _search_schema_error(event)
+    if problem is not None:
+        return _malformed(state, event, "search_request", problem)
+    requester_id: str = event["requester"]["agency_id"]
+    requester = state.agencies.get(requester_id)
+    categories = classify(purpose_text(event))
+    case_number = event.get("case_number")
+    has_case_number = isinstance(case_number, str) and bool(case_number.strip())
+    scope: str = event["scope"]
+    search_reasons = _search_level_reasons(
+        requester_id, requester is not None, categories, state, rate_limited
+    )
+    asked_from = parse_ts(event["query"].get("from"))
+
+    verdicts: tuple[NetworkVerdict, ...]
+    if requester is None:
+        # Without a known requester there is no own network and no home state.
+        owners = (
+            list(dict.fromkeys(event["networks"]))
+            if scope == "networks"
+            else sorted(state.national_owners)
+            if scope == "national"
+            else []
+        )
+        verdicts = tuple(
+            NetworkVerdict(
+                o, tuple(Reason(r.code, r.citation, r.detail, o) for r in search_reasons)
+            )
+            for o in owners
+        )
+        allowed = 0
+    elif scope == "networks":
+        verdicts = tuple(
+            _verdict(state, requester, owner_id, scope, categories, has_case_number)
+            for owner_id in dict.fromkeys(event["networks"])
+        )
+        if asked_from is not None and state.retention_limits:
+            verdicts = tuple(
+                _past_retention(state, v, asked_from, now, "the asked-for window") for v in verdicts
+            )
+        allowed = sum(1 for v in verdicts if not v.reasons)
+    else:
+        verdicts, limited, allowed = _fan_out(state, requester, scope, categories, has_case_number)
+        if asked_from is not None and limited:
+            changed = list(verdicts)
+            for i in limited:
+                before = changed[i]
+                changed[i] = _past_retention(state, before, asked_from, now, "the asked-for window")
+                if changed[i] is not before and not before.reasons:
+                    allowed -= 1
+            verdicts = tuple(changed)
+
+    if search_reasons:
+        if requester is not None:
+            # A search-level violation denies every network; say which one on each.
+            verdicts = tuple(
+                v
+                if v.reasons
+                else NetworkVerdict(v.agency_id, _tagged(search_reasons, v.agency_id))
+                for v in verdicts
+            )
+        outcome = "denied"
+    elif allowed == 0:
+        outcome = "denied"
+    elif allowed == len(verdicts):
+        outcome = "approved"
+    else:
+        outcome = "partial"
+    return SearchDecision(
+        event_id=event["search_id"],
+        outcome=outcome,
+        search_reasons=tuple(search_reasons),
+        verdicts=verdicts,
+        policy_version=state.version,
+        categories=categories,
+    )
+
+
+def _read_schema_error(event: Mapping[str, Any]) -> str | None:
+    for name in ("read_id", "agency_id", "plate"):
+        if not isinstance(event.get(name), str) or not event[name]:
+            return f"field {name!r} must be a non-empty string"
+    if parse_ts(event.get("ts")) is None:
+        return "field 'ts' must be an ISO-8601 timestamp"
+    share_to = event.get("share_to", [])
+    if not isinstance(share_to, list) or not all(isinstance(a, str) for a in share_to):
+        return "field 'share_to' must be a list of agency ids"
+    confidence = event.get("confidence")
+    if confidence is not None and (
+        isinstance(confidence, bool) or not isinstance(confidence, int | float)
+    ):
+        return "field 'confidence' must be a number"
+    return None
+
+
+def decide_read(
+    event: Mapping[str, Any], state: PolicyState, now: float
+) -> ReadDecision | MalformedDecision:
+    """Decide a plate_read per recipient in its `share_to` list."""
+    problem = _read_schema_error(event)
+    if problem is not None:
+        return _malformed(state, event, "plate_read", problem)
+    owner_id: str = event["agency_id"]
+    owner = state.agencies.get(owner_id)
+    read_ts = parse_ts(event["ts"])
+    assert read_ts is not None  # checked by the schema
+    verdicts: list[NetworkVerdict] = []
+    for recipient_id in dict.fromkeys(event.get("share_to", [])):
+        verdicts.append(NetworkVerdict(
+            recipient_id, _recipient_reasons(state, owner, owner_id, recipient_id, read_ts, now)
+        ))  # fmt: skip
+    allowed = sum(1 for v in verdicts if v.allowed)
+    if allowed == len(verdicts):
+        outcome = "shared"  # includes a read with no recipients: nothing leaves the owner
+    elif allowed == 0:
+        outcome = "denied"
+    else:
+        outcome = "partial"
+    return ReadDecision(event["read_id"], outcome, (), tuple(verdicts), state.version)
+
+
+def _recipient_reasons(
+    state: PolicyState,
+    owner: Agency | None,
+    owner_id: str,
+    recipient_id: str,
+    read_ts: float,
+    now: float,
+) -> tuple[Reason, ...]:
+    if owner is None:
+        return (Reason(
+            codes.UNKNOWN_OWNER, f"{_CONTRACT}, section 3",
+            f"the read's owner {owner_id} is not in the registry; nothing is shared", recipient_id,
+        ),)  # fmt: skip
+    recipient = state.agencies.get(recipient_id)
+    if recipient is None:
+        return (Reason(
+            codes.UNKNOWN_REQUESTER, f"{_CONTRACT}, section 3",
+            f"recipient {recipient_id} is not in the registry; nothing is shared with an "
+            "unknown agency", recipient_id,
+        ),)  # fmt: skip
+    settings = state.settings_for(owner_id)
+    found: list[Reason] = []
+    if recipient_id != owner_id:
+        reachable = recipient_id in settings.share_with and (
+            not recipient.is_federal or settings.federal_sharing
+        )
+        if not reachable:
+            found.append(Reason(
+                codes.NOT_SHARED, f"{_CONTRACT}, section 2 (access)",
+                f"{owner_id} does not share its reads with {recipient_id}", recipient_id,
+            ))  # fmt: skip
+    found.extend(
+        Reason(r.code, r.citation, r.detail, recipient_id)
+        for r in recipient_law_reasons(state.rule_for(owner), owner, recipient, settings)
+    )
+    limit = state.retention_limits.get(owner_id)
+    if limit is not None and read_ts < now - limit[0]:
+        found.append(Reason(
+            codes.RETENTION_EXCEEDED, limit[1],
+            f"the read is older than the {limit[2]} {owner_id} may keep ALPR data", recipient_id,
+        ))  # fmt: skip
+    return tuple(found)
+
+
+def decide_event(
+    event: object, state: PolicyState, now: float, keys: Mapping[str, bytes]
+) -> tuple[PolicyState, Decision]:
+    """Decide any parsed input object; policy changes and upserts return the next snapshot."""
+    if not isinstance(event, Mapping):
+        reason = Reason(
+            codes.MALFORMED_EVENT, f"{_CONTRACT}, section 1", "the message is not a JSON object"
+        )
+        return state, MalformedDecision(None, "raw", reason, state.version)
+    kind = event_kind(event)
+    if kind == "search_request":
+        return state, decide_search(event, state, now)
+    if kind == "plate_read":
+        return state, decide_read(event, state, now)
+    if kind == "policy_change":
+        return apply_change(state, event, keys)
+    if kind == "agency":
+        result = agency_from_record(event)
+        if isinstance(result, str):
+            return state, _malformed(state, event, "agency", result)
+        new_state = state.with_agency(result)
+        return new_state, UpsertDecision(result.agency_id, policy_version=new_state.version)
+    reason = Reason(
+        codes.SCHEMA_INVALID, f"{_CONTRACT}, section 2",
+        "field 'type' must be search_request, plate_read or policy_change (or an agency record)",
+    )  # fmt: skip
+    return state, MalformedDecision(None, "raw", reason, state.version)

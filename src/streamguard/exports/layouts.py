@@ -1,0 +1,470 @@
+"""Vendor search-log exports: tell the layout from the header, parse rows into frozen values.
+
+Two families are known (LAW 2.4, flock_export_schemas.md):
+
+* Flock network / organization audit exports (``ID, Name, Org Name, Total Networks Searched, ...``),
+  with spaces or underscores in the header and columns added and dropped over the years;
+* Flock transparency-portal search audits (``id, userId, searchDate, networkCount|cameraCount,
+  reason, [offenseType], [caseNumber]``), extra columns ignored.
+
+A row keeps only what the audit judges. Plate, filters, prompt and user name are reduced to
+whether they are present, empty or redacted, so a plate can never leak from an `ExportRow` into
+a report or a log. Reading holds one row at a time: memory does not grow with the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Final, TextIO
+
+from streamguard.core.timeutil import parse_ts
+from streamguard.exceptions import InputFileError
+
+__all__ = (
+    "FLOCK_AUDIT",
+    "PORTAL_SEARCH_AUDIT",
+    "ExportFile",
+    "ExportRow",
+    "Layout",
+    "MalformedRow",
+    "Presence",
+    "detect_layout",
+    "is_redacted",
+    "parse_export_time",
+    "parse_row",
+)
+
+FLOCK_AUDIT: Final = "flock_audit"
+PORTAL_SEARCH_AUDIT: Final = "portal_search_audit"
+_LAYOUT_TITLES: Final = {
+    FLOCK_AUDIT: "Flock network/organization audit export",
+    PORTAL_SEARCH_AUDIT: "Flock transparency-portal search audit",
+}
+
+# Header spellings seen in real exports, folded by `_header_key` (lower case, letters, digits and
+# '#' only), mapped to the field the audit reads. Both families share one table: where a spelling
+# means the same thing in both (`id`, `reason`) it is listed once.
+_FIELDS: Final[Mapping[str, str]] = {
+    "id": "id",
+    "name": "user",
+    "username": "user",
+    "user": "user",
+    "userid": "user",
+    "orgname": "org",
+    "organization": "org",
+    "organizationname": "org",
+    "totalnetworkssearched": "networks",
+    "networkcount": "networks",
+    "totaldevicessearched": "devices",
+    "cameracount": "devices",
+    "timeframe": "time_frame",
+    "timeframestart": "frame_start",
+    "timeframeend": "frame_end",
+    "licenseplate": "plate",
+    "plate": "plate",
+    "reason": "reason",
+    "searchreason": "reason",
+    "case#": "case_number",
+    "casenumber": "case_number",
+    "case": "case_number",
+    "filters": "filters",
+    "searchtime": "search_time",
+    "searchdatetime": "search_time",
+    "searchdate": "search_time",
+    "searchtype": "search_type",
+    "textprompt": "text_prompt",
+    "moderation": "moderation",
+    "offensetype": "offense_type",
+}
+# Columns that only one family uses: they tell the families apart.
+_FLOCK_MARKERS: Final = frozenset(("totalnetworkssearched", "searchtime", "searchdatetime"))
+_PORTAL_MARKERS: Final = frozenset(("searchdate", "networkcount", "cameracount"))
+
+_HEADER_JUNK: Final = re.compile(r"[^a-z0-9#]+")
+
+
+def _header_key(name: str) -> str:
+    return _HEADER_JUNK.sub("", name.replace("\ufeff", "").lower())
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """A recognised export layout: which column holds which field."""
+
+    kind: str  # FLOCK_AUDIT | PORTAL_SEARCH_AUDIT
+    header: tuple[str, ...]
+    columns: Mapping[str, int]  # field -> column index
+
+    @property
+    def title(self) -> str:
+        return _LAYOUT_TITLES[self.kind]
+
+    @property
+    def width(self) -> int:
+        return len(self.header)
+
+    def has(self, field: str) -> bool:
+        return field in self.columns
+
+    @property
+    def org_implied(self) -> bool:
+        """No organization column: every row is a search by the owner's own users.
+
+        Portal audits list only the portal owner's searches, and an organization audit without an
+        `Org Name` column holds only the exporting organization's users.
+        """
+        return "org" not in self.columns
+
+
+def detect_layout(header: Sequence[str]) -> Layout | str:
+    """The layout of a header row, or a sentence saying why it is none we know."""
+    keys = [_header_key(h) for h in header]
+    present = set(keys)
+    flock = bool(present & _FLOCK_MARKERS) and "totalnetworkssearched" in present
+    portal = "searchdate" in present and bool(present & {"networkcount", "cameracount"})
+    if flock and portal:
+        return "header mixes Flock audit and transparency-portal columns"
+    if not flock and not portal:
+        shown = ", ".join(h.strip() for h in header[:8])
+        return (
+            f"header ({shown}{', ...' if len(header) > 8 else ''}) is not a Flock audit export "
+            "(needs Total Networks Searched and Search Time) or a transparency-portal search "
+            "audit (needs searchDate and networkCount or cameraCount)"
+        )
+    kind = FLOCK_AUDIT if flock else PORTAL_SEARCH_AUDIT
+    if kind == FLOCK_AUDIT and not ({"searchtime", "searchdatetime"} & present):
+        return "Flock audit header has no Search Time column"
+    columns: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        field = _FIELDS.get(key)
+        # The first column of a name wins: a duplicated header cell must not shift the data.
+        if field is not None and field not in columns:
+            columns[field] = index
+    return Layout(kind=kind, header=tuple(h.strip() for h in header), columns=columns)
+
+
+# --- cells ---------------------------------------------------------------------------------------
+
+
+class Presence(StrEnum):
+    """What an access-log field looks like in one row."""
+
+    ABSENT = "absent"  # the export has no column for it
+    EMPTY = "empty"  # the column is there and the cell is blank
+    REDACTED = "redacted"  # withheld on purpose: not the same as not logged
+    PRESENT = "present"
+
+
+# Redaction markers of LAW 2.4: Flock's `***`, agency-typed `REDACTED`/`###`, and exemption
+# citations such as `7923.600 GC` (Cal. Gov. Code, public-records exemptions) typed into the cell.
+_REDACTED: Final = re.compile(
+    r"""^\s*(?:
+        [*#\u2588]{3,}                                     # ***, ###, full blocks
+      | \[?\s*redacted\s*\]?                               # REDACTED, [redacted]
+      | \[?\s*(?:withheld|exempt)\b.*                      # "Exempt - 7923.600 GC"
+      | .*\b\d{3,5}(?:\.\d+)?(?:\([a-z0-9]+\))*\s*(?:gc|gov(?:ernment|t)?\.?\s*code)\b.*
+      | .*\b(?:gc|gov(?:ernment|t)?\.?\s*code)\s*(?:\u00a7\s*)?\d{3,5}(?:\.\d+)?\b.*
+    )\s*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+_REDACTION_HINTS: Final = ("redact", "withheld", "exempt", "gc", "gov")
+
+
+@functools.lru_cache(maxsize=8192)
+def is_redacted(cell: str) -> bool:
+    """True for a cell an agency withheld (`***`, `REDACTED`, `###`, `7923.600 GC`)."""
+    if not cell:
+        return False
+    # Most cells are plain values; a cheap look for the markers skips the regex for them.
+    lowered = cell.lower()
+    if cell.lstrip()[:1] not in ("*", "#", "\u2588", "[") and not any(
+        hint in lowered for hint in _REDACTION_HINTS
+    ):
+        return False
+    return _REDACTED.match(cell) is not None
+
+
+def _presence(cells: Sequence[str | None]) -> Presence:
+    """One field over the columns that can carry it: any value wins, then any redaction."""
+    seen = [c for c in cells if c is not None]
+    if not seen:
+        return Presence.ABSENT
+    if any(c and not is_redacted(c) for c in seen):
+        return Presence.PRESENT
+    if any(c for c in seen):
+        return Presence.REDACTED
+    return Presence.EMPTY
+
+
+# "11/14/2025, 09:53:36 AM UTC" (Flock), also without seconds, comma, meridiem or zone.
+_FLOCK_TIME: Final = re.compile(
+    r"(\d{1,2})/(\d{1,2})/(\d{4}),?\s+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*([AaPp][Mm])?"
+    r"\s*(?:UTC|GMT|Z)?"
+)
+_UTC_SUFFIX: Final = re.compile(r"\s*(?:UTC|GMT)$", re.IGNORECASE)
+
+
+def _flock_times(text: str) -> list[float] | None:
+    """Every Flock-style timestamp in `text`, or None when one of them is not a real time."""
+    found: list[float] = []
+    for match in _FLOCK_TIME.finditer(text):
+        month, day, year, hour, minute = (int(match.group(i)) for i in range(1, 6))
+        second = int(match.group(6) or 0)
+        meridiem = (match.group(7) or "").upper()
+        if meridiem:
+            if not 1 <= hour <= 12:
+                return None
+            hour = hour % 12 + (12 if meridiem == "PM" else 0)
+        try:
+            moment = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+        except ValueError:
+            return None
+        found.append(moment.timestamp())
+    return found
+
+
+def parse_export_time(text: str) -> float | None:
+    """POSIX seconds of one export timestamp (Flock `MM/DD/YYYY, hh:mm:ss AM UTC` or ISO-8601)."""
+    stripped = text.strip()
+    times = _flock_times(stripped)
+    if times and len(times) == 1 and _FLOCK_TIME.fullmatch(stripped):
+        return times[0]
+    return parse_ts(_UTC_SUFFIX.sub("", stripped))
+
+
+def _time_frame(text: str) -> tuple[float, float] | None:
+    """Start and end of a Time Frame cell: two timestamps, one per line (or one line apart)."""
+    times = _flock_times(text)
+    if times is None:
+        return None
+    if len(times) < 2:
+        parts = [p for p in re.split(r"\n|\s+(?:-|to|\u2013)\s+", text.strip()) if p.strip()]
+        parsed = [parse_export_time(p) for p in parts]
+        if len(parsed) != 2 or parsed[0] is None or parsed[1] is None:
+            return None
+        return parsed[0], parsed[1]
+    return times[0], times[-1]
+
+
+_NUMBER_JUNK: Final = str.maketrans("", "", ", _")
+
+
+def _count(text: str) -> int | None:
+    """A non-negative count; thousands separators allowed; raises ValueError on anything else."""
+    value = int(text.translate(_NUMBER_JUNK))
+    if value < 0:
+        msg = "negative"
+        raise ValueError(msg)
+    return value
+
+
+# --- rows ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRow:
+    """One search as the export logged it, reduced to what the audit judges.
+
+    `row` numbers data rows from 1; `line` is the physical line the row starts on (a multi-line
+    Time Frame cell makes the two differ). `problems` lists cells that could not be read (a bad
+    date or number); the row is still judged on everything else.
+    """
+
+    row: int
+    line: int
+    id: str | None
+    org: str | None  # the Org Name cell; None when the layout has no organization column
+    search_time: float | None
+    frame_start: float | None
+    frame_end: float | None
+    networks: int | None
+    devices: int | None
+    reason: str | None  # None when the layout has no reason column
+    offense_type: str | None
+    search_type: str | None
+    date_time: Presence
+    query: Presence  # plate, filters or text prompt
+    user: Presence
+    organization: Presence
+    purpose: Presence  # reason or offense type
+    case_number: Presence
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedRow:
+    """A row that cannot be read at all (wrong column count, broken CSV); not judged."""
+
+    row: int
+    line: int
+    id: str | None
+    detail: str
+
+
+def parse_row(
+    layout: Layout, cells: Sequence[str], row: int, line: int
+) -> ExportRow | MalformedRow:
+    """Parse one CSV record of `layout`; cells that cannot be read become `problems`."""
+    columns = layout.columns
+    if len(cells) != layout.width:
+        # Trailing empty cells are what spreadsheet round trips leave; anything else would
+        # shift every field after the break, so the row is not judged.
+        extra_is_blank = len(cells) > layout.width and not any(
+            c.strip() for c in cells[layout.width :]
+        )
+        if not extra_is_blank:
+            bad_id = (
+                cells[columns["id"]].strip()
+                if "id" in columns and columns["id"] < len(cells)
+                else ""
+            )
+            return MalformedRow(
+                row, line, bad_id or None,
+                f"has {len(cells)} columns, the header has {layout.width}",
+            )  # fmt: skip
+
+    # Each known cell stripped once; a field the layout lacks reads as None.
+    values = {field: cells[index].strip() for field, index in columns.items()}
+    get = values.get
+
+    problems: list[str] = []
+
+    def when(field: str, label: str) -> float | None:
+        text = get(field)
+        if not text or is_redacted(text):
+            return None
+        value = parse_export_time(text)
+        if value is None:
+            problems.append(f"{label} is not a date and time")
+        return value
+
+    def count(field: str, label: str) -> int | None:
+        text = get(field)
+        if not text or is_redacted(text):
+            return None
+        try:
+            return _count(text)
+        except ValueError:
+            problems.append(f"{label} is not a whole number")
+            return None
+
+    search_time = when("search_time", layout.header[columns["search_time"]])
+    frame_start = when("frame_start", "Time Frame start")
+    frame_end = when("frame_end", "Time Frame end")
+    frame_text = get("time_frame")
+    if frame_text and not is_redacted(frame_text):
+        frame = _time_frame(frame_text)
+        if frame is None:
+            problems.append("Time Frame does not hold a start and an end time")
+        else:
+            frame_start, frame_end = frame
+    networks = count("networks", "network count")
+    devices = count("devices", "device count")
+
+    raw_id = get("id")
+    org = get("org")
+    reason = get("reason")
+    offense = get("offense_type")
+    search_type = get("search_type")
+    return ExportRow(
+        row=row,
+        line=line,
+        id=raw_id or None,
+        org=org,
+        search_time=search_time,
+        frame_start=frame_start,
+        frame_end=frame_end,
+        networks=networks,
+        devices=devices,
+        reason=reason,
+        offense_type=offense,
+        search_type=search_type or None,
+        date_time=_presence([get("search_time")]),
+        query=_presence([get("plate"), get("filters"), get("text_prompt")]),
+        user=_presence([get("user")]),
+        organization=Presence.PRESENT if layout.org_implied else _presence([org]),
+        purpose=_presence([reason, offense]),
+        case_number=_presence([get("case_number")]),
+        problems=tuple(problems),
+    )
+
+
+class ExportFile:
+    """An open export: `layout` from its header, iteration yields one parsed row at a time.
+
+    Use as a context manager. Undecodable bytes become U+FFFD rather than stopping a
+    million-row audit at one bad character; the cells they land in are judged as text.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            # newline="" lets the csv module see CRLF and quoted multi-line cells itself.
+            self._handle: TextIO = path.open(newline="", encoding="utf-8-sig", errors="replace")
+        except OSError as exc:
+            msg = f"cannot read export {path}: {exc.strerror or exc}"
+            raise InputFileError(msg) from exc
+        self._reader = csv.reader(self._handle)
+        try:
+            self.layout = self._read_header()
+        except BaseException:
+            self._handle.close()
+            raise
+
+    def _read_header(self) -> Layout:
+        try:
+            for cells in self._reader:
+                if any(c.strip() for c in cells):
+                    found = detect_layout(cells)
+                    if isinstance(found, str):
+                        msg = f"export {self.path} line {self._reader.line_num}: {found}"
+                        raise InputFileError(msg)
+                    return found
+        except csv.Error as exc:
+            msg = f"export {self.path} line {self._reader.line_num}: not CSV ({exc})"
+            raise InputFileError(msg) from exc
+        msg = f"export {self.path} is empty (no header row)"
+        raise InputFileError(msg)
+
+    def __enter__(self) -> ExportFile:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __iter__(self) -> Iterator[ExportRow | MalformedRow]:
+        reader = self._reader
+        row = 0
+        while True:
+            start = reader.line_num + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                # The reader resumes on the next line, so one broken record costs one row.
+                row += 1
+                yield MalformedRow(row, start, None, f"is not valid CSV ({exc})")
+                continue
+            if not any(c.strip() for c in cells):
+                continue  # blank lines separate nothing in these exports
+            row += 1
+            yield parse_row(self.layout, cells, row, start)

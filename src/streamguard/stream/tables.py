@@ -1,0 +1,85 @@
+"""Registry and owner settings as plain table values, and the PolicyState built from them. Pure.
+
+Tables hold JSON-able dicts, not engine objects: the changelog then stays readable with any
+Kafka tool, and a later version of the engine can still read what an older worker wrote.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from streamguard.core.models import Agency, OwnerSettings
+from streamguard.core.policy import PolicyState
+from streamguard.core.registry import agency_from_record
+from streamguard.core.statutes import StatuteBook
+
+__all__ = (
+    "DELETED",
+    "agency_to_value",
+    "build_state",
+    "settings_from_value",
+    "settings_to_value",
+)
+
+# Registry value of an agency deleted by a tombstone on the agencies topic. Kept (rather than
+# deleting the key) so that the deletion also hides an entry of the STREAMGUARD_AGENCIES file.
+DELETED: Final = {"deleted": True}
+_SET_FIELDS: Final = ("share_with", "declaration_on_file")
+
+
+def agency_to_value(agency: Agency) -> dict[str, Any]:
+    return {
+        "agency_id": agency.agency_id, "name": agency.name, "state": agency.state,
+        "kind": agency.kind, "aliases": list(agency.aliases),
+    }  # fmt: skip
+
+
+def settings_to_value(settings: OwnerSettings) -> dict[str, Any]:
+    value = dataclasses.asdict(settings)
+    for name in _SET_FIELDS:
+        value[name] = sorted(value[name])
+    return value
+
+
+def settings_from_value(value: Mapping[str, Any]) -> OwnerSettings | None:
+    """OwnerSettings from a table value; None when it is not one (never half-applied)."""
+    try:
+        kwargs = {f.name: value[f.name] for f in dataclasses.fields(OwnerSettings)}
+        for name in _SET_FIELDS:
+            kwargs[name] = frozenset(kwargs[name])
+        return OwnerSettings(**kwargs)
+    except (KeyError, TypeError):
+        return None
+
+
+def build_state(
+    statutes: StatuteBook,
+    file_agencies: Iterable[Agency],
+    registry: Iterable[tuple[str, Any]],
+    settings: Iterable[tuple[str, Any]],
+    revision: int,
+) -> PolicyState:
+    """The snapshot decisions read: file agencies, overridden by the registry table, plus settings.
+
+    An unreadable table value fails closed: an unreadable agency is left out (its searches get
+    UNKNOWN_* codes) and unreadable settings fall back to the default, which shares nothing.
+    """
+    agencies = {a.agency_id: a for a in file_agencies}
+    for agency_id, value in registry:
+        if not isinstance(value, Mapping) or value.get("deleted"):
+            agencies.pop(agency_id, None)
+            continue
+        parsed = agency_from_record(value)
+        if isinstance(parsed, Agency) and parsed.agency_id == agency_id:
+            agencies[agency_id] = parsed
+        else:
+            agencies.pop(agency_id, None)
+    owner_settings: dict[str, OwnerSettings] = {}
+    for agency_id, value in settings:
+        parsed_settings = settings_from_value(value) if isinstance(value, Mapping) else None
+        if parsed_settings is not None:
+            owner_settings[agency_id] = parsed_settings
+    state = PolicyState.create(statutes, agencies.values(), owner_settings)
+    return dataclasses.replace(state, revision=revision)

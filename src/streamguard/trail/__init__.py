@@ -1,0 +1,1 @@
+"""The hash-chained audit trail: building records, reading chain heads back, verifying chains."""

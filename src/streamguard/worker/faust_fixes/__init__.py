@@ -1,0 +1,1 @@
+"""Corrections to faust-streaming and aiokafka internals, each guarded by source hashes."""

@@ -1,0 +1,587 @@
+"""Every Prometheus metric StreamGuard exposes, built in one place (CONTRACT 7).
+
+Business code never touches a `Counter` directly: the worker calls the `observe_*` / `set_*`
+methods of one `StreamguardMetrics` bundle, and `install_faust_sensors` hooks faust's own consumer
+and producer statistics into the same registry. Tests build a fresh bundle (and so a fresh
+`CollectorRegistry`) each, so nothing leaks between them.
+
+Label values are always drawn from bounded sets: reason codes from `streamguard.core.codes`, kinds
+and outcomes from the contract, agency ids only where the contract asks for them and then capped in
+number. Anything else becomes `"other"`. A label never holds a plate, a user id or free text.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from faust.sensors.monitor import Monitor, TPOffsetMapping
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from streamguard.core import codes
+
+if TYPE_CHECKING:
+    from faust.types import TP, AppT
+    from faust.types.web import Request, View
+    from faust.types.web import Response as WebResponse
+
+__all__ = (
+    "ALERT_KINDS",
+    "ALL_CODES",
+    "DECISION_SECONDS_BUCKETS",
+    "EVENT_KINDS",
+    "EVENT_LAG_SECONDS_BUCKETS",
+    "FAUST_PREFIX",
+    "METRIC_NAMES",
+    "NETWORK_DECISIONS",
+    "OTHER",
+    "OUTCOMES_BY_KIND",
+    "OWNER_ATTEMPT_KINDS",
+    "POLICY_RESULTS",
+    "StreamguardMetrics",
+)
+
+OTHER: Final = "other"
+
+EVENT_KINDS: Final = ("search_request", "plate_read", "policy_change", "agency", "raw")
+# Which outcomes each kind can have (CONTRACT 3 and 5). Pre-creating exactly these series at 0
+# lets `rate()` and `increase()` see the first event instead of starting from a missing series.
+OUTCOMES_BY_KIND: Final[Mapping[str, tuple[str, ...]]] = {
+    "search_request": ("approved", "partial", "denied", "malformed"),
+    "plate_read": ("shared", "partial", "denied", "malformed"),
+    "policy_change": ("applied", "rejected", "malformed"),
+    # "deleted" is an additive outcome: a null agency value removes a registry entry (CONTRACT 1).
+    "agency": ("upserted", "deleted", "malformed"),
+    "raw": ("malformed",),
+}
+_OUTCOMES: Final = frozenset(o for outs in OUTCOMES_BY_KIND.values() for o in outs)
+ALL_CODES: Final = (
+    *codes.SEARCH_CODES, *codes.NETWORK_CODES, *codes.CHANGE_CODES, *codes.INPUT_CODES,
+)  # fmt: skip
+NETWORK_DECISIONS: Final = ("allowed", "denied")
+POLICY_RESULTS: Final = ("applied", "rejected")
+OWNER_ATTEMPT_KINDS: Final = ("out_of_state", "federal")
+# Alert kinds the worker raises today; pre-created so that "no alert yet" reads as 0, not as a
+# gap. Any other snake_case kind is accepted up to `_MAX_EXTRA_ALERT_KINDS` (the alert topic is
+# ours, so kinds are code, not input), then folded into "other".
+ALERT_KINDS: Final = (
+    "violation_burst", "prohibited_purpose", "policy_rejected", "search_rate",
+    "out_of_state_attempts",
+)  # fmt: skip
+_MAX_EXTRA_ALERT_KINDS: Final = 16
+
+# Decision latency is CPU work on one event (sub-millisecond) plus state-store and producer waits
+# (milliseconds), with seconds only when a worker is overloaded; the buckets resolve all three
+# so p50 and p99 both land inside a bucket rather than at an edge.
+DECISION_SECONDS_BUCKETS: Final = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+# Event lag spans live traffic (well under a second) to replays and backfills of a camera that
+# was offline or an audit re-run over a day of data, so the buckets reach a day.
+EVENT_LAG_SECONDS_BUCKETS: Final = (
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+    7200.0, 21600.0, 86400.0,
+)  # fmt: skip
+# A rebalance plus table recovery takes seconds to minutes.
+REBALANCE_SECONDS_BUCKETS: Final = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+
+# Agency ids are registry keys (`ca-ventura-county-so`); requesters come from input, so the shape
+# is checked and the number of series per window is capped: a producer sending random ids must not
+# be able to grow Prometheus without bound.
+_AGENCY_ID: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_WINDOW: Final = re.compile(r"[a-z0-9_]{1,16}")
+_ALERT_KIND: Final = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_MAX_WINDOWS: Final = 8
+DEFAULT_MAX_AGENCY_SERIES: Final = 500
+_MAX_CACHED_CHILDREN: Final = 256
+_MAX_CACHED_OWNER_CHILDREN: Final = 100_000
+
+# faust's sensor metrics get a fixed prefix instead of the app id: dashboards and alert rules must
+# not change when a deployment renames its app or topic prefix.
+FAUST_PREFIX: Final = "streamguard_faust"
+# faust 0.15.3 metrics that are wrong (FAUST_NOTES 4) and are not exposed: the three latencies
+# observe ~0 ms, and `total_rebalances` is an in-progress gauge named like a counter.
+_BROKEN_FAUST_FIELDS: Final = (
+    "rebalance_done_latency", "rebalance_done_consumer_latency", "http_latency",
+    "total_rebalances",
+)  # fmt: skip
+
+# Metric families StreamGuard itself defines (names as in the exposition, without suffixes).
+METRIC_NAMES: Final = (
+    "streamguard_events",
+    "streamguard_violations",
+    "streamguard_networks",
+    "streamguard_policy_changes",
+    "streamguard_alerts",
+    "streamguard_decision_seconds",
+    "streamguard_event_lag_seconds",
+    "streamguard_agency_searches",
+    "streamguard_owner_attempts",
+    "streamguard_consumer_lag_messages",
+    "streamguard_rebalances",
+    "streamguard_rebalance_in_progress",
+    "streamguard_rebalance_seconds",
+)
+
+
+def _bounded(value: str, allowed: Iterable[str]) -> str:
+    return value if value in allowed else OTHER
+
+
+class StreamguardMetrics:
+    """The metric bundle of one worker (or one test)."""
+
+    registry: CollectorRegistry
+
+    def __init__(self, registry: CollectorRegistry, *, max_agency_series: int) -> None:
+        self.registry = registry
+        self._max_agency_series = max_agency_series
+        self._lock = threading.Lock()
+        # Counter increments of decisions and owner attempts, by label child, added to the
+        # counters when the registry is collected (a scrape, `exposition()`): one `inc(n)` per
+        # series per scrape instead of a locked `inc()` per event. Registered before the
+        # counters, so a collection flushes before it reads them. The worker is one event loop
+        # thread; the flush swaps the dict out under the lock.
+        self._pending: dict[Any, float] = {}
+        registry.register(_PendingFlush(self))
+        self.events = Counter(
+            "streamguard_events", "Events decided, by input kind and outcome.",
+            ["kind", "outcome"], registry=registry,
+        )  # fmt: skip
+        self.violations = Counter(
+            "streamguard_violations",
+            "Reason codes raised, once per event that carries the code.",
+            ["code"], registry=registry,
+        )  # fmt: skip
+        self.networks = Counter(
+            "streamguard_networks", "Owner networks (or read recipients) allowed or denied.",
+            ["decision"], registry=registry,
+        )  # fmt: skip
+        self.policy_changes = Counter(
+            "streamguard_policy_changes", "Signed policy changes applied or rejected.",
+            ["result"], registry=registry,
+        )  # fmt: skip
+        self.alerts = Counter(
+            "streamguard_alerts", "Alerts published to the alerts topic, by kind.",
+            ["kind"], registry=registry,
+        )  # fmt: skip
+        self.decision_seconds = Histogram(
+            "streamguard_decision_seconds", "Seconds from arrival at the worker to decision.",
+            registry=registry, buckets=DECISION_SECONDS_BUCKETS,
+        )  # fmt: skip
+        self.event_lag_seconds = Histogram(
+            "streamguard_event_lag_seconds", "Seconds from the event's own `ts` to decision.",
+            registry=registry, buckets=EVENT_LAG_SECONDS_BUCKETS,
+        )  # fmt: skip
+        self.agency_searches = Gauge(
+            "streamguard_agency_searches",
+            "Searches per requesting agency in the current window (windowed tables).",
+            ["agency_id", "window"], registry=registry,
+        )  # fmt: skip
+        self.owner_attempts = Counter(
+            "streamguard_owner_attempts",
+            "Out-of-state and federal search attempts on an owner's network (additive metric).",
+            ["owner_id", "kind"], registry=registry,
+        )  # fmt: skip
+        self.consumer_lag = Gauge(
+            "streamguard_consumer_lag_messages",
+            "Messages not yet committed: partition end offset minus committed offset.",
+            ["topic", "partition"], registry=registry,
+        )  # fmt: skip
+        self.rebalances = Counter(
+            "streamguard_rebalances", "Consumer group rebalances started.", registry=registry
+        )
+        self.rebalance_in_progress = Gauge(
+            "streamguard_rebalance_in_progress",
+            "1 while a rebalance (including table recovery) is in progress.", registry=registry,
+        )  # fmt: skip
+        self.rebalance_seconds = Histogram(
+            "streamguard_rebalance_seconds",
+            "Seconds from rebalance start to fully recovered.",
+            registry=registry, buckets=REBALANCE_SECONDS_BUCKETS,
+        )  # fmt: skip
+        self._windows: dict[str, set[str]] = {}
+        self._owners: set[str] = set()
+        # Label children by their (raw) label values: `labels()` validates and joins the labels
+        # on every call, which cost more than the increment itself at thousands of events/s.
+        # These counters never drop a series, so a child once made stays the right one.
+        self._event_children: dict[tuple[str, str], Any] = {}
+        self._code_children: dict[str, Any] = {}
+        self._owner_children: dict[tuple[str, str], Any] = {}
+        self._lag_children: dict[tuple[str, int], Any] = {}
+        self._gauge_children: dict[str, dict[str, Any]] = {}  # window -> agency -> child
+        self._allowed_networks = self.networks.labels(decision="allowed")
+        self._denied_networks = self.networks.labels(decision="denied")
+        self._extra_alert_kinds: set[str] = set()
+        self._faust: FaustMetrics | None = None
+        self._zero_known_series()
+
+    @classmethod
+    def create(
+        cls,
+        registry: CollectorRegistry | None = None,
+        *,
+        max_agency_series: int = DEFAULT_MAX_AGENCY_SERIES,
+    ) -> StreamguardMetrics:
+        """Build every metric in `registry` (a new one, with process metrics, when None)."""
+        if registry is None:
+            registry = CollectorRegistry()
+            # A registry we create is the worker's whole /metrics page, so it gets the process
+            # and runtime collectors the global default registry would have had.
+            ProcessCollector(registry=registry)
+            PlatformCollector(registry=registry)
+            GCCollector(registry=registry)
+        return cls(registry, max_agency_series=max_agency_series)
+
+    def _zero_known_series(self) -> None:
+        for kind, outcomes in OUTCOMES_BY_KIND.items():
+            for outcome in outcomes:
+                self.events.labels(kind=kind, outcome=outcome)
+        for code in ALL_CODES:
+            self.violations.labels(code=code)
+        for decision in NETWORK_DECISIONS:
+            self.networks.labels(decision=decision)
+        for result in POLICY_RESULTS:
+            self.policy_changes.labels(result=result)
+        for kind in ALERT_KINDS:
+            self.alerts.labels(kind=kind)
+
+    # --- decisions ---------------------------------------------------------------------------
+
+    def observe_decision(
+        self,
+        kind: str,
+        outcome: str,
+        codes: Iterable[str],
+        allowed_networks: int,
+        denied_networks: int,
+        decision_seconds: float,
+        event_lag_seconds: float | None,
+    ) -> None:
+        """Count one decided event: its outcome, each distinct code, networks, latencies.
+
+        `event_lag_seconds` is None when the event carried no readable `ts`.
+        """
+        child = self._event_children.get((kind, outcome))
+        if child is None:
+            child = self.events.labels(
+                kind=_bounded(kind, EVENT_KINDS), outcome=_bounded(outcome, _OUTCOMES)
+            )  # fmt: skip
+            if len(self._event_children) < _MAX_CACHED_CHILDREN:  # raw values: keep it bounded
+                self._event_children[(kind, outcome)] = child
+        pending = self._pending
+        pending[child] = pending.get(child, 0) + 1
+        # A code counts once per event: the panel reads "events with this violation", and a
+        # search denied by five networks for NOT_SHARED is one unlawful attempt, not five.
+        if codes:
+            for code in {_bounded(c, ALL_CODES) for c in codes}:
+                child = self._code_children.get(code)
+                if child is None:
+                    child = self._code_children[code] = self.violations.labels(code=code)
+                pending[child] = pending.get(child, 0) + 1
+        if allowed_networks > 0:
+            child = self._allowed_networks
+            pending[child] = pending.get(child, 0) + allowed_networks
+        if denied_networks > 0:
+            child = self._denied_networks
+            pending[child] = pending.get(child, 0) + denied_networks
+        # Clock skew between producers and the worker can make either value slightly negative;
+        # a histogram cannot hold that, and "no delay" is the honest reading.
+        self.decision_seconds.observe(max(decision_seconds, 0.0))
+        if event_lag_seconds is not None:
+            self.event_lag_seconds.observe(max(event_lag_seconds, 0.0))
+
+    def observe_policy_change(self, result: str) -> None:
+        """Count one policy change: "applied" or "rejected"."""
+        self.policy_changes.labels(result=_bounded(result, POLICY_RESULTS)).inc()
+
+    def observe_alert(self, kind: str) -> None:
+        """Count one alert published."""
+        with self._lock:
+            if kind not in ALERT_KINDS and kind not in self._extra_alert_kinds:
+                if (
+                    _ALERT_KIND.fullmatch(kind) is None
+                    or len(self._extra_alert_kinds) >= _MAX_EXTRA_ALERT_KINDS
+                ):
+                    kind = OTHER
+                else:
+                    self._extra_alert_kinds.add(kind)
+        self.alerts.labels(kind=kind).inc()
+
+    def observe_owner_attempt(self, owner_id: str, kind: str) -> None:
+        """Count one out-of-state or federal search attempt on `owner_id`'s network.
+
+        Additive to CONTRACT 7 (the contract's violation counter has no owner label). Call once
+        per owner network a search reached for with `OUT_OF_STATE_RECIPIENT` ("out_of_state") or
+        `FEDERAL_RECIPIENT` ("federal"), whether or not the owner shared. Owner ids should be
+        registry agencies; at most `max_agency_series` distinct owners get their own series.
+        """
+        child = self._owner_children.get((owner_id, kind))
+        if child is None:
+            bounded = _bounded(kind, OWNER_ATTEMPT_KINDS)
+            with self._lock:
+                admitted = self._admit_owner(owner_id)
+            child = self.owner_attempts.labels(owner_id=owner_id if admitted else OTHER,
+                                               kind=bounded)  # fmt: skip
+            # An owner refused once is refused for good (the admitted set only grows, and the
+            # id's shape does not change), so its "other" child can be kept too; bounded, as
+            # owner ids come from the registry.
+            if len(self._owner_children) < _MAX_CACHED_OWNER_CHILDREN:
+                self._owner_children[(owner_id, kind)] = child
+        pending = self._pending
+        pending[child] = pending.get(child, 0) + 1
+
+    def flush(self) -> None:
+        """Add the increments held back since the last collection to their counters."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for child, amount in pending.items():
+            child.inc(amount)
+
+    def register_owners(self, owner_ids: Iterable[str]) -> None:
+        """Create every owner's attempt series at 0 (call with the registry's agency ids).
+
+        Without it an owner's first attempt creates its series at 1, and `increase()` on the
+        dashboard and in alert rules never sees that first attempt.
+        """
+        with self._lock:
+            for owner_id in owner_ids:
+                if self._admit_owner(owner_id):
+                    for kind in OWNER_ATTEMPT_KINDS:
+                        self.owner_attempts.labels(owner_id=owner_id, kind=kind)
+
+    def _admit_owner(self, owner_id: str) -> bool:
+        """True when `owner_id` has (or may now have) its own series. Call under the lock."""
+        if owner_id in self._owners:
+            return True
+        if _AGENCY_ID.fullmatch(owner_id) is None or len(self._owners) >= self._max_agency_series:
+            return False
+        self._owners.add(owner_id)
+        return True
+
+    # --- windowed tables ---------------------------------------------------------------------
+
+    def set_agency_searches(self, window: str, counts: Mapping[str, int]) -> None:
+        """Publish the current window's searches per agency, replacing that window's series.
+
+        Agencies absent from `counts` lose their series, so the gauge lists only agencies active
+        in the current window. Past `max_agency_series` agencies, the smallest counts (and any
+        id not shaped like a registry key) are summed into `agency_id="other"`.
+        """
+        if _WINDOW.fullmatch(window) is None:
+            window = OTHER
+        kept: dict[str, int] = {}
+        folded = 0
+        # Largest first, so the cap drops the agencies least likely to matter on a dashboard.
+        for agency_id, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+            if count <= 0:
+                continue
+            if _AGENCY_ID.fullmatch(agency_id) is None or len(kept) >= self._max_agency_series:
+                folded += count
+            else:
+                kept[agency_id] = count
+        if folded:
+            kept[OTHER] = kept.get(OTHER, 0) + folded
+        with self._lock:
+            if window not in self._windows and len(self._windows) >= _MAX_WINDOWS:
+                window = OTHER
+            previous = self._windows.get(window, set())
+            children = self._gauge_children.setdefault(window, {})
+            for agency_id in previous - kept.keys():
+                self.agency_searches.remove(agency_id, window)
+                children.pop(agency_id, None)
+            for agency_id, count in kept.items():
+                child = children.get(agency_id)
+                if child is None:
+                    child = children[agency_id] = self.agency_searches.labels(
+                        agency_id=agency_id, window=window
+                    )  # fmt: skip
+                child.set(count)
+            self._windows[window] = set(kept)
+
+    # --- faust -------------------------------------------------------------------------------
+
+    def install_faust_sensors(self, app: Any) -> None:
+        """Make `app` record faust's consumer/producer metrics into this bundle's registry.
+
+        Uses faust's Prometheus sensor minus its broken metrics (FAUST_NOTES 4), replaced by
+        `streamguard_rebalances_total`, `streamguard_rebalance_in_progress` and
+        `streamguard_rebalance_seconds`, plus `streamguard_consumer_lag_messages`. Call before
+        the worker starts. Safe to call for several apps: the faust metrics are created once per
+        bundle, so a shared registry never raises `DuplicateTimeseries`.
+        """
+        if self._faust is None:
+            self._faust = FaustMetrics.create(self.registry, FAUST_PREFIX)
+            for field in _BROKEN_FAUST_FIELDS:
+                self.registry.unregister(getattr(self._faust, field))
+        app.monitor = StreamguardMonitor(metrics=self._faust, streamguard=self)
+
+    def mount_metrics_page(self, app: AppT, pattern: str = "/metrics") -> None:
+        """Serve this bundle's registry on faust's web server (`web_port`) at `pattern`."""
+        registry = self.registry
+
+        @app.page(pattern)
+        async def metrics_page(view: View, request: Request) -> WebResponse:
+            # Passed as a header: aiohttp refuses a `content_type` argument with a charset.
+            return view.bytes(
+                generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+            )
+
+    # Lag and rebalance bookkeeping, called by the faust sensor -----------------------------
+
+    def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
+        """Record one assigned partition's lag (never negative: a commit can race the fetch)."""
+        child = self._lag_children.get((topic, partition))
+        if child is None:
+            child = self._lag_children[(topic, partition)] = self.consumer_lag.labels(
+                topic=topic, partition=str(partition)
+            )  # fmt: skip
+        child.set(max(lag, 0))
+
+    def clear_consumer_lag(self) -> None:
+        """Drop every lag series: after a rebalance the worker may own other partitions."""
+        self.consumer_lag.clear()
+        self._lag_children.clear()
+
+    def exposition(self) -> bytes:
+        """The registry in Prometheus text format (what `/metrics` serves)."""
+        return generate_latest(self.registry)
+
+
+
+class _PendingFlush:
+    """A collector with no metrics of its own: collecting it flushes the bundle's held-back
+    counter increments, so every collection (scrape, exposition) sees them."""
+
+    def __init__(self, metrics: StreamguardMetrics) -> None:
+        self._metrics = metrics
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> list[Any]:
+        self._metrics.flush()
+        return []
+
+
+class StreamguardMonitor(PrometheusMonitor):
+    """faust's Prometheus sensor with its broken metrics replaced (FAUST_NOTES 4)."""
+
+    def __init__(self, metrics: FaustMetrics, streamguard: StreamguardMetrics, **kwargs: Any):
+        super().__init__(metrics=metrics, **kwargs)
+        self._streamguard = streamguard
+        # Label children of faust's per-message metrics, as `PrometheusMonitor` would look
+        # them up on every message (4 labels() calls and a regex per event, about 6 % of a
+        # busy worker). Per-partition children are dropped whenever faust removes their
+        # series (`_clear_partition_related_metrics`, on every rebalance).
+        self._tp_children: dict[tuple[str, TP], Any] = {}
+        self._stream_children: dict[Any, Any] = {}
+
+    def _tp_child(self, metric: Any, name: str, tp: TP) -> Any:
+        child = self._tp_children.get((name, tp))
+        if child is None:
+            child = self._tp_children[(name, tp)] = metric.labels(
+                topic=tp.topic, partition=tp.partition
+            )  # fmt: skip
+        return child
+
+    def on_message_in(self, tp: TP, offset: int, message: Any) -> None:
+        """What `PrometheusMonitor.on_message_in` records, with its label children kept."""
+        Monitor.on_message_in(self, tp, offset, message)
+        metrics = self._metrics
+        metrics.messages_received.inc()
+        metrics.active_messages.inc()
+        child = self._tp_children.get(("topic", tp))
+        if child is None:
+            child = self._tp_children[("topic", tp)] = (
+                metrics.messages_received_per_topics.labels(topic=tp.topic)
+            )  # fmt: skip
+        child.inc()
+        self._tp_child(metrics.messages_received_per_topics_partition, "in", tp).set(offset)
+
+    def on_stream_event_in(
+        self, tp: TP, offset: int, stream: Any, event: Any
+    ) -> dict[str, Any] | None:
+        """What `PrometheusMonitor.on_stream_event_in` records, with its label child kept."""
+        state = Monitor.on_stream_event_in(self, tp, offset, stream, event)
+        metrics = self._metrics
+        metrics.total_events.inc()
+        metrics.total_active_events.inc()
+        child = self._stream_children.get(stream)
+        if child is None:
+            child = self._stream_children[stream] = metrics.total_events_per_stream.labels(
+                stream=f"stream.{self._stream_label(stream)}.events"
+            )  # fmt: skip
+        child.inc()
+        return state
+
+    def _update_lag(self, tp: TP) -> None:
+        # Both are Kafka "next offset" positions (highwater, and last processed + 1), so their
+        # difference is the count of messages the group has not committed yet.
+        end = self.tp_end_offsets.get(tp)
+        committed = self.tp_committed_offsets.get(tp)
+        if end is not None and committed is not None:
+            self._streamguard.set_consumer_lag(tp.topic, tp.partition, end - committed)
+
+    def on_tp_commit(self, tp_offsets: TPOffsetMapping) -> None:
+        """Offsets committed: refresh those partitions' lag."""
+        super().on_tp_commit(tp_offsets)
+        for tp in tp_offsets:
+            self._update_lag(tp)
+
+    def track_tp_end_offset(self, tp: TP, offset: int) -> None:
+        """New end offset seen while fetching: refresh that partition's lag."""
+        Monitor.track_tp_end_offset(self, tp, offset)
+        self._tp_child(self._metrics.topic_partition_end_offset, "end", tp).set(offset)
+        self._update_lag(tp)
+
+    def on_rebalance_start(self, app: AppT) -> dict[str, Any]:
+        """Count the rebalance (faust's own `total_rebalances` is an in-progress gauge)."""
+        state = super().on_rebalance_start(app)
+        self._streamguard.rebalances.inc()
+        self._streamguard.rebalance_in_progress.set(1)
+        return state
+
+    def on_rebalance_return(self, app: AppT, state: dict[str, Any]) -> None:
+        """Skip faust's ~0 ms `rebalance_done_consumer_latency`; keep the recovering gauge."""
+        Monitor.on_rebalance_return(self, app, state)
+        self._metrics.total_rebalances_recovering.inc()
+
+    def on_rebalance_end(self, app: AppT, state: dict[str, Any]) -> None:
+        """Record the real rebalance duration (`latency_end`, seconds) instead of faust's ~0."""
+        Monitor.on_rebalance_end(self, app, state)
+        self._clear_partition_related_metrics()
+        self._metrics.total_rebalances_recovering.dec()
+        self._streamguard.rebalance_in_progress.set(0)
+        self._streamguard.rebalance_seconds.observe(state["latency_end"])
+
+    def _clear_partition_related_metrics(self) -> None:
+        super()._clear_partition_related_metrics()
+        self._tp_children.clear()
+        self._streamguard.clear_consumer_lag()
+
+    def on_web_request_end(
+        self,
+        app: AppT,
+        request: Request,
+        response: Any,
+        state: dict[str, Any],
+        *,
+        view: View | None = None,
+    ) -> None:
+        """Count status codes; skip faust's ~0 ms `http_latency`."""
+        Monitor.on_web_request_end(self, app, request, response, state, view=view)
+        self._metrics.http_status_codes.labels(status_code=int(state["status_code"])).inc()

@@ -1,0 +1,252 @@
+"""The fixes in `streamguard.worker.faust_fixes.recovery`.
+
+Nothing fetched is lost when partitions resume.
+
+Fault 1: faust's real `Recovery` service runs `on_recovery_completed` (faust's own, then the
+fixed one) against a consumer that stands in for faust's: while the flow is open it delivers the
+next record of each resumed input partition into an agent queue every millisecond, as faust's
+`Consumer._drain_messages` and Conductor do, and `perform_seek` takes two broker round trips.
+The queue is faust's own `FlowControlQueue(clear_on_resume=True)`, the kind agents read from.
+
+Fault 2: aiokafka's real `Fetcher.fetched_records`, called through faust's real
+`_fetch_records`, on prefetched records of an input partition that faust has paused.
+
+No broker: the crash test (`tests/integration/test_worker_crash.py`) runs both against Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import types
+from typing import Any
+
+import faust
+import pytest
+from aiokafka.consumer.fetcher import Fetcher, FetchResult
+from faust.tables.recovery import Recovery
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.types import TP
+
+from streamguard.worker.faust_fixes import recovery
+
+INPUT = TP("sg.searches", 0)
+COMMITTED = 10  # the group's committed offset: where the seek puts the fetch position
+STALE = 50  # where the fetch position was before the seek (a partition kept across a rebalance)
+
+
+class Fetching:
+    """The consumer as `on_recovery_completed` uses it, with the Fetcher's deliveries."""
+
+    def __init__(self, app: faust.App, queue: Any) -> None:
+        self.app = app
+        self.queue = queue
+        self.paused = {INPUT}
+        self.position = STALE
+        self.fetched_after_seek: list[int] = []
+        self.seeked = False
+
+    def assignment(self) -> set[TP]:
+        return {INPUT}
+
+    def resume_partitions(self, tps: Any) -> None:
+        self.paused -= set(tps)
+
+    def resume_flow(self) -> None:
+        return None
+
+    async def perform_seek(self) -> None:
+        await asyncio.sleep(0.01)  # OffsetFetch to the broker (from the consumer thread)
+        self.position, self.seeked = COMMITTED, True
+        await asyncio.sleep(0.01)  # the answer's way back to the event loop
+
+    async def run(self) -> None:
+        """Deliver a record every millisecond while the partition and the flow are open."""
+        while True:
+            await asyncio.sleep(0.001)
+            if INPUT not in self.paused and self.app.flow_control.is_active():
+                self.queue.put_nowait(self.position)
+                if self.seeked:
+                    self.fetched_after_seek.append(self.position)
+                self.position += 1
+
+
+class FaustFetcher:
+    async def maybe_start(self) -> None:
+        await asyncio.sleep(0)
+
+
+async def complete_recovery(app: faust.App) -> tuple[list[int], list[int]]:
+    """Run the app's `on_recovery_completed` as after a changelog replay.
+
+    Returns (records fetched after the seek, records in the agent's queue).
+    """
+    queue = app.FlowControlQueue(maxsize=10_000, clear_on_resume=True)
+    consumer = Fetching(app, queue)
+    app.consumer = consumer
+    app.__dict__["_fetcher"] = FaustFetcher()  # faust's cached_property keeps its value here
+    # As `Recovery._restart_recovery` leaves it after replaying changelogs: flow open, Fetcher
+    # running, input partitions paused.
+    app.flow_control.resume()
+    fetching = asyncio.ensure_future(consumer.run())
+    try:
+        await app.tables.recovery.on_recovery_completed(0)
+        await asyncio.sleep(0.01)  # a few more deliveries after the worker is ready
+    finally:
+        fetching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await fetching
+    queued = []
+    while not queue.empty():
+        queued.append(queue.get_nowait())
+    return consumer.fetched_after_seek, queued
+
+
+def app_named(name: str) -> faust.App:
+    return faust.App(name, broker="kafka://localhost:1", store="memory://")
+
+
+async def test_faust_drops_what_it_fetched_during_the_seek() -> None:
+    """The fault the fix is for, shown with faust's own method: fetched records are cleared."""
+    fetched, queued = await complete_recovery(app_named("sg-recovery-faust"))
+    assert fetched[0] == COMMITTED
+    assert set(fetched) - set(queued), "faust's method no longer drops fetched records"
+
+
+async def test_fixed_recovery_hands_every_record_fetched_after_the_seek_to_the_agents() -> None:
+    """In order, from the committed offset, nothing cleared and nothing from before the seek."""
+    app = app_named("sg-recovery-fixed")
+    recovery.install(app)
+    fetched, queued = await complete_recovery(app)
+    assert fetched
+    assert queued == fetched == list(range(COMMITTED, COMMITTED + len(fetched)))
+
+
+def test_install_changes_only_the_given_apps_recovery() -> None:
+    fixed, other = app_named("sg-recovery-one"), app_named("sg-recovery-two")
+    recovery.install(fixed)
+    method = fixed.tables.recovery.on_recovery_completed
+    assert method.__func__ is recovery.on_recovery_completed
+    assert method.__self__ is fixed.tables.recovery
+    assert other.tables.recovery.on_recovery_completed.__func__ is Recovery.on_recovery_completed
+
+
+def test_installed_faust_and_aiokafka_are_the_versions_the_fixes_were_made_for() -> None:
+    assert recovery.source_sha256() == recovery.EXPECTED_SOURCES
+
+
+def test_install_refuses_a_changed_faust(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upgrade that changes a function stops the worker at start, naming this module."""
+    name = "aiokafka Fetcher.fetched_records"
+    monkeypatch.setitem(recovery.EXPECTED_SOURCES, name, "0" * 64)
+    app = app_named("sg-recovery-changed")
+    with pytest.raises(recovery.FaustChangedError, match=r"^aiokafka Fetcher\.fetched_records "):
+        recovery.install(app)
+    assert app.tables.recovery.on_recovery_completed.__func__ is Recovery.on_recovery_completed
+
+
+# --- fault 2 ---------------------------------------------------------------------------------
+
+CHANGELOG = TP("sg-worker-counters-changelog", 0)
+
+
+class PartitionState:
+    """aiokafka's per-partition assignment state, as its `FetchResult` reads it."""
+
+    paused = False  # aiokafka's pause: faust never uses it, it pauses in its own set
+
+    def __init__(self) -> None:
+        self.position = 0
+
+    def consumed_to(self, offset: int) -> None:
+        self.position = offset
+
+
+class Assignment:
+    active = True
+
+    def __init__(self) -> None:
+        self.states = {INPUT: PartitionState(), CHANGELOG: PartitionState()}
+
+    def state_value(self, tp: TP) -> PartitionState:
+        return self.states[tp]
+
+
+class PartitionRecords:
+    """aiokafka's `PartitionRecords`: records from `next_fetch_offset` on."""
+
+    def __init__(self, offsets: range) -> None:
+        self.next_fetch_offset = offsets.start
+        self._offsets = iter(offsets)
+
+    def __iter__(self) -> PartitionRecords:
+        return self
+
+    def __next__(self) -> int:
+        offset = next(self._offsets)
+        self.next_fetch_offset = offset + 1
+        return offset
+
+
+class Subscriptions:
+    reassignment_in_progress = False
+
+    def is_assigned(self, tp: TP) -> bool:
+        return True
+
+    @contextlib.contextmanager
+    def fetch_context(self) -> Any:
+        yield
+
+
+class AiokafkaConsumer:
+    """aiokafka's consumer with its Fetcher: the real `fetched_records` on prefetched records."""
+
+    _closed = False
+
+    def __init__(self) -> None:
+        self.assignment = Assignment()
+        fetcher = types.SimpleNamespace(
+            _closed=False, _subscriptions=Subscriptions(), _wait_consume_future=None,
+            _notify=lambda future: None,
+            _records={INPUT: FetchResult(INPUT, assignment=self.assignment,
+                                         partition_records=PartitionRecords(range(0, 5)),
+                                         backoff=0)},
+        )  # fmt: skip
+        fetcher.fetched_records = types.MethodType(Fetcher.fetched_records, fetcher)
+        self._fetcher = fetcher
+
+
+def consumer_thread() -> Any:
+    """faust's consumer thread, as `_fetch_records` uses it: its consumer's flow is open."""
+    return types.SimpleNamespace(consumer=types.SimpleNamespace(flow_active=True))
+
+
+async def test_faust_hands_over_paused_partitions_once_its_active_set_empties() -> None:
+    """The fault: the changelog paused after recovery, the input still paused, nothing active."""
+    consumer = AiokafkaConsumer()
+    active = {CHANGELOG}
+    active.discard(CHANGELOG)  # faust pauses the set the consumer thread is waiting with
+    got = await recovery._FAUST_FETCH_RECORDS(consumer_thread(), consumer, active, timeout=0)
+    assert got == {INPUT: [0, 1, 2, 3, 4]}, "faust no longer drains paused partitions"
+    assert consumer.assignment.states[INPUT].position == 5  # gone for faust's getmany
+
+
+async def test_fixed_fetch_hands_over_only_partitions_active_at_the_time() -> None:
+    recovery.install(app_named("sg-recovery-fetch"))
+    thread = consumer_thread()
+    consumer = AiokafkaConsumer()
+    active: set[TP] = set()
+    assert await AIOKafkaConsumerThread._fetch_records(thread, consumer, active, timeout=0) == {}
+    assert consumer.assignment.states[INPUT].position == 0  # still there for later
+    active.add(INPUT)  # resumed: now it comes
+    got = await AIOKafkaConsumerThread._fetch_records(thread, consumer, active, timeout=0)
+    assert got == {INPUT: [0, 1, 2, 3, 4]}
+
+
+def test_live_view_follows_the_set_and_is_never_empty() -> None:
+    tps = {INPUT}
+    view = recovery.LiveActivePartitions(tps)
+    assert INPUT in view and CHANGELOG not in view
+    tps.clear()
+    assert view and INPUT not in view

@@ -1,0 +1,170 @@
+"""Output records, routing and deterministic ids of worker decisions."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+from streamguard.core.models import (
+    ChangeDecision,
+    MalformedDecision,
+    NetworkVerdict,
+    ReadDecision,
+    Reason,
+    SearchDecision,
+    UpsertDecision,
+)
+from streamguard.stream.outputs import (
+    NAMESPACE,
+    alert_id,
+    alert_record,
+    audit_fields,
+    decision_id,
+    raw_decision_id,
+    raw_original,
+    redact_plate,
+    route,
+)
+
+AT = "2025-02-10T18:03:12Z"
+SEARCH: dict[str, Any] = {
+    "type": "search_request", "search_id": "s-1", "ts": "2025-02-10T18:03:11Z",
+    "requester": {"agency_id": "ca-oxnard-pd", "user_id": "u-1"},
+    "reason": "stolen vehicle 8ABC-123", "case_number": "25-1", "offense_type": None,
+    "query": {"plate": "8ABC123", "from": None, "to": None}, "scope": "statewide",
+    "networks": [], "extra": "kept",
+}  # fmt: skip
+READ: dict[str, Any] = {
+    "type": "plate_read", "read_id": "r-1", "ts": "2025-02-10T18:03:11Z",
+    "agency_id": "ca-ventura-county-so", "plate": "8ABC123", "share_to": ["a", "b"],
+}  # fmt: skip
+DENY = Reason("NOT_SHARED", "cite", "not shared", "ca-b")
+
+
+def _search(outcome: str, verdicts: tuple[NetworkVerdict, ...]) -> SearchDecision:
+    return SearchDecision("s-1", outcome, (), verdicts, "v1/0")
+
+
+def test_decision_ids_are_deterministic() -> None:
+    """The same event (or Kafka position) always gets the same id; kinds do not collide."""
+    assert decision_id("search_request", "x") == decision_id("search_request", "x")
+    assert decision_id("search_request", "x") != decision_id("plate_read", "x")
+    assert raw_decision_id("t", 0, 5) == raw_decision_id("t", 0, 5)
+    assert raw_decision_id("t", 0, 5) != raw_decision_id("t", 1, 5)
+
+
+def test_ids_are_the_uuid5_of_their_name() -> None:
+    """Ids are exactly uuid5(NAMESPACE, name) as earlier versions wrote them (replays of old
+    events must get the same ids), whatever characters the name holds."""
+    for event_id in ("x", "", "s-1", "ünïcødé €", "😀" * 40, "a:b:c", "x" * 500):
+        assert decision_id("search_request", event_id) == str(
+            uuid.uuid5(NAMESPACE, f"search_request:{event_id}")
+        )
+    assert raw_decision_id("t", 3, 17) == str(uuid.uuid5(NAMESPACE, "raw:t:3:17"))
+    assert alert_id("search_rate", "ca-a", AT) == str(
+        uuid.uuid5(NAMESPACE, f"alert:search_rate:ca-a:{AT}")
+    )
+
+
+def test_approved_search_goes_only_to_approved() -> None:
+    """An approved search is the input plus decision fields, on the approved topic only."""
+    decision = _search("approved", (NetworkVerdict("ca-oxnard-pd"),))
+    [out] = route(SEARCH, decision, "d1", AT, fallback_key="k")
+    assert (out.role, out.key) == ("approved", "ca-oxnard-pd")
+    expected = {**SEARCH, "decision_id": "d1", "decided_at": AT,
+                "allowed_networks": ["ca-oxnard-pd"], "denied_networks": [],
+                "policy_version": "v1/0"}  # fmt: skip
+    assert out.value == expected
+
+
+def test_partial_search_goes_to_both_with_reasons() -> None:
+    """A partial search lists allowed networks for consumers and reasons in quarantine."""
+    decision = _search("partial", (NetworkVerdict("ca-a"), NetworkVerdict("ca-b", (DENY,))))
+    approved, quarantine = route(SEARCH, decision, "d1", AT, fallback_key="k")
+    assert approved.value["allowed_networks"] == ["ca-a"]
+    assert approved.value["denied_networks"] == [{"agency_id": "ca-b", "codes": ["NOT_SHARED"]}]
+    assert (quarantine.role, quarantine.key) == ("quarantine", "s-1")
+    assert {"event_id": "s-1", "kind": "search_request", "reasons": [DENY.as_dict()],
+            "decision_id": "d1", "decided_at": AT, "policy_version": "v1/0",
+            "original": SEARCH} == quarantine.value  # fmt: skip
+
+
+def test_denied_search_goes_to_quarantine_only() -> None:
+    """A denied search never reaches the approved topic."""
+    decision = _search("denied", (NetworkVerdict("ca-b", (DENY,)),))
+    assert [o.role for o in route(SEARCH, decision, "d", AT, fallback_key="k")] == ["quarantine"]
+
+
+def test_read_routing() -> None:
+    """Reads: shared to reads.shared, partial to both, denied to quarantine only."""
+    ok, bad = NetworkVerdict("a"), NetworkVerdict("b", (DENY,))
+    shared = route(READ, ReadDecision("r-1", "shared", (), (ok,), "v"), "d", AT, fallback_key="k")
+    assert [(o.role, o.key) for o in shared] == [("shared", "ca-ventura-county-so")]
+    assert shared[0].value["recipients"] == ["a"]
+    partial = route(READ, ReadDecision("r-1", "partial", (), (ok, bad), "v"), "d", AT,
+                    fallback_key="k")  # fmt: skip
+    assert [o.role for o in partial] == ["shared", "quarantine"]
+    assert partial[0].value["denied_recipients"] == [{"agency_id": "b", "codes": ["NOT_SHARED"]}]
+    denied = route(READ, ReadDecision("r-1", "denied", (), (bad,), "v"), "d", AT, fallback_key="k")
+    assert [o.role for o in denied] == ["quarantine"]
+
+
+def test_policy_changes_and_upserts() -> None:
+    """Applied changes and upserts send nothing; a rejected change is quarantined."""
+    applied = ChangeDecision("c-1", "o", "national_lookup", applied=True)
+    assert route({}, applied, "d", AT, fallback_key="k") == []
+    assert route({}, UpsertDecision("o"), "d", AT, fallback_key="k") == []
+    reason = Reason("UNSIGNED_CHANGE", "cite", "no signature", "o")
+    rejected = ChangeDecision("c-1", "o", "national_lookup", applied=False, reasons=(reason,))
+    [out] = route({"change_id": "c-1"}, rejected, "d", AT, fallback_key="k")
+    assert (out.role, out.value["kind"]) == ("quarantine", "policy_change")
+    assert [r["code"] for r in out.value["reasons"]] == ["UNSIGNED_CHANGE"]
+
+
+def test_malformed_keeps_raw_bytes() -> None:
+    """Unreadable input is quarantined with its bytes in base64, keyed by the fallback key."""
+    raw = b"\xff not json"
+    reason = Reason("MALFORMED_EVENT", "cite", "not JSON")
+    [out] = route(raw_original(raw), MalformedDecision(None, "raw", reason), "d", AT,
+                  fallback_key="d")  # fmt: skip
+    assert out.key == "d"
+    assert raw == base64.b64decode(out.value["original"]["raw_base64"])
+    assert (out.value["event_id"], out.value["kind"]) == (None, "raw")
+
+
+def test_alert_ids_are_stable_per_window() -> None:
+    """One alert id per (kind, agency, window): a replayed crossing repeats the same id."""
+    a = alert_record("k", "ag", "2025-02-10T18:00:00Z", "2025-02-10T19:00:00Z", 5, 4, "d")
+    b = alert_record("k", "ag", "2025-02-10T18:00:00Z", "2025-02-10T19:00:00Z", 6, 4, "d")
+    c = alert_record("k", "ag", "2025-02-10T19:00:00Z", "2025-02-10T20:00:00Z", 5, 4, "d")
+    assert a["alert_id"] == b["alert_id"] != c["alert_id"]
+    assert {"alert_id", "kind", "agency_id", "window_start", "window_end", "value", "threshold",
+            "detail"} == set(a)  # fmt: skip
+
+
+def test_audit_fields_never_hold_the_plate() -> None:
+    """Audit fields carry the plate hash and a redacted purpose, never the plate itself."""
+    decision = _search("approved", (NetworkVerdict("ca-oxnard-pd"),))
+    fields = audit_fields(SEARCH, decision, "d", AT, "f" * 64)
+    text = repr(fields).upper().replace("-", "").replace(" ", "")
+    assert "8ABC123" not in text
+    assert fields["reason"] == "stolen vehicle [plate]"
+    who = (fields["requester"], fields["user_id"], fields["case_number"])
+    assert who == ("ca-oxnard-pd", "u-1", "25-1")
+
+
+def test_audit_fields_of_malformed_input_are_minimal() -> None:
+    """Invalid events are audited by id, kind, outcome and codes only."""
+    reason = Reason("SCHEMA_INVALID", "cite", "bad")
+    fields = audit_fields({"plate": "X"}, MalformedDecision("e", "plate_read", reason), "d", AT,
+                          None)  # fmt: skip
+    assert {"event_id", "kind", "outcome", "codes", "policy_version", "decided_at",
+            "decision_id"} == set(fields)  # fmt: skip
+
+
+def test_redact_plate_spellings() -> None:
+    """Any spacing, dashes or case of the plate is redacted; other text is untouched."""
+    assert redact_plate("car 8abc 123 seen", "8ABC123") == "car [plate] seen"
+    assert redact_plate("no plate here", "8ABC123") == "no plate here"
+    assert redact_plate("text", None) == "text"
