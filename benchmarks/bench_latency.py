@@ -37,19 +37,29 @@ from workload import Workload, build
 
 from streamguard.core.timeutil import parse_ts
 
-PARTS = ("send->input append", "input append->decided", "decided->audit append",
-         "audit append->arrival", "total")  # fmt: skip
+PARTS = (
+    "send->input append",
+    "input append->decided",
+    "decided->audit append",
+    "audit append->arrival",
+    "total",
+)
 
 
 async def log_append_time(bootstrap: str, prefix: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.alter_configs([
-            ConfigResource(ConfigResourceType.TOPIC, prefix + role,
-                           configs={"message.timestamp.type": "LogAppendTime"})
-            for role in ("searches", "reads", "audit")
-        ])  # fmt: skip
+        await admin.alter_configs(
+            [
+                ConfigResource(
+                    ConfigResourceType.TOPIC,
+                    prefix + role,
+                    configs={"message.timestamp.type": "LogAppendTime"},
+                )
+                for role in ("searches", "reads", "audit")
+            ]
+        )
     finally:
         await admin.close()
 
@@ -59,8 +69,9 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def paced(bootstrap: str, prefix: str, traffic: list[bs.Item], rate: float
-                ) -> dict[str, list[float]]:  # fmt: skip
+async def paced(
+    bootstrap: str, prefix: str, traffic: list[bs.Item], rate: float
+) -> dict[str, list[float]]:
     """bench_scale's `_paced`, keeping the four timestamps of every event (seconds)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
@@ -71,8 +82,9 @@ async def paced(bootstrap: str, prefix: str, traffic: list[bs.Item], rate: float
         await consumer.position(tp)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2)
     await producer.start()
-    ids = [orjson.loads(v).get("search_id") or orjson.loads(v).get("read_id")
-           for _, _, v in traffic]  # fmt: skip
+    ids = [
+        orjson.loads(v).get("search_id") or orjson.loads(v).get("read_id") for _, _, v in traffic
+    ]
     sent: dict[str, float] = {}
     pending: list[tuple[str, asyncio.Future[object]]] = []
     seen: dict[str, tuple[float, float, float]] = {}  # id -> (decided, audit append, arrival)
@@ -83,8 +95,9 @@ async def paced(bootstrap: str, prefix: str, traffic: list[bs.Item], rate: float
             due = min(len(traffic), int((time.perf_counter() - start) * rate) + 1)
             for role, key, value in traffic[n:due]:
                 sent[ids[n]] = time.time()
-                pending.append((ids[n], await producer.send(prefix + role, value,
-                                                            key=key.encode())))  # fmt: skip
+                pending.append(
+                    (ids[n], await producer.send(prefix + role, value, key=key.encode()))
+                )
                 n += 1
             await asyncio.sleep(bs.TICK)
         await producer.flush()
@@ -104,16 +117,21 @@ async def paced(bootstrap: str, prefix: str, traffic: list[bs.Item], rate: float
 
     try:
         await asyncio.gather(send(), receive())
-        appended = {event_id: (await future).timestamp / 1000  # type: ignore[attr-defined]
-                    for event_id, future in pending}  # fmt: skip
+        appended = {
+            event_id: (await future).timestamp / 1000  # type: ignore[attr-defined]
+            for event_id, future in pending
+        }
     finally:
         await producer.stop()
         await consumer.stop()
     parts: dict[str, list[float]] = {name: [] for name in PARTS}
     for event_id, (decided, audit, arrival) in seen.items():
         start, append = sent[event_id], appended[event_id]
-        for name, value in zip(PARTS, (append - start, decided - append, audit - decided,
-                                       arrival - audit, arrival - start), strict=True):  # fmt: skip
+        for name, value in zip(
+            PARTS,
+            (append - start, decided - append, audit - decided, arrival - audit, arrival - start),
+            strict=True,
+        ):
             parts[name].append(value)
     return parts
 
@@ -147,8 +165,11 @@ def main() -> None:
                     events = build(int(rate * args.seconds), 1000, seed=11).events
                     _, traffic = bs.items_of(Workload(work.agencies, [], events), tag=f"t{trial}-")
                     parts = asyncio.run(paced(args.broker, run.prefix, traffic, rate))
-                    print(f"{env or 'defaults'}, {rate:,.0f} ev/s, {len(parts['total']):,} "
-                          f"events; {bs.load()}", flush=True)  # fmt: skip
+                    print(
+                        f"{env or 'defaults'}, {rate:,.0f} ev/s, {len(parts['total']):,} "
+                        f"events; {bs.load()}",
+                        flush=True,
+                    )
                     for name in PARTS:
                         print(
                             f"  {name:24} p50 {1000 * quantile(parts[name], 0.5):8.1f} ms  "

@@ -32,8 +32,10 @@ PARTITIONS = 4
 
 
 def messages(work: Any) -> tuple[list[InMessage], list[InMessage]]:
-    setup = [InMessage("policy", "policy", 0, i, c["agency_id"].encode(), orjson.dumps(c))
-             for i, c in enumerate(work.setup)]  # fmt: skip
+    setup = [
+        InMessage("policy", "policy", 0, i, c["agency_id"].encode(), orjson.dumps(c))
+        for i, c in enumerate(work.setup)
+    ]
     traffic: list[InMessage] = []
     offsets = [0] * PARTITIONS
     for event in work.events:
@@ -42,8 +44,9 @@ def messages(work: Any) -> tuple[list[InMessage], list[InMessage]]:
         else:
             role, key = "reads", event["agency_id"]
         partition = hash(key) % PARTITIONS
-        traffic.append(InMessage(role, role, partition, offsets[partition], key.encode(),
-                                 orjson.dumps(event)))  # fmt: skip
+        traffic.append(
+            InMessage(role, role, partition, offsets[partition], key.encode(), orjson.dumps(event))
+        )
         offsets[partition] += 1
     return setup, traffic
 
@@ -54,12 +57,16 @@ def run(work: Any, setup: list[InMessage], traffic: list[InMessage], batch: int)
     metrics = StreamguardMetrics.create()
     metrics.register_owners(a.agency_id for a in work.agencies)
     clock = time.time
-    policy = BatchProcessor(settings, state, {KEY_ID: SECRET}, b"salt-0123456789abcdef", metrics,
-                            clock)  # fmt: skip
+    policy = BatchProcessor(
+        settings, state, {KEY_ID: SECRET}, b"salt-0123456789abcdef", metrics, clock
+    )
     policy.process(setup, now=clock(), counters={}, heads={})
-    procs = {role: BatchProcessor(settings, policy.state, {KEY_ID: SECRET},
-                                  b"salt-0123456789abcdef", metrics, clock)
-             for role in ("searches", "reads")}  # fmt: skip
+    procs = {
+        role: BatchProcessor(
+            settings, policy.state, {KEY_ID: SECRET}, b"salt-0123456789abcdef", metrics, clock
+        )
+        for role in ("searches", "reads")
+    }
     counters: dict[str, int] = {}
     start = time.perf_counter()
     for i in range(0, len(traffic), batch):
@@ -68,8 +75,9 @@ def run(work: Any, setup: list[InMessage], traffic: list[InMessage], batch: int)
         for msg in chunk:
             by_role.setdefault((msg.role, msg.partition), []).append(msg)
         for (role, _), group in by_role.items():
-            result: BatchResult = procs[role].process(group, now=clock(), counters=counters,
-                                                      heads={})  # fmt: skip
+            result: BatchResult = procs[role].process(
+                group, now=clock(), counters=counters, heads={}
+            )
             counters.update(result.counters)
             for key in result.expired:
                 counters.pop(key, None)
@@ -98,8 +106,10 @@ def main() -> None:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
         return
     best = max(run(work, setup, traffic, args.batch) for _ in range(args.runs))
-    print(f"BatchProcessor.process: {best:,.0f} events/s (best of {args.runs}, batches of "
-          f"{args.batch}, {args.agencies} agencies)")  # fmt: skip
+    print(
+        f"BatchProcessor.process: {best:,.0f} events/s (best of {args.runs}, batches of "
+        f"{args.batch}, {args.agencies} agencies)"
+    )
 
 
 if __name__ == "__main__":

@@ -92,8 +92,9 @@ def decided(ports: Iterable[int]) -> int:
 def histogram(text: str, name: str) -> dict[float, float]:
     """Cumulative bucket counts {le: count} of a histogram."""
     out: dict[float, float] = {}
-    for match in re.finditer(rf'^{re.escape(name)}_bucket\{{le="([^"]+)"\}} ([0-9.e+-]+)$',
-                             text, re.M):  # fmt: skip
+    for match in re.finditer(
+        rf'^{re.escape(name)}_bucket\{{le="([^"]+)"\}} ([0-9.e+-]+)$', text, re.M
+    ):
         out[math.inf if match.group(1) == "+Inf" else float(match.group(1))] = float(match.group(2))
     return out
 
@@ -116,8 +117,10 @@ def histogram_quantile(q: float, before: dict[float, float], after: dict[float, 
 
 def _settled(text: str) -> bool:
     # Assigned at least once and not in a rebalance (which includes table recovery) now.
-    return (metric(text, "streamguard_rebalances_total") >= 1
-            and metric(text, "streamguard_rebalance_in_progress") == 0)  # fmt: skip
+    return (
+        metric(text, "streamguard_rebalances_total") >= 1
+        and metric(text, "streamguard_rebalance_in_progress") == 0
+    )
 
 
 def rss_mib(pid: int) -> tuple[float, float]:
@@ -228,10 +231,16 @@ class Run:
         for index in range(count):
             port = WEB_PORTS[index]
             env = worker_env(
-                self.bootstrap, self.prefix, self.workdir / f"{self.prefix}{index}",
-                agencies=self.agencies, keys=self.keys, web_port=port, partitions=PARTITIONS,
-                rate_limit_per_minute="0", **self.env,
-            )  # fmt: skip
+                self.bootstrap,
+                self.prefix,
+                self.workdir / f"{self.prefix}{index}",
+                agencies=self.agencies,
+                keys=self.keys,
+                web_port=port,
+                partitions=PARTITIONS,
+                rate_limit_per_minute="0",
+                **self.env,
+            )
             if self.src is not None:
                 env["PYTHONPATH"] = str(self.src)
             worker = WorkerProcess(env, self.workdir / f"{self.prefix}{index}.log")
@@ -330,11 +339,25 @@ def faust_floor(bootstrap: str, prefix: str, n: int, mode: str, workdir: Path) -
     result = workdir / f"{prefix}floor-{mode}.json"
     with (workdir / f"{prefix}floor-{mode}.log").open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).parent / "faust_floor.py"), "--broker",
-             bootstrap, "--prefix", prefix, "--n", str(n), "--mode", mode, "--result",
-             str(result), "--datadir", str(workdir / f"{prefix}floor-{mode}")],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                str(Path(__file__).parent / "faust_floor.py"),
+                "--broker",
+                bootstrap,
+                "--prefix",
+                prefix,
+                "--n",
+                str(n),
+                "--mode",
+                mode,
+                "--result",
+                str(result),
+                "--datadir",
+                str(workdir / f"{prefix}floor-{mode}"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         proc.wait(DRAIN_TIMEOUT)
     finally:
@@ -376,8 +399,9 @@ async def _paced(bootstrap: str, prefix: str, traffic: list[Item], rate: float) 
     await producer.start()
     sent_at: dict[str, float] = {}
     latencies: list[float] = []
-    ids = [orjson.loads(v).get("search_id") or orjson.loads(v).get("read_id")
-           for _, _, v in traffic]  # fmt: skip
+    ids = [
+        orjson.loads(v).get("search_id") or orjson.loads(v).get("read_id") for _, _, v in traffic
+    ]
 
     async def send() -> float:
         # Every TICK, send what is due by then, then sleep: the receiver shares this loop, and
@@ -418,8 +442,17 @@ async def _paced(bootstrap: str, prefix: str, traffic: list[Item], rate: float) 
     def pct(q: float) -> float:
         return 1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))]
 
-    return Latency(rate, achieved, len(latencies) / elapsed, pct(0.5), pct(0.99), pct(1.0),
-                   math.nan, math.nan, False)  # fmt: skip
+    return Latency(
+        rate,
+        achieved,
+        len(latencies) / elapsed,
+        pct(0.5),
+        pct(0.99),
+        pct(1.0),
+        math.nan,
+        math.nan,
+        False,
+    )
 
 
 def write_inputs(workdir: Path, work: Workload) -> tuple[Path, Path]:
@@ -444,12 +477,14 @@ def latency_at(run: Run, traffic: list[Item], rate: float) -> Latency:
 
 
 def show_latency(label: str, r: Latency) -> None:
-    print(f"  {label}: offered {r.offered:,.0f} ev/s, sent {r.achieved:,.0f} ev/s, "
-          f"decided {r.decided_rate:,.0f} ev/s; produce->audit p50 {r.p50_ms:,.1f} ms, "
-          f"p99 {r.p99_ms:,.1f} ms, max {r.max_ms:,.1f} ms; worker arrival->decision "
-          f"p50 {r.worker_p50_ms:,.1f} ms, p99 {r.worker_p99_ms:,.1f} ms; "
-          f"{'sustained' if r.sustained else 'NOT sustained (backlog grew)'}",
-          flush=True)  # fmt: skip
+    print(
+        f"  {label}: offered {r.offered:,.0f} ev/s, sent {r.achieved:,.0f} ev/s, "
+        f"decided {r.decided_rate:,.0f} ev/s; produce->audit p50 {r.p50_ms:,.1f} ms, "
+        f"p99 {r.p99_ms:,.1f} ms, max {r.max_ms:,.1f} ms; worker arrival->decision "
+        f"p50 {r.worker_p50_ms:,.1f} ms, p99 {r.worker_p99_ms:,.1f} ms; "
+        f"{'sustained' if r.sustained else 'NOT sustained (backlog grew)'}",
+        flush=True,
+    )
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -459,9 +494,13 @@ def _revision() -> str:
     # The worker runs from this checkout: say which code (and whether edited) was measured.
     try:
         found = subprocess.run(
-            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-            cwd=Path(__file__).parent, check=False, timeout=10,
-        )  # fmt: skip
+            ["git", "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            check=False,
+            timeout=10,
+        )
     except OSError:
         return "unknown revision"
     return found.stdout.strip() or "unknown revision"
@@ -479,28 +518,42 @@ def _free(port: int) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=59094, help="broker port (started here)")
-    parser.add_argument("--web-port", type=int, default=WEB_PORTS[0],
-                        help="first worker web port (/metrics); the second worker uses the next")
+    parser.add_argument(
+        "--web-port",
+        type=int,
+        default=WEB_PORTS[0],
+        help="first worker web port (/metrics); the second worker uses the next",
+    )
     parser.add_argument("--n", type=int, default=30_000, help="events for the throughput runs")
     parser.add_argument("--agencies", type=int, default=1_000, help="registry size for 1 and 2")
     parser.add_argument("--rate", type=float, default=5_000.0, help="offered load, events/s")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of a latency trial")
     parser.add_argument("--mem-agencies", type=int, default=5_000)
     parser.add_argument("--mem-events", type=int, default=50_000)
-    parser.add_argument("--baseline-src", type=Path,
-                        help="also measure one worker run from this `src` directory (an older "
-                        "checkout), alternating with this one, on the same traffic")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="with --baseline-src: measurements of each, alternated")
-    parser.add_argument("--only-throughput", action="store_true",
-                        help="stop after the throughput figures")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="also measure one worker run from this `src` directory (an older "
+        "checkout), alternating with this one, on the same traffic",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with --baseline-src: measurements of each, alternated",
+    )
+    parser.add_argument(
+        "--only-throughput", action="store_true", help="stop after the throughput figures"
+    )
     args = parser.parse_args()
     WEB_PORTS[:] = [args.web_port, args.web_port + 1]
     if not _free(args.port):
         sys.exit(f"port {args.port} is in use; pick another --port")
 
-    print(f"bench_scale {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} at {_revision()}; "
-          f"{load()}")  # fmt: skip
+    print(
+        f"bench_scale {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} at {_revision()}; "
+        f"{load()}"
+    )
     work = build(args.n, args.agencies, seed=11)
     setup, traffic = items_of(work)
     results: dict[str, Any] = {"n": args.n, "partitions": PARTITIONS}
@@ -513,30 +566,47 @@ def main() -> None:
         bootstrap = handle.bootstrap
         try:
             # 1. throughput: one worker, raw aiokafka on the same messages, two workers.
-            print(f"\n[throughput] {args.n:,} events, {len(setup):,} settings changes, "
-                  f"{args.agencies:,} agencies; {load()}", flush=True)  # fmt: skip
+            print(
+                f"\n[throughput] {args.n:,} events, {len(setup):,} settings changes, "
+                f"{args.agencies:,} agencies; {load()}",
+                flush=True,
+            )
             one = Run(bootstrap, workdir, agencies, keys)
             results["one_worker"] = one.throughput(1, setup, traffic)
             results["one_worker_cpu_s_per_1k"] = one.cpu_per_1k
             sizes = one.bytes_on_disk(workdir / "broker" / "kraft")
             inputs = sum(v for k, v in sizes.items() if k.endswith((".searches", ".reads")))
-            per_event = {k.replace(one.prefix, "").replace(one.prefix.rstrip(".") + "-", ""):
-                         round(v / args.n) for k, v in sorted(sizes.items()) if v}  # fmt: skip
+            per_event = {
+                k.replace(one.prefix, "").replace(one.prefix.rstrip(".") + "-", ""): round(
+                    v / args.n
+                )
+                for k, v in sorted(sizes.items())
+                if v
+            }
             results["bytes_per_event"] = per_event
             results["write_amplification"] = sum(sizes.values()) / max(inputs, 1)
-            print(f"  one worker:  {results['one_worker']:,.0f} decided events/s, "
-                  f"{one.cpu_per_1k:.2f} CPU-s per 1,000 events, {one.busy:.2f} cores busy",
-                  flush=True)  # fmt: skip
-            print(f"  broker log bytes per input event, by topic: {per_event}; all topics / "
-                  f"input topics = {results['write_amplification']:.1f}", flush=True)  # fmt: skip
+            print(
+                f"  one worker:  {results['one_worker']:,.0f} decided events/s, "
+                f"{one.cpu_per_1k:.2f} CPU-s per 1,000 events, {one.busy:.2f} cores busy",
+                flush=True,
+            )
+            print(
+                f"  broker log bytes per input event, by topic: {per_event}; all topics / "
+                f"input topics = {results['write_amplification']:.1f}",
+                flush=True,
+            )
             print(f"  ({load()})", flush=True)
             results["raw"] = asyncio.run(raw_pipeline(bootstrap, one.prefix, args.n))
-            print(f"  raw aiokafka consume+parse+produce (1 process): {results['raw']:,.0f} "
-                  "events/s", flush=True)  # fmt: skip
+            print(
+                f"  raw aiokafka consume+parse+produce (1 process): {results['raw']:,.0f} events/s",
+                flush=True,
+            )
             print(f"  ({load()})", flush=True)
-            for mode, what in (("noop", "take_events, nothing else"),
-                               ("send", "+ 1 message/event via faust producer.send"),
-                               ("batch", "+ 1 message/event via aiokafka record batches")):
+            for mode, what in (
+                ("noop", "take_events, nothing else"),
+                ("send", "+ 1 message/event via faust producer.send"),
+                ("batch", "+ 1 message/event via aiokafka record batches"),
+            ):
                 rate = faust_floor(bootstrap, one.prefix, args.n, mode, workdir)
                 results[f"faust_{mode}"] = rate
                 print(f"  bare faust agent ({what}): {rate:,.0f} events/s", flush=True)
@@ -544,22 +614,32 @@ def main() -> None:
             two = Run(bootstrap, workdir, agencies, keys)
             results["two_workers"] = two.throughput(2, setup, traffic)
             results["two_workers_cpu_s_per_1k"] = two.cpu_per_1k
-            print(f"  two workers: {results['two_workers']:,.0f} decided events/s, "
-                  f"{two.cpu_per_1k:.2f} CPU-s per 1,000 events, {two.busy:.2f} cores busy",
-                  flush=True)  # fmt: skip
+            print(
+                f"  two workers: {results['two_workers']:,.0f} decided events/s, "
+                f"{two.cpu_per_1k:.2f} CPU-s per 1,000 events, {two.busy:.2f} cores busy",
+                flush=True,
+            )
             results["one_vs_raw"] = results["one_worker"] / results["raw"]
             results["one_vs_faust_noop"] = results["one_worker"] / results["faust_noop"]
             results["two_vs_one"] = results["two_workers"] / results["one_worker"]
-            print(f"  one/bare faust (noop) = {results['one_vs_faust_noop']:.3f}; "
-                  f"bare faust (noop)/raw = {results['faust_noop'] / results['raw']:.3f}",
-                  flush=True)  # fmt: skip
-            print(f"  one/raw = {results['one_vs_raw']:.3f} (goal >= 0.5); "
-                  f"two/one = {results['two_vs_one']:.2f} (goal >= 1.6)", flush=True)  # fmt: skip
+            print(
+                f"  one/bare faust (noop) = {results['one_vs_faust_noop']:.3f}; "
+                f"bare faust (noop)/raw = {results['faust_noop'] / results['raw']:.3f}",
+                flush=True,
+            )
+            print(
+                f"  one/raw = {results['one_vs_raw']:.3f} (goal >= 0.5); "
+                f"two/one = {results['two_vs_one']:.2f} (goal >= 1.6)",
+                flush=True,
+            )
 
             if args.baseline_src is not None:
                 # Same traffic and broker, alternated, so that the machine's load falls on both.
-                print(f"\n[A/B] one worker, baseline from {args.baseline_src} vs this checkout; "
-                      f"{load()}", flush=True)  # fmt: skip
+                print(
+                    f"\n[A/B] one worker, baseline from {args.baseline_src} vs this checkout; "
+                    f"{load()}",
+                    flush=True,
+                )
                 pairs: list[tuple[float, float]] = []
                 for round_ in range(args.rounds):
                     base = Run(bootstrap, workdir, agencies, keys, src=args.baseline_src.resolve())
@@ -567,10 +647,13 @@ def main() -> None:
                     this = Run(bootstrap, workdir, agencies, keys)
                     this_rate = this.throughput(1, setup, traffic)
                     pairs.append((base_rate, this_rate))
-                    print(f"  round {round_ + 1}: baseline {base_rate:,.0f} ev/s "
-                          f"({base.cpu_per_1k:.2f} CPU-s/1k), this {this_rate:,.0f} ev/s "
-                          f"({this.cpu_per_1k:.2f} CPU-s/1k), this/baseline "
-                          f"{this_rate / base_rate:.2f}; {load()}", flush=True)  # fmt: skip
+                    print(
+                        f"  round {round_ + 1}: baseline {base_rate:,.0f} ev/s "
+                        f"({base.cpu_per_1k:.2f} CPU-s/1k), this {this_rate:,.0f} ev/s "
+                        f"({this.cpu_per_1k:.2f} CPU-s/1k), this/baseline "
+                        f"{this_rate / base_rate:.2f}; {load()}",
+                        flush=True,
+                    )
                 results["ab"] = pairs
             if args.only_throughput:
                 print(f"\n{load()}")
@@ -607,8 +690,11 @@ def main() -> None:
             results["latency"] = [vars(t) for t in trials]
 
             # 3. memory with a large registry and a day of windows.
-            print(f"\n[memory] {args.mem_agencies:,} agencies, {args.mem_events:,} events over "
-                  f"24 h of event time; {load()}", flush=True)  # fmt: skip
+            print(
+                f"\n[memory] {args.mem_agencies:,} agencies, {args.mem_events:,} events over "
+                f"24 h of event time; {load()}",
+                flush=True,
+            )
             big = build(args.mem_events, args.mem_agencies, seed=13)
             big_setup, big_traffic = items_of(big, day=True)
             big_csv = workdir / "agencies-big.csv"
@@ -625,12 +711,19 @@ def main() -> None:
                 loaded = rss_mib(pid)
             finally:
                 mem.stop()
-            results["rss_mib"] = {"started": idle[0], "settings_applied": settled[0],
-                                  "after_day": loaded[0], "peak": loaded[1]}  # fmt: skip
-            print(f"  RSS at start {idle[0]:.0f} MiB; after {len(big_setup):,} settings "
-                  f"{settled[0]:.0f} MiB; after the day's traffic {loaded[0]:.0f} MiB "
-                  f"(peak {loaded[1]:.0f} MiB); decided {results['day_rate']:,.0f} events/s, "
-                  f"{mem.cpu_per_1k:.2f} CPU-s per 1,000", flush=True)  # fmt: skip
+            results["rss_mib"] = {
+                "started": idle[0],
+                "settings_applied": settled[0],
+                "after_day": loaded[0],
+                "peak": loaded[1],
+            }
+            print(
+                f"  RSS at start {idle[0]:.0f} MiB; after {len(big_setup):,} settings "
+                f"{settled[0]:.0f} MiB; after the day's traffic {loaded[0]:.0f} MiB "
+                f"(peak {loaded[1]:.0f} MiB); decided {results['day_rate']:,.0f} events/s, "
+                f"{mem.cpu_per_1k:.2f} CPU-s per 1,000",
+                flush=True,
+            )
         finally:
             stop_broker(args.port)
     print(f"\n{load()}")

@@ -45,9 +45,14 @@ from streamguard.local.testing import (
 STATES = ("CA", "TX", "IL", "VA", "WA", "GA", "FL", "NY", "OH", "AZ")
 KINDS = ("local", "county", "state")
 REASONS = (
-    "burglary 459 PC case 25-{n:06d}", "stolen vehicle 10851 VC", "robbery 211 PC",
-    "missing person - endangered", "ICE warrant", "investigation", "carjacking {n}",
-)  # fmt: skip
+    "burglary 459 PC case 25-{n:06d}",
+    "stolen vehicle 10851 VC",
+    "robbery 211 PC",
+    "missing person - endangered",
+    "ICE warrant",
+    "investigation",
+    "carjacking {n}",
+)
 WEB_PORT = 6151
 
 
@@ -73,30 +78,42 @@ def events(n: int, ids: list[str], rng: random.Random) -> list[tuple[str, str, b
             requester = rng.choice(ids)
             scope = rng.choice(("networks", "statewide", "national"))
             value: dict[str, Any] = {
-                "type": "search_request", "search_id": str(uuid.UUID(int=rng.getrandbits(128))),
-                "ts": ts, "requester": {"agency_id": requester, "user_id": f"u-{i % 50}"},
-                "reason": rng.choice(REASONS).format(n=i), "case_number": f"25-{i:06d}",
-                "offense_type": None, "search_type": "lookup",
+                "type": "search_request",
+                "search_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                "ts": ts,
+                "requester": {"agency_id": requester, "user_id": f"u-{i % 50}"},
+                "reason": rng.choice(REASONS).format(n=i),
+                "case_number": f"25-{i:06d}",
+                "offense_type": None,
+                "search_type": "lookup",
                 "query": {"plate": f"{i % 9}ABC{i % 1000:03d}", "from": None, "to": None},
-                "scope": scope, "networks": rng.sample(ids, 3) if scope == "networks" else [],
-            }  # fmt: skip
+                "scope": scope,
+                "networks": rng.sample(ids, 3) if scope == "networks" else [],
+            }
             out.append(("searches", requester, orjson.dumps(value)))
         else:
             owner = rng.choice(ids)
             read: dict[str, Any] = {
-                "type": "plate_read", "read_id": str(uuid.UUID(int=rng.getrandbits(128))),
-                "ts": ts, "agency_id": owner, "camera_id": "cam-1",
-                "plate": f"{i % 9}XYZ{i % 1000:03d}", "plate_state": "CA", "confidence": 0.9,
-                "location": {"lat": 34.0, "lon": -119.0}, "hotlist_hit": False,
+                "type": "plate_read",
+                "read_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                "ts": ts,
+                "agency_id": owner,
+                "camera_id": "cam-1",
+                "plate": f"{i % 9}XYZ{i % 1000:03d}",
+                "plate_state": "CA",
+                "confidence": 0.9,
+                "location": {"lat": 34.0, "lon": -119.0},
+                "hotlist_hit": False,
                 "share_to": rng.sample(ids, 2),
-            }  # fmt: skip
+            }
             out.append(("reads", owner, orjson.dumps(read)))
     return out
 
 
 async def produce_all(bootstrap: str, prefix: str, items: list[tuple[str, str, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20,
-                                max_batch_size=256 * 1024)  # fmt: skip
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=256 * 1024
+    )
     await producer.start()
     try:
         for role, key, value in items:
@@ -109,10 +126,13 @@ async def produce_all(bootstrap: str, prefix: str, items: list[tuple[str, str, b
 async def raw_pipeline(bootstrap: str, prefix: str, n: int) -> float:
     """Consume N messages, parse each, produce one record each; events/s (first to last)."""
     consumer = AIOKafkaConsumer(
-        prefix + "searches", prefix + "reads", bootstrap_servers=bootstrap,
-        group_id=f"raw-{uuid.uuid4().hex[:8]}", auto_offset_reset="earliest",
+        prefix + "searches",
+        prefix + "reads",
+        bootstrap_servers=bootstrap,
+        group_id=f"raw-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
         max_poll_records=2000,
-    )  # fmt: skip
+    )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await consumer.start()
     await producer.start()
@@ -144,8 +164,9 @@ def decided(port: int) -> int:
 
 async def audit_span(bootstrap: str, topic: str) -> tuple[int, float]:
     """(records, seconds between the first and the last record's timestamp) of `topic`."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                enable_auto_commit=False)  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
@@ -168,9 +189,16 @@ async def audit_span(bootstrap: str, topic: str) -> tuple[int, float]:
 
 
 def worker_rate(bootstrap: str, prefix: str, n: int, workdir: Path, agencies: Path) -> float:
-    env = worker_env(bootstrap, prefix, workdir / "data", agencies=agencies, web_port=WEB_PORT,
-                     partitions=2, rate_limit_per_minute="0",
-                     batch_window_ms=os.environ.get("BENCH_WINDOW_MS", "50"))  # fmt: skip
+    env = worker_env(
+        bootstrap,
+        prefix,
+        workdir / "data",
+        agencies=agencies,
+        web_port=WEB_PORT,
+        partitions=2,
+        rate_limit_per_minute="0",
+        batch_window_ms=os.environ.get("BENCH_WINDOW_MS", "50"),
+    )
     worker = WorkerProcess(env, workdir / "worker.log")
     worker.start()
     try:
@@ -208,9 +236,16 @@ def main() -> None:
         print(f"raw aiokafka consume+parse+produce: {raw:,.0f} events/s")
         worker = worker_rate(args.broker, prefix, args.n, workdir, workdir / "agencies.csv")
         print(f"streamguard worker (decide, route, count, audit): {worker:,.0f} events/s")
-        print(json.dumps({"n": args.n, "raw_events_per_s": round(raw),
-                          "worker_events_per_s": round(worker),
-                          "ratio": round(worker / raw, 3)}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "n": args.n,
+                    "raw_events_per_s": round(raw),
+                    "worker_events_per_s": round(worker),
+                    "ratio": round(worker / raw, 3),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -44,29 +44,39 @@ def main() -> None:
 
     app = faust.App(
         f"{args.prefix.rstrip('.')}-floor-{args.mode}-{uuid.uuid4().hex[:6]}",
-        broker=f"kafka://{args.broker}", store="memory://", datadir=args.datadir,
-        web_enabled=False, processing_guarantee="at_least_once",
-        consumer_auto_offset_reset="earliest", key_serializer="raw", value_serializer="raw",
-        autodiscover=False, producer_max_batch_size=1024 * 1024,
+        broker=f"kafka://{args.broker}",
+        store="memory://",
+        datadir=args.datadir,
+        web_enabled=False,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        key_serializer="raw",
+        value_serializer="raw",
+        autodiscover=False,
+        producer_max_batch_size=1024 * 1024,
         producer_max_request_size=4 * 1024 * 1024,
         stream_buffer_maxsize=max(4096, 4 * args.batch_size),
-    )  # fmt: skip
+    )
     out_topic = args.prefix + "raw.out"
     state: dict[str, Any] = {"seen": 0, "start": None}
 
     def finish() -> None:
         elapsed = time.perf_counter() - state["start"]
         with open(args.result, "w", encoding="utf-8") as handle:
-            json.dump({"mode": args.mode, "n": state["seen"],
-                       "events_per_s": state["seen"] / elapsed}, handle)  # fmt: skip
+            json.dump(
+                {"mode": args.mode, "n": state["seen"], "events_per_s": state["seen"] / elapsed},
+                handle,
+            )
         logging.shutdown()
         os._exit(0)
 
     async def deliver(events: list[Any]) -> None:
         if args.mode == "send":
             producer = app.producer
-            pending = [await producer.send(out_topic, e.message.key, e.message.value,
-                                           None, None, None) for e in events]  # fmt: skip
+            pending = [
+                await producer.send(out_topic, e.message.key, e.message.value, None, None, None)
+                for e in events
+            ]
             await asyncio.gather(*pending)
         elif args.mode == "batch":
             kafka = app.producer._producer
@@ -76,18 +86,26 @@ def main() -> None:
                 key = e.message.key
                 partition = kafka._partition(out_topic, None, None, None, key, None)
                 builder = batches.get(partition)
-                if builder is None or builder.append(timestamp=None, key=key,
-                                                     value=e.message.value) is None:
+                if (
+                    builder is None
+                    or builder.append(timestamp=None, key=key, value=e.message.value) is None
+                ):
                     builder = batches[partition] = kafka.create_batch()
                     builder.append(timestamp=None, key=key, value=e.message.value)
                     # (a full batch is simply replaced: fine for a floor measurement)
-            futures = [await kafka.send_batch(b, out_topic, partition=p)
-                       for p, b in batches.items()]  # fmt: skip
+            futures = [
+                await kafka.send_batch(b, out_topic, partition=p) for p, b in batches.items()
+            ]
             await asyncio.gather(*futures)
 
     def agent(role: str) -> None:
-        topic = app.topic(args.prefix + role, key_type=bytes, value_type=bytes,
-                          key_serializer="raw", value_serializer="raw")  # fmt: skip
+        topic = app.topic(
+            args.prefix + role,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
 
         async def body(stream: Any) -> None:
             async for events in stream.take_events(args.batch_size, 0.05):

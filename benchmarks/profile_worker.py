@@ -76,13 +76,21 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--out", type=Path, default=Path("worker-profile.txt"))
     parser.add_argument("--summarize", type=Path, help="only summarize an earlier --out file")
-    parser.add_argument("--day", action="store_true",
-                        help="bench_scale's memory traffic instead: seed 13, event times spread "
-                        "over 24 h (use with --agencies 5000 --n 50000)")
+    parser.add_argument(
+        "--day",
+        action="store_true",
+        help="bench_scale's memory traffic instead: seed 13, event times spread "
+        "over 24 h (use with --agencies 5000 --n 50000)",
+    )
     parser.add_argument("--web-port", type=int, default=6260, help="the worker's web port")
     parser.add_argument("--no-spy", action="store_true", help="only measure the rate")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="a worker setting, e.g. batch_size=4000 (STREAMGUARD_BATCH_SIZE)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a worker setting, e.g. batch_size=4000 (STREAMGUARD_BATCH_SIZE)",
+    )
     args = parser.parse_args()
     if args.summarize:
         summarize(args.summarize, args.top)
@@ -97,28 +105,43 @@ def main() -> None:
         agencies, keys = bench_scale.write_inputs(workdir, work)
         extra = dict(item.split("=", 1) for item in args.set)
         src = extra.pop("src", None)  # experiments: PYTHONPATH of the worker
-        run = Run(args.broker, workdir, agencies, keys, env=extra,
-                  src=Path(src) if src else None)  # fmt: skip
+        run = Run(args.broker, workdir, agencies, keys, env=extra, src=Path(src) if src else None)
         try:
             run.start(1)
             run.apply_settings(setup)
             pid = run.workers[0][1].proc.pid  # type: ignore[union-attr]
             if args.no_spy:
                 rate = run.rate(traffic)
-                print(f"decided {rate:,.0f} events/s, {run.cpu_per_1k:.2f} CPU-s per 1,000 "
-                      f"events, {extra}; {load()}")  # fmt: skip
+                print(
+                    f"decided {rate:,.0f} events/s, {run.cpu_per_1k:.2f} CPU-s per 1,000 "
+                    f"events, {extra}; {load()}"
+                )
                 return
             recorder = subprocess.Popen(
-                [spy, "record", "--pid", str(pid), "--rate", str(args.rate), "--format", "raw",
-                 "--nonblocking", "--output", str(args.out)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+                [
+                    spy,
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--rate",
+                    str(args.rate),
+                    "--format",
+                    "raw",
+                    "--nonblocking",
+                    "--output",
+                    str(args.out),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             time.sleep(1.0)  # attached before the first event arrives
             rate = run.rate(traffic)
             recorder.send_signal(signal.SIGINT)
             recorder.wait(60)
-            print(f"decided {rate:,.0f} events/s, {run.cpu_per_1k:.2f} CPU-s per 1,000 events "
-                  f"(under py-spy); {load()}")  # fmt: skip
+            print(
+                f"decided {rate:,.0f} events/s, {run.cpu_per_1k:.2f} CPU-s per 1,000 events "
+                f"(under py-spy); {load()}"
+            )
         finally:
             run.stop()
     summarize(args.out, args.top)

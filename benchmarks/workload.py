@@ -19,15 +19,46 @@ SECRET = b"bench-secret"
 KEY_ID = "bench"
 # Weighted towards the states with statutes, so the law is exercised, plus many neutral ones.
 STATE_WEIGHTS = {
-    "CA": 20, "TX": 14, "IL": 8, "VA": 6, "WA": 5, "GA": 6, "FL": 8, "MN": 3, "NH": 1, "ME": 1,
-    "MT": 1, "AR": 2, "NE": 2, "UT": 2, "VT": 1, "OH": 6, "NY": 6, "AZ": 4, "CO": 4,
-}  # fmt: skip
+    "CA": 20,
+    "TX": 14,
+    "IL": 8,
+    "VA": 6,
+    "WA": 5,
+    "GA": 6,
+    "FL": 8,
+    "MN": 3,
+    "NH": 1,
+    "ME": 1,
+    "MT": 1,
+    "AR": 2,
+    "NE": 2,
+    "UT": 2,
+    "VT": 1,
+    "OH": 6,
+    "NY": 6,
+    "AZ": 4,
+    "CO": 4,
+}
 REASONS = (
-    "burglary 459 PC case 25-{n:06d}", "stolen vehicle 10851 VC", "homicide investigation {n}",
-    "missing person - endangered", "robbery 211 PC", "hit and run", "investigation", "ICE warrant",
-    "assist HSI", "protest", "n/a", "Other - Not Applicable", "amber alert", "carjacking {n}",
-    "fraud", "suspect vehicle", "warrant service", "narcotics 11351 HS",
-)  # fmt: skip
+    "burglary 459 PC case 25-{n:06d}",
+    "stolen vehicle 10851 VC",
+    "homicide investigation {n}",
+    "missing person - endangered",
+    "robbery 211 PC",
+    "hit and run",
+    "investigation",
+    "ICE warrant",
+    "assist HSI",
+    "protest",
+    "n/a",
+    "Other - Not Applicable",
+    "amber alert",
+    "carjacking {n}",
+    "fraud",
+    "suspect vehicle",
+    "warrant service",
+    "narcotics 11351 HS",
+)
 
 
 @dataclass(frozen=True)
@@ -54,11 +85,16 @@ def _agencies(rng: random.Random, count: int) -> list[Agency]:
 
 def _change(agency_id: str, n: int, setting: str, value: Any) -> dict[str, Any]:
     event: dict[str, Any] = {
-        "type": "policy_change", "change_id": f"bench-chg-{n}", "ts": "2025-01-01T00:00:00Z",
-        "agency_id": agency_id, "setting": setting, "value": value,
-        "actor": {"user_id": "admin", "agency_id": agency_id}, "ticket": f"B-{n}",
+        "type": "policy_change",
+        "change_id": f"bench-chg-{n}",
+        "ts": "2025-01-01T00:00:00Z",
+        "agency_id": agency_id,
+        "setting": setting,
+        "value": value,
+        "actor": {"user_id": "admin", "agency_id": agency_id},
+        "ticket": f"B-{n}",
         "key_id": KEY_ID,
-    }  # fmt: skip
+    }
     event["signature"] = sign_change(event, SECRET)
     return event
 
@@ -91,13 +127,21 @@ def build(events: int = 100_000, agency_count: int = 2_000, seed: int = 7) -> Wo
         requester = rng.choice(agencies)
         ts = base + n * 0.01
         if rng.random() < 0.1:
-            traffic.append({
-                "type": "plate_read", "read_id": f"r-{n}", "ts": format_ts(ts),
-                "agency_id": rng.choice(owners), "camera_id": f"cam-{n % 97}",
-                "plate": f"{rng.randrange(10**6):06d}X", "plate_state": "CA", "confidence": 0.9,
-                "location": {"lat": 34.2, "lon": -119.2}, "hotlist_hit": False,
-                "share_to": rng.sample(owners, 3),
-            })  # fmt: skip
+            traffic.append(
+                {
+                    "type": "plate_read",
+                    "read_id": f"r-{n}",
+                    "ts": format_ts(ts),
+                    "agency_id": rng.choice(owners),
+                    "camera_id": f"cam-{n % 97}",
+                    "plate": f"{rng.randrange(10**6):06d}X",
+                    "plate_state": "CA",
+                    "confidence": 0.9,
+                    "location": {"lat": 34.2, "lon": -119.2},
+                    "hotlist_hit": False,
+                    "share_to": rng.sample(owners, 3),
+                }
+            )
             continue
         roll = rng.random()
         if roll < 0.90:
@@ -110,16 +154,25 @@ def build(events: int = 100_000, agency_count: int = 2_000, seed: int = 7) -> Wo
         else:
             scope, networks = "national", []
         reason = rng.choice(REASONS).format(n=n)
-        traffic.append({
-            "type": "search_request", "search_id": f"s-{n}", "ts": format_ts(ts),
-            "requester": {"agency_id": requester.agency_id, "user_id": f"u-{n % 500}"},
-            "reason": reason, "case_number": f"25-{n:06d}" if rng.random() < 0.7 else None,
-            "offense_type": None, "search_type": "lookup",
-            "query": {"plate": f"{rng.randrange(10**6):06d}X", "to": format_ts(ts),
-                      "from": format_ts(ts - 86_400 * rng.randint(0, 40))},
-            "scope": scope,
-            "networks": networks or ([requester.agency_id] if scope == "networks" else []),
-        })  # fmt: skip
+        traffic.append(
+            {
+                "type": "search_request",
+                "search_id": f"s-{n}",
+                "ts": format_ts(ts),
+                "requester": {"agency_id": requester.agency_id, "user_id": f"u-{n % 500}"},
+                "reason": reason,
+                "case_number": f"25-{n:06d}" if rng.random() < 0.7 else None,
+                "offense_type": None,
+                "search_type": "lookup",
+                "query": {
+                    "plate": f"{rng.randrange(10**6):06d}X",
+                    "to": format_ts(ts),
+                    "from": format_ts(ts - 86_400 * rng.randint(0, 40)),
+                },
+                "scope": scope,
+                "networks": networks or ([requester.agency_id] if scope == "networks" else []),
+            }
+        )
     return Workload(agencies, setup, traffic)
 
 

@@ -60,17 +60,20 @@ def q(expr: str, legend: str = "") -> Query:
 
 def stat(title: str, queries: tuple[Query, ...], description: str, **kw: Any) -> Panel:
     """A headline number: a quarter-width tile reading the value at the end of the range."""
-    return Panel(title, "stat", queries, description, **({"width": 6, "height": 5} | kw),
-                 instant=True)  # fmt: skip
+    return Panel(
+        title, "stat", queries, description, **({"width": 6, "height": 5} | kw), instant=True
+    )
 
 
 def quantiles(bucket_metric: str, *levels: float) -> tuple[Query, ...]:
     """p50/p99-style queries over a histogram's buckets, summed across workers."""
     return tuple(
-        q(f"histogram_quantile({level}, sum by (le) "
-          f"(rate({bucket_metric}[$__rate_interval])))", f"p{round(level * 100)}")
+        q(
+            f"histogram_quantile({level}, sum by (le) (rate({bucket_metric}[$__rate_interval])))",
+            f"p{round(level * 100)}",
+        )
         for level in levels
-    )  # fmt: skip
+    )
 
 
 COMPLIANCE: Final = Dashboard(
@@ -80,22 +83,37 @@ COMPLIANCE: Final = Dashboard(
     panels=(
         stat(
             "Unlawful search attempts",
-            (q('sum(increase(streamguard_events_total{kind="search_request",'
-               'outcome=~"denied|partial"}[$__range]))'),),
+            (
+                q(
+                    'sum(increase(streamguard_events_total{kind="search_request",'
+                    'outcome=~"denied|partial"}[$__range]))'
+                ),
+            ),
             "Searches denied outright or stripped of some owner networks in the selected range.",
         ),
         stat(
             "Immigration-purpose blocks",
-            (q('sum(increase(streamguard_violations_total'
-               '{code="PROHIBITED_PURPOSE_IMMIGRATION"}[$__range]))'),),
+            (
+                q(
+                    "sum(increase(streamguard_violations_total"
+                    '{code="PROHIBITED_PURPOSE_IMMIGRATION"}[$__range]))'
+                ),
+            ),
             "Searches blocked because the owner's state forbids immigration enforcement use.",
         ),
         stat(
             "Rejected policy changes",
-            (q('sum(increase(streamguard_policy_changes_total{result="rejected"}[$__range]))',
-               "rejected"),
-             q('sum(increase(streamguard_violations_total'
-               '{code="STATUTE_FORBIDS_SETTING"}[$__range]))', "forbidden by statute")),
+            (
+                q(
+                    'sum(increase(streamguard_policy_changes_total{result="rejected"}[$__range]))',
+                    "rejected",
+                ),
+                q(
+                    "sum(increase(streamguard_violations_total"
+                    '{code="STATUTE_FORBIDS_SETTING"}[$__range]))',
+                    "forbidden by statute",
+                ),
+            ),
             "Policy changes never applied: bad signature, unknown agency, or a setting the "
             "owner's state law forbids (STATUTE_FORBIDS_SETTING).",
         ),
@@ -105,58 +123,95 @@ COMPLIANCE: Final = Dashboard(
             "Alerts the worker published to the alerts topic in the selected range.",
         ),
         Panel(
-            "Decisions by outcome", "timeseries",
-            (q("sum by (kind, outcome) (rate(streamguard_events_total[$__rate_interval]))",
-               "{{kind}} {{outcome}}"),),
+            "Decisions by outcome",
+            "timeseries",
+            (
+                q(
+                    "sum by (kind, outcome) (rate(streamguard_events_total[$__rate_interval]))",
+                    "{{kind}} {{outcome}}",
+                ),
+            ),
             "Events decided per second, by input kind and outcome.",
             unit="ops",
         ),
         Panel(
-            "Owner networks allowed / denied", "timeseries",
-            (q("sum by (decision) (rate(streamguard_networks_total[$__rate_interval]))",
-               "{{decision}}"),),
+            "Owner networks allowed / denied",
+            "timeseries",
+            (
+                q(
+                    "sum by (decision) (rate(streamguard_networks_total[$__rate_interval]))",
+                    "{{decision}}",
+                ),
+            ),
             "Owner networks (or read recipients) allowed and denied per second.",
             unit="ops",
         ),
         Panel(
-            "Violations by code", "bargauge",
-            (q("sort_desc(sum by (code) (increase(streamguard_violations_total[$__range])))",
-               "{{code}}"),),
+            "Violations by code",
+            "bargauge",
+            (
+                q(
+                    "sort_desc(sum by (code) (increase(streamguard_violations_total[$__range])))",
+                    "{{code}}",
+                ),
+            ),
             "Events carrying each reason code in the selected range (each code once per event).",
             instant=True,
         ),
         Panel(
-            "Violations by code over time", "timeseries",
-            (q("sum by (code) (rate(streamguard_violations_total[$__rate_interval])) > 0",
-               "{{code}}"),),
+            "Violations by code over time",
+            "timeseries",
+            (
+                q(
+                    "sum by (code) (rate(streamguard_violations_total[$__rate_interval])) > 0",
+                    "{{code}}",
+                ),
+            ),
             "Reason codes per second; codes with no events in a step are hidden.",
             unit="ops",
         ),
         Panel(
-            "Out-of-state and federal attempts per owner", "bargauge",
-            (q("sort_desc(sum by (owner_id, kind) "
-               "(increase(streamguard_owner_attempts_total[$__range])))",
-               "{{owner_id}} {{kind}}"),),
+            "Out-of-state and federal attempts per owner",
+            "bargauge",
+            (
+                q(
+                    "sort_desc(sum by (owner_id, kind) "
+                    "(increase(streamguard_owner_attempts_total[$__range])))",
+                    "{{owner_id}} {{kind}}",
+                ),
+            ),
             "Search attempts on each owner's network by out-of-state or federal requesters, "
             "counted whether or not the owner shared (attempts, not just leaks).",
             instant=True,
         ),
         Panel(
-            "Alerts by kind", "timeseries",
-            (q("sum by (kind) (increase(streamguard_alerts_total[$__rate_interval]))",
-               "{{kind}}"),),
+            "Alerts by kind",
+            "timeseries",
+            (
+                q(
+                    "sum by (kind) (increase(streamguard_alerts_total[$__rate_interval]))",
+                    "{{kind}}",
+                ),
+            ),
             "Alerts published per kind.",
         ),
         Panel(
-            "Most active requesters (current hour)", "bargauge",
+            "Most active requesters (current hour)",
+            "bargauge",
             (q('topk(10, streamguard_agency_searches{window="1h"})', "{{agency_id}}"),),
             "Searches per requesting agency in the current one-hour window.",
             instant=True,
         ),
         Panel(
-            "Policy changes", "timeseries",
-            (q("sum by (result) (increase(streamguard_policy_changes_total[$__rate_interval]))",
-               "{{result}}"),),
+            "Policy changes",
+            "timeseries",
+            (
+                q(
+                    "sum by (result) "
+                    "(increase(streamguard_policy_changes_total[$__rate_interval]))",
+                    "{{result}}",
+                ),
+            ),
             "Signed policy changes applied and rejected.",
         ),
     ),
@@ -172,8 +227,10 @@ AGENCY: Final = Dashboard(
             "label": "Agency",
             "type": "query",
             "datasource": DATASOURCE,
-            "query": {"query": "label_values(streamguard_agency_searches, agency_id)",
-                      "refId": "agency_id"},
+            "query": {
+                "query": "label_values(streamguard_agency_searches, agency_id)",
+                "refId": "agency_id",
+            },
             "definition": "label_values(streamguard_agency_searches, agency_id)",
             "refresh": 2,
             "sort": 1,
@@ -190,21 +247,33 @@ AGENCY: Final = Dashboard(
         ),
         stat(
             "Share of all searches (current hour)",
-            (q('sum(streamguard_agency_searches{agency_id="$agency_id",window="1h"}) / '
-               'sum(streamguard_agency_searches{window="1h"})'),),
+            (
+                q(
+                    'sum(streamguard_agency_searches{agency_id="$agency_id",window="1h"}) / '
+                    'sum(streamguard_agency_searches{window="1h"})'
+                ),
+            ),
             "This agency's fraction of every search in the current one-hour window.",
-            width=12, unit="percentunit",
+            width=12,
+            unit="percentunit",
         ),
         Panel(
-            "Searches per window over time", "timeseries",
+            "Searches per window over time",
+            "timeseries",
             (q('streamguard_agency_searches{agency_id="$agency_id"}', "{{window}}"),),
             "The windowed count as the worker publishes it; it drops when a window rolls over.",
             width=24,
         ),
         Panel(
-            "Out-of-state and federal attempts on this agency's network", "timeseries",
-            (q('sum by (kind) (increase(streamguard_owner_attempts_total'
-               '{owner_id="$agency_id"}[$__rate_interval]))', "{{kind}}"),),
+            "Out-of-state and federal attempts on this agency's network",
+            "timeseries",
+            (
+                q(
+                    "sum by (kind) (increase(streamguard_owner_attempts_total"
+                    '{owner_id="$agency_id"}[$__rate_interval]))',
+                    "{{kind}}",
+                ),
+            ),
             "Search attempts reaching for this agency's data from out of state or federal "
             "requesters, whether or not they were shared.",
             width=24,
@@ -238,49 +307,61 @@ WORKER: Final = Dashboard(
             "1 while any worker is rebalancing or recovering tables.",
         ),
         Panel(
-            "Throughput: events decided", "timeseries",
-            (q("sum by (kind) (rate(streamguard_events_total[$__rate_interval]))", "{{kind}}"),
-             q("sum(rate(streamguard_faust_messages_received_total[$__rate_interval]))",
-               "messages received")),
+            "Throughput: events decided",
+            "timeseries",
+            (
+                q("sum by (kind) (rate(streamguard_events_total[$__rate_interval]))", "{{kind}}"),
+                q(
+                    "sum(rate(streamguard_faust_messages_received_total[$__rate_interval]))",
+                    "messages received",
+                ),
+            ),
             "Decisions per second by kind, beside raw Kafka messages received.",
             unit="ops",
         ),
         Panel(
-            "Decision latency (arrival to decision)", "timeseries",
+            "Decision latency (arrival to decision)",
+            "timeseries",
             quantiles("streamguard_decision_seconds_bucket", 0.5, 0.99),
             "Seconds from an event's arrival at the worker to its decision.",
             unit="s",
         ),
         Panel(
-            "Event lag (event time to decision)", "timeseries",
+            "Event lag (event time to decision)",
+            "timeseries",
             quantiles("streamguard_event_lag_seconds_bucket", 0.5, 0.99),
             "Seconds from the event's own timestamp to its decision; high during replays.",
             unit="s",
         ),
         Panel(
-            "Consumer lag by topic", "timeseries",
+            "Consumer lag by topic",
+            "timeseries",
             (q("sum by (topic) (streamguard_consumer_lag_messages)", "{{topic}}"),),
             "End offset minus committed offset, summed over each topic's partitions.",
         ),
         Panel(
-            "Kafka producer send latency", "timeseries",
+            "Kafka producer send latency",
+            "timeseries",
             quantiles("streamguard_faust_producer_send_latency_bucket", 0.99),
             "faust producer send latency, milliseconds.",
             unit="ms",
         ),
         Panel(
-            "Offset commit latency", "timeseries",
+            "Offset commit latency",
+            "timeseries",
             quantiles("streamguard_faust_consumer_commit_latency_bucket", 0.99),
             "faust consumer offset commit latency, milliseconds.",
             unit="ms",
         ),
         Panel(
-            "Rebalances over time", "timeseries",
+            "Rebalances over time",
+            "timeseries",
             (q("sum(increase(streamguard_rebalances_total[$__rate_interval]))", "started"),),
             "Rebalances started; frequent ones mean workers are flapping or timing out.",
         ),
         Panel(
-            "Worker memory", "timeseries",
+            "Worker memory",
+            "timeseries",
             (q('process_resident_memory_bytes{job="streamguard"}', "{{instance}}"),),
             "Resident memory of each worker process.",
             unit="bytes",

@@ -105,8 +105,6 @@ def read(owner: str, share_to: list[str], **extra: Any) -> dict[str, Any]:
     return event
 
 
-
-
 class RecordingSink:
     """What `streamguard.stream.types.MetricsSink` is told, minus per-decision counts."""
 

@@ -69,17 +69,32 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 # Commands with their own argument parsers, in their own modules; `main` hands them the rest of
 # the command line untouched so `streamguard kafka --help` and friends reach the right parser.
 _DELEGATED: dict[str, tuple[str, str, str]] = {
-    "worker": ("streamguard.worker.main", "main_worker",
-               "run a Faust worker (settings from STREAMGUARD_* environment variables)"),
-    "demo": ("streamguard.local.demo", "main_demo",
-             "the main job: local broker, worker, a Ventura-style scenario, a summary"),
-    "kafka": ("streamguard.local.broker", "main_kafka",
-              "start or stop a local single-node Kafka broker (KRaft)"),
-    "audit": ("streamguard.exports.judge", "main_audit",
-              "audit a vendor search-log export (Flock, transparency portal) against the law"),
-    "verify-audit": ("streamguard.trail.verify", "main_verify_audit",
-                     "verify every hash chain of the audit topic"),
-}  # fmt: skip
+    "worker": (
+        "streamguard.worker.main",
+        "main_worker",
+        "run a Faust worker (settings from STREAMGUARD_* environment variables)",
+    ),
+    "demo": (
+        "streamguard.local.demo",
+        "main_demo",
+        "the main job: local broker, worker, a Ventura-style scenario, a summary",
+    ),
+    "kafka": (
+        "streamguard.local.broker",
+        "main_kafka",
+        "start or stop a local single-node Kafka broker (KRaft)",
+    ),
+    "audit": (
+        "streamguard.exports.judge",
+        "main_audit",
+        "audit a vendor search-log export (Flock, transparency portal) against the law",
+    ),
+    "verify-audit": (
+        "streamguard.trail.verify",
+        "main_verify_audit",
+        "verify every hash chain of the audit topic",
+    ),
+}
 
 
 def _delegate(command: str, rest: list[str]) -> int:

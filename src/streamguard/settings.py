@@ -156,9 +156,10 @@ class WorkerSettings:
     )
     # A secret: never in repr (so never in a log line or a traceback's locals summary).
     sasl_password: str | None = field(
-        default=None, repr=False,
+        default=None,
+        repr=False,
         metadata=_env("SASL_PASSWORD", "SASL password (prefer SASL_PASSWORD_FILE)"),
-    )  # fmt: skip
+    )
     sasl_password_file: Path | None = field(
         default=None,
         metadata=_env("SASL_PASSWORD_FILE", "file holding the SASL password (one line)"),
@@ -197,16 +198,22 @@ class WorkerSettings:
     def check(self) -> None:
         """Reject combinations no worker could run with (one-line SettingsError)."""
         positive = {
-            "PARTITIONS": self.partitions, "REPLICATION": self.replication,
-            "BATCH_SIZE": self.batch_size, "BATCH_WINDOW_MS": self.batch_window_ms,
+            "PARTITIONS": self.partitions,
+            "REPLICATION": self.replication,
+            "BATCH_SIZE": self.batch_size,
+            "BATCH_WINDOW_MS": self.batch_window_ms,
             "COMMIT_INTERVAL_MS": self.commit_interval_ms,
-        }  # fmt: skip
+        }
         for name, value in positive.items():
             if value < 1:
                 msg = f"{ENV_PREFIX}{name} must be at least 1, got {value}"
                 raise SettingsError(msg)
-        for name in ("RATE_LIMIT_PER_MINUTE", "ALERT_OUT_OF_STATE_PER_HOUR",
-                     "ALERT_DENIED_NETWORKS_PER_HOUR", "ALERT_IMMIGRATION_PER_HOUR"):  # fmt: skip
+        for name in (
+            "RATE_LIMIT_PER_MINUTE",
+            "ALERT_OUT_OF_STATE_PER_HOUR",
+            "ALERT_DENIED_NETWORKS_PER_HOUR",
+            "ALERT_IMMIGRATION_PER_HOUR",
+        ):
             if getattr(self, name.lower()) < 0:
                 msg = f"{ENV_PREFIX}{name} must not be negative"
                 raise SettingsError(msg)
@@ -225,17 +232,23 @@ class WorkerSettings:
     def _check_security(self) -> None:
         protocol = self.security_protocol.upper()
         if protocol not in _PROTOCOLS:
-            msg = (f"{ENV_PREFIX}SECURITY_PROTOCOL must be one of {', '.join(_PROTOCOLS)}, "
-                   f"got {self.security_protocol!r}")  # fmt: skip
+            msg = (
+                f"{ENV_PREFIX}SECURITY_PROTOCOL must be one of {', '.join(_PROTOCOLS)}, "
+                f"got {self.security_protocol!r}"
+            )
             raise SettingsError(msg)
         if protocol.startswith("SASL_"):
             if self.sasl_mechanism.upper() not in _MECHANISMS:
-                msg = (f"{ENV_PREFIX}SASL_MECHANISM must be one of {', '.join(_MECHANISMS)}, "
-                       f"got {self.sasl_mechanism!r}")  # fmt: skip
+                msg = (
+                    f"{ENV_PREFIX}SASL_MECHANISM must be one of {', '.join(_MECHANISMS)}, "
+                    f"got {self.sasl_mechanism!r}"
+                )
                 raise SettingsError(msg)
             if not self.sasl_username or not self.sasl_password:
-                msg = (f"{ENV_PREFIX}SECURITY_PROTOCOL={protocol} needs {ENV_PREFIX}SASL_USERNAME "
-                       f"and {ENV_PREFIX}SASL_PASSWORD (or SASL_PASSWORD_FILE)")  # fmt: skip
+                msg = (
+                    f"{ENV_PREFIX}SECURITY_PROTOCOL={protocol} needs {ENV_PREFIX}SASL_USERNAME "
+                    f"and {ENV_PREFIX}SASL_PASSWORD (or SASL_PASSWORD_FILE)"
+                )
                 raise SettingsError(msg)
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
             msg = f"{ENV_PREFIX}SSL_CERTFILE and {ENV_PREFIX}SSL_KEYFILE go together"
@@ -275,9 +288,11 @@ class WorkerSettings:
         if protocol == "SSL":
             return faust.SSLCredentials(context)
         return faust.SASLCredentials(
-            username=self.sasl_username, password=self.sasl_password,
-            mechanism=self.sasl_mechanism.upper(), ssl_context=context,
-        )  # fmt: skip
+            username=self.sasl_username,
+            password=self.sasl_password,
+            mechanism=self.sasl_mechanism.upper(),
+            ssl_context=context,
+        )
 
     @property
     def bootstrap_servers(self) -> str:
@@ -308,9 +323,13 @@ class WorkerSettings:
 
 def _parse(name: str, raw: str, kind: object) -> Any:
     parsers: dict[str, Callable[[str], Any]] = {
-        "str": str, "str | None": str, "int": int, "bool": _bool,
-        "Path": Path, "Path | None": Path,
-    }  # fmt: skip
+        "str": str,
+        "str | None": str,
+        "int": int,
+        "bool": _bool,
+        "Path": Path,
+        "Path | None": Path,
+    }
     parser = parsers[str(kind)]
     try:
         return parser(raw)

@@ -14,9 +14,18 @@ from tests.unit.exports.test_layouts import ORG_UNDERSCORE, PORTAL_EUGENE, write
 
 PLATE = "ZZTEST9"
 NETWORK = [
-    "ID", "Name", "Org Name", "Total Networks Searched", "Time Frame", "License Plate", "Reason",
-    "Case #", "Filters", "Search Time", "Search Type",
-]  # fmt: skip
+    "ID",
+    "Name",
+    "Org Name",
+    "Total Networks Searched",
+    "Time Frame",
+    "License Plate",
+    "Reason",
+    "Case #",
+    "Filters",
+    "Search Time",
+    "Search Type",
+]
 AGENCIES_CSV = (
     "agency_id,name,state,kind,aliases\n"
     "ca-ventura-county-so,Ventura County Sheriff's Office,CA,county,Ventura County CA SO\n"
@@ -37,8 +46,9 @@ def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def network_row(rid: str, org: str, reason: str, when: str = "11/14/2025, 09:53:36 AM UTC",
-                networks: str = "12") -> list[str]:  # fmt: skip
+def network_row(
+    rid: str, org: str, reason: str, when: str = "11/14/2025, 09:53:36 AM UTC", networks: str = "12"
+) -> list[str]:
     frame = "11/13/2025, 09:53:36 AM UTC\n11/14/2025, 09:53:36 AM UTC"
     return [rid, "Officer A", org, networks, frame, PLATE, reason, "25-1", "", when, "lookup"]
 
@@ -73,9 +83,17 @@ def test_summary_on_stdout(network_export: Path, agencies: Path) -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "rows:    7   with findings: 6 (85.7%)   malformed: 1" in out
-    for code in ("OUT_OF_STATE_RECIPIENT", "FEDERAL_RECIPIENT", "PROHIBITED_PURPOSE_IMMIGRATION",
-                 "UNKNOWN_REQUESTER", "MISSING_PURPOSE", "VAGUE_PURPOSE", "BROAD_SEARCH",
-                 "INCOMPLETE_ACCESS_LOG", "SCHEMA_INVALID"):  # fmt: skip
+    for code in (
+        "OUT_OF_STATE_RECIPIENT",
+        "FEDERAL_RECIPIENT",
+        "PROHIBITED_PURPOSE_IMMIGRATION",
+        "UNKNOWN_REQUESTER",
+        "MISSING_PURPOSE",
+        "VAGUE_PURPOSE",
+        "BROAD_SEARCH",
+        "INCOMPLETE_ACCESS_LOG",
+        "SCHEMA_INVALID",
+    ):
         assert code in out
     assert "Unresolved organization names: 1 on 2 rows" in out
     assert re.search(r"^  Regional Unit 7 +2$", out, re.MULTILINE)  # the name with its rows
@@ -90,8 +108,9 @@ def test_summary_on_stdout(network_export: Path, agencies: Path) -> None:
 def test_jsonl_one_line_per_row(network_export: Path, agencies: Path, tmp_path: Path) -> None:
     """--out writes one JSON object per input row with the CONTRACT 5 keys."""
     out = tmp_path / "rows.jsonl"
-    result = run(network_export, "--agencies", agencies, "--owner", "ca-ventura-county-so",
-                 "--out", out)  # fmt: skip
+    result = run(
+        network_export, "--agencies", agencies, "--owner", "ca-ventura-county-so", "--out", out
+    )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
     assert [line["row"] for line in lines] == [1, 2, 3, 4, 5, 6, 7]
@@ -111,8 +130,9 @@ def test_jsonl_one_line_per_row(network_export: Path, agencies: Path, tmp_path: 
 def test_html_report_is_offline(network_export: Path, agencies: Path, tmp_path: Path) -> None:
     """--html writes one self-contained page with inline SVG charts and no script or URL."""
     html = tmp_path / "report.html"
-    result = run(network_export, "--agencies", agencies, "--owner", "ca-ventura-county-so",
-                 "--html", html)  # fmt: skip
+    result = run(
+        network_export, "--agencies", agencies, "--owner", "ca-ventura-county-so", "--html", html
+    )
     assert result.returncode == 0, result.stderr
     page = html.read_text("utf-8")
     assert page.startswith("<!DOCTYPE html>")
@@ -125,24 +145,62 @@ def test_html_report_is_offline(network_export: Path, agencies: Path, tmp_path: 
 
 def test_org_audit_and_portal_layouts(agencies: Path, tmp_path: Path) -> None:
     """An underscore org audit and a quoted portal audit both run; rows are the owner's own."""
-    org = write_csv(tmp_path / "org.csv", ORG_UNDERSCORE, [
-        ["o1", "Okaloosa County FL SO", "840", "17652", "11/13/2025, 10:00:17 PM UTC",
-         "11/14/2025, 10:00:17 AM UTC", "bolo", "11/14/2025, 09:53:36 AM UTC", "lookup", ""],
-        ["o2", "Okaloosa County FL SO", "6601", "96316", "11/07/2025, 12:30:37 PM UTC",
-         "11/14/2025, 12:30:37 PM UTC", "", "11/14/2025, 12:13:45 PM UTC", "lookup", "allow"],
-    ])  # fmt: skip
+    org = write_csv(
+        tmp_path / "org.csv",
+        ORG_UNDERSCORE,
+        [
+            [
+                "o1",
+                "Okaloosa County FL SO",
+                "840",
+                "17652",
+                "11/13/2025, 10:00:17 PM UTC",
+                "11/14/2025, 10:00:17 AM UTC",
+                "bolo",
+                "11/14/2025, 09:53:36 AM UTC",
+                "lookup",
+                "",
+            ],
+            [
+                "o2",
+                "Okaloosa County FL SO",
+                "6601",
+                "96316",
+                "11/07/2025, 12:30:37 PM UTC",
+                "11/14/2025, 12:30:37 PM UTC",
+                "",
+                "11/14/2025, 12:13:45 PM UTC",
+                "lookup",
+                "allow",
+            ],
+        ],
+    )
     result = run(org, "--agencies", agencies, "--owner", "fl-okaloosa-county-so")
     assert result.returncode == 0, result.stderr
     assert "rows:    2   with findings: 1 (50.0%)" in result.stdout
     assert "MISSING_PURPOSE" in result.stdout and "BROAD_SEARCH" in result.stdout
 
-    portal = write_csv(tmp_path / "portal.csv", PORTAL_EUGENE, [
-        ["e1", "u-1", "2025-06-18 00:02:04.789", "2510", "investigation"],
-        ["e2", "u-2", "2025-06-18 00:09:13.397", "94", ""],
-    ], quote_all=True)  # fmt: skip
+    portal = write_csv(
+        tmp_path / "portal.csv",
+        PORTAL_EUGENE,
+        [
+            ["e1", "u-1", "2025-06-18 00:02:04.789", "2510", "investigation"],
+            ["e2", "u-2", "2025-06-18 00:09:13.397", "94", ""],
+        ],
+        quote_all=True,
+    )
     out = tmp_path / "p.jsonl"
-    result = run(portal, "--agencies", agencies, "--owner", "or-eugene-pd", "--out", out,
-                 "--broad-devices", "2000")  # fmt: skip
+    result = run(
+        portal,
+        "--agencies",
+        agencies,
+        "--owner",
+        "or-eugene-pd",
+        "--out",
+        out,
+        "--broad-devices",
+        "2000",
+    )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
     assert [line["agency_id"] for line in lines] == ["or-eugene-pd", "or-eugene-pd"]
@@ -200,8 +258,15 @@ def test_missing_files_and_unwritable_output(
     assert result.returncode == 2 and "cannot read export" in result.stderr
     result = run(network_export, "--agencies", tmp_path / "none.csv", "--owner", "x")
     assert result.returncode == 2 and "cannot read agencies file" in result.stderr
-    result = run(network_export, "--agencies", agencies, "--owner", "ca-ventura-county-so",
-                 "--out", tmp_path / "no-such-dir" / "rows.jsonl")  # fmt: skip
+    result = run(
+        network_export,
+        "--agencies",
+        agencies,
+        "--owner",
+        "ca-ventura-county-so",
+        "--out",
+        tmp_path / "no-such-dir" / "rows.jsonl",
+    )
     assert result.returncode == 2 and "cannot write JSONL output" in result.stderr
     assert result.stderr.count("\n") == 1
 
@@ -212,7 +277,19 @@ def test_in_process_entry_point(
     """main_audit returns the exit code instead of exiting, for cli.py to call."""
     from streamguard.exports.judge import main_audit
 
-    assert main_audit([str(network_export), "--agencies", str(agencies), "--owner",
-                       "ca-ventura-county-so", "--top", "3"]) == 0  # fmt: skip
+    assert (
+        main_audit(
+            [
+                str(network_export),
+                "--agencies",
+                str(agencies),
+                "--owner",
+                "ca-ventura-county-so",
+                "--top",
+                "3",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "top 3 by rows with findings" in out

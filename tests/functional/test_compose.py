@@ -35,15 +35,33 @@ PROVISIONING = ROOT / "dashboards" / "provisioning"
 PROMETHEUS_DIR = ROOT / "prometheus"
 
 # Series Prometheus adds to every target itself, and Grafana's built-in interval variables.
-PROMETHEUS_PROVIDED = frozenset({
-    "up", "scrape_duration_seconds", "scrape_samples_scraped",
-    "scrape_samples_post_metric_relabeling", "scrape_series_added",
-})  # fmt: skip
+PROMETHEUS_PROVIDED = frozenset(
+    {
+        "up",
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "scrape_samples_post_metric_relabeling",
+        "scrape_series_added",
+    }
+)
 GRAFANA_VARIABLES = frozenset({"__range", "__rate_interval", "__interval"})
-PROMQL_WORDS = frozenset({
-    "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",
-    "unless", "offset", "inf", "nan",
-})  # fmt: skip
+PROMQL_WORDS = frozenset(
+    {
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "bool",
+        "and",
+        "or",
+        "unless",
+        "offset",
+        "inf",
+        "nan",
+    }
+)
 
 
 def load_yaml(path: Path) -> Any:
@@ -143,9 +161,7 @@ def test_kafka_is_a_single_node_kraft_cluster_the_worker_can_reach(
     controller = kafka["KAFKA_CONTROLLER_LISTENER_NAMES"]
     assert listeners[controller].rsplit(":", 1)[1] == voter_address.rsplit(":", 1)[1]
     assert kafka["KAFKA_INTER_BROKER_LISTENER_NAME"] in listeners
-    advertised = {
-        item.split("://")[1] for item in kafka["KAFKA_ADVERTISED_LISTENERS"].split(",")
-    }
+    advertised = {item.split("://")[1] for item in kafka["KAFKA_ADVERTISED_LISTENERS"].split(",")}
     for client in ("worker", "producer"):
         broker = env(services[client])["STREAMGUARD_BROKER"].removeprefix("kafka://")
         assert broker in advertised, client
@@ -163,9 +179,12 @@ def test_streamguard_env_names_are_settings_the_worker_reads(
     known = {name for name, _default, _doc in settings_table()}
     # The names CONTRACT 5 promises users.
     assert {
-        "STREAMGUARD_BROKER", "STREAMGUARD_KEYS", "STREAMGUARD_AGENCIES",
-        "STREAMGUARD_DATA_DIR", "STREAMGUARD_WEB_PORT",
-    } <= known  # fmt: skip
+        "STREAMGUARD_BROKER",
+        "STREAMGUARD_KEYS",
+        "STREAMGUARD_AGENCIES",
+        "STREAMGUARD_DATA_DIR",
+        "STREAMGUARD_WEB_PORT",
+    } <= known
     for name, service in services.items():
         used = {key for key in env(service) if key.startswith("STREAMGUARD_")}
         assert used <= known, (name, used - known)
@@ -174,7 +193,8 @@ def test_streamguard_env_names_are_settings_the_worker_reads(
 
 
 def test_worker_holds_the_demo_producers_signing_keys(
-    compose: dict[str, Any], services: dict[str, dict[str, Any]],
+    compose: dict[str, Any],
+    services: dict[str, dict[str, Any]],
 ) -> None:
     """The demo's signed policy changes verify: the worker's KEYS.json is the demo's keys."""
     worker = services["worker"]
@@ -222,7 +242,8 @@ def test_depends_on_names_services_and_health_conditions_have_healthchecks(
 
 
 def test_every_mounted_host_path_exists_and_named_volumes_are_declared(
-    compose: dict[str, Any], services: dict[str, dict[str, Any]],
+    compose: dict[str, Any],
+    services: dict[str, dict[str, Any]],
 ) -> None:
     """A bind mount of a missing path would silently mount an empty directory."""
     declared = set(compose.get("volumes", {}))
@@ -352,7 +373,7 @@ def metric_names_in(expr: str) -> set[str]:
 def test_metric_name_extraction_skips_functions_labels_and_variables() -> None:
     """The checker below would miss typos if it misread PromQL; pin what it sees."""
     expr = (
-        'histogram_quantile(0.99, sum by (le) (rate(streamguard_decision_seconds_bucket'
+        "histogram_quantile(0.99, sum by (le) (rate(streamguard_decision_seconds_bucket"
         '{job="x"}[$__rate_interval]))) / ignoring(code) up offset 5m'
     )
     assert metric_names_in(expr) == {"streamguard_decision_seconds_bucket", "up"}
@@ -362,8 +383,10 @@ def test_dashboards_match_their_generator() -> None:
     """The committed JSON is exactly what dashboards/generate.py writes."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "dashboards" / "generate.py"), "--check"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -89,8 +89,10 @@ def test_create_without_registry_gives_each_bundle_its_own(metrics: StreamguardM
     other = StreamguardMetrics.create()
     assert other.registry is not metrics.registry
     decide(metrics)
-    assert value(scrape(other), "streamguard_events_total",
-                 kind="search_request", outcome="denied") == 0.0  # fmt: skip
+    assert (
+        value(scrape(other), "streamguard_events_total", kind="search_request", outcome="denied")
+        == 0.0
+    )
 
 
 def test_create_uses_a_given_registry_without_process_collectors() -> None:
@@ -260,8 +262,15 @@ def test_agency_searches_cap_folds_smallest_and_malformed_ids_into_other() -> No
 def test_agency_searches_window_label_is_bounded(metrics: StreamguardMetrics) -> None:
     """A window name that is not a short identifier is published as other."""
     metrics.set_agency_searches("last hour of 8ABC123", {"tx-houston-pd": 1})
-    assert value(scrape(metrics), "streamguard_agency_searches",
-                 agency_id="tx-houston-pd", window="other") == 1  # fmt: skip
+    assert (
+        value(
+            scrape(metrics),
+            "streamguard_agency_searches",
+            agency_id="tx-houston-pd",
+            window="other",
+        )
+        == 1
+    )
 
 
 def faust_app(name: str) -> faust.App:
@@ -305,12 +314,26 @@ def test_consumer_lag_is_end_offset_minus_committed_offset(metrics: StreamguardM
     app.monitor.track_tp_end_offset(tp, 120)
     assert series(scrape(metrics), "streamguard_consumer_lag_messages") == []
     app.monitor.on_tp_commit({tp: 100})
-    assert value(scrape(metrics), "streamguard_consumer_lag_messages",
-                 topic="streamguard.searches", partition="2") == 20  # fmt: skip
+    assert (
+        value(
+            scrape(metrics),
+            "streamguard_consumer_lag_messages",
+            topic="streamguard.searches",
+            partition="2",
+        )
+        == 20
+    )
     app.monitor.track_tp_end_offset(tp, 130)
     app.monitor.on_tp_commit({tp: 130})
-    assert value(scrape(metrics), "streamguard_consumer_lag_messages",
-                 topic="streamguard.searches", partition="2") == 0  # fmt: skip
+    assert (
+        value(
+            scrape(metrics),
+            "streamguard_consumer_lag_messages",
+            topic="streamguard.searches",
+            partition="2",
+        )
+        == 0
+    )
 
 
 def test_rebalance_counts_and_clears_partition_series(metrics: StreamguardMetrics) -> None:
@@ -369,8 +392,13 @@ def test_held_back_counts_are_seen_by_every_collection(metrics: StreamguardMetri
     read = metrics.registry.get_sample_value
     labels = {"kind": "search_request", "outcome": "denied"}
     assert read("streamguard_events_total", labels) == 1
-    assert read("streamguard_owner_attempts_total",
-                {"owner_id": "ca-ventura-county-so", "kind": "out_of_state"}) == 1  # fmt: skip
+    assert (
+        read(
+            "streamguard_owner_attempts_total",
+            {"owner_id": "ca-ventura-county-so", "kind": "out_of_state"},
+        )
+        == 1
+    )
     decide(metrics)
     decide(metrics, denied_networks=3)
     samples = scrape(metrics)

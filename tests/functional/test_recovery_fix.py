@@ -207,12 +207,19 @@ class AiokafkaConsumer:
     def __init__(self) -> None:
         self.assignment = Assignment()
         fetcher = types.SimpleNamespace(
-            _closed=False, _subscriptions=Subscriptions(), _wait_consume_future=None,
+            _closed=False,
+            _subscriptions=Subscriptions(),
+            _wait_consume_future=None,
             _notify=lambda future: None,
-            _records={INPUT: FetchResult(INPUT, assignment=self.assignment,
-                                         partition_records=PartitionRecords(range(0, 5)),
-                                         backoff=0)},
-        )  # fmt: skip
+            _records={
+                INPUT: FetchResult(
+                    INPUT,
+                    assignment=self.assignment,
+                    partition_records=PartitionRecords(range(0, 5)),
+                    backoff=0,
+                )
+            },
+        )
         fetcher.fetched_records = types.MethodType(Fetcher.fetched_records, fetcher)
         self._fetcher = fetcher
 

@@ -26,32 +26,38 @@ def test_defaults_are_plaintext_with_no_client_security() -> None:
 
 
 def test_sasl_settings_reach_faust_and_aiokafka_but_never_repr() -> None:
-    settings = WorkerSettings.from_env({
-        "STREAMGUARD_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-        "STREAMGUARD_SASL_MECHANISM": "SCRAM-SHA-512",
-        "STREAMGUARD_SASL_USERNAME": "streamguard",
-        "STREAMGUARD_SASL_PASSWORD": SECRET,
-    })  # fmt: skip
+    settings = WorkerSettings.from_env(
+        {
+            "STREAMGUARD_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "STREAMGUARD_SASL_MECHANISM": "SCRAM-SHA-512",
+            "STREAMGUARD_SASL_USERNAME": "streamguard",
+            "STREAMGUARD_SASL_PASSWORD": SECRET,
+        }
+    )
     credentials = settings.faust_credentials()
     assert isinstance(credentials, faust.SASLCredentials)
     assert (credentials.username, credentials.password) == ("streamguard", SECRET)
     assert credentials.mechanism.value == "SCRAM-SHA-512"
     options = settings.kafka_client_options()
     assert options == {
-        "security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_plain_username": "streamguard", "sasl_plain_password": SECRET,
-    }  # fmt: skip
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "streamguard",
+        "sasl_plain_password": SECRET,
+    }
     for shown in (repr(settings), str(settings), repr(credentials), str(settings_table())):
         assert SECRET not in shown
 
 
 def test_password_file_is_read_and_stays_hidden(tmp_path: Path) -> None:
     (tmp_path / "pw").write_text(SECRET + "\n", encoding="utf-8")
-    settings = WorkerSettings.from_env({
-        "STREAMGUARD_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-        "STREAMGUARD_SASL_USERNAME": "streamguard",
-        "STREAMGUARD_SASL_PASSWORD_FILE": str(tmp_path / "pw"),
-    })  # fmt: skip
+    settings = WorkerSettings.from_env(
+        {
+            "STREAMGUARD_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "STREAMGUARD_SASL_USERNAME": "streamguard",
+            "STREAMGUARD_SASL_PASSWORD_FILE": str(tmp_path / "pw"),
+        }
+    )
     assert settings.sasl_password == SECRET
     assert SECRET not in repr(settings)
 
@@ -59,17 +65,22 @@ def test_password_file_is_read_and_stays_hidden(tmp_path: Path) -> None:
 def test_sasl_ssl_builds_a_verifying_tls_context_from_the_ca_file() -> None:
     cafile = Path(ssl.get_default_verify_paths().openssl_cafile)
     assert cafile.is_file(), f"the system CA bundle {cafile} is needed by this test"
-    settings = WorkerSettings.from_env({
-        "STREAMGUARD_SECURITY_PROTOCOL": "SASL_SSL", "STREAMGUARD_SASL_USERNAME": "u",
-        "STREAMGUARD_SASL_PASSWORD": SECRET, "STREAMGUARD_SSL_CAFILE": str(cafile),
-    })  # fmt: skip
+    settings = WorkerSettings.from_env(
+        {
+            "STREAMGUARD_SECURITY_PROTOCOL": "SASL_SSL",
+            "STREAMGUARD_SASL_USERNAME": "u",
+            "STREAMGUARD_SASL_PASSWORD": SECRET,
+            "STREAMGUARD_SSL_CAFILE": str(cafile),
+        }
+    )
     credentials = settings.faust_credentials()
     assert credentials.protocol.value == "SASL_SSL"
     context = credentials.ssl_context
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert settings.kafka_client_options()["security_protocol"] == "SASL_SSL"
-    ssl_only = WorkerSettings.from_env({"STREAMGUARD_SECURITY_PROTOCOL": "SSL",
-                                        "STREAMGUARD_SSL_CAFILE": str(cafile)})  # fmt: skip
+    ssl_only = WorkerSettings.from_env(
+        {"STREAMGUARD_SECURITY_PROTOCOL": "SSL", "STREAMGUARD_SSL_CAFILE": str(cafile)}
+    )
     assert isinstance(ssl_only.faust_credentials(), faust.SSLCredentials)
 
 
@@ -77,18 +88,33 @@ def test_sasl_ssl_builds_a_verifying_tls_context_from_the_ca_file() -> None:
     ("env", "message"),
     [
         ({"STREAMGUARD_SECURITY_PROTOCOL": "TLS"}, "SECURITY_PROTOCOL must be one of"),
-        ({"STREAMGUARD_SECURITY_PROTOCOL": "SASL_SSL", "STREAMGUARD_SASL_USERNAME": "u"},
-         "needs STREAMGUARD_SASL_USERNAME and STREAMGUARD_SASL_PASSWORD"),
-        ({"STREAMGUARD_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "STREAMGUARD_SASL_USERNAME": "u",
-          "STREAMGUARD_SASL_PASSWORD": SECRET, "STREAMGUARD_SASL_MECHANISM": "GSSAPI"},
-         "SASL_MECHANISM must be one of"),
-        ({"STREAMGUARD_SECURITY_PROTOCOL": "SSL", "STREAMGUARD_SSL_CAFILE": "/nonexistent/ca"},
-         "SSL_CAFILE /nonexistent/ca is not a readable file"),
+        (
+            {"STREAMGUARD_SECURITY_PROTOCOL": "SASL_SSL", "STREAMGUARD_SASL_USERNAME": "u"},
+            "needs STREAMGUARD_SASL_USERNAME and STREAMGUARD_SASL_PASSWORD",
+        ),
+        (
+            {
+                "STREAMGUARD_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+                "STREAMGUARD_SASL_USERNAME": "u",
+                "STREAMGUARD_SASL_PASSWORD": SECRET,
+                "STREAMGUARD_SASL_MECHANISM": "GSSAPI",
+            },
+            "SASL_MECHANISM must be one of",
+        ),
+        (
+            {"STREAMGUARD_SECURITY_PROTOCOL": "SSL", "STREAMGUARD_SSL_CAFILE": "/nonexistent/ca"},
+            "SSL_CAFILE /nonexistent/ca is not a readable file",
+        ),
         ({"STREAMGUARD_SASL_PASSWORD_FILE": "/nonexistent/pw"}, "cannot read"),
-        ({"STREAMGUARD_SASL_PASSWORD_FILE": "/nonexistent/pw",
-          "STREAMGUARD_SASL_PASSWORD": SECRET}, "not both"),
+        (
+            {
+                "STREAMGUARD_SASL_PASSWORD_FILE": "/nonexistent/pw",
+                "STREAMGUARD_SASL_PASSWORD": SECRET,
+            },
+            "not both",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_security_settings_are_one_line_errors(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError) as caught:
         WorkerSettings.from_env(env)

@@ -86,14 +86,22 @@ class Captured:
 async def worker(tmp_path: Path) -> tuple[StreamguardWorker, Captured]:
     """A worker app with a memory store whose deliveries are captured, built in the loop."""
     settings = WorkerSettings(
-        app_id=f"ft-{tmp_path.name}", store="memory://", data_dir=tmp_path, partitions=1,
-        batch_window_ms=10, rate_limit_per_minute=2,
-    )  # fmt: skip
+        app_id=f"ft-{tmp_path.name}",
+        store="memory://",
+        data_dir=tmp_path,
+        partitions=1,
+        batch_window_ms=10,
+        rate_limit_per_minute=2,
+    )
     built = build_worker(
-        settings, statutes=load_statutes(), file_agencies=AGENCIES, keys={"k1": b"s"},
-        salt=b"functional-test-salt", metrics=StreamguardMetrics.create(CollectorRegistry()),
+        settings,
+        statutes=load_statutes(),
+        file_agencies=AGENCIES,
+        keys={"k1": b"s"},
+        salt=b"functional-test-salt",
+        metrics=StreamguardMetrics.create(CollectorRegistry()),
         web_enabled=False,
-    )  # fmt: skip
+    )
     captured = Captured()
 
     async def deliver(results: Sequence[BatchResult], writes: Sequence[Any]) -> dict[str, int]:
@@ -182,10 +190,13 @@ async def test_rate_limit_uses_event_time(worker: tuple[StreamguardWorker, Captu
     while a search in the next minute is not."""
     app, captured = worker
     ts = "2026-02-01T10:00:{:02d}Z"
-    searches = [search_request("tx-houston-pd", networks=["tx-houston-pd"], ts=ts.format(i))
-                for i in range(3)]  # fmt: skip
-    searches.append(search_request("tx-houston-pd", networks=["tx-houston-pd"],
-                                   ts="2026-02-01T10:01:00Z"))  # fmt: skip
+    searches = [
+        search_request("tx-houston-pd", networks=["tx-houston-pd"], ts=ts.format(i))
+        for i in range(3)
+    ]
+    searches.append(
+        search_request("tx-houston-pd", networks=["tx-houston-pd"], ts="2026-02-01T10:01:00Z")
+    )
     async with _agent(app, "searches").test_context() as agent:
         for search in searches:
             await agent.put(serde.dumps(search), key=b"tx-houston-pd")
@@ -205,9 +216,13 @@ def test_last_batch_of_a_burst_reaches_the_gauge() -> None:
     sink = RecordingSink()
     clock = [1000.0]
     proc = BatchProcessor(
-        WorkerSettings(rate_limit_per_minute=0), build_state(load_statutes(), AGENCIES, (), (), 0),
-        {}, b"salt-salt-salt-salt", sink, lambda: clock[0],
-    )  # fmt: skip
+        WorkerSettings(rate_limit_per_minute=0),
+        build_state(load_statutes(), AGENCIES, (), (), 0),
+        {},
+        b"salt-salt-salt-salt",
+        sink,
+        lambda: clock[0],
+    )
     counters: dict[str, int] = {}
     heads: dict[str, Any] = {}
     for offset in range(3):  # three batches within the same second
@@ -232,9 +247,12 @@ async def test_direct_changelog_writes_use_faust_encoding(
     app, _ = worker
     for table, key, value in (
         (app.tables["counters"], "0|searches|1m|1700000000|tx-houston-pd", 7),
-        (app.tables["audit_heads"], "searches-0", {"chain": "searches-0", "seq": 3,
-                                                   "hash": "ab" * 32, "offset": 12}),
-    ):  # fmt: skip
+        (
+            app.tables["audit_heads"],
+            "searches-0",
+            {"chain": "searches-0", "seq": 3, "hash": "ab" * 32, "offset": 12},
+        ),
+    ):
         write = _Write(table, 0, key, value)
         topic = table.changelog_topic
         assert write.topic == topic.get_topic_name()

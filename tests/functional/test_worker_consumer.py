@@ -16,13 +16,18 @@ from streamguard.worker.metrics import StreamguardMetrics
 
 
 async def test_the_aiokafka_consumer_waits_briefly_for_fetches(tmp_path: Path) -> None:
-    settings = WorkerSettings(app_id=f"fc-{tmp_path.name}", store="memory://",
-                              data_dir=tmp_path, partitions=1)  # fmt: skip
+    settings = WorkerSettings(
+        app_id=f"fc-{tmp_path.name}", store="memory://", data_dir=tmp_path, partitions=1
+    )
     built = build_worker(
-        settings, statutes=load_statutes(), file_agencies=(Agency("a", "A", "CA", "local"),),
-        keys={"k1": b"s"}, salt=b"salt", metrics=StreamguardMetrics.create(CollectorRegistry()),
+        settings,
+        statutes=load_statutes(),
+        file_agencies=(Agency("a", "A", "CA", "local"),),
+        keys={"k1": b"s"},
+        salt=b"salt",
+        metrics=StreamguardMetrics.create(CollectorRegistry()),
         web_enabled=False,
-    )  # fmt: skip
+    )
     consumer = built.app.consumer
     assert isinstance(consumer, CommitOnRevokeConsumer)
     # What faust's consumer thread starts (not started here: no broker is contacted).

@@ -31,11 +31,28 @@ def test_demo_replays_the_scenario_and_leaves_the_test_broker_running(
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMGUARD_")}
     data_dir = tmp_path / "demo"
     proc = subprocess.run(
-        [sys.executable, "-m", "streamguard", "demo", "--port", port, "--web-port",
-         str(_free_port()), "--events", str(EVENTS), "--data-dir", str(data_dir),
-         "--timeout", "120"],
-        env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "streamguard",
+            "demo",
+            "--port",
+            port,
+            "--web-port",
+            str(_free_port()),
+            "--events",
+            str(EVENTS),
+            "--data-dir",
+            str(data_dir),
+            "--timeout",
+            "120",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
     out = proc.stdout
     assert proc.returncode == 0, out[-4000:] + proc.stderr[-2000:]
 
@@ -50,8 +67,14 @@ def test_demo_replays_the_scenario_and_leaves_the_test_broker_running(
     for outcome in ("shared", "partial", "denied"):
         assert re.search(rf"\b{outcome} +[1-9]", read.group(1)), read.group(0)
     assert re.search(r"applied +51 +rejected +3", change.group(1)), change.group(0)
-    for code in ("OUT_OF_STATE_RECIPIENT", "FEDERAL_RECIPIENT", "PROHIBITED_PURPOSE_IMMIGRATION",
-                 "RETENTION_EXCEEDED", "MALFORMED_EVENT", "SCHEMA_INVALID"):  # fmt: skip
+    for code in (
+        "OUT_OF_STATE_RECIPIENT",
+        "FEDERAL_RECIPIENT",
+        "PROHIBITED_PURPOSE_IMMIGRATION",
+        "RETENTION_EXCEEDED",
+        "MALFORMED_EVENT",
+        "SCHEMA_INVALID",
+    ):
         assert re.search(rf"^  {code} +[1-9]", out, re.MULTILINE), code
     assert re.search(r"^  policy_rejected +3 ", out, re.MULTILINE)
     assert re.search(r"^  prohibited_purpose +[1-9]", out, re.MULTILINE)
@@ -60,8 +83,9 @@ def test_demo_replays_the_scenario_and_leaves_the_test_broker_running(
     assert "; 0 reached California data" in out
     total = EVENTS + 39 + 51  # stream, agency records, signed settings
     assert f"same outcome for {total} of {total} inputs" in out
-    assert re.search(rf"^Audit chains: +verified \(\d+ chains, {total} records\)", out,
-                     re.MULTILINE), out  # fmt: skip
+    assert re.search(
+        rf"^Audit chains: +verified \(\d+ chains, {total} records\)", out, re.MULTILINE
+    ), out
     assert "/metrics (streamguard_events_total" in out
     assert re.search(r"worker: stopped \(exit code 0\)", out)
 
@@ -78,12 +102,29 @@ def test_demo_reports_a_taken_web_port_in_one_line(kafka_bootstrap: str, tmp_pat
         holder.listen()
         taken = holder.getsockname()[1]
         proc = subprocess.run(
-            [sys.executable, "-m", "streamguard", "demo", "--port", port, "--web-port",
-             str(taken), "--events", "60", "--data-dir", str(tmp_path / "demo")],
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "streamguard",
+                "demo",
+                "--port",
+                port,
+                "--web-port",
+                str(taken),
+                "--events",
+                "60",
+                "--data-dir",
+                str(tmp_path / "demo"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     assert proc.returncode == 1
-    assert proc.stderr.splitlines() == [f"streamguard demo: error: web port {taken} is already "
-                                        "in use (another worker?); choose --web-port"]  # fmt: skip
+    assert proc.stderr.splitlines() == [
+        f"streamguard demo: error: web port {taken} is already "
+        "in use (another worker?); choose --web-port"
+    ]
     assert "worker: started" not in proc.stdout
     assert broker_is_up(kafka_bootstrap, timeout=10.0)

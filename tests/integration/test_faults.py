@@ -55,8 +55,9 @@ ID_FIELDS = {"search_request": "search_id", "plate_read": "read_id", "policy_cha
 
 def _files(base: Path) -> tuple[Path, Path]:
     (base / "agencies.csv").write_text(AGENCIES, encoding="utf-8")
-    (base / "keys.json").write_text(json.dumps({k: v.decode() for k, v in KEYS.items()}),
-                                    encoding="utf-8")  # fmt: skip
+    (base / "keys.json").write_text(
+        json.dumps({k: v.decode() for k, v in KEYS.items()}), encoding="utf-8"
+    )
     return base / "agencies.csv", base / "keys.json"
 
 
@@ -65,16 +66,18 @@ def _start_worker(bootstrap: str, base: Path, name: str) -> tuple[str, WorkerPro
     agencies, keys = _files(base)
     prefix = f"sgf{uuid.uuid4().hex[:8]}."
     run(create_topics(bootstrap, contract_topics(prefix), 2))
-    env = worker_env(bootstrap, prefix, base / "data", agencies=agencies, keys=keys,
-                     web_port=WEB_PORTS[name])  # fmt: skip
+    env = worker_env(
+        bootstrap, prefix, base / "data", agencies=agencies, keys=keys, web_port=WEB_PORTS[name]
+    )
     worker = WorkerProcess(env, base / "worker.log")
     worker.start()
     return prefix, worker
 
 
 def _audited(got: Collected, prefix: str) -> set[str]:
-    return {v["event_id"] for _, v in got[prefix + "audit"]
-            if isinstance(v, dict) and v.get("event_id")}  # fmt: skip
+    return {
+        v["event_id"] for _, v in got[prefix + "audit"] if isinstance(v, dict) and v.get("event_id")
+    }
 
 
 def _collect_outputs(bootstrap: str, prefix: str, done: Any) -> Collected:
@@ -85,8 +88,10 @@ def _events(n: int, minute0: int = 0) -> list[tuple[str, str, dict[str, Any]]]:
     """Valid searches and reads, one requester-minute each so no rate limit is ever reached."""
     items: list[tuple[str, str, dict[str, Any]]] = []
     for i in range(n):
-        ts = f"2026-01-{10 + (minute0 + i) // 1440:02d}T{(minute0 + i) // 60 % 24:02d}:" \
-             f"{(minute0 + i) % 60:02d}:00Z"  # fmt: skip
+        ts = (
+            f"2026-01-{10 + (minute0 + i) // 1440:02d}T{(minute0 + i) // 60 % 24:02d}:"
+            f"{(minute0 + i) % 60:02d}:00Z"
+        )
         if i % 3 == 2:
             read = plate_read("ca-simi-valley-pd", ["ca-oxnard-pd"], ts=ts)
             items.append(("reads", "ca-simi-valley-pd", read))
@@ -146,16 +151,18 @@ class PacedProducer(threading.Thread):
 
     async def _go(self) -> None:
         # Long request timeout: aiokafka keeps retrying a batch through the outage.
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, request_timeout_ms=60_000,
-                                    retry_backoff_ms=250)  # fmt: skip
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, request_timeout_ms=60_000, retry_backoff_ms=250
+        )
         await producer.start()
         deadline = time.monotonic() + TIMEOUT
         try:
             for role, key, event in self.items:
                 while True:
                     try:
-                        await producer.send_and_wait(self.prefix + role, serde.dumps(event),
-                                                     key=key.encode())  # fmt: skip
+                        await producer.send_and_wait(
+                            self.prefix + role, serde.dumps(event), key=key.encode()
+                        )
                         break
                     except KafkaError:
                         if time.monotonic() > deadline:
@@ -239,23 +246,37 @@ def _flood() -> list[tuple[str, bytes | None, str]]:
     malformed: list[tuple[str, bytes | None]] = [
         ("searches", _nested(100_000)),  # deeper than any parser allows
         ("reads", b'{"type": "plate_read", "read_id": "\xff"}'),  # invalid UTF-8 in JSON
-        ("searches", b"42"), ("searches", b"null"), ("reads", b"[1, 2, 3]"),
-        ("searches", b'"search"'), ("policy", b"true"), ("searches", b""), ("reads", None),
-        ("searches", b"{not json"), ("policy", b"\x00\x01\x02"),
-    ]  # fmt: skip
+        ("searches", b"42"),
+        ("searches", b"null"),
+        ("reads", b"[1, 2, 3]"),
+        ("searches", b'"search"'),
+        ("policy", b"true"),
+        ("searches", b""),
+        ("reads", None),
+        ("searches", b"{not json"),
+        ("policy", b"\x00\x01\x02"),
+    ]
     invalid: list[tuple[str, dict[str, Any]]] = [
         # 900 KB JSON objects with a readable id but missing required fields.
-        ("searches", {"type": "search_request", "search_id": f"big-{uuid.uuid4()}",
-                      "padding": padding}),
+        (
+            "searches",
+            {"type": "search_request", "search_id": f"big-{uuid.uuid4()}", "padding": padding},
+        ),
         ("reads", {"type": "plate_read", "read_id": f"big-{uuid.uuid4()}", "padding": padding}),
         # Nested 200 deep (parsable) in an event that is missing fields.
-        ("searches", {"type": "search_request", "search_id": f"deep-{uuid.uuid4()}",
-                      "extra": json.loads(_nested(200))}),
+        (
+            "searches",
+            {
+                "type": "search_request",
+                "search_id": f"deep-{uuid.uuid4()}",
+                "extra": json.loads(_nested(200)),
+            },
+        ),
         ("searches", {"type": "search_request", "search_id": 123}),  # ill-typed id
         ("searches", plate_read("ca-oxnard-pd", [])),  # a read on the searches topic
         ("searches", {**search_request("ca-oxnard-pd"), "scope": "galactic"}),
         ("policy", {"type": "policy_change", "change_id": f"pc-{uuid.uuid4()}"}),
-    ]  # fmt: skip
+    ]
     out: list[tuple[str, bytes | None, str]] = [(r, v, "MALFORMED_EVENT") for r, v in malformed]
     out += [(r, serde.dumps(v), "SCHEMA_INVALID") for r, v in invalid]
     return out
@@ -265,8 +286,9 @@ async def _produce_tracked(
     bootstrap: str, items: list[tuple[str, str, bytes | None]]
 ) -> list[tuple[int, int]]:
     """Send (topic, key, value) in order; (partition, offset) of each."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5,
-                                max_request_size=2 * 1024 * 1024)  # fmt: skip
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=5, max_request_size=2 * 1024 * 1024
+    )
     await producer.start()
     try:
         futures = [await producer.send(t, v, key=k.encode()) for t, k, v in items]
@@ -286,7 +308,9 @@ def _deeper_than_output() -> list[tuple[str, bytes | None, str]]:
     """Events nested 300 deep: orjson reads up to 1024 levels but writes only 254."""
     # Written by hand: the test's own serializer cannot write it either.
     deep = b'{"type": "search_request", "search_id": "deep-%s", "extra": %s}' % (
-        uuid.uuid4().hex.encode(), _nested(300))  # fmt: skip
+        uuid.uuid4().hex.encode(),
+        _nested(300),
+    )
     return [("searches", deep, "SCHEMA_INVALID")]
 
 
@@ -296,7 +320,7 @@ def _deeper_than_output() -> list[tuple[str, bytes | None, str]]:
         pytest.param(_oversized_raw, id="oversized-raw"),
         pytest.param(_deeper_than_output, id="nested-300"),
     ],
-)  # fmt: skip
+)
 def test_unwritable_junk_is_quarantined(
     kafka_bootstrap: str, tmp_path: Path, flood: Callable[[], list[tuple[str, bytes | None, str]]]
 ) -> None:
@@ -326,8 +350,9 @@ def _check_flood(
     valid_ids = {_event_id(e) for _, _, e in valid}
 
     def done(c: Collected) -> bool:
-        quarantined = {v.get("decision_id") for _, v in c[prefix + "quarantine"]
-                       if isinstance(v, dict)}  # fmt: skip
+        quarantined = {
+            v.get("decision_id") for _, v in c[prefix + "quarantine"] if isinstance(v, dict)
+        }
         # A crashed agent or worker will decide nothing more: stop waiting, assert below.
         crashed = not worker.alive() or "Traceback" in worker.log_text()
         return crashed or (valid_ids <= _audited(c, prefix) and expected.keys() <= quarantined)
@@ -365,8 +390,9 @@ def _junk_decision_id(topic: str, partition: int, offset: int, raw: bytes | None
         value = serde.loads(raw or b"")
     except ValueError:
         value = None
-    kind = {"searches": "search_request", "reads": "plate_read",
-            "policy": "policy_change"}[topic.rsplit(".", 1)[1]]  # fmt: skip
+    kind = {"searches": "search_request", "reads": "plate_read", "policy": "policy_change"}[
+        topic.rsplit(".", 1)[1]
+    ]
     event_id = value.get(ID_FIELDS[kind]) if isinstance(value, dict) else None
     if isinstance(event_id, str) and event_id:
         return decision_id(kind, event_id)
@@ -383,11 +409,12 @@ def _junk_decision_id(topic: str, partition: int, offset: int, raw: bytes | None
         pytest.param("keys", lambda base: base, id="keys-directory"),
         pytest.param("agencies", lambda base: base / "missing.csv", id="agencies-missing"),
         pytest.param(
-            "agencies", lambda base: _write(base / "junk.csv", b"\x00\xff\xfe junk\n"),
+            "agencies",
+            lambda base: _write(base / "junk.csv", b"\x00\xff\xfe junk\n"),
             id="agencies-binary",
         ),
     ],
-)  # fmt: skip
+)
 def test_unreadable_keys_or_registry_stop_the_worker_first(
     kafka_bootstrap: str, tmp_path: Path, setting: str, make: Any
 ) -> None:
@@ -398,8 +425,14 @@ def test_unreadable_keys_or_registry_stop_the_worker_first(
     run(create_topics(kafka_bootstrap, contract_topics(prefix), 2))
     waiting = search_request("ca-oxnard-pd", networks=["ca-oxnard-pd"])
     run(produce(kafka_bootstrap, prefix + "searches", [("ca-oxnard-pd", waiting)]))
-    env = worker_env(kafka_bootstrap, prefix, tmp_path / "data", agencies=paths["agencies"],
-                     keys=paths["keys"], web_port=WEB_PORTS["unreadable"])  # fmt: skip
+    env = worker_env(
+        kafka_bootstrap,
+        prefix,
+        tmp_path / "data",
+        agencies=paths["agencies"],
+        keys=paths["keys"],
+        web_port=WEB_PORTS["unreadable"],
+    )
     worker = WorkerProcess(env, tmp_path / "worker.log")
     worker.start()
     assert worker.proc is not None
@@ -422,22 +455,29 @@ def test_without_keys_every_policy_change_is_rejected(kafka_bootstrap: str, tmp_
     agencies, _ = _files(tmp_path)
     prefix = f"sgf{uuid.uuid4().hex[:8]}."
     run(create_topics(kafka_bootstrap, contract_topics(prefix), 2))
-    env = worker_env(kafka_bootstrap, prefix, tmp_path / "data", agencies=agencies,
-                     web_port=WEB_PORTS["nokeys"])  # fmt: skip
+    env = worker_env(
+        kafka_bootstrap, prefix, tmp_path / "data", agencies=agencies, web_port=WEB_PORTS["nokeys"]
+    )
     worker = WorkerProcess(env, tmp_path / "worker.log")
     worker.start()
     signed = policy_change("ca-simi-valley-pd", "share_with", ["ca-oxnard-pd"], keys=KEYS)
     unsigned = policy_change("ca-simi-valley-pd", "share_with", ["ca-oxnard-pd"])
     try:
-        run(produce(kafka_bootstrap, prefix + "policy",
-                    [("ca-simi-valley-pd", signed), ("ca-simi-valley-pd", unsigned)]))  # fmt: skip
+        run(
+            produce(
+                kafka_bootstrap,
+                prefix + "policy",
+                [("ca-simi-valley-pd", signed), ("ca-simi-valley-pd", unsigned)],
+            )
+        )
         ids = {signed["change_id"], unsigned["change_id"]}
         got = _collect_outputs(kafka_bootstrap, prefix, lambda c: ids <= _audited(c, prefix))
         # Sent after both changes were decided: it shows whether either took effect.
         search = search_request("ca-oxnard-pd", networks=["ca-simi-valley-pd"])
         run(produce(kafka_bootstrap, prefix + "searches", [("ca-oxnard-pd", search)]))
-        after = _collect_outputs(kafka_bootstrap, prefix,
-                                 lambda c: search["search_id"] in _audited(c, prefix))  # fmt: skip
+        after = _collect_outputs(
+            kafka_bootstrap, prefix, lambda c: search["search_id"] in _audited(c, prefix)
+        )
         alive = worker.alive()
     finally:
         code = worker.stop()

@@ -117,9 +117,13 @@ def free_port() -> int:
 def test_promtool_accepts_the_config_rules_and_rule_tests(args: tuple[str, ...]) -> None:
     """promtool validates prometheus.yml and alerts.yml and passes every alert unit test."""
     result = subprocess.run(
-        [binary("promtool"), *args], cwd=PROMETHEUS_DIR, capture_output=True, text=True,
-        timeout=120, check=False,
-    )  # fmt: skip
+        [binary("promtool"), *args],
+        cwd=PROMETHEUS_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
 
@@ -128,9 +132,9 @@ def test_promtool_accepts_the_config_rules_and_rule_tests(args: tuple[str, ...])
 
 
 @contextlib.contextmanager
-def running(argv: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[
-    subprocess.Popen[bytes]
-]:
+def running(
+    argv: list[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run a process for the duration of the block; stop it (TERM, then KILL) afterwards."""
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -201,32 +205,51 @@ def now_ts() -> str:
 
 def search(requester: str, networks: list[str], reason: str) -> dict[str, Any]:
     return {
-        "type": "search_request", "search_id": str(uuid.uuid4()), "ts": now_ts(),
+        "type": "search_request",
+        "search_id": str(uuid.uuid4()),
+        "ts": now_ts(),
         "requester": {"agency_id": requester, "user_id": "u-1"},
-        "reason": reason, "case_number": "25-000123", "offense_type": None,
+        "reason": reason,
+        "case_number": "25-000123",
+        "offense_type": None,
         "search_type": "lookup",
         "query": {"plate": "8ABC123", "from": now_ts(), "to": now_ts()},
-        "scope": "networks", "networks": networks,
-    }  # fmt: skip
+        "scope": "networks",
+        "networks": networks,
+    }
 
 
 def policy_change(agency_id: str, setting: str, value: Any) -> dict[str, Any]:
     change: dict[str, Any] = {
-        "type": "policy_change", "change_id": str(uuid.uuid4()), "ts": now_ts(),
-        "agency_id": agency_id, "setting": setting, "value": value,
-        "actor": {"user_id": "admin-1", "agency_id": agency_id}, "reason": "test",
-        "ticket": "CHG-1", "key_id": "k1",
-    }  # fmt: skip
+        "type": "policy_change",
+        "change_id": str(uuid.uuid4()),
+        "ts": now_ts(),
+        "agency_id": agency_id,
+        "setting": setting,
+        "value": value,
+        "actor": {"user_id": "admin-1", "agency_id": agency_id},
+        "reason": "test",
+        "ticket": "CHG-1",
+        "key_id": "k1",
+    }
     change["signature"] = sign_change(change, SECRET.encode())
     return change
 
 
 def plate_read(owner: str, share_to: list[str]) -> dict[str, Any]:
     return {
-        "type": "plate_read", "read_id": str(uuid.uuid4()), "ts": now_ts(), "agency_id": owner,
-        "camera_id": "cam-1", "plate": "8ABC123", "plate_state": "CA", "confidence": 0.9,
-        "location": {"lat": 34.27, "lon": -119.23}, "hotlist_hit": False, "share_to": share_to,
-    }  # fmt: skip
+        "type": "plate_read",
+        "read_id": str(uuid.uuid4()),
+        "ts": now_ts(),
+        "agency_id": owner,
+        "camera_id": "cam-1",
+        "plate": "8ABC123",
+        "plate_state": "CA",
+        "confidence": 0.9,
+        "location": {"lat": 34.27, "lon": -119.23},
+        "hotlist_hit": False,
+        "share_to": share_to,
+    }
 
 
 def traffic() -> list[tuple[str, str, dict[str, Any] | bytes]]:
@@ -234,24 +257,46 @@ def traffic() -> list[tuple[str, str, dict[str, Any] | bytes]]:
     out: list[tuple[str, str, dict[str, Any] | bytes]] = []
     for _ in range(3):
         # Immigration enforcement on California data from Texas: denied, out of state.
-        out.append(("searches", "tx-houston-pd", search(
-            "tx-houston-pd", ["ca-ventura-county-so", "tx-dallas-pd"], "ICE warrant")))
+        out.append(
+            (
+                "searches",
+                "tx-houston-pd",
+                search("tx-houston-pd", ["ca-ventura-county-so", "tx-dallas-pd"], "ICE warrant"),
+            )
+        )
         # A federal agency reaching for California data: denied, federal recipient.
-        out.append(("searches", "us-ice-ero", search(
-            "us-ice-ero", ["ca-ventura-county-so"], "assist ERO with removal")))
+        out.append(
+            (
+                "searches",
+                "us-ice-ero",
+                search("us-ice-ero", ["ca-ventura-county-so"], "assist ERO with removal"),
+            )
+        )
         # An agency searching its own network for a burglary: approved.
-        out.append(("searches", "tx-houston-pd", search(
-            "tx-houston-pd", ["tx-houston-pd"], "burglary 459 PC case 25-000123")))
-        out.append(("reads", "ca-ventura-county-so",
-                    plate_read("ca-ventura-county-so", ["ca-oxnard-pd"])))
+        out.append(
+            (
+                "searches",
+                "tx-houston-pd",
+                search("tx-houston-pd", ["tx-houston-pd"], "burglary 459 PC case 25-000123"),
+            )
+        )
+        out.append(
+            ("reads", "ca-ventura-county-so", plate_read("ca-ventura-county-so", ["ca-oxnard-pd"]))
+        )
     # California law forbids national lookup: rejected with STATUTE_FORBIDS_SETTING.
-    out.append(("policy", "ca-ventura-county-so",
-                policy_change("ca-ventura-county-so", "national_lookup", True)))
+    out.append(
+        (
+            "policy",
+            "ca-ventura-county-so",
+            policy_change("ca-ventura-county-so", "national_lookup", True),
+        )
+    )
     # A lawful change: applied.
-    out.append(("policy", "tx-houston-pd",
-                policy_change("tx-houston-pd", "statewide_lookup", True)))
+    out.append(
+        ("policy", "tx-houston-pd", policy_change("tx-houston-pd", "statewide_lookup", True))
+    )
     out.append(("searches", "x", b"not json at all"))
-    return out  # fmt: skip
+    return out
 
 
 async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
@@ -304,8 +349,15 @@ def panel_queries(variables: dict[str, str]) -> list[PanelQuery]:
                 for name in sorted(variables, key=len, reverse=True):
                     expr = expr.replace(f"${name}", variables[name])
                 assert "$" not in expr, (path.name, panel["title"], expr)
-                out.append(PanelQuery(dashboard["uid"], panel["title"], target["refId"], expr,
-                                      bool(target.get("instant"))))  # fmt: skip
+                out.append(
+                    PanelQuery(
+                        dashboard["uid"],
+                        panel["title"],
+                        target["refId"],
+                        expr,
+                        bool(target.get("instant")),
+                    )
+                )
     return out
 
 
@@ -386,10 +438,11 @@ def test_every_dashboard_panel_shows_real_worker_data_in_real_prometheus(
         prom_port = free_port()
         config = write_prometheus_config(tmp_path, worker_port)
         prometheus_argv = [
-            prometheus_bin, f"--config.file={config}",
+            prometheus_bin,
+            f"--config.file={config}",
             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{prom_port}",
-        ]  # fmt: skip
+        ]
         with running(prometheus_argv, prometheus_log) as prometheus_process:
             prometheus = Prometheus(f"http://127.0.0.1:{prom_port}")
 
@@ -413,14 +466,17 @@ def test_every_dashboard_panel_shows_real_worker_data_in_real_prometheus(
                 return prometheus.scalar(
                     'sum(streamguard_events_total{kind="search_request",outcome="denied"}) >= 6 '
                     'and on() sum(streamguard_policy_changes_total{result="rejected"}) >= 1 '
-                    'and on() sum(streamguard_consumer_lag_messages) >= 0'
+                    "and on() sum(streamguard_consumer_lag_messages) >= 0"
                 )
 
             Timeout(DATA_WAIT_S, "the decisions to reach Prometheus").poll(traffic_decided)
 
             def empty_panels() -> list[str]:
-                variables = {"__range": f"{max(int(time.time() - start) + 60, 60)}s",
-                             "__rate_interval": "15s", "__interval": "2s"}  # fmt: skip
+                variables = {
+                    "__range": f"{max(int(time.time() - start) + 60, 60)}s",
+                    "__rate_interval": "15s",
+                    "__interval": "2s",
+                }
                 variables |= variable_values(prometheus)
                 end = time.time()
                 empty = []
@@ -430,8 +486,9 @@ def test_every_dashboard_panel_shows_real_worker_data_in_real_prometheus(
                     else:
                         result = prometheus.range(query.expr, start - 60, end, step=2)
                     if not result:
-                        empty.append(f"{query.dashboard} / {query.panel} [{query.ref}]: "
-                                      f"{query.expr}")  # fmt: skip
+                        empty.append(
+                            f"{query.dashboard} / {query.panel} [{query.ref}]: {query.expr}"
+                        )
                 return empty
 
             # Rates need two samples after the traffic: wait (bounded) until no panel is empty.
@@ -447,9 +504,12 @@ def test_every_dashboard_panel_shows_real_worker_data_in_real_prometheus(
             assert prometheus.scalar(f"sum({violations % 'PROHIBITED_PURPOSE_IMMIGRATION'})") >= 3
             assert prometheus.scalar(f"sum({violations % 'OUT_OF_STATE_RECIPIENT'})") >= 3
             assert prometheus.scalar(f"sum({violations % 'STATUTE_FORBIDS_SETTING'})") >= 1
-            assert prometheus.scalar(
-                'sum(streamguard_owner_attempts_total{owner_id="ca-ventura-county-so"})'
-            ) >= 6
+            assert (
+                prometheus.scalar(
+                    'sum(streamguard_owner_attempts_total{owner_id="ca-ventura-county-so"})'
+                )
+                >= 6
+            )
             assert prometheus.scalar('sum(streamguard_events_total{outcome="approved"})') >= 3
             # The windowed gauge must come to count all six searches of the burst, including
             # the last batch, even though no traffic follows it.

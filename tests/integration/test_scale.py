@@ -63,8 +63,13 @@ PHASE = 80  # events per phase; three phases
 WEB_PORTS = (6300, 6301, 6302)  # reference worker, first and second scaled worker
 TIMEOUT = 120.0
 PACE = 0.1  # seconds between events sent while a worker joins or leaves
-REASONS = ("stolen vehicle 10851 VC case 25-000123", "ICE detainer request", "investigation",
-           "robbery 211 PC", "")  # fmt: skip
+REASONS = (
+    "stolen vehicle 10851 VC case 25-000123",
+    "ICE detainer request",
+    "investigation",
+    "robbery 211 PC",
+    "",
+)
 
 Decisions = dict[str, tuple[str, tuple[str, ...], str]]
 
@@ -87,9 +92,13 @@ def _traffic() -> list[tuple[str, str, dict[str, Any]]]:
             # Its own network is always reachable: some searches are approved.
             networks = [requester] if rng.random() < 0.4 else rng.sample(AGENCY_IDS, 2)
             search = search_request(
-                requester, networks=networks, reason=rng.choice(REASONS),
-                ts=ts, search_id=event_id, user_id=f"u-{i % 7}",
-            )  # fmt: skip
+                requester,
+                networks=networks,
+                reason=rng.choice(REASONS),
+                ts=ts,
+                search_id=event_id,
+                user_id=f"u-{i % 7}",
+            )
             out.append(("searches", requester, search))
         else:
             owner = rng.choice(AGENCY_IDS)
@@ -100,8 +109,13 @@ def _traffic() -> list[tuple[str, str, dict[str, Any]]]:
 
 TRAFFIC = _traffic()
 # Lets a CA requester in a partner network: decisions differ if a worker missed the change.
-CHANGE = policy_change("ca-ventura-county-so", "share_with", ["ca-oxnard-pd", "ca-camarillo-pd"],
-                       keys=KEYS, change_id="6d1f8a52-2a43-4c1e-9d7e-000000000001")  # fmt: skip
+CHANGE = policy_change(
+    "ca-ventura-county-so",
+    "share_with",
+    ["ca-oxnard-pd", "ca-camarillo-pd"],
+    keys=KEYS,
+    change_id="6d1f8a52-2a43-4c1e-9d7e-000000000001",
+)
 
 
 def _event_id(event: dict[str, Any]) -> str:
@@ -132,12 +146,16 @@ def _wait_settled(port: int, rebalances: int, worker: WorkerProcess) -> None:
     """Bounded wait until the worker has started `rebalances` rebalances and finished them."""
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline and worker.alive():
-        if (_metric(port, "streamguard_rebalances_total") >= rebalances
-                and _metric(port, "streamguard_rebalance_in_progress") == 0):  # fmt: skip
+        if (
+            _metric(port, "streamguard_rebalances_total") >= rebalances
+            and _metric(port, "streamguard_rebalance_in_progress") == 0
+        ):
             return
         time.sleep(0.2)
-    pytest.fail(f"worker on {port} did not settle after {rebalances} rebalance(s):\n"
-                + worker.log_text()[-3000:])  # fmt: skip
+    pytest.fail(
+        f"worker on {port} did not settle after {rebalances} rebalance(s):\n"
+        + worker.log_text()[-3000:]
+    )
 
 
 class Run:
@@ -154,10 +172,15 @@ class Run:
     def worker(self, index: int, port: int) -> WorkerProcess:
         # Same prefix, hence the same STREAMGUARD_APP_ID: one consumer group.
         env = worker_env(
-            self.bootstrap, self.prefix, self.base / f"data-{index}",
-            agencies=self.base.parent / "agencies.csv", keys=self.base.parent / "keys.json",
-            web_port=port, partitions=PARTITIONS, rate_limit_per_minute=str(RATE_LIMIT),
-        )  # fmt: skip
+            self.bootstrap,
+            self.prefix,
+            self.base / f"data-{index}",
+            agencies=self.base.parent / "agencies.csv",
+            keys=self.base.parent / "keys.json",
+            web_port=port,
+            partitions=PARTITIONS,
+            rate_limit_per_minute=str(RATE_LIMIT),
+        )
         process = WorkerProcess(env, self.base / f"worker-{index}.log")
         process.start()
         self.workers.append(process)
@@ -181,8 +204,9 @@ class Run:
         self.wait_decided(_ids(TRAFFIC[:PHASE]))
         return worker
 
-    def send_paced(self, items: list[tuple[str, str, dict[str, Any]]], at: int,
-                   action: Callable[[], object]) -> None:  # fmt: skip
+    def send_paced(
+        self, items: list[tuple[str, str, dict[str, Any]]], at: int, action: Callable[[], object]
+    ) -> None:
         """Send one event every PACE seconds, in order, calling `action` after the `at`-th."""
 
         async def go() -> None:
@@ -192,8 +216,9 @@ class Run:
                 for index, (role, key, event) in enumerate(items):
                     if index == at:
                         action()
-                    await producer.send_and_wait(self.prefix + role, serde.dumps(event),
-                                                 key=key.encode())  # fmt: skip
+                    await producer.send_and_wait(
+                        self.prefix + role, serde.dumps(event), key=key.encode()
+                    )
                     await asyncio.sleep(PACE)
             finally:
                 await producer.stop()
@@ -213,8 +238,9 @@ class Run:
         assert behind == {}, f"offsets not committed in {TIMEOUT:.0f} s: {behind}"
 
     def wait_decided(self, ids: set[str]) -> Collected:
-        topics = [self.prefix + n for n in ("audit", "searches.approved", "reads.shared",
-                                            "quarantine")]  # fmt: skip
+        topics = [
+            self.prefix + n for n in ("audit", "searches.approved", "reads.shared", "quarantine")
+        ]
 
         def done(c: Collected) -> bool:
             # The outputs too: they can arrive after the audit record of the same batch.
@@ -224,8 +250,10 @@ class Run:
         got: Collected = run(collect(self.bootstrap, topics, done, TIMEOUT))
         if not done(got):
             logs = "\n".join(w.log_text()[-2000:] for w in self.workers)
-            pytest.fail(f"{len(ids - _decisions(got, self.prefix).keys())} of {len(ids)} "
-                        f"events not decided in {TIMEOUT:.0f} s:\n{logs}")  # fmt: skip
+            pytest.fail(
+                f"{len(ids - _decisions(got, self.prefix).keys())} of {len(ids)} "
+                f"events not decided in {TIMEOUT:.0f} s:\n{logs}"
+            )
         return got
 
     def stop(self) -> None:
@@ -261,9 +289,13 @@ def _owed(got: Collected, prefix: str) -> dict[str, set[str]]:
         ("search_request", "partial"): ("searches.approved", "quarantine"),
         ("plate_read", "shared"): ("reads.shared",),
         ("plate_read", "partial"): ("reads.shared", "quarantine"),
-    }  # fmt: skip
-    owed: dict[str, set[str]] = {"audit": set(), "searches.approved": set(),
-                                 "reads.shared": set(), "quarantine": set()}  # fmt: skip
+    }
+    owed: dict[str, set[str]] = {
+        "audit": set(),
+        "searches.approved": set(),
+        "reads.shared": set(),
+        "quarantine": set(),
+    }
     for _, record in got[prefix + "audit"]:
         if not isinstance(record, dict) or record.get("event_id") is None:
             continue
@@ -277,8 +309,7 @@ def _owed(got: Collected, prefix: str) -> dict[str, set[str]]:
 
 def _routed(got: Collected, prefix: str) -> dict[str, set[str]]:
     """Which event ids reached each output topic (approved, shared, quarantine)."""
-    fields = {"searches.approved": "search_id", "reads.shared": "read_id",
-              "quarantine": "event_id"}  # fmt: skip
+    fields = {"searches.approved": "search_id", "reads.shared": "read_id", "quarantine": "event_id"}
     return {
         name: {str(v.get(field)) for _, v in got[prefix + name] if isinstance(v, dict)}
         for name, field in fields.items()
@@ -289,8 +320,9 @@ def _routed(got: Collected, prefix: str) -> dict[str, set[str]]:
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("scale")
     (path / "agencies.csv").write_text(AGENCIES, encoding="utf-8")
-    (path / "keys.json").write_text(json.dumps({k: v.decode() for k, v in KEYS.items()}),
-                                    encoding="utf-8")  # fmt: skip
+    (path / "keys.json").write_text(
+        json.dumps({k: v.decode() for k, v in KEYS.items()}), encoding="utf-8"
+    )
     return path
 
 
@@ -324,7 +356,11 @@ def test_reference_exercises_table_state(
     assert decisions[CHANGE["change_id"]][0] == "applied"
     assert any("RATE_LIMIT_EXCEEDED" in codes for _, codes, _ in decisions.values())
     assert {outcome for outcome, _, _ in decisions.values()} >= {
-        "approved", "partial", "denied", "shared"}  # fmt: skip
+        "approved",
+        "partial",
+        "denied",
+        "shared",
+    }
 
 
 def _compare(run_: Run, got: Collected, reference: tuple[Decisions, dict[str, set[str]]]) -> None:
@@ -381,8 +417,9 @@ def test_join_and_leave_mid_stream_decide_like_one(
 
         # B starts after the 10th event of phase 2 and joins while the rest keeps arriving.
         joined: list[WorkerProcess] = []
-        two.send_paced(TRAFFIC[PHASE:2 * PHASE], 10,
-                       lambda: joined.append(two.worker(2, WEB_PORTS[2])))  # fmt: skip
+        two.send_paced(
+            TRAFFIC[PHASE : 2 * PHASE], 10, lambda: joined.append(two.worker(2, WEB_PORTS[2]))
+        )
         _wait_settled(WEB_PORTS[2], 1, joined[0])
         two.wait_decided(_ids(TRAFFIC[: 2 * PHASE]))
 
@@ -399,11 +436,17 @@ def test_join_and_leave_mid_stream_decide_like_one(
     # A graceful join or leave replays nothing: the decided offsets of revoked partitions are
     # committed before they move (streamguard.worker.faust_fixes.consumer), and a message
     # faust hands the same worker twice is decided once.
-    audited = Counter(r.get("event_id") for _, r in got[two.prefix + "audit"]
-                      if isinstance(r, dict) and r.get("event_id") is not None)  # fmt: skip
+    audited = Counter(
+        r.get("event_id")
+        for _, r in got[two.prefix + "audit"]
+        if isinstance(r, dict) and r.get("event_id") is not None
+    )
     assert [e for e, n in audited.items() if n > 1] == []
     # A graceful join or leave replays nothing: the revoked partitions' decided offsets are
     # committed before the partitions move (streamguard.worker.faust_fixes.consumer).
-    audited = Counter(r.get("event_id") for _, r in got[two.prefix + "audit"]
-                      if isinstance(r, dict) and r.get("event_id") is not None)  # fmt: skip
+    audited = Counter(
+        r.get("event_id")
+        for _, r in got[two.prefix + "audit"]
+        if isinstance(r, dict) and r.get("event_id") is not None
+    )
     assert [e for e, n in audited.items() if n > 1] == []

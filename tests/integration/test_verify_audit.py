@@ -45,8 +45,14 @@ def test_chain_continues_across_restart_and_tampering_is_named(
     prefix = f"sgv{uuid.uuid4().hex[:8]}."
     (tmp_path / "agencies.csv").write_text(AGENCIES, encoding="utf-8")
     run(create_topics(kafka_bootstrap, contract_topics(prefix), 1))
-    env = worker_env(kafka_bootstrap, prefix, tmp_path / "data", agencies=tmp_path / "agencies.csv",
-                     web_port=6131, partitions=1)  # fmt: skip
+    env = worker_env(
+        kafka_bootstrap,
+        prefix,
+        tmp_path / "data",
+        agencies=tmp_path / "agencies.csv",
+        web_port=6131,
+        partitions=1,
+    )
     worker = WorkerProcess(env, tmp_path / "worker.log")
     worker.start()
     try:
@@ -67,8 +73,13 @@ def test_chain_continues_across_restart_and_tampering_is_named(
     assert result.returncode == 0, result.stderr
     assert "1 chains, 10 records" in result.stdout
 
-    forged: dict[str, Any] = {**chain[-1], "seq": 11, "prev_hash": chain[-1]["hash"],
-                              "outcome": "approved", "event_id": "forged"}  # fmt: skip
+    forged: dict[str, Any] = {
+        **chain[-1],
+        "seq": 11,
+        "prev_hash": chain[-1]["hash"],
+        "outcome": "approved",
+        "event_id": "forged",
+    }
     forged["hash"] = record_hash({**forged, "outcome": "denied"})  # hash of other contents
     run(produce(kafka_bootstrap, prefix + "audit", [("searches-0", forged)]))
     result = verify_audit(kafka_bootstrap, prefix)

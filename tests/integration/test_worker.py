@@ -56,9 +56,14 @@ class Broker:
         run(produce(self.bootstrap, self.topic(name), items))
 
     def wait(self, names: list[str], until: Any) -> Collected:
-        got = run(collect(self.bootstrap, [self.topic(n) for n in names],
-                          lambda c: until({k.removeprefix(self.prefix): v for k, v in c.items()}),
-                          TIMEOUT))  # fmt: skip
+        got = run(
+            collect(
+                self.bootstrap,
+                [self.topic(n) for n in names],
+                lambda c: until({k.removeprefix(self.prefix): v for k, v in c.items()}),
+                TIMEOUT,
+            )
+        )
         return {k.removeprefix(self.prefix): v for k, v in got.items()}
 
 
@@ -73,13 +78,19 @@ def env(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     prefix = f"sgw{uuid.uuid4().hex[:8]}."
     process = WorkerProcess(
         worker_env(
-            kafka_bootstrap, prefix, base / "data", agencies=base / "agencies.csv",
-            keys=base / "keys.json", web_port=WEB_PORT, rate_limit_per_minute="3",
-            alert_immigration_per_hour="1", alert_out_of_state_per_hour="2",
+            kafka_bootstrap,
+            prefix,
+            base / "data",
+            agencies=base / "agencies.csv",
+            keys=base / "keys.json",
+            web_port=WEB_PORT,
+            rate_limit_per_minute="3",
+            alert_immigration_per_hour="1",
+            alert_out_of_state_per_hour="2",
             alert_denied_networks_per_hour="1000",
         ),
         base / "worker.log",
-    )  # fmt: skip
+    )
     run(create_topics(kafka_bootstrap, contract_topics(prefix), 2))
     process.start()
     broker = Broker(kafka_bootstrap, prefix, process)
@@ -106,13 +117,15 @@ def test_search_outcomes_reach_their_topics(env: Broker) -> None:
     """Approved → approved topic; partial → both; denied → quarantine only; all audited."""
     minute = "2026-01-10T10:01:00Z"
     approved = search_request("ca-oxnard-pd", networks=["ca-oxnard-pd"], ts=minute)
-    partial = search_request("ca-oxnard-pd", networks=["ca-oxnard-pd", "ca-ventura-county-so"],
-                             ts=minute)  # fmt: skip
+    partial = search_request(
+        "ca-oxnard-pd", networks=["ca-oxnard-pd", "ca-ventura-county-so"], ts=minute
+    )
     denied = search_request("tx-dallas-pd", networks=["ca-ventura-county-so"], ts=minute)
     env.send("searches", [(s["requester"]["agency_id"], s) for s in (approved, partial, denied)])
     ids = [approved["search_id"], partial["search_id"], denied["search_id"]]
-    got = env.wait(["searches.approved", "quarantine", "audit"],
-                   lambda c: all(_audit_for(c, i) for i in ids))  # fmt: skip
+    got = env.wait(
+        ["searches.approved", "quarantine", "audit"], lambda c: all(_audit_for(c, i) for i in ids)
+    )
 
     [out] = _by_id(got["searches.approved"], "search_id", approved["search_id"])
     assert out["allowed_networks"] == ["ca-oxnard-pd"]
@@ -155,8 +168,9 @@ def test_signed_change_applies_and_reads_follow_it(env: Broker) -> None:
     denied = plate_read("ca-simi-valley-pd", ["us-ice-ero"])
     env.send("reads", [("ca-simi-valley-pd", r) for r in (shared, partial, denied)])
     ids = [shared["read_id"], partial["read_id"], denied["read_id"]]
-    got = env.wait(["reads.shared", "quarantine", "audit"],
-                   lambda c: all(_audit_for(c, i) for i in ids))  # fmt: skip
+    got = env.wait(
+        ["reads.shared", "quarantine", "audit"], lambda c: all(_audit_for(c, i) for i in ids)
+    )
 
     [out] = _by_id(got["reads.shared"], "read_id", shared["read_id"])
     assert (out["recipients"], out["denied_recipients"]) == (["ca-oxnard-pd"], [])
@@ -177,25 +191,41 @@ def test_ventura_flip_is_rejected_and_has_no_effect(env: Broker) -> None:
     signed = policy_change("ca-ventura-county-so", "national_lookup", True, keys=KEYS)
     env.send("policy", [("ca-ventura-county-so", flip), ("ca-ventura-county-so", signed)])
     ids = [flip["change_id"], signed["change_id"]]
-    got = env.wait(["quarantine", "alerts", "audit"],
-                   lambda c: all(_audit_for(c, i) for i in ids)
-                   and len([a for _, a in c["alerts"] if a["kind"] == "policy_rejected"
-                            and a["detail"].split()[2] in ids]) == 2)  # fmt: skip
-    for change_id, code in ((flip["change_id"], "UNSIGNED_CHANGE"),
-                            (signed["change_id"], "STATUTE_FORBIDS_SETTING")):  # fmt: skip
+    got = env.wait(
+        ["quarantine", "alerts", "audit"],
+        lambda c: (
+            all(_audit_for(c, i) for i in ids)
+            and len(
+                [
+                    a
+                    for _, a in c["alerts"]
+                    if a["kind"] == "policy_rejected" and a["detail"].split()[2] in ids
+                ]
+            )
+            == 2
+        ),
+    )
+    for change_id, code in (
+        (flip["change_id"], "UNSIGNED_CHANGE"),
+        (signed["change_id"], "STATUTE_FORBIDS_SETTING"),
+    ):
         [q] = _by_id(got["quarantine"], "event_id", change_id)
         assert q["kind"] == "policy_change"
         codes = {r["code"] for r in q["reasons"]}
         assert code in codes and "STATUTE_FORBIDS_SETTING" in codes
         assert _audit_for(got, change_id)[0]["outcome"] == "rejected"
-    alerts = [a for key, a in got["alerts"] if a["kind"] == "policy_rejected"
-              and key == b"ca-ventura-county-so"]  # fmt: skip
+    alerts = [
+        a
+        for key, a in got["alerts"]
+        if a["kind"] == "policy_rejected" and key == b"ca-ventura-county-so"
+    ]
     assert len(alerts) >= 2
 
     search = search_request("tx-houston-pd", scope="national", ts="2026-01-10T11:00:00Z")
     env.send("searches", [("tx-houston-pd", search)])
-    got = env.wait(["searches.approved", "audit"],
-                   lambda c: bool(_audit_for(c, search["search_id"])))  # fmt: skip
+    got = env.wait(
+        ["searches.approved", "audit"], lambda c: bool(_audit_for(c, search["search_id"]))
+    )
     [out] = _by_id(got["searches.approved"], "search_id", search["search_id"])
     assert "ca-ventura-county-so" not in out["allowed_networks"]
     assert "ca-ventura-county-so" not in _audit_for(got, search["search_id"])[0]["allowed"]
@@ -230,20 +260,33 @@ def test_windows_rate_limit_and_alerts(env: Broker) -> None:
     """Event-time windows: the 4th search in a minute is RATE_LIMIT_EXCEEDED (limit 3) with one
     search_rate alert; immigration bursts and out-of-state attempts on an owner alert once."""
     minute = "2026-01-10T13:05:{:02d}Z"
-    searches = [search_request("ca-oxnard-pd", networks=["ca-oxnard-pd"], ts=minute.format(i))
-                for i in range(5)]  # fmt: skip
-    ice = [search_request("tx-houston-pd", networks=["ca-ventura-county-so"],
-                          reason="ICE detainer request", ts=minute.format(i))
-           for i in range(3)]  # fmt: skip
+    searches = [
+        search_request("ca-oxnard-pd", networks=["ca-oxnard-pd"], ts=minute.format(i))
+        for i in range(5)
+    ]
+    ice = [
+        search_request(
+            "tx-houston-pd",
+            networks=["ca-ventura-county-so"],
+            reason="ICE detainer request",
+            ts=minute.format(i),
+        )
+        for i in range(3)
+    ]
     env.send("searches", [(s["requester"]["agency_id"], s) for s in searches + ice])
     ids = [s["search_id"] for s in searches + ice]
 
     def done(c: Collected) -> bool:
         kinds = {(a["kind"], a["agency_id"]) for _, a in c["alerts"]}
-        return all(_audit_for(c, i) for i in ids) and {
-            ("search_rate", "ca-oxnard-pd"), ("prohibited_purpose", "tx-houston-pd"),
-            ("out_of_state_attempts", "ca-ventura-county-so"),
-        } <= kinds  # fmt: skip
+        return (
+            all(_audit_for(c, i) for i in ids)
+            and {
+                ("search_rate", "ca-oxnard-pd"),
+                ("prohibited_purpose", "tx-houston-pd"),
+                ("out_of_state_attempts", "ca-ventura-county-so"),
+            }
+            <= kinds
+        )
 
     got = env.wait(["audit", "alerts", "quarantine"], done)
     outcomes = [_audit_for(got, s["search_id"])[0] for s in searches]
@@ -260,11 +303,17 @@ def test_windows_rate_limit_and_alerts(env: Broker) -> None:
     assert (rate[0]["window_end"], rate[0]["threshold"]) == ("2026-01-10T13:06:00Z", 3)
     # The count when the alert was raised: past the threshold, at most every search sent.
     assert 4 <= rate[0]["value"] <= 5
-    burst = [a for _, a in got["alerts"] if a["kind"] == "prohibited_purpose"
-             and a["window_start"] == "2026-01-10T13:00:00Z"]  # fmt: skip
+    burst = [
+        a
+        for _, a in got["alerts"]
+        if a["kind"] == "prohibited_purpose" and a["window_start"] == "2026-01-10T13:00:00Z"
+    ]
     assert len(burst) == 1
-    attempts = [a for _, a in got["alerts"] if a["kind"] == "out_of_state_attempts"
-                and a["window_start"] == "2026-01-10T13:00:00Z"]  # fmt: skip
+    attempts = [
+        a
+        for _, a in got["alerts"]
+        if a["kind"] == "out_of_state_attempts" and a["window_start"] == "2026-01-10T13:00:00Z"
+    ]
     assert len(attempts) == 1
     assert attempts[0]["agency_id"] == "ca-ventura-county-so"
 

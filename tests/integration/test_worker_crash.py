@@ -46,8 +46,12 @@ def _traffic() -> tuple[list[tuple[str, Any]], list[tuple[str, Any]], set[str]]:
         minute = f"2026-01-10T10:{i % 60:02d}:{i % 57:02d}Z"
         requester = REQUESTERS[i % len(REQUESTERS)]
         if i % 3:
-            event = sgt.search_request(requester, networks=[requester, "ca-ventura-county-so"],
-                                   ts=minute, plate=f"7CRASH{i:03d}")  # fmt: skip
+            event = sgt.search_request(
+                requester,
+                networks=[requester, "ca-ventura-county-so"],
+                ts=minute,
+                plate=f"7CRASH{i:03d}",
+            )
             searches.append((requester, event))
         else:
             event = sgt.plate_read(requester, ["ca-oxnard-pd"], ts=minute, plate=f"7CRASH{i:03d}")
@@ -63,19 +67,33 @@ def test_sigkill_mid_stream_loses_nothing_and_chains_continue(
     (tmp_path / "agencies.csv").write_text(AGENCIES, encoding="utf-8")
     sgt.run(sgt.create_topics(kafka_bootstrap, sgt.contract_topics(prefix), 2))
     env = sgt.worker_env(
-        kafka_bootstrap, prefix, tmp_path / "data", agencies=tmp_path / "agencies.csv",
-        web_port=WEB_PORT, partitions=2, batch_size="25", commit_interval_ms="600000",
-        rate_limit_per_minute="0", log_level="info",
-    )  # fmt: skip
+        kafka_bootstrap,
+        prefix,
+        tmp_path / "data",
+        agencies=tmp_path / "agencies.csv",
+        web_port=WEB_PORT,
+        partitions=2,
+        batch_size="25",
+        commit_interval_ms="600000",
+        rate_limit_per_minute="0",
+        log_level="info",
+    )
     worker = sgt.WorkerProcess(env, tmp_path / "worker.log")
     first = [sgt.search_request("ca-oxnard-pd", networks=["ca-oxnard-pd"]) for _ in range(20)]
     worker.start()
     try:
-        sgt.run(sgt.produce(kafka_bootstrap, prefix + "searches",
-                            [("ca-oxnard-pd", s) for s in first]))  # fmt: skip
+        sgt.run(
+            sgt.produce(kafka_bootstrap, prefix + "searches", [("ca-oxnard-pd", s) for s in first])
+        )
         first_ids = {s["search_id"] for s in first}
-        sgt.run(sgt.collect(kafka_bootstrap, [prefix + "audit"], lambda c: first_ids <= {
-            v.get("event_id") for _, v in c[prefix + "audit"]}, 90.0))  # fmt: skip
+        sgt.run(
+            sgt.collect(
+                kafka_bootstrap,
+                [prefix + "audit"],
+                lambda c: first_ids <= {v.get("event_id") for _, v in c[prefix + "audit"]},
+                90.0,
+            )
+        )
     finally:
         assert worker.stop() == 0, worker.log_text()[-3000:]  # graceful: offsets committed
 

@@ -152,11 +152,15 @@ def _access_reasons(
         if reachable and requester.is_federal and not settings.federal_sharing:
             reachable = False
         if not reachable:
-            found.append(Reason(
-                codes.NOT_SHARED, f"{_CONTRACT}, section 2 (access)",
-                f"{owner_id} does not share its network with the requester for a {scope} search",
-                owner_id,
-            ))  # fmt: skip
+            found.append(
+                Reason(
+                    codes.NOT_SHARED,
+                    f"{_CONTRACT}, section 2 (access)",
+                    f"{owner_id} does not share its network with the requester "
+                    f"for a {scope} search",
+                    owner_id,
+                )
+            )
         found.extend(recipient_law_reasons(state.rule_for(owner), owner, requester, settings))
     return tuple(found)
 
@@ -175,10 +179,14 @@ def _purpose_reasons(
     if owner is not None:
         found.extend(purpose_law_reasons(state.rule_for(owner), owner, categories))
         if state.settings_for(owner_id).require_case_number and not has_case_number:
-            found.append(Reason(
-                codes.MISSING_CASE_NUMBER, f"owner setting require_case_number of {owner_id}",
-                f"{owner_id} requires a case number for every search", owner_id,
-            ))  # fmt: skip
+            found.append(
+                Reason(
+                    codes.MISSING_CASE_NUMBER,
+                    f"owner setting require_case_number of {owner_id}",
+                    f"{owner_id} requires a case number for every search",
+                    owner_id,
+                )
+            )
     result = tuple(found)
     memo[key] = result
     return result
@@ -200,11 +208,18 @@ def _verdict(
     """
     owner = state.agencies.get(owner_id)
     if owner is None:
-        return NetworkVerdict(owner_id, (Reason(
-            codes.UNKNOWN_OWNER, f"{_CONTRACT}, section 3",
-            f"owner network {owner_id} is not in the registry; nothing is shared with an "
-            "unknown owner", owner_id,
-        ),))  # fmt: skip
+        return NetworkVerdict(
+            owner_id,
+            (
+                Reason(
+                    codes.UNKNOWN_OWNER,
+                    f"{_CONTRACT}, section 3",
+                    f"owner network {owner_id} is not in the registry; nothing is shared with an "
+                    "unknown owner",
+                    owner_id,
+                ),
+            ),
+        )
     settings = state.settings.get(owner_id)
     requester_id = requester.agency_id
     relation = (
@@ -214,9 +229,15 @@ def _verdict(
     holds_declaration = settings is not None and requester_id in settings.declaration_on_file
     memo = _table(state, "verdict")
     key = (
-        owner_id, scope, requester.state, _kind_class(requester.kind), relation,
-        holds_declaration, categories, has_case_number,
-    )  # fmt: skip
+        owner_id,
+        scope,
+        requester.state,
+        _kind_class(requester.kind),
+        relation,
+        holds_declaration,
+        categories,
+        has_case_number,
+    )
     verdict: NetworkVerdict | None = memo.get(key)
     if verdict is None:
         access = _table(state, "access")
@@ -282,8 +303,9 @@ def _pool(
             if scope == "national"
             else state.statewide_owners.get(requester.state, frozenset())
         )
-        stand_in = Agency(f"\x00{requester.state}:{requester.kind}", "", requester.state,
-                          requester.kind)  # fmt: skip
+        stand_in = Agency(
+            f"\x00{requester.state}:{requester.kind}", "", requester.state, requester.kind
+        )
         owners = sorted(pool)
         verdicts = tuple(
             _verdict(state, stand_in, o, scope, categories, has_case_number) for o in owners
@@ -344,10 +366,11 @@ def _past_retention(
         return verdict
     _seconds, citation, text = limit
     late = Reason(
-        codes.RETENTION_EXCEEDED, citation,
+        codes.RETENTION_EXCEEDED,
+        citation,
         f"{what} is older than the {text} {verdict.agency_id} may keep ALPR data",
         verdict.agency_id,
-    )  # fmt: skip
+    )
     return NetworkVerdict(verdict.agency_id, (*verdict.reasons, late))
 
 
@@ -357,26 +380,38 @@ def _tagged(reasons: list[Reason], agency_id: str) -> tuple[Reason, ...]:
 
 
 def _search_level_reasons(
-    requester_id: str, known: bool, categories: tuple[str, ...], state: PolicyState,
+    requester_id: str,
+    known: bool,
+    categories: tuple[str, ...],
+    state: PolicyState,
     rate_limited: bool,
-) -> list[Reason]:  # fmt: skip
+) -> list[Reason]:
     found: list[Reason] = []
     if not known:
-        found.append(Reason(
-            codes.UNKNOWN_REQUESTER, f"{_CONTRACT}, section 3",
-            f"requester {requester_id} is not in the registry; nothing is shared with an "
-            "unknown agency",
-        ))  # fmt: skip
+        found.append(
+            Reason(
+                codes.UNKNOWN_REQUESTER,
+                f"{_CONTRACT}, section 3",
+                f"requester {requester_id} is not in the registry; nothing is shared with an "
+                "unknown agency",
+            )
+        )
     if "missing" in categories:
-        found.append(Reason(
-            codes.MISSING_PURPOSE, state.statutes.missing_purpose.cited,
-            "the search states no purpose (empty or placeholder reason)",
-        ))  # fmt: skip
+        found.append(
+            Reason(
+                codes.MISSING_PURPOSE,
+                state.statutes.missing_purpose.cited,
+                "the search states no purpose (empty or placeholder reason)",
+            )
+        )
     if rate_limited:
-        found.append(Reason(
-            codes.RATE_LIMIT_EXCEEDED, f"{_CONTRACT}, section 3",
-            f"{requester_id} passed its search rate limit",
-        ))  # fmt: skip
+        found.append(
+            Reason(
+                codes.RATE_LIMIT_EXCEEDED,
+                f"{_CONTRACT}, section 3",
+                f"{requester_id} passed its search rate limit",
+            )
+        )
     return found
 
 
@@ -492,9 +527,11 @@ def decide_read(
     assert read_ts is not None  # checked by the schema
     verdicts: list[NetworkVerdict] = []
     for recipient_id in dict.fromkeys(event.get("share_to", [])):
-        verdicts.append(NetworkVerdict(
-            recipient_id, _recipient_reasons(state, owner, owner_id, recipient_id, read_ts, now)
-        ))  # fmt: skip
+        verdicts.append(
+            NetworkVerdict(
+                recipient_id, _recipient_reasons(state, owner, owner_id, recipient_id, read_ts, now)
+            )
+        )
     allowed = sum(1 for v in verdicts if v.allowed)
     if allowed == len(verdicts):
         outcome = "shared"  # includes a read with no recipients: nothing leaves the owner
@@ -514,17 +551,25 @@ def _recipient_reasons(
     now: float,
 ) -> tuple[Reason, ...]:
     if owner is None:
-        return (Reason(
-            codes.UNKNOWN_OWNER, f"{_CONTRACT}, section 3",
-            f"the read's owner {owner_id} is not in the registry; nothing is shared", recipient_id,
-        ),)  # fmt: skip
+        return (
+            Reason(
+                codes.UNKNOWN_OWNER,
+                f"{_CONTRACT}, section 3",
+                f"the read's owner {owner_id} is not in the registry; nothing is shared",
+                recipient_id,
+            ),
+        )
     recipient = state.agencies.get(recipient_id)
     if recipient is None:
-        return (Reason(
-            codes.UNKNOWN_REQUESTER, f"{_CONTRACT}, section 3",
-            f"recipient {recipient_id} is not in the registry; nothing is shared with an "
-            "unknown agency", recipient_id,
-        ),)  # fmt: skip
+        return (
+            Reason(
+                codes.UNKNOWN_REQUESTER,
+                f"{_CONTRACT}, section 3",
+                f"recipient {recipient_id} is not in the registry; nothing is shared with an "
+                "unknown agency",
+                recipient_id,
+            ),
+        )
     settings = state.settings_for(owner_id)
     found: list[Reason] = []
     if recipient_id != owner_id:
@@ -532,20 +577,28 @@ def _recipient_reasons(
             not recipient.is_federal or settings.federal_sharing
         )
         if not reachable:
-            found.append(Reason(
-                codes.NOT_SHARED, f"{_CONTRACT}, section 2 (access)",
-                f"{owner_id} does not share its reads with {recipient_id}", recipient_id,
-            ))  # fmt: skip
+            found.append(
+                Reason(
+                    codes.NOT_SHARED,
+                    f"{_CONTRACT}, section 2 (access)",
+                    f"{owner_id} does not share its reads with {recipient_id}",
+                    recipient_id,
+                )
+            )
     found.extend(
         Reason(r.code, r.citation, r.detail, recipient_id)
         for r in recipient_law_reasons(state.rule_for(owner), owner, recipient, settings)
     )
     limit = state.retention_limits.get(owner_id)
     if limit is not None and read_ts < now - limit[0]:
-        found.append(Reason(
-            codes.RETENTION_EXCEEDED, limit[1],
-            f"the read is older than the {limit[2]} {owner_id} may keep ALPR data", recipient_id,
-        ))  # fmt: skip
+        found.append(
+            Reason(
+                codes.RETENTION_EXCEEDED,
+                limit[1],
+                f"the read is older than the {limit[2]} {owner_id} may keep ALPR data",
+                recipient_id,
+            )
+        )
     return tuple(found)
 
 
@@ -572,7 +625,8 @@ def decide_event(
         new_state = state.with_agency(result)
         return new_state, UpsertDecision(result.agency_id, policy_version=new_state.version)
     reason = Reason(
-        codes.SCHEMA_INVALID, f"{_CONTRACT}, section 2",
+        codes.SCHEMA_INVALID,
+        f"{_CONTRACT}, section 2",
         "field 'type' must be search_request, plate_read or policy_change (or an agency record)",
-    )  # fmt: skip
+    )
     return state, MalformedDecision(None, "raw", reason, state.version)

@@ -168,11 +168,13 @@ def _retention_limit(
             (rule.retention.days * _DAY, rule.retention.provision.cited, rule.retention.text)
         )
     if settings.retention_days is not None:
-        limits.append((
-            settings.retention_days * _DAY,
-            f"owner setting retention_days of {agency.agency_id}",
-            f"{settings.retention_days:g} days",
-        ))  # fmt: skip
+        limits.append(
+            (
+                settings.retention_days * _DAY,
+                f"owner setting retention_days of {agency.agency_id}",
+                f"{settings.retention_days:g} days",
+            )
+        )
     return min(limits) if limits else None
 
 
@@ -268,51 +270,74 @@ def recipient_law_reasons(
     if recipient.is_federal:
         if rule.federal is not None:
             if rule.federal.rule == "forbidden":
-                found.append(Reason(
-                    codes.FEDERAL_RECIPIENT, rule.federal.provision.cited,
-                    f"the recipient is a federal agency; {rule.name} forbids sharing "
-                    f"{owner.state} ALPR data with federal agencies", owner_id,
-                ))  # fmt: skip
+                found.append(
+                    Reason(
+                        codes.FEDERAL_RECIPIENT,
+                        rule.federal.provision.cited,
+                        f"the recipient is a federal agency; {rule.name} forbids sharing "
+                        f"{owner.state} ALPR data with federal agencies",
+                        owner_id,
+                    )
+                )
             elif rule.federal.rule == "declaration" and (
                 recipient.agency_id not in settings.declaration_on_file
             ):
-                found.append(Reason(
-                    codes.NO_DECLARATION_ON_FILE, rule.federal.provision.cited,
-                    f"no written declaration from this federal recipient is on file with "
-                    f"{owner_id}", owner_id,
-                ))  # fmt: skip
+                found.append(
+                    Reason(
+                        codes.NO_DECLARATION_ON_FILE,
+                        rule.federal.provision.cited,
+                        f"no written declaration from this federal recipient is on file with "
+                        f"{owner_id}",
+                        owner_id,
+                    )
+                )
     else:
         if recipient.is_private and rule.private is not None and rule.private.rule == "forbidden":
-            found.append(Reason(
-                codes.PRIVATE_RECIPIENT, rule.private.provision.cited,
-                f"the recipient is a private entity; {rule.name} allows sharing only "
-                "with law enforcement or public agencies", owner_id,
-            ))  # fmt: skip
+            found.append(
+                Reason(
+                    codes.PRIVATE_RECIPIENT,
+                    rule.private.provision.cited,
+                    f"the recipient is a private entity; {rule.name} allows sharing only "
+                    "with law enforcement or public agencies",
+                    owner_id,
+                )
+            )
         if recipient.state != owner.state and rule.out_of_state is not None:
             if rule.out_of_state.rule == "forbidden":
-                found.append(Reason(
-                    codes.OUT_OF_STATE_RECIPIENT, rule.out_of_state.provision.cited,
-                    f"the recipient is in {recipient.state}; {rule.name} allows sharing "
-                    f"{owner.state} ALPR data only within {owner.state}", owner_id,
-                ))  # fmt: skip
+                found.append(
+                    Reason(
+                        codes.OUT_OF_STATE_RECIPIENT,
+                        rule.out_of_state.provision.cited,
+                        f"the recipient is in {recipient.state}; {rule.name} allows sharing "
+                        f"{owner.state} ALPR data only within {owner.state}",
+                        owner_id,
+                    )
+                )
             elif rule.out_of_state.rule == "declaration" and (
                 recipient.agency_id not in settings.declaration_on_file
             ):
-                found.append(Reason(
-                    codes.NO_DECLARATION_ON_FILE, rule.out_of_state.provision.cited,
-                    f"no written declaration from this {recipient.state} recipient is on file "
-                    f"with {owner_id}", owner_id,
-                ))  # fmt: skip
+                found.append(
+                    Reason(
+                        codes.NO_DECLARATION_ON_FILE,
+                        rule.out_of_state.provision.cited,
+                        f"no written declaration from this {recipient.state} recipient is on file "
+                        f"with {owner_id}",
+                        owner_id,
+                    )
+                )
     if (
         not found
         and rule.eligible_kinds is not None
         and (recipient.kind not in rule.eligible_kinds.kinds)
     ):
-        found.append(Reason(
-            codes.INELIGIBLE_RECIPIENT, rule.eligible_kinds.provision.cited,
-            f"the recipient is a {recipient.kind} agency, not one {rule.name} allows",
-            owner_id,
-        ))  # fmt: skip
+        found.append(
+            Reason(
+                codes.INELIGIBLE_RECIPIENT,
+                rule.eligible_kinds.provision.cited,
+                f"the recipient is a {recipient.kind} agency, not one {rule.name} allows",
+                owner_id,
+            )
+        )
     return found
 
 
@@ -323,17 +348,25 @@ def purpose_law_reasons(
     found: list[Reason] = []
     for category, provision in rule.prohibited_purposes:
         if category in categories:
-            found.append(Reason(
-                codes.CATEGORY_CODES[category], provision.cited,
-                f"the stated purpose is {category.replace('_', ' ')}, which {rule.name} "
-                f"prohibits for {owner.state} ALPR data", owner.agency_id,
-            ))  # fmt: skip
+            found.append(
+                Reason(
+                    codes.CATEGORY_CODES[category],
+                    provision.cited,
+                    f"the stated purpose is {category.replace('_', ' ')}, which {rule.name} "
+                    f"prohibits for {owner.state} ALPR data",
+                    owner.agency_id,
+                )
+            )
     if rule.documented_purpose is not None and "vague" in categories:
-        found.append(Reason(
-            codes.VAGUE_PURPOSE, rule.documented_purpose.cited,
-            f"the stated purpose names no crime, case or person; {rule.name} requires a "
-            "documented purpose", owner.agency_id,
-        ))  # fmt: skip
+        found.append(
+            Reason(
+                codes.VAGUE_PURPOSE,
+                rule.documented_purpose.cited,
+                f"the stated purpose names no crime, case or person; {rule.name} requires a "
+                "documented purpose",
+                owner.agency_id,
+            )
+        )
     return found
 
 
@@ -368,43 +401,67 @@ def apply_change(
     key_id = change.get("key_id")
     contract = "StreamGuard wire contract v1, section 2 (signed policy changes)"
     if not key_id or not change.get("signature"):
-        reasons.append(Reason(
-            codes.UNSIGNED_CHANGE, contract,
-            f"change of {setting} for {agency_id} carries no key_id or signature", agency_id,
-        ))  # fmt: skip
+        reasons.append(
+            Reason(
+                codes.UNSIGNED_CHANGE,
+                contract,
+                f"change of {setting} for {agency_id} carries no key_id or signature",
+                agency_id,
+            )
+        )
     elif key_id not in keys or not signature_valid(change, keys[key_id]):
-        reasons.append(Reason(
-            codes.INVALID_SIGNATURE, contract,
-            f"signature does not verify under key {key_id!r}", agency_id,
-        ))  # fmt: skip
+        reasons.append(
+            Reason(
+                codes.INVALID_SIGNATURE,
+                contract,
+                f"signature does not verify under key {key_id!r}",
+                agency_id,
+            )
+        )
 
     owner = state.agencies.get(agency_id)
     if owner is None:
-        reasons.append(Reason(
-            codes.UNKNOWN_AGENCY, contract, f"agency {agency_id} is not in the registry", agency_id,
-        ))  # fmt: skip
+        reasons.append(
+            Reason(
+                codes.UNKNOWN_AGENCY,
+                contract,
+                f"agency {agency_id} is not in the registry",
+                agency_id,
+            )
+        )
     actor_agency = change["actor"].get("agency_id")
     if actor_agency is not None and actor_agency != agency_id:
-        reasons.append(Reason(
-            codes.ACTOR_NOT_AUTHORIZED, contract,
-            f"an administrator of {actor_agency} cannot change the settings of {agency_id}",
-            agency_id,
-        ))  # fmt: skip
+        reasons.append(
+            Reason(
+                codes.ACTOR_NOT_AUTHORIZED,
+                contract,
+                f"an administrator of {actor_agency} cannot change the settings of {agency_id}",
+                agency_id,
+            )
+        )
     if setting in _LIST_SETTINGS:
         unknown = [a for a in value or () if a not in state.agencies]
         if unknown:
-            reasons.append(Reason(
-                codes.UNKNOWN_AGENCY, contract,
-                f"{setting} names agencies not in the registry: {', '.join(unknown)}", agency_id,
-            ))  # fmt: skip
+            reasons.append(
+                Reason(
+                    codes.UNKNOWN_AGENCY,
+                    contract,
+                    f"{setting} names agencies not in the registry: {', '.join(unknown)}",
+                    agency_id,
+                )
+            )
     if owner is not None:
         reasons.extend(_forbidden_by_statute(state, owner, setting, value))
 
     if reasons:
         return state, ChangeDecision(
-            event_id, agency_id, setting, applied=False, reasons=tuple(reasons),
+            event_id,
+            agency_id,
+            setting,
+            applied=False,
+            reasons=tuple(reasons),
             policy_version=state.version,
-        )  # fmt: skip
+        )
     new_state = state.with_settings(
         agency_id, _updated(state.settings_for(agency_id), setting, value)
     )

@@ -109,19 +109,27 @@ def access_reasons(
     owner_id = owner.agency_id
     found: list[Reason] = []
     if requester is None:
-        found.append(Reason(
-            codes.UNKNOWN_REQUESTER, f"{_CONTRACT}, section 3",
-            "the searching organization is not in the registry and its name gives no state; "
-            "the owner's law cannot be applied to it", owner_id,
-        ))  # fmt: skip
+        found.append(
+            Reason(
+                codes.UNKNOWN_REQUESTER,
+                f"{_CONTRACT}, section 3",
+                "the searching organization is not in the registry and its name gives no state; "
+                "the owner's law cannot be applied to it",
+                owner_id,
+            )
+        )
     else:
         found.extend(recipient_law_reasons(rule, owner, requester, settings))
     cats = categories or ()
     if "missing" in cats:
-        found.append(Reason(
-            codes.MISSING_PURPOSE, book.missing_purpose.cited,
-            "the search states no purpose (empty or placeholder reason)", owner_id,
-        ))  # fmt: skip
+        found.append(
+            Reason(
+                codes.MISSING_PURPOSE,
+                book.missing_purpose.cited,
+                "the search states no purpose (empty or placeholder reason)",
+                owner_id,
+            )
+        )
     found.extend(purpose_law_reasons(rule, owner, cats))
     retention = rule.retention
     if (
@@ -130,12 +138,16 @@ def access_reasons(
         and at is not None
         and asked_from < at - retention.days * _DAY
     ):
-        found.append(Reason(
-            codes.RETENTION_EXCEEDED, retention.provision.cited,
-            f"the asked-for window starts {(at - asked_from) / _DAY:.1f} days before the "
-            f"search; {rule.name} allows keeping ALPR data {retention.text} (the window "
-            "is what was asked for, not proof that older reads were returned)", owner_id,
-        ))  # fmt: skip
+        found.append(
+            Reason(
+                codes.RETENTION_EXCEEDED,
+                retention.provision.cited,
+                f"the asked-for window starts {(at - asked_from) / _DAY:.1f} days before the "
+                f"search; {rule.name} allows keeping ALPR data {retention.text} (the window "
+                "is what was asked for, not proof that older reads were returned)",
+                owner_id,
+            )
+        )
     return found
 
 
@@ -243,9 +255,10 @@ class Auditor:
             "purpose": ("reason", "offense_type"),
         }
         return tuple(
-            f for f in self._log_fields
+            f
+            for f in self._log_fields
             if columns.get(f) and not any(self.layout.has(c) for c in columns[f])
-        )  # fmt: skip
+        )
 
     @property
     def retention_unjudged(self) -> bool:
@@ -289,9 +302,14 @@ class Auditor:
         # recipient rule applies, while purpose and retention still are.
         requester = resolution.agency if resolution is not None else self.owner
         reasons = access_reasons(
-            self.book, self.rule, self.owner, requester, self.categories(row),
-            row.frame_start, row.search_time,
-        )  # fmt: skip
+            self.book,
+            self.rule,
+            self.owner,
+            requester,
+            self.categories(row),
+            row.frame_start,
+            row.search_time,
+        )
         reasons.extend(self._log_reasons(row))
         reasons.extend(self._breadth_reasons(row))
         return RowVerdict(
@@ -314,11 +332,14 @@ class Auditor:
         ]
         if not missing:
             return []
-        return [Reason(
-            INCOMPLETE_ACCESS_LOG, log.provision.cited,
-            "the access log lacks " + ", ".join(ACCESS_LOG_FIELDS.get(f, f) for f in missing),
-            self.owner.agency_id,
-        )]  # fmt: skip
+        return [
+            Reason(
+                INCOMPLETE_ACCESS_LOG,
+                log.provision.cited,
+                "the access log lacks " + ", ".join(ACCESS_LOG_FIELDS.get(f, f) for f in missing),
+                self.owner.agency_id,
+            )
+        ]
 
     def _breadth_reasons(self, row: ExportRow) -> list[Reason]:
         found: list[Reason] = []
@@ -327,11 +348,16 @@ class Auditor:
             (row.devices, self.config.broad_devices, "cameras", "--broad-devices"),
         ):
             if count is not None and limit is not None and count >= limit:
-                found.append(Reason(
-                    BROAD_SEARCH, f"StreamGuard audit heuristic ({option} {limit})",
-                    f"one search covered {count:,} {what} (threshold {limit:,}): a national-scale "
-                    "query, check that the purpose justified it", self.owner.agency_id,
-                ))  # fmt: skip
+                found.append(
+                    Reason(
+                        BROAD_SEARCH,
+                        f"StreamGuard audit heuristic ({option} {limit})",
+                        f"one search covered {count:,} {what} (threshold {limit:,}): "
+                        "a national-scale "
+                        "query, check that the purpose justified it",
+                        self.owner.agency_id,
+                    )
+                )
                 break
         return found
 

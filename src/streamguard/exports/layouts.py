@@ -329,9 +329,11 @@ def parse_row(
                 else ""
             )
             return MalformedRow(
-                row, line, bad_id or None,
+                row,
+                line,
+                bad_id or None,
                 f"has {len(cells)} columns, the header has {layout.width}",
-            )  # fmt: skip
+            )
 
     # Each known cell stripped once; a field the layout lacks reads as None.
     values = {field: cells[index].strip() for field, index in columns.items()}

@@ -67,19 +67,60 @@ def normalize_org_name(name: str) -> str:
 # --- states in names -----------------------------------------------------------------------------
 
 _STATE_NAMES: Final = {
-    "alabama": "AL", "alaska": "AK", "arizona": "AZ", "arkansas": "AR", "california": "CA",
-    "colorado": "CO", "connecticut": "CT", "delaware": "DE", "florida": "FL", "georgia": "GA",
-    "hawaii": "HI", "idaho": "ID", "illinois": "IL", "indiana": "IN", "iowa": "IA",
-    "kansas": "KS", "kentucky": "KY", "louisiana": "LA", "maine": "ME", "maryland": "MD",
-    "massachusetts": "MA", "michigan": "MI", "minnesota": "MN", "mississippi": "MS",
-    "missouri": "MO", "montana": "MT", "nebraska": "NE", "nevada": "NV", "new hampshire": "NH",
-    "new jersey": "NJ", "new mexico": "NM", "new york": "NY", "north carolina": "NC",
-    "north dakota": "ND", "ohio": "OH", "oklahoma": "OK", "oregon": "OR", "pennsylvania": "PA",
-    "rhode island": "RI", "south carolina": "SC", "south dakota": "SD", "tennessee": "TN",
-    "texas": "TX", "utah": "UT", "vermont": "VT", "virginia": "VA", "washington": "WA",
-    "west virginia": "WV", "wisconsin": "WI", "wyoming": "WY", "district of columbia": "DC",
-    "puerto rico": "PR", "guam": "GU",
-}  # fmt: skip
+    "alabama": "AL",
+    "alaska": "AK",
+    "arizona": "AZ",
+    "arkansas": "AR",
+    "california": "CA",
+    "colorado": "CO",
+    "connecticut": "CT",
+    "delaware": "DE",
+    "florida": "FL",
+    "georgia": "GA",
+    "hawaii": "HI",
+    "idaho": "ID",
+    "illinois": "IL",
+    "indiana": "IN",
+    "iowa": "IA",
+    "kansas": "KS",
+    "kentucky": "KY",
+    "louisiana": "LA",
+    "maine": "ME",
+    "maryland": "MD",
+    "massachusetts": "MA",
+    "michigan": "MI",
+    "minnesota": "MN",
+    "mississippi": "MS",
+    "missouri": "MO",
+    "montana": "MT",
+    "nebraska": "NE",
+    "nevada": "NV",
+    "new hampshire": "NH",
+    "new jersey": "NJ",
+    "new mexico": "NM",
+    "new york": "NY",
+    "north carolina": "NC",
+    "north dakota": "ND",
+    "ohio": "OH",
+    "oklahoma": "OK",
+    "oregon": "OR",
+    "pennsylvania": "PA",
+    "rhode island": "RI",
+    "south carolina": "SC",
+    "south dakota": "SD",
+    "tennessee": "TN",
+    "texas": "TX",
+    "utah": "UT",
+    "vermont": "VT",
+    "virginia": "VA",
+    "washington": "WA",
+    "west virginia": "WV",
+    "wisconsin": "WI",
+    "wyoming": "WY",
+    "district of columbia": "DC",
+    "puerto rico": "PR",
+    "guam": "GU",
+}
 # Two-letter codes matched only as upper-case tokens: in Flock names the state code is always
 # upper case, while "Co" (county) or "In" in prose are not. AS, MP and VI are left out: as
 # tokens they are far more often a word or a Roman numeral than a territory.
@@ -127,16 +168,22 @@ def _without_state(key: str, state: str) -> str:
 _KIND_PATTERNS: Final = (
     ("tribal", re.compile(r"\b(?:tribal|tribe|nation|band of|pueblo|rancheria)\b")),
     ("campus", re.compile(r"\b(?:university|college|campus|school|schools|isd|usd)\b")),
-    ("state", re.compile(
-        r"\b(?:state police|state patrol|highway patrol|dps|state troopers?|attorney general|"
-        r"bureau of investigation|department of justice|doj|dot|dotd)\b"
-    )),
+    (
+        "state",
+        re.compile(
+            r"\b(?:state police|state patrol|highway patrol|dps|state troopers?|attorney general|"
+            r"bureau of investigation|department of justice|doj|dot|dotd)\b"
+        ),
+    ),
     ("county", re.compile(r"\b(?:county|parish|so|sd|sheriff|sheriffs|da|constable)\b")),
-    ("private", re.compile(
-        r"\b(?:inc|llc|corp|corporation|company|hoa|homeowners|apartments|mall|"
-        r"property management|properties|retail|store|stores|hospital)\b"
-    )),
-)  # fmt: skip
+    (
+        "private",
+        re.compile(
+            r"\b(?:inc|llc|corp|corporation|company|hoa|homeowners|apartments|mall|"
+            r"property management|properties|retail|store|stores|hospital)\b"
+        ),
+    ),
+)
 
 
 def guess_kind(key: str) -> str:

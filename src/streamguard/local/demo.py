@@ -62,9 +62,12 @@ __all__ = (
 )
 
 OUTPUT_ROLES: Final = {
-    "searches.approved": "approved", "reads.shared": "shared", "quarantine": "quarantine",
-    "alerts": "alerts", "audit": "audit",
-}  # fmt: skip
+    "searches.approved": "approved",
+    "reads.shared": "shared",
+    "quarantine": "quarantine",
+    "alerts": "alerts",
+    "audit": "audit",
+}
 _PARTITIONS: Final = 4  # enough to show several audit chains; few enough to start fast
 _TOP_CODES: Final = 12
 _LOG_TAIL: Final = 15
@@ -172,15 +175,25 @@ class Expected:
 
     def disagreements(self, tally: Tally) -> list[str]:
         """Event ids the worker decided otherwise than the engine (or not at all)."""
-        return [i for i, outcome in self.outcomes.items()
-                if tally.outcomes.get(i, ("", ()))[0] != outcome]  # fmt: skip
+        return [
+            i
+            for i, outcome in self.outcomes.items()
+            if tally.outcomes.get(i, ("", ()))[0] != outcome
+        ]
 
 
 _KIND_ORDER: Final = ("search_request", "plate_read", "policy_change", "agency", "raw")
 _OUTCOME_ORDER: Final = (
-    "approved", "shared", "partial", "denied", "applied", "rejected", "upserted", "deleted",
+    "approved",
+    "shared",
+    "partial",
+    "denied",
+    "applied",
+    "rejected",
+    "upserted",
+    "deleted",
     "malformed",
-)  # fmt: skip
+)
 _ALERT_MEANING: Final = {
     "out_of_state_attempts": "an owner searched by many out-of-state/federal agencies in an hour",
     "prohibited_purpose": "a requester made several immigration-purpose searches in an hour",
@@ -212,8 +225,10 @@ def render_summary(tally: Tally, verdict: Verdict) -> list[str]:
     lines = ["", "Decisions (one audit record per input event)"]
     kinds = sorted({k for k, _ in tally.decisions}, key=lambda k: _rank(_KIND_ORDER, k))
     for kind in kinds:
-        cells = sorted(((o, n) for (k, o), n in tally.decisions.items() if k == kind),
-                       key=lambda c: _rank(_OUTCOME_ORDER, c[0]))  # fmt: skip
+        cells = sorted(
+            ((o, n) for (k, o), n in tally.decisions.items() if k == kind),
+            key=lambda c: _rank(_OUTCOME_ORDER, c[0]),
+        )
         total = sum(n for _, n in cells)
         text = "  ".join(f"{o} {n:>5}" for o, n in cells)
         lines.append(f"  {kind:<15} {total:>6}   {text}")
@@ -226,16 +241,25 @@ def render_summary(tally: Tally, verdict: Verdict) -> list[str]:
     outputs = tally.outputs
     facts = [
         ("Ventura National Lookup flip", _flip_fate(tally, verdict.flip_id)),
-        ("Out-of-state/federal on CA", f"{tally.foreign_on_ca} searches named California "
-         f"networks; {tally.foreign_reached_ca} reached California data"),
-        ("Outputs", f"{outputs['approved']} approved searches, {outputs['shared']} shared "
-         f"reads, {outputs['quarantine']} quarantined"),
+        (
+            "Out-of-state/federal on CA",
+            f"{tally.foreign_on_ca} searches named California "
+            f"networks; {tally.foreign_reached_ca} reached California data",
+        ),
+        (
+            "Outputs",
+            f"{outputs['approved']} approved searches, {outputs['shared']} shared "
+            f"reads, {outputs['quarantine']} quarantined",
+        ),
         ("Worker vs offline engine", _agreement(tally, verdict.expected)),
         ("Audit chains", _audit_fate(verdict)),
         ("Metrics", _metrics_fate(verdict)),
-        ("Dashboards", "`docker compose up --build`: Kafka, worker, Prometheus, Grafana "
-         "(http://localhost:3000)"),
-    ]  # fmt: skip
+        (
+            "Dashboards",
+            "`docker compose up --build`: Kafka, worker, Prometheus, Grafana "
+            "(http://localhost:3000)",
+        ),
+    ]
     lines.append("")
     lines += [f"{label + ':':<30}{text}" for label, text in facts]
     return lines
@@ -306,8 +330,11 @@ def agencies_csv(agencies: Iterable[Mapping[str, str]]) -> str:
 
 def metrics_events_total(text: str) -> float | None:
     """Sum of `streamguard_events_total` samples in a Prometheus text page."""
-    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-              if line.startswith("streamguard_events_total{")]  # fmt: skip
+    values = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("streamguard_events_total{")
+    ]
     return sum(values) if values else None
 
 
@@ -332,8 +359,11 @@ class Console:
         # On a terminal the step line replaces the progress line it concludes.
         lead = "\r" if self._open else ""
         self._open = False
-        print(f"{lead}{self._elapsed()} {text}\x1b[K" if lead else f"{self._elapsed()} {text}",
-              file=self.out, flush=True)  # fmt: skip
+        print(
+            f"{lead}{self._elapsed()} {text}\x1b[K" if lead else f"{self._elapsed()} {text}",
+            file=self.out,
+            flush=True,
+        )
 
     def progress(self, text: str) -> None:
         now = time.monotonic()
@@ -389,8 +419,10 @@ def _ensure_broker(run: Run, console: Console) -> None:
         run.bootstrap = bootstrap
         console.step(f"Kafka: using the broker already running on {bootstrap} (left running)")
         return
-    console.step(f"Kafka: starting a local broker on {bootstrap} (the first run fetches "
-                 f"Kafka {kafka_version()}, which can take a few minutes)")  # fmt: skip
+    console.step(
+        f"Kafka: starting a local broker on {bootstrap} (the first run fetches "
+        f"Kafka {kafka_version()}, which can take a few minutes)"
+    )
     handle = start_broker(run.port, run.data_dir / "kafka", timeout=120.0)
     run.bootstrap = handle.bootstrap
     run.started_broker = not handle.already_running
@@ -429,10 +461,17 @@ def _start_worker(run: Run, agencies: Path, keys: Path, console: Console) -> Non
     from streamguard.local.child import WorkerProcess, worker_env
 
     env = worker_env(
-        run.bootstrap, run.prefix, run.data_dir / "worker", agencies=agencies, keys=keys,
-        web_port=run.web_port, partitions=_PARTITIONS,
-        plate_salt=secrets.token_hex(16), log_level="info", web_bind="127.0.0.1",
-    )  # fmt: skip
+        run.bootstrap,
+        run.prefix,
+        run.data_dir / "worker",
+        agencies=agencies,
+        keys=keys,
+        web_port=run.web_port,
+        partitions=_PARTITIONS,
+        plate_salt=secrets.token_hex(16),
+        log_level="info",
+        web_bind="127.0.0.1",
+    )
     run.worker = WorkerProcess(env, run.data_dir / "worker.log")
     run.worker.start()
     console.step(f"worker: started (pid {run.worker.proc.pid}, log {run.worker.log_path})")
@@ -442,8 +481,10 @@ def _check_worker(run: Run) -> None:
     worker = run.worker
     if worker is not None and not worker.alive():
         code = worker.proc.returncode if worker.proc is not None else "?"
-        raise DemoError(f"the worker exited (code {code}); the end of {worker.log_path}:",
-                        _log_tail(worker.log_path))  # fmt: skip
+        raise DemoError(
+            f"the worker exited (code {code}); the end of {worker.log_path}:",
+            _log_tail(worker.log_path),
+        )
 
 
 def _fetch(url: str) -> str | None:
@@ -473,16 +514,23 @@ class Outputs:
 
         # No consumer group: nothing to commit or clean up, and every partition is read.
         consumer = AIOKafkaConsumer(
-            *self.roles, bootstrap_servers=self.bootstrap, group_id=None,
-            enable_auto_commit=False, auto_offset_reset="earliest", metadata_max_age_ms=2000,
-        )  # fmt: skip
+            *self.roles,
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=2000,
+        )
         try:
             await asyncio.wait_for(consumer.start(), 30.0)
         except Exception as exc:
             await consumer.stop()
             raise DemoError(f"cannot read the output topics: {type(exc).__name__}") from None
-        tps = [TopicPartition(topic, p) for topic in self.roles
-               for p in sorted(consumer.partitions_for_topic(topic) or ())]  # fmt: skip
+        tps = [
+            TopicPartition(topic, p)
+            for topic in self.roles
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
         consumer.unsubscribe()
         consumer.assign(tps)
         # Pin the end offsets now: records already there belong to an earlier run.
@@ -543,9 +591,11 @@ async def _send(
 
 
 async def _wait_until(
-    done: Callable[[], bool], timeout: float, checks: Iterable[Callable[[], None]],
+    done: Callable[[], bool],
+    timeout: float,
+    checks: Iterable[Callable[[], None]],
     on_tick: Callable[[], None] | None = None,
-) -> bool:  # fmt: skip
+) -> bool:
     deadline = time.monotonic() + timeout
     checks = tuple(checks)
     while not done():
@@ -617,17 +667,28 @@ def _parse(argv: list[str]) -> Options:
         default=300.0,
         help="seconds to wait for the worker at each step (default 300)",
     )
-    add("--produce-only", action="store_true",
+    add(
+        "--produce-only",
+        action="store_true",
         help="replay into a running broker and worker (STREAMGUARD_BROKER, "
-        "STREAMGUARD_TOPIC_PREFIX) without starting either")  # fmt: skip
+        "STREAMGUARD_TOPIC_PREFIX) without starting either",
+    )
     args = parser.parse_args(argv)
     if args.events < MIN_EVENTS:
         parser.error(f"--events must be at least {MIN_EVENTS}")
     for name in ("port", "web_port"):
         if not 0 < getattr(args, name) < 65536:
             parser.error(f"--{name.replace('_', '-')} must be a TCP port")
-    return Options(args.port, args.web_port, args.events, args.seed, args.keep_running,
-                   args.data_dir, args.timeout, args.produce_only)  # fmt: skip
+    return Options(
+        args.port,
+        args.web_port,
+        args.events,
+        args.seed,
+        args.keep_running,
+        args.data_dir,
+        args.timeout,
+        args.produce_only,
+    )
 
 
 async def _wait_for_metrics(run: Run, timeout: float, console: Console) -> None:
@@ -685,8 +746,9 @@ class _Phase:
                 await sender
         if not ok:
             tail = _log_tail(run.worker.log_path) if run.worker is not None else []
-            raise DemoError(f"only {decided()} of {total} {what} were decided within "
-                            f"{self.timeout:.0f} s", tail)  # fmt: skip
+            raise DemoError(
+                f"only {decided()} of {total} {what} were decided within {self.timeout:.0f} s", tail
+            )
 
 
 async def _replay(run: Run, scenario: Scenario, options: Options, console: Console) -> Tally:
@@ -703,17 +765,24 @@ async def _replay(run: Run, scenario: Scenario, options: Options, console: Conso
         if run.worker is not None:
             await _wait_for_metrics(run, options.timeout, console)
         await phase(scenario.registry, "agency records")
-        console.step(f"worker: in its consumer group, registry loaded ({len(scenario.registry)} "
-                     "agency records decided)")  # fmt: skip
+        console.step(
+            f"worker: in its consumer group, registry loaded ({len(scenario.registry)} "
+            "agency records decided)"
+        )
         await phase(scenario.policy, "signed sharing settings")
-        applied = sum(1 for m in scenario.policy
-                      if tally.outcomes.get(m.event_id or "", ("",))[0] == "applied")  # fmt: skip
+        applied = sum(
+            1
+            for m in scenario.policy
+            if tally.outcomes.get(m.event_id or "", ("",))[0] == "applied"
+        )
         console.step(f"policy: {applied} of {len(scenario.policy)} signed settings applied")
         started = time.monotonic()
         await phase(scenario.stream, "stream")
         rate = len(scenario.stream) / max(time.monotonic() - started, 1e-3)
-        console.step(f"stream: {len(scenario.stream)} events sent and decided "
-                     f"({rate:.0f} events/s end to end)")  # fmt: skip
+        console.step(
+            f"stream: {len(scenario.stream)} events sent and decided "
+            f"({rate:.0f} events/s end to end)"
+        )
     finally:
         await outputs.stop()
     return tally
@@ -742,11 +811,14 @@ def _run(options: Options, run: Run, console: Console) -> int:
     from streamguard.core.statutes import load_statutes
 
     expected = Expected.of(decide_scenario(scenario, load_statutes()))
-    console.lines([
-        "StreamGuard demo: ALPR traffic modelled on the Ventura County audit. Out-of-state and",
-        "federal agencies search a California sheriff's data, under 1% of them for immigration,",
-        "and the vendor's National Lookup is switched back on without a signature.",
-    ])  # fmt: skip
+    console.lines(
+        [
+            "StreamGuard demo: ALPR traffic modelled on the Ventura County audit. Out-of-state and",
+            "federal agencies search a California sheriff's data, under 1% of them for "
+            "immigration,",
+            "and the vendor's National Lookup is switched back on without a signature.",
+        ]
+    )
     console.step(
         f"scenario: {len(scenario.agencies)} agencies, {len(scenario.policy)} signed settings, "
         f"{len(scenario.stream)} events over the last 100 minutes (seed {options.seed})"
@@ -758,8 +830,9 @@ def _run(options: Options, run: Run, console: Console) -> int:
         _ensure_broker(run, console)
         agencies, keys = _write_inputs(run, scenario)
         console.step(f"inputs: wrote {agencies.name} and {keys.name} to {run.data_dir}")
-        run.prefix = f"demo-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(now))}-" \
-                     f"{secrets.token_hex(2)}."  # fmt: skip
+        run.prefix = (
+            f"demo-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(now))}-{secrets.token_hex(2)}."
+        )
         from streamguard.worker.topics import contract_topics, create_topics
 
         asyncio.run(create_topics(run.bootstrap, contract_topics(run.prefix), _PARTITIONS))
@@ -775,10 +848,14 @@ def _run(options: Options, run: Run, console: Console) -> int:
     url = f"http://localhost:{run.web_port}/metrics"
     page = _fetch(url.replace("localhost", "127.0.0.1")) if run.worker is not None else None
     verdict = Verdict(
-        flip_id=scenario.flip_id, expected=expected, audit=report, audit_error=error,
-        metrics_url=url, metrics_events=metrics_events_total(page) if page else None,
+        flip_id=scenario.flip_id,
+        expected=expected,
+        audit=report,
+        audit_error=error,
+        metrics_url=url,
+        metrics_events=metrics_events_total(page) if page else None,
         kept_running=options.keep_running or options.produce_only,
-    )  # fmt: skip
+    )
     console.lines(render_summary(tally, verdict))
     problems = failures(tally, verdict)
     if problems:
@@ -794,11 +871,14 @@ def _cleanup(run: Run, options: Options, console: Console, ok: bool) -> None:
         lines = ["", "Left running (--keep-running):"]
         if run.worker is not None and run.worker.alive():
             pid = run.worker.proc.pid
-            lines.append(f"  worker pid {pid}: stop with `kill {pid}`; "
-                         f"metrics http://localhost:{run.web_port}/metrics")  # fmt: skip
+            lines.append(
+                f"  worker pid {pid}: stop with `kill {pid}`; "
+                f"metrics http://localhost:{run.web_port}/metrics"
+            )
         if run.started_broker:
-            lines.append(f"  Kafka on {run.bootstrap}: stop with "
-                         f"`streamguard kafka stop --port {run.port}`")  # fmt: skip
+            lines.append(
+                f"  Kafka on {run.bootstrap}: stop with `streamguard kafka stop --port {run.port}`"
+            )
         lines.append(f"  files in {run.data_dir}")
         console.lines(lines)
         return

@@ -132,14 +132,22 @@ _AGENCIES: Final = (
 )
 
 _VENTURA_AREA: Final = (
-    "ca-ventura-county-so", "ca-oxnard-pd", "ca-ventura-pd", "ca-simi-valley-pd",
-    "ca-santa-paula-pd", "ca-port-hueneme-pd",
-)  # fmt: skip
+    "ca-ventura-county-so",
+    "ca-oxnard-pd",
+    "ca-ventura-pd",
+    "ca-simi-valley-pd",
+    "ca-santa-paula-pd",
+    "ca-port-hueneme-pd",
+)
 # Mountain View switched statewide lookup off after its own audit (LAW.md section 0).
 _CA_STATEWIDE: Final = (
-    *_VENTURA_AREA, "ca-santa-barbara-county-so", "ca-los-angeles-county-sd",
-    "ca-los-angeles-pd", "ca-chp", "ca-ucsb-pd",
-)  # fmt: skip
+    *_VENTURA_AREA,
+    "ca-santa-barbara-county-so",
+    "ca-los-angeles-county-sd",
+    "ca-los-angeles-pd",
+    "ca-chp",
+    "ca-ucsb-pd",
+)
 _CA_PUBLIC: Final = (*_CA_STATEWIDE, "ca-mountain-view-pd")
 # owner -> the in-state agencies it shares its network and reads with
 _CA_SHARING: Final[Mapping[str, tuple[str, ...]]] = {
@@ -149,14 +157,30 @@ _CA_SHARING: Final[Mapping[str, tuple[str, ...]]] = {
     "ca-los-angeles-pd": ("ca-los-angeles-county-sd", "ca-chp"),
 }
 _OUT_OF_STATE: Final = (
-    "tx-houston-pd", "tx-harris-county-so", "tx-dallas-pd", "tx-el-paso-county-so", "tx-dps",
-    "fl-miami-dade-so", "fl-jacksonville-so", "ga-atlanta-pd", "ga-cobb-county-so",
-    "az-maricopa-county-so", "az-phoenix-pd", "nv-las-vegas-metro-pd", "ok-tulsa-pd",
-)  # fmt: skip
+    "tx-houston-pd",
+    "tx-harris-county-so",
+    "tx-dallas-pd",
+    "tx-el-paso-county-so",
+    "tx-dps",
+    "fl-miami-dade-so",
+    "fl-jacksonville-so",
+    "ga-atlanta-pd",
+    "ga-cobb-county-so",
+    "az-maricopa-county-so",
+    "az-phoenix-pd",
+    "nv-las-vegas-metro-pd",
+    "ok-tulsa-pd",
+)
 _NATIONAL: Final = (
-    "tx-houston-pd", "tx-harris-county-so", "tx-dallas-pd", "tx-el-paso-county-so",
-    "ga-atlanta-pd", "ga-cobb-county-so", "az-maricopa-county-so", "fl-miami-dade-so",
-)  # fmt: skip
+    "tx-houston-pd",
+    "tx-harris-county-so",
+    "tx-dallas-pd",
+    "tx-el-paso-county-so",
+    "ga-atlanta-pd",
+    "ga-cobb-county-so",
+    "az-maricopa-county-so",
+    "fl-miami-dade-so",
+)
 _FEDERAL_SHARING: Final = ("tx-el-paso-county-so", "az-maricopa-county-so")
 _FEDERAL: Final = ("us-ice-ero", "us-hsi", "us-cbp-usbp", "us-fbi", "us-atf", "us-dea")
 _IL: Final = ("il-mount-prospect-pd", "il-naperville-pd", "il-cook-county-so")
@@ -178,30 +202,69 @@ _VA_WA: Final[Mapping[str, tuple[str, ...]]] = {
 # --- purposes as officers type them --------------------------------------------------------------
 
 _SPECIFIC: Final = (
-    "stolen vehicle", "armed robbery", "residential burglary", "homicide - suspect vehicle",
-    "hit and run - felony", "carjacking", "missing person (endangered juvenile)",
-    "Amber Alert - abducted child", "wanted subject - felony warrant", "auto theft",
-    "catalytic converter theft", "organized retail theft", "assault with a deadly weapon",
-    "narcotics trafficking", "shooting", "kidnapping", "missing at-risk adult", "grand theft auto",
-    "gang shooting - suspect vehicle", "stolen vehicle recovery", "attempted murder",
-    "DUI hit and run", "bank robbery suspect vehicle", "human trafficking",
-)  # fmt: skip
+    "stolen vehicle",
+    "armed robbery",
+    "residential burglary",
+    "homicide - suspect vehicle",
+    "hit and run - felony",
+    "carjacking",
+    "missing person (endangered juvenile)",
+    "Amber Alert - abducted child",
+    "wanted subject - felony warrant",
+    "auto theft",
+    "catalytic converter theft",
+    "organized retail theft",
+    "assault with a deadly weapon",
+    "narcotics trafficking",
+    "shooting",
+    "kidnapping",
+    "missing at-risk adult",
+    "grand theft auto",
+    "gang shooting - suspect vehicle",
+    "stolen vehicle recovery",
+    "attempted murder",
+    "DUI hit and run",
+    "bank robbery suspect vehicle",
+    "human trafficking",
+)
 _FEDERAL_SPECIFIC: Final = (
-    "firearms trafficking", "straw purchase - firearms", "fugitive apprehension",
-    "narcotics trafficking", "bank robbery suspect vehicle", "counterfeit currency",
-    "human trafficking", "kidnapping",
-)  # fmt: skip
+    "firearms trafficking",
+    "straw purchase - firearms",
+    "fugitive apprehension",
+    "narcotics trafficking",
+    "bank robbery suspect vehicle",
+    "counterfeit currency",
+    "human trafficking",
+    "kidnapping",
+)
 _VAGUE: Final = (
-    "investigation", "Investigation", "inv", "inv.", "investigative lead", "follow up",
-    "intel", "suspicious", "BOLO", "check plate",
-)  # fmt: skip
+    "investigation",
+    "Investigation",
+    "inv",
+    "inv.",
+    "investigative lead",
+    "follow up",
+    "intel",
+    "suspicious",
+    "BOLO",
+    "check plate",
+)
 _MISSING: Final = (None, "", "N/A", "-", "na")
 # Spellings seen in real audit logs (LAW.md section 0 and the classifier's documentation).
 _IMMIGRATION: Final = (
-    "ICE+ERO", "assist HSI", "locate alien", "Immigration (civil/administrative) - locate subject",
-    "ICE ERO assist", "HSI - immigration", "ERO fugitive operations", "DHS/ICE detainer",
-    "Immigration violation", "287(g) - removal", "immigration", "CBP request - border crossing",
-)  # fmt: skip
+    "ICE+ERO",
+    "assist HSI",
+    "locate alien",
+    "Immigration (civil/administrative) - locate subject",
+    "ICE ERO assist",
+    "HSI - immigration",
+    "ERO fugitive operations",
+    "DHS/ICE detainer",
+    "Immigration violation",
+    "287(g) - removal",
+    "immigration",
+    "CBP request - border crossing",
+)
 _PLATE_LETTERS: Final = "ABCDEFGHJKLMNPRSTUVWXYZ"
 
 
@@ -230,41 +293,76 @@ class _Builder:
         return self.rng.choice(options)
 
     def search(
-        self, ts: float, requester: str, scope: str, networks: tuple[str, ...] = (),
-        reason: str | None = "stolen vehicle", *, case: bool = True, window_days: float = 7.0,
-    ) -> dict[str, Any]:  # fmt: skip
+        self,
+        ts: float,
+        requester: str,
+        scope: str,
+        networks: tuple[str, ...] = (),
+        reason: str | None = "stolen vehicle",
+        *,
+        case: bool = True,
+        window_days: float = 7.0,
+    ) -> dict[str, Any]:
         return {
-            "type": "search_request", "search_id": self.uid(), "ts": format_ts(ts),
+            "type": "search_request",
+            "search_id": self.uid(),
+            "ts": format_ts(ts),
             "requester": {"agency_id": requester, "user_id": self.user(requester)},
-            "reason": reason, "case_number": self.case(ts) if case else None,
-            "offense_type": None, "search_type": "lookup",
-            "query": {"plate": self.plate(), "from": format_ts(ts - window_days * DAY),
-                      "to": format_ts(ts)},
-            "scope": scope, "networks": list(networks),
-        }  # fmt: skip
+            "reason": reason,
+            "case_number": self.case(ts) if case else None,
+            "offense_type": None,
+            "search_type": "lookup",
+            "query": {
+                "plate": self.plate(),
+                "from": format_ts(ts - window_days * DAY),
+                "to": format_ts(ts),
+            },
+            "scope": scope,
+            "networks": list(networks),
+        }
 
     def read(self, ts: float, owner: str, share_to: tuple[str, ...]) -> dict[str, Any]:
         return {
-            "type": "plate_read", "read_id": self.uid(), "ts": format_ts(ts), "agency_id": owner,
-            "camera_id": f"cam-{self.rng.randint(1, 60)}", "plate": self.plate(),
+            "type": "plate_read",
+            "read_id": self.uid(),
+            "ts": format_ts(ts),
+            "agency_id": owner,
+            "camera_id": f"cam-{self.rng.randint(1, 60)}",
+            "plate": self.plate(),
             "plate_state": "CA" if owner.startswith("ca-") else owner[:2].upper(),
             "confidence": round(self.rng.uniform(0.71, 0.99), 2),
-            "location": {"lat": round(self.rng.uniform(34.1, 34.5), 4),
-                         "lon": round(self.rng.uniform(-119.4, -118.8), 4)},
-            "hotlist_hit": self.rng.random() < 0.03, "share_to": list(share_to),
-        }  # fmt: skip
+            "location": {
+                "lat": round(self.rng.uniform(34.1, 34.5), 4),
+                "lon": round(self.rng.uniform(-119.4, -118.8), 4),
+            },
+            "hotlist_hit": self.rng.random() < 0.03,
+            "share_to": list(share_to),
+        }
 
     def change(
-        self, ts: float, owner: str, setting: str, value: Any, reason: str, *,
-        secret: bytes | None, actor: Mapping[str, str] | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
+        self,
+        ts: float,
+        owner: str,
+        setting: str,
+        value: Any,
+        reason: str,
+        *,
+        secret: bytes | None,
+        actor: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
         event: dict[str, Any] = {
-            "type": "policy_change", "change_id": self.uid(), "ts": format_ts(ts),
-            "agency_id": owner, "setting": setting, "value": value,
-            "actor": dict(actor) if actor is not None
+            "type": "policy_change",
+            "change_id": self.uid(),
+            "ts": format_ts(ts),
+            "agency_id": owner,
+            "setting": setting,
+            "value": value,
+            "actor": dict(actor)
+            if actor is not None
             else {"user_id": f"admin-{self.rng.randint(1, 9)}", "agency_id": owner},
-            "reason": reason, "ticket": f"CHG-{self.rng.randint(1000, 9999)}",
-        }  # fmt: skip
+            "reason": reason,
+            "ticket": f"CHG-{self.rng.randint(1000, 9999)}",
+        }
         if secret is not None:
             event["key_id"] = _KEY_ID
             event["signature"] = sign_change(event, secret)
@@ -280,17 +378,29 @@ class _Builder:
 def _setup(b: _Builder, secret: bytes) -> list[dict[str, Any]]:
     start = b.now - _SPAN - _END_GAP - 2 * HOUR
     plan: list[tuple[str, str, Any, str]] = [
-        ("ca-ventura-county-so", "national_lookup", False,
-         "disable National Lookup to comply with SB 34 (June 2023)"),
+        (
+            "ca-ventura-county-so",
+            "national_lookup",
+            False,
+            "disable National Lookup to comply with SB 34 (June 2023)",
+        ),
         ("ca-ventura-county-so", "retention_days", 365, "one-year retention per county policy"),
         ("ca-ventura-pd", "retention_days", 30, "30-day retention per city policy"),
-        ("ca-los-angeles-county-sd", "require_case_number", True,
-         "every search needs a case number (department policy)"),
-    ]  # fmt: skip
-    plan += [(a, "statewide_lookup", True, "California agencies may search statewide")
-             for a in _CA_STATEWIDE]  # fmt: skip
-    plan += [(owner, "share_with", list(peers), "mutual aid within California")
-             for owner, peers in _CA_SHARING.items()]  # fmt: skip
+        (
+            "ca-los-angeles-county-sd",
+            "require_case_number",
+            True,
+            "every search needs a case number (department policy)",
+        ),
+    ]
+    plan += [
+        (a, "statewide_lookup", True, "California agencies may search statewide")
+        for a in _CA_STATEWIDE
+    ]
+    plan += [
+        (owner, "share_with", list(peers), "mutual aid within California")
+        for owner, peers in _CA_SHARING.items()
+    ]
     plan += [(a, "national_lookup", True, "join the national network") for a in _NATIONAL]
     plan += [(a, "federal_sharing", True, "task force participation") for a in _FEDERAL_SHARING]
     plan += [(a, "statewide_lookup", True, "Illinois agencies may search statewide") for a in _IL]
@@ -298,14 +408,19 @@ def _setup(b: _Builder, secret: bytes) -> list[dict[str, Any]]:
         ("il-mount-prospect-pd", "national_lookup", True, "join the national network"),
         ("il-naperville-pd", "national_lookup", True, "join the national network"),
         ("il-naperville-pd", "federal_sharing", True, "federal task force (declarations held)"),
-    ]  # fmt: skip
-    plan += [(owner, "declaration_on_file", list(held), "written declarations received")
-             for owner, held in _IL_DECLARATIONS.items()]  # fmt: skip
-    plan += [(owner, "share_with", list(peers), "regional partners out of state")
-             for owner, peers in _IL_SHARE_OUT.items()]  # fmt: skip
+    ]
+    plan += [
+        (owner, "declaration_on_file", list(held), "written declarations received")
+        for owner, held in _IL_DECLARATIONS.items()
+    ]
+    plan += [
+        (owner, "share_with", list(peers), "regional partners out of state")
+        for owner, peers in _IL_SHARE_OUT.items()
+    ]
     plan += [(owner, "statewide_lookup", True, "in-state lookup") for owner in _VA_WA]
-    plan += [(owner, "share_with", list(peers), "in-state partners")
-             for owner, peers in _VA_WA.items()]  # fmt: skip
+    plan += [
+        (owner, "share_with", list(peers), "in-state partners") for owner, peers in _VA_WA.items()
+    ]
     return [
         b.change(start + i * MINUTE, owner, setting, value, why, secret=secret)
         for i, (owner, setting, value, why) in enumerate(plan)
@@ -324,14 +439,22 @@ def _reason(b: _Builder, options: tuple[str, ...] = _SPECIFIC) -> str:
 def _ca_networks(b: _Builder, ts: float) -> dict[str, Any]:
     owner = b.pick(tuple(_CA_SHARING))
     requester = b.pick(_CA_SHARING[owner])
-    return b.search(ts, requester, "networks", (requester, owner), _reason(b),
-                    case=b.rng.random() < 0.9)  # fmt: skip
+    return b.search(
+        ts, requester, "networks", (requester, owner), _reason(b), case=b.rng.random() < 0.9
+    )
 
 
 def _ca_statewide(b: _Builder, ts: float) -> dict[str, Any]:
     # Without a case number the Los Angeles County network (which requires one) drops out.
-    return b.search(ts, b.pick(_CA_PUBLIC), "statewide", (), _reason(b),
-                    case=b.rng.random() < 0.92, window_days=b.rng.uniform(1, 14))  # fmt: skip
+    return b.search(
+        ts,
+        b.pick(_CA_PUBLIC),
+        "statewide",
+        (),
+        _reason(b),
+        case=b.rng.random() < 0.92,
+        window_days=b.rng.uniform(1, 14),
+    )
 
 
 def _ca_not_shared(b: _Builder, ts: float) -> dict[str, Any]:
@@ -345,8 +468,9 @@ def _ca_long_window(b: _Builder, ts: float) -> dict[str, Any]:
 
 
 def _ca_vague(b: _Builder, ts: float) -> dict[str, Any]:
-    return b.search(ts, b.pick(_CA_PUBLIC), "statewide", (), _reason(b, _VAGUE),
-                    case=b.rng.random() < 0.3)  # fmt: skip
+    return b.search(
+        ts, b.pick(_CA_PUBLIC), "statewide", (), _reason(b, _VAGUE), case=b.rng.random() < 0.3
+    )
 
 
 def _missing_reason(b: _Builder, ts: float) -> dict[str, Any]:
@@ -378,8 +502,9 @@ def _national_out_of_state(b: _Builder, ts: float) -> dict[str, Any]:
 
 
 def _federal_national(b: _Builder, ts: float) -> dict[str, Any]:
-    return b.search(ts, b.pick(("us-fbi", "us-atf", "us-dea")), "national", (),
-                    _reason(b, _FEDERAL_SPECIFIC))  # fmt: skip
+    return b.search(
+        ts, b.pick(("us-fbi", "us-atf", "us-dea")), "national", (), _reason(b, _FEDERAL_SPECIFIC)
+    )
 
 
 def _illinois(b: _Builder, ts: float) -> dict[str, Any]:
@@ -394,8 +519,16 @@ def _va_wa(b: _Builder, ts: float) -> dict[str, Any]:
 
 
 def _immigration(b: _Builder, ts: float) -> dict[str, Any]:
-    requester = b.pick(("us-ice-ero", "us-hsi", "us-cbp-usbp", "tx-harris-county-so",
-                        "tx-el-paso-county-so", "ca-ventura-county-so"))  # fmt: skip
+    requester = b.pick(
+        (
+            "us-ice-ero",
+            "us-hsi",
+            "us-cbp-usbp",
+            "tx-harris-county-so",
+            "tx-el-paso-county-so",
+            "ca-ventura-county-so",
+        )
+    )
     if requester.startswith("ca-"):  # asked in-state for ICE: California forbids the purpose
         return b.search(ts, requester, "statewide", (), _reason(b, _IMMIGRATION))
     if b.rng.random() < 0.5:
@@ -444,12 +577,26 @@ def _tx_read(b: _Builder, ts: float) -> dict[str, Any]:
 
 # (generator, weight): about two thirds searches, the rest reads, as in a busy network.
 _MIX: Final[tuple[tuple[_Make, int], ...]] = (
-    (_ca_networks, 22), (_ca_statewide, 18), (_ca_not_shared, 5), (_ca_long_window, 3),
-    (_ca_vague, 4), (_missing_reason, 1), (_out_of_state_on_ca, 20), (_federal_on_ca, 6),
-    (_national_out_of_state, 8), (_federal_national, 3), (_illinois, 3), (_va_wa, 3),
-    (_ca_read, 25), (_ca_read_foreign, 4), (_ca_read_private, 1), (_il_read, 3),
-    (_va_wa_read, 3), (_stale_read, 2), (_tx_read, 3),
-)  # fmt: skip
+    (_ca_networks, 22),
+    (_ca_statewide, 18),
+    (_ca_not_shared, 5),
+    (_ca_long_window, 3),
+    (_ca_vague, 4),
+    (_missing_reason, 1),
+    (_out_of_state_on_ca, 20),
+    (_federal_on_ca, 6),
+    (_national_out_of_state, 8),
+    (_federal_national, 3),
+    (_illinois, 3),
+    (_va_wa, 3),
+    (_ca_read, 25),
+    (_ca_read_foreign, 4),
+    (_ca_read_private, 1),
+    (_il_read, 3),
+    (_va_wa_read, 3),
+    (_stale_read, 2),
+    (_tx_read, 3),
+)
 
 
 def _malformed(b: _Builder, ts: float) -> list[tuple[str, bytes, str | None, str | None]]:
@@ -472,8 +619,9 @@ def _malformed(b: _Builder, ts: float) -> list[tuple[str, bytes, str | None, str
 
 def _message(topic: str, event: dict[str, Any]) -> Message:
     if topic == "searches":
-        return Message(topic, event["requester"]["agency_id"], serde.dumps(event),
-                       event["search_id"])  # fmt: skip
+        return Message(
+            topic, event["requester"]["agency_id"], serde.dumps(event), event["search_id"]
+        )
     if topic == "reads":
         return Message(topic, event["agency_id"], serde.dumps(event), event["read_id"])
     return Message(topic, event["agency_id"], serde.dumps(event), event["change_id"])
@@ -508,8 +656,9 @@ def build_scenario(now: float, events: int = 4000, seed: int = 2025) -> Scenario
         {"agency_id": a, "name": name, "state": state, "kind": kind}
         for a, name, state, kind in _AGENCIES
     )
-    registry = tuple(Message("agencies", a["agency_id"], serde.dumps(a), a["agency_id"])
-                     for a in agencies)  # fmt: skip
+    registry = tuple(
+        Message("agencies", a["agency_id"], serde.dumps(a), a["agency_id"]) for a in agencies
+    )
     policy = tuple(_message("policy", c) for c in _setup(b, secret))
 
     first, last = now - _END_GAP - _SPAN, now - _END_GAP
@@ -520,19 +669,30 @@ def build_scenario(now: float, events: int = 4000, seed: int = 2025) -> Scenario
 
     # The rejected changes, each at its moment in the story.
     flip = b.change(
-        at(0.35), "ca-ventura-county-so", "national_lookup", True,
-        "re-enable National Lookup (vendor configuration sync)", secret=None,
+        at(0.35),
+        "ca-ventura-county-so",
+        "national_lookup",
+        True,
+        "re-enable National Lookup (vendor configuration sync)",
+        secret=None,
         actor={"user_id": "svc-vendor-sync"},
-    )  # fmt: skip
+    )
     forged = b.change(
-        at(0.55), "il-mount-prospect-pd", "declaration_on_file",
+        at(0.55),
+        "il-mount-prospect-pd",
+        "declaration_on_file",
         [*_IL_DECLARATIONS["il-mount-prospect-pd"], "us-ice-ero"],
-        "declaration received", secret=_FORGER_SECRET,
-    )  # fmt: skip
+        "declaration received",
+        secret=_FORGER_SECRET,
+    )
     forbidden = b.change(
-        at(0.7), "ca-santa-barbara-county-so", "federal_sharing", True,
-        "join federal task force", secret=secret,
-    )  # fmt: skip
+        at(0.7),
+        "ca-santa-barbara-county-so",
+        "federal_sharing",
+        True,
+        "join federal task force",
+        secret=secret,
+    )
     for fraction, change in ((0.35, flip), (0.55, forged), (0.7, forbidden)):
         timed.append((at(fraction), _message("policy", change)))
 
@@ -546,8 +706,13 @@ def build_scenario(now: float, events: int = 4000, seed: int = 2025) -> Scenario
     lo, hi = _immigration_hour(now)
     for i in range(6):
         ts = lo + (i + 0.5) * (hi - lo) / 6
-        event = b.search(ts, "us-cbp-usbp", "networks", ("ca-ventura-county-so", "ca-oxnard-pd"),
-                         _reason(b, _IMMIGRATION))  # fmt: skip
+        event = b.search(
+            ts,
+            "us-cbp-usbp",
+            "networks",
+            ("ca-ventura-county-so", "ca-oxnard-pd"),
+            _reason(b, _IMMIGRATION),
+        )
         timed.append((ts, _message("searches", event)))
     for _ in range(immigration - 6):
         ts = b.rng.uniform(first, last)
@@ -566,10 +731,16 @@ def build_scenario(now: float, events: int = 4000, seed: int = 2025) -> Scenario
         timed.append((ts, _message(_topic_of(event), event)))
     timed.sort(key=lambda item: item[0])
     return Scenario(
-        now=now, seed=seed, agencies=agencies, keys=dict(DEMO_KEYS), registry=registry,
-        policy=policy, stream=tuple(m for _, m in timed), flip_id=flip["change_id"],
+        now=now,
+        seed=seed,
+        agencies=agencies,
+        keys=dict(DEMO_KEYS),
+        registry=registry,
+        policy=policy,
+        stream=tuple(m for _, m in timed),
+        flip_id=flip["change_id"],
         forged_id=forged["change_id"],
-    )  # fmt: skip
+    )
 
 
 def decide_scenario(
@@ -586,9 +757,19 @@ def decide_scenario(
         try:
             event: object = serde.loads(message.value)
         except ValueError:
-            yield message, MalformedDecision(None, "raw", Reason(
-                codes.MALFORMED_EVENT, "StreamGuard wire contract v1, section 1",
-                "the message is not UTF-8 JSON"), state.version)  # fmt: skip
+            yield (
+                message,
+                MalformedDecision(
+                    None,
+                    "raw",
+                    Reason(
+                        codes.MALFORMED_EVENT,
+                        "StreamGuard wire contract v1, section 1",
+                        "the message is not UTF-8 JSON",
+                    ),
+                    state.version,
+                ),
+            )
             continue
         state, decision = decide_event(event, state, scenario.now, keys)
         yield message, decision

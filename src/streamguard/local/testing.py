@@ -71,9 +71,13 @@ async def collect(
 
     names = list(topics)
     consumer = AIOKafkaConsumer(
-        *names, bootstrap_servers=bootstrap, group_id=f"sg-collect-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest", enable_auto_commit=False, metadata_max_age_ms=1000,
-    )  # fmt: skip
+        *names,
+        bootstrap_servers=bootstrap,
+        group_id=f"sg-collect-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        metadata_max_age_ms=1000,
+    )
     await consumer.start()
     got: Collected = {name: [] for name in names}
     deadline = time.monotonic() + timeout
@@ -104,8 +108,9 @@ def decided_events(port: int, kinds: Iterable[str] | None = None) -> int:
         return 0
     wanted = None if kinds is None else set(kinds)
     total = 0.0
-    for match in re.finditer(r'^streamguard_events_total\{kind="([^"]*)"[^}]*\} ([0-9.e+]+)$',
-                             text, re.MULTILINE):  # fmt: skip
+    for match in re.finditer(
+        r'^streamguard_events_total\{kind="([^"]*)"[^}]*\} ([0-9.e+]+)$', text, re.MULTILINE
+    ):
         if wanted is None or match.group(1) in wanted:
             total += float(match.group(2))
     return int(total)
@@ -133,8 +138,11 @@ def uncommitted(
             await consumer.stop()
             await admin.close()
         done = {tp: meta.offset for tp, meta in committed.items()}
-        return {(tp.topic, tp.partition): (done.get(tp), ends[tp])
-                for tp in tps if (done.get(tp) or 0) < ends[tp]}  # fmt: skip
+        return {
+            (tp.topic, tp.partition): (done.get(tp), ends[tp])
+            for tp in tps
+            if (done.get(tp) or 0) < ends[tp]
+        }
 
     return asyncio.run(go())
 
@@ -167,9 +175,13 @@ def verify_audit(bootstrap: str, prefix: str) -> subprocess.CompletedProcess[str
     )
     env = {"STREAMGUARD_BROKER": bootstrap, "STREAMGUARD_TOPIC_PREFIX": prefix, "PATH": ""}
     return subprocess.run(  # noqa: S603 - fixed argv: this interpreter and a constant
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=False,
-    )  # fmt: skip
+    )
 
 
 def run(coro: Any) -> Any:
@@ -178,42 +190,77 @@ def run(coro: Any) -> Any:
 
 
 def search_request(
-    requester: str, *, scope: str = "networks", networks: Iterable[str] = (),
-    reason: str = "stolen vehicle 25-000123", ts: str = "2026-01-10T18:03:11Z",
-    plate: str = "8ABC123", user_id: str = "u-1", case_number: str | None = "25-000123",
+    requester: str,
+    *,
+    scope: str = "networks",
+    networks: Iterable[str] = (),
+    reason: str = "stolen vehicle 25-000123",
+    ts: str = "2026-01-10T18:03:11Z",
+    plate: str = "8ABC123",
+    user_id: str = "u-1",
+    case_number: str | None = "25-000123",
     search_id: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     return {
-        "type": "search_request", "search_id": search_id or str(uuid.uuid4()), "ts": ts,
-        "requester": {"agency_id": requester, "user_id": user_id}, "reason": reason,
-        "case_number": case_number, "offense_type": None, "search_type": "lookup",
-        "query": {"plate": plate, "from": None, "to": None}, "scope": scope,
+        "type": "search_request",
+        "search_id": search_id or str(uuid.uuid4()),
+        "ts": ts,
+        "requester": {"agency_id": requester, "user_id": user_id},
+        "reason": reason,
+        "case_number": case_number,
+        "offense_type": None,
+        "search_type": "lookup",
+        "query": {"plate": plate, "from": None, "to": None},
+        "scope": scope,
         "networks": list(networks),
-    }  # fmt: skip
+    }
 
 
 def plate_read(
-    owner: str, share_to: Iterable[str], *, ts: str = "2026-01-10T18:03:11Z",
-    plate: str = "8ABC123", read_id: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    owner: str,
+    share_to: Iterable[str],
+    *,
+    ts: str = "2026-01-10T18:03:11Z",
+    plate: str = "8ABC123",
+    read_id: str | None = None,
+) -> dict[str, Any]:
     return {
-        "type": "plate_read", "read_id": read_id or str(uuid.uuid4()), "ts": ts,
-        "agency_id": owner, "camera_id": "cam-1", "plate": plate, "plate_state": "CA",
-        "confidence": 0.9, "location": {"lat": 34.2, "lon": -119.2}, "hotlist_hit": False,
+        "type": "plate_read",
+        "read_id": read_id or str(uuid.uuid4()),
+        "ts": ts,
+        "agency_id": owner,
+        "camera_id": "cam-1",
+        "plate": plate,
+        "plate_state": "CA",
+        "confidence": 0.9,
+        "location": {"lat": 34.2, "lon": -119.2},
+        "hotlist_hit": False,
         "share_to": list(share_to),
-    }  # fmt: skip
+    }
 
 
 def policy_change(
-    owner: str, setting: str, value: Any, *, keys: Mapping[str, bytes] | None = None,
-    key_id: str = "k1", ts: str = "2026-01-10T18:00:00Z", change_id: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    owner: str,
+    setting: str,
+    value: Any,
+    *,
+    keys: Mapping[str, bytes] | None = None,
+    key_id: str = "k1",
+    ts: str = "2026-01-10T18:00:00Z",
+    change_id: str | None = None,
+) -> dict[str, Any]:
     """A policy_change, signed with `keys[key_id]` when keys are given, else unsigned."""
     change: dict[str, Any] = {
-        "type": "policy_change", "change_id": change_id or str(uuid.uuid4()), "ts": ts,
-        "agency_id": owner, "setting": setting, "value": value,
-        "actor": {"user_id": "admin-1", "agency_id": owner}, "reason": "test", "ticket": "CHG-1",
-    }  # fmt: skip
+        "type": "policy_change",
+        "change_id": change_id or str(uuid.uuid4()),
+        "ts": ts,
+        "agency_id": owner,
+        "setting": setting,
+        "value": value,
+        "actor": {"user_id": "admin-1", "agency_id": owner},
+        "reason": "test",
+        "ticket": "CHG-1",
+    }
     if keys is not None:
         change["key_id"] = key_id
         change["signature"] = sign_change(change, keys[key_id])

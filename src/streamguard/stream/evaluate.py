@@ -59,11 +59,15 @@ def evaluate_lines(
             event: object = serde.loads(line)
         except ValueError:
             decision: Decision = MalformedDecision(
-                None, "raw",
-                Reason(codes.MALFORMED_EVENT, "StreamGuard wire contract v1, section 1",
-                       "the line is not valid UTF-8 JSON"),
+                None,
+                "raw",
+                Reason(
+                    codes.MALFORMED_EVENT,
+                    "StreamGuard wire contract v1, section 1",
+                    "the line is not valid UTF-8 JSON",
+                ),
                 state.version,
-            )  # fmt: skip
+            )
             event = None
         else:
             state, decision = decide_event(event, state, now, keys)

@@ -201,23 +201,45 @@ def route(
     event = original if isinstance(original, Mapping) else {}
     if isinstance(decision, SearchDecision):
         if decision.outcome in ("approved", "partial"):
-            out.append(Out("approved", _requester_id(event), approved_search(
-                event, decision, did, decided_at)))  # fmt: skip
+            out.append(
+                Out(
+                    "approved",
+                    _requester_id(event),
+                    approved_search(event, decision, did, decided_at),
+                )
+            )
         if decision.outcome == "approved":
             return out
     elif isinstance(decision, ReadDecision):
         if decision.outcome in ("shared", "partial"):
-            out.append(Out("shared", str(event.get("agency_id", "")), shared_read(
-                event, decision, did, decided_at)))  # fmt: skip
+            out.append(
+                Out(
+                    "shared",
+                    str(event.get("agency_id", "")),
+                    shared_read(event, decision, did, decided_at),
+                )
+            )
         if decision.outcome == "shared":
             return out
     elif isinstance(decision, ChangeDecision | UpsertDecision) and decision.outcome != "rejected":
         return out
     reasons = decision.reasons
     event_id = decision.event_id
-    out.append(Out("quarantine", event_id if event_id is not None else fallback_key,
-                   quarantine_record(event_id, quarantine_kind(decision), reasons, did,
-                                     decided_at, decision.policy_version, original)))  # fmt: skip
+    out.append(
+        Out(
+            "quarantine",
+            event_id if event_id is not None else fallback_key,
+            quarantine_record(
+                event_id,
+                quarantine_kind(decision),
+                reasons,
+                did,
+                decided_at,
+                decision.policy_version,
+                original,
+            ),
+        )
+    )
     return out
 
 

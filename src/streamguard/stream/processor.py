@@ -85,17 +85,25 @@ _KEEP: Final = {TUMBLING_HOUR.name: DAY}
 # Roles whose messages are counted in windows: their partitions carry an offset mark.
 _COUNTED_ROLES: Final = frozenset({"searches", "attempts"})
 _EXPECTED_KIND: Final = {
-    "searches": "search_request", "reads": "plate_read", "policy": "policy_change",
-}  # fmt: skip
+    "searches": "search_request",
+    "reads": "plate_read",
+    "policy": "policy_change",
+}
 
 
 class MetricsSink(Protocol):
     """The part of `streamguard.worker.metrics.StreamguardMetrics` the processor reports to."""
 
     def observe_decision(
-        self, kind: str, outcome: str, codes: Iterable[str], allowed_networks: int,
-        denied_networks: int, decision_seconds: float, event_lag_seconds: float | None,
-    ) -> None: ...  # fmt: skip
+        self,
+        kind: str,
+        outcome: str,
+        codes: Iterable[str],
+        allowed_networks: int,
+        denied_networks: int,
+        decision_seconds: float,
+        event_lag_seconds: float | None,
+    ) -> None: ...
     def observe_policy_change(self, result: str) -> None: ...
     def observe_alert(self, kind: str) -> None: ...
     def observe_owner_attempt(self, owner_id: str, kind: str) -> None: ...
@@ -258,16 +266,23 @@ class BatchProcessor:
         except Exception as exc:  # one bad event must not stop the partition
             # Type and position only: the exception text may quote the event, plate included.
             log.error(
-                "decision failed on %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset,
+                "decision failed on %s[%d]@%d: %s",
+                msg.topic,
+                msg.partition,
+                msg.offset,
                 type(exc).__name__,
-            )  # fmt: skip
+            )
             decision = MalformedDecision(
-                _event_id(original, kind), kind,
-                Reason(DECISION_ERROR, "StreamGuard worker",
-                       f"the event could not be decided ({type(exc).__name__}); "
-                       "it is quarantined and not shared"),
+                _event_id(original, kind),
+                kind,
+                Reason(
+                    DECISION_ERROR,
+                    "StreamGuard worker",
+                    f"the event could not be decided ({type(exc).__name__}); "
+                    "it is quarantined and not shared",
+                ),
                 self.state.version,
-            )  # fmt: skip
+            )
             plate = None
         if decision.event_id is not None:
             did = decision_id(quarantine_kind(decision), decision.event_id)
@@ -278,9 +293,12 @@ class BatchProcessor:
             route(original, decision, did, work.decided_at, fallback_key=did)
         )
         fields = audit_fields(
-            original, decision, did, work.decided_at,
+            original,
+            decision,
+            did,
+            work.decided_at,
             plate_sha256(plate, self.salt) if plate else None,
-        )  # fmt: skip
+        )
         outcome = decision.outcome
         if isinstance(decision, UpsertDecision) and decision.deleted:
             outcome = fields["outcome"] = "deleted"
@@ -289,10 +307,14 @@ class BatchProcessor:
         if isinstance(decision, SearchDecision | ReadDecision):
             allowed, denied = len(decision.allowed), len(decision.denied)
         self.metrics.observe_decision(
-            out_kind, outcome, decision.codes, allowed, denied,
+            out_kind,
+            outcome,
+            decision.codes,
+            allowed,
+            denied,
             self.clock() - work.received,
             work.now - event_ts if event_ts is not None else None,
-        )  # fmt: skip
+        )
 
     def _decide(
         self, msg: InMessage, work: _Batch
@@ -305,12 +327,21 @@ class BatchProcessor:
         expected = _EXPECTED_KIND[msg.role]
         kind = event_kind(original)
         if kind != expected:
-            return original, MalformedDecision(
-                _event_id(original, expected), "raw" if kind == "raw" else kind,
-                Reason(codes.SCHEMA_INVALID, f"{_CONTRACT}, section 1",
-                       f"a {kind} event on the {msg.role} topic; expected {expected}"),
-                self.state.version,
-            ), None, None  # fmt: skip
+            return (
+                original,
+                MalformedDecision(
+                    _event_id(original, expected),
+                    "raw" if kind == "raw" else kind,
+                    Reason(
+                        codes.SCHEMA_INVALID,
+                        f"{_CONTRACT}, section 1",
+                        f"a {kind} event on the {msg.role} topic; expected {expected}",
+                    ),
+                    self.state.version,
+                ),
+                None,
+                None,
+            )
         event_ts = parse_ts(original.get("ts"))
         if msg.role == "searches":
             decision = self._search(original, event_ts, msg, work)
@@ -334,8 +365,13 @@ class BatchProcessor:
         # A replayed search (after a crash) is decided again but never counted again.
         replayed = work.replayed(msg)
         if ts is not None and isinstance(requester_id, str):
-            minute_key = counter_key(msg.partition, "searches", requester_id, "1m",
-                                     bucket_start(ts, TUMBLING_MINUTE.step))  # fmt: skip
+            minute_key = counter_key(
+                msg.partition,
+                "searches",
+                requester_id,
+                "1m",
+                bucket_start(ts, TUMBLING_MINUTE.step),
+            )
             # The stored count of a replayed search already includes the search itself.
             mine = 0 if replayed else 1
             rate_limited = limit > 0 and work.count(minute_key) + mine > limit
@@ -376,9 +412,15 @@ class BatchProcessor:
             entry[1] = max(entry[1], ts)
 
     def _count(
-        self, work: _Batch, partition: int, metric: str, agency_id: str, spec: WindowSpec,
-        start: int, n: int,
-    ) -> None:  # fmt: skip
+        self,
+        work: _Batch,
+        partition: int,
+        metric: str,
+        agency_id: str,
+        spec: WindowSpec,
+        start: int,
+        n: int,
+    ) -> None:
         key = counter_key(partition, metric, agency_id, spec.name, start)
         work.add(key, n)
         self._remember(partition, spec.name, start, key)
@@ -397,15 +439,24 @@ class BatchProcessor:
         if decision.applied and decision.agency_id is not None:
             self.state = new_state
             work.result.settings[decision.agency_id] = (
-                partition, settings_to_value(new_state.settings_for(decision.agency_id)),
-            )  # fmt: skip
+                partition,
+                settings_to_value(new_state.settings_for(decision.agency_id)),
+            )
             self._bump(f"policy-{partition}", partition, work)
         elif not decision.applied:
             at = event.get("ts") if isinstance(event.get("ts"), str) else work.decided_at
-            self._alert(work, ALERT_KINDS["policy"], decision.agency_id or "unknown",
-                        str(at), str(at), len(decision.reasons), 0,
-                        f"policy change {decision.event_id} of {decision.setting} rejected: "
-                        + ", ".join(decision.codes), alert_key=decision.event_id)  # fmt: skip
+            self._alert(
+                work,
+                ALERT_KINDS["policy"],
+                decision.agency_id or "unknown",
+                str(at),
+                str(at),
+                len(decision.reasons),
+                0,
+                f"policy change {decision.event_id} of {decision.setting} rejected: "
+                + ", ".join(decision.codes),
+                alert_key=decision.event_id,
+            )
         return decision
 
     def _agency(
@@ -414,10 +465,17 @@ class BatchProcessor:
         key = msg.key.decode("utf-8", "replace") if msg.key else None
         if msg.value is None:
             if not key:
-                return None, _malformed(
-                    "agency", codes.SCHEMA_INVALID, "a null agency value needs a key to delete",
-                    self.state.version,
-                ), None, None  # fmt: skip
+                return (
+                    None,
+                    _malformed(
+                        "agency",
+                        codes.SCHEMA_INVALID,
+                        "a null agency value needs a key to delete",
+                        self.state.version,
+                    ),
+                    None,
+                    None,
+                )
             self.state = self.state.without_agency(key)
             work.result.registry[key] = (msg.partition, dict(DELETED))
             self._bump(f"agencies-{msg.partition}", msg.partition, work)
@@ -429,11 +487,17 @@ class BatchProcessor:
         if isinstance(result, Agency) and key and key != result.agency_id:
             result = f"message key {key!r} differs from agency_id {result.agency_id!r}"
         if isinstance(result, str):
-            return original, MalformedDecision(
-                _event_id(original, "agency"), "agency",
-                Reason(codes.SCHEMA_INVALID, f"{_CONTRACT}, section 2", result),
-                self.state.version,
-            ), None, None  # fmt: skip
+            return (
+                original,
+                MalformedDecision(
+                    _event_id(original, "agency"),
+                    "agency",
+                    Reason(codes.SCHEMA_INVALID, f"{_CONTRACT}, section 2", result),
+                    self.state.version,
+                ),
+                None,
+                None,
+            )
         self.state = self.state.with_agency(result)
         work.result.registry[result.agency_id] = (msg.partition, agency_to_value(result))
         self._bump(f"agencies-{msg.partition}", msg.partition, work)
@@ -465,9 +529,18 @@ class BatchProcessor:
         work.result.audit.append((chain, serde.dumps(record)))
 
     def _alert(
-        self, work: _Batch, kind: str, agency_id: str, start: str, end: str, value: int,
-        threshold: int, detail: str, *, alert_key: str | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        work: _Batch,
+        kind: str,
+        agency_id: str,
+        start: str,
+        end: str,
+        value: int,
+        threshold: int,
+        detail: str,
+        *,
+        alert_key: str | None = None,
+    ) -> None:
         record = alert_record(kind, agency_id, start, end, value, threshold, detail)
         if alert_key is not None:
             # Not a window: one alert per event, id tied to that event for replays.
@@ -480,12 +553,14 @@ class BatchProcessor:
             ("searches", "1m"): (ALERT_KINDS["rate"], self.settings.rate_limit_per_minute),
             ("denied", "1h"): (ALERT_KINDS["denied"], self.settings.alert_denied_networks_per_hour),
             ("immigration", "1h"): (
-                ALERT_KINDS["immigration"], self.settings.alert_immigration_per_hour,
+                ALERT_KINDS["immigration"],
+                self.settings.alert_immigration_per_hour,
             ),
             ("attempts", "1h"): (
-                ALERT_KINDS["attempts"], self.settings.alert_out_of_state_per_hour,
+                ALERT_KINDS["attempts"],
+                self.settings.alert_out_of_state_per_hour,
             ),
-        }  # fmt: skip
+        }
         for key, before in work.before.items():
             parsed = parse_counter_key(key)
             if parsed is None:
@@ -499,10 +574,16 @@ class BatchProcessor:
             if crossed(before, after, threshold):
                 size = TUMBLING_MINUTE.size if window == "1m" else TUMBLING_HOUR.size
                 self._alert(
-                    work, kind, agency_id, format_ts(start), format_ts(start + size), after,
-                    threshold, f"{metric} for {agency_id} passed {threshold} in the {window} "
+                    work,
+                    kind,
+                    agency_id,
+                    format_ts(start),
+                    format_ts(start + size),
+                    after,
+                    threshold,
+                    f"{metric} for {agency_id} passed {threshold} in the {window} "
                     f"window starting {format_ts(start)}",
-                )  # fmt: skip
+                )
 
     def _flush_attempts(self, work: _Batch) -> None:
         # One small message per (owner, hour) per batch, keyed by owner: the owners' counts are
@@ -521,8 +602,12 @@ class BatchProcessor:
             valid = False
         if not valid:
             # Internal topic, written only by workers: a bad record is a bug, said loudly.
-            log.error("unreadable owner-attempt record at %s[%d]@%d; not counted",
-                      msg.topic, msg.partition, msg.offset)  # fmt: skip
+            log.error(
+                "unreadable owner-attempt record at %s[%d]@%d; not counted",
+                msg.topic,
+                msg.partition,
+                msg.offset,
+            )
             return
         if work.replayed(msg):
             return
@@ -625,8 +710,12 @@ def _chain_partition(chain: str) -> int:
 def _event_id(original: Any, kind: str) -> str | None:
     if not isinstance(original, Mapping):
         return None
-    name = {"search_request": "search_id", "plate_read": "read_id",
-            "policy_change": "change_id", "agency": "agency_id"}.get(kind)  # fmt: skip
+    name = {
+        "search_request": "search_id",
+        "plate_read": "read_id",
+        "policy_change": "change_id",
+        "agency": "agency_id",
+    }.get(kind)
     value = original.get(name) if name else None
     return value if isinstance(value, str) and value else None
 

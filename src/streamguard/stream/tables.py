@@ -31,9 +31,12 @@ _SET_FIELDS: Final = ("share_with", "declaration_on_file")
 
 def agency_to_value(agency: Agency) -> dict[str, Any]:
     return {
-        "agency_id": agency.agency_id, "name": agency.name, "state": agency.state,
-        "kind": agency.kind, "aliases": list(agency.aliases),
-    }  # fmt: skip
+        "agency_id": agency.agency_id,
+        "name": agency.name,
+        "state": agency.state,
+        "kind": agency.kind,
+        "aliases": list(agency.aliases),
+    }
 
 
 def settings_to_value(settings: OwnerSettings) -> dict[str, Any]:

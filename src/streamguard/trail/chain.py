@@ -94,8 +94,11 @@ def build_record(head: ChainHead, fields: Mapping[str, Any]) -> tuple[dict[str, 
         msg = f"audit fields may not set {', '.join(sorted(clash))}"
         raise ValueError(msg)
     record: dict[str, Any] = {
-        **fields, "seq": head.seq + 1, "chain": head.chain, "prev_hash": head.hash,
-    }  # fmt: skip
+        **fields,
+        "seq": head.seq + 1,
+        "chain": head.chain,
+        "prev_hash": head.hash,
+    }
     record["hash"] = record_hash(record)
     return record, ChainHead(head.chain, head.seq + 1, record["hash"])
 
@@ -129,9 +132,16 @@ def verify_chains(records: Iterable[Mapping[str, Any]]) -> VerifyReport:
         chain = record.get("chain")
         seq = record.get("seq")
         if not isinstance(chain, str) or not chain:
-            return VerifyReport(len(heads), count, duplicates, ChainBreak(
-                "?", seq if isinstance(seq, int) else None, "record has no chain name",
-            ))  # fmt: skip
+            return VerifyReport(
+                len(heads),
+                count,
+                duplicates,
+                ChainBreak(
+                    "?",
+                    seq if isinstance(seq, int) else None,
+                    "record has no chain name",
+                ),
+            )
         head = heads.get(chain, genesis(chain))
         problem = _check(record, head)
         if problem == "duplicate":
@@ -139,9 +149,11 @@ def verify_chains(records: Iterable[Mapping[str, Any]]) -> VerifyReport:
             continue
         if problem is not None:
             return VerifyReport(
-                len(heads | {chain: head}), count, duplicates,
+                len(heads | {chain: head}),
+                count,
+                duplicates,
                 ChainBreak(chain, seq if isinstance(seq, int) else None, problem),
-            )  # fmt: skip
+            )
         heads[chain] = ChainHead(chain, head.seq + 1, str(record["hash"]))
     return VerifyReport(len(heads), count, duplicates, None)
 

@@ -56,10 +56,14 @@ class AuditTail:
         # Subscribing by name makes the client fetch the topic's metadata at start; partitions
         # are then assigned by hand (no group, nothing committed).
         consumer = AIOKafkaConsumer(
-            self.topic, bootstrap_servers=self.bootstrap, group_id=None,
-            enable_auto_commit=False, auto_offset_reset="earliest",
-            max_partition_fetch_bytes=4 * 1024 * 1024, **self.client_options,
-        )  # fmt: skip
+            self.topic,
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            **self.client_options,
+        )
         await asyncio.wait_for(consumer.start(), self.timeout)
         partitions = consumer.partitions_for_topic(self.topic)
         if not partitions:

@@ -33,10 +33,14 @@ async def read_audit(
     # Subscribing by name makes the client fetch the topic's metadata on start; the partitions
     # are then assigned by hand, without a consumer group (nothing is committed).
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-        auto_offset_reset="earliest", request_timeout_ms=int(timeout * 1000),
+        topic,
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset="earliest",
+        request_timeout_ms=int(timeout * 1000),
         **(client_options or {}),
-    )  # fmt: skip
+    )
     try:
         await asyncio.wait_for(consumer.start(), timeout)
     except Exception as exc:

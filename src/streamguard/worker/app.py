@@ -60,9 +60,12 @@ log = logging.getLogger("streamguard.worker")
 
 INPUT_ROLES: Final = ("searches", "reads", "policy", "agencies")
 OUTPUT_ROLES: Final = {
-    "approved": "searches.approved", "shared": "reads.shared", "quarantine": "quarantine",
-    "audit": "audit", "alerts": "alerts",
-}  # fmt: skip
+    "approved": "searches.approved",
+    "shared": "reads.shared",
+    "quarantine": "quarantine",
+    "audit": "audit",
+    "alerts": "alerts",
+}
 # EX_SOFTWARE: the worker stops without committing offsets it could not deliver results for.
 _EXIT_UNDELIVERED: Final = 70
 _CHANGELOG_BUFFER: Final = 20_000
@@ -134,8 +137,9 @@ class StreamguardWorker:
         proc = self.processors.get(name)
         if proc is None:
             state = build_state(self.statutes, self.file_agencies, (), (), 0)
-            proc = BatchProcessor(self.settings, state, self.keys, self.salt, self.metrics,
-                                  self.clock)  # fmt: skip
+            proc = BatchProcessor(
+                self.settings, state, self.keys, self.salt, self.metrics, self.clock
+            )
             self.processors[name] = proc
         return proc
 
@@ -163,9 +167,10 @@ class StreamguardWorker:
             self._check_partitions()
             if self.audit_tail is None:
                 self.audit_tail = AuditTail(
-                    self.settings.bootstrap_servers, self.topics["audit"],
+                    self.settings.bootstrap_servers,
+                    self.topics["audit"],
                     self.settings.kafka_client_options(),
-                )  # fmt: skip
+                )
             # Everything built so far (modules, app, tables, statutes) lives as long as the
             # process: keep the cyclic GC from walking it again on every collection.
             gc.collect()
@@ -199,9 +204,12 @@ class StreamguardWorker:
         if name in self._built and total == proc.state.revision:
             return proc
         proc.state = build_state(
-            self.statutes, self.file_agencies, self.tables["registry"].items(),
-            self.tables["owner_settings"].items(), total,
-        )  # fmt: skip
+            self.statutes,
+            self.file_agencies,
+            self.tables["registry"].items(),
+            self.tables["owner_settings"].items(),
+            total,
+        )
         proc.set_revisions(revisions)
         self._built.add(name)
         return proc
@@ -235,15 +243,22 @@ class StreamguardWorker:
         # reads each counter key at most once per batch.
         store: Mapping[str, Any] = (
             _Cached(self._cache.setdefault(id(counters), {}), counters.data)
-            if counters is not None else {}
-        )  # fmt: skip
+            if counters is not None
+            else {}
+        )
         results: list[tuple[Any, BatchResult]] = []
         for group in by_partition.values():
             batch = [
-                InMessage(self.role_of(e.message.topic), e.message.topic, e.message.partition,
-                          e.message.offset, e.message.key, e.message.value)
+                InMessage(
+                    self.role_of(e.message.topic),
+                    e.message.topic,
+                    e.message.partition,
+                    e.message.offset,
+                    e.message.key,
+                    e.message.value,
+                )
                 for e in group
-            ]  # fmt: skip
+            ]
             with _as_current(group[0]):
                 result = proc.process(batch, now=now, counters=store, heads=heads)
             results.append((group[0], result))
@@ -284,8 +299,11 @@ class StreamguardWorker:
                 newest[tp] = event.message.offset
                 fresh.append(event)
         if len(fresh) < len(events):
-            log.info("skipped %d message(s) this worker had already decided (redelivered "
-                     "after a rebalance)", len(events) - len(fresh))  # fmt: skip
+            log.info(
+                "skipped %d message(s) this worker had already decided (redelivered "
+                "after a rebalance)",
+                len(events) - len(fresh),
+            )
         return fresh
 
     async def _ensure_heads(self, events: Sequence[Any]) -> dict[str, dict[str, Any]]:
@@ -294,8 +312,11 @@ class StreamguardWorker:
         Returned for this batch rather than read from `self.heads` later: a rebalance while
         this awaits empties `self.heads`, and a missing head must never mean "start at seq 1".
         """
-        chains = {f"{self.role_of(e.message.topic)}-{e.message.partition}": e
-                  for e in events if self.role_of(e.message.topic) != "attempts"}  # fmt: skip
+        chains = {
+            f"{self.role_of(e.message.topic)}-{e.message.partition}": e
+            for e in events
+            if self.role_of(e.message.topic) != "attempts"
+        }
         heads: dict[str, dict[str, Any]] = {}
         for chain, event in chains.items():
             head = self.heads.get(chain)
@@ -307,9 +328,7 @@ class StreamguardWorker:
             heads[chain] = head
         return heads
 
-    async def recover_head(
-        self, chain: str, stored: Mapping[str, Any] | None
-    ) -> dict[str, Any]:
+    async def recover_head(self, chain: str, stored: Mapping[str, Any] | None) -> dict[str, Any]:
         """The chain's head: its last record on the audit topic, else what the table stored."""
         floor = stored.get("offset") if stored is not None else None
         floor = floor if isinstance(floor, int) else None
@@ -322,17 +341,22 @@ class StreamguardWorker:
                 )
                 raise
             if record is not None:
-                head = {"chain": chain, "seq": record.get("seq"), "hash": record.get("hash"),
-                        "offset": record["offset"]}  # fmt: skip
+                head = {
+                    "chain": chain,
+                    "seq": record.get("seq"),
+                    "hash": record.get("hash"),
+                    "offset": record["offset"],
+                }
                 if stored is None or head != dict(stored):
-                    log.info("audit chain %s continues at seq %s (from the audit topic)",
-                             chain, head["seq"])  # fmt: skip
+                    log.info(
+                        "audit chain %s continues at seq %s (from the audit topic)",
+                        chain,
+                        head["seq"],
+                    )
                 return head
         return dict(stored) if stored is not None else genesis(chain).as_dict()
 
-    def _table_writes(
-        self, results: Sequence[BatchResult], counters: Any | None
-    ) -> list[_Write]:
+    def _table_writes(self, results: Sequence[BatchResult], counters: Any | None) -> list[_Write]:
         writes: list[_Write] = []
         for result in results:
             if counters is not None:
@@ -361,8 +385,13 @@ class StreamguardWorker:
         topics = self.topics
         chains: dict[str, tuple[int, int]] = {}  # chain -> its last record's place
         try:
-            await out.prepare({audit_topic, *(w.topic for w in writes), *(
-                topics[m.role] for result in results for m in result.messages)})
+            await out.prepare(
+                {
+                    audit_topic,
+                    *(w.topic for w in writes),
+                    *(topics[m.role] for result in results for m in result.messages),
+                }
+            )
             add = out.add
             dumps = serde.dumps
             for result in results:
@@ -390,26 +419,47 @@ class StreamguardWorker:
         chains: list[tuple[str, int]] = []  # (chain, index in pending) of each chain's last
         for result in results:
             for out in result.messages:
-                pending.append(await producer.send(
-                    self.topics[out.role], out.key.encode(), serde.dumps(out.value),
-                    None, None, None,
-                ))  # fmt: skip
+                pending.append(
+                    await producer.send(
+                        self.topics[out.role],
+                        out.key.encode(),
+                        serde.dumps(out.value),
+                        None,
+                        None,
+                        None,
+                    )
+                )
             for chain, record in result.audit:
-                pending.append(await producer.send(
-                    audit_topic, chain.encode(), record, None, None, None,
-                ))  # fmt: skip
+                pending.append(
+                    await producer.send(
+                        audit_topic,
+                        chain.encode(),
+                        record,
+                        None,
+                        None,
+                        None,
+                    )
+                )
                 chains.append((chain, len(pending) - 1))
         for write in writes:
-            pending.append(await producer.send(
-                write.topic, write.key_bytes, write.value_bytes, write.partition, None, None,
-            ))  # fmt: skip
+            pending.append(
+                await producer.send(
+                    write.topic,
+                    write.key_bytes,
+                    write.value_bytes,
+                    write.partition,
+                    None,
+                    None,
+                )
+            )
         # Wait for the broker's acknowledgement before the batch's offsets can be committed:
         # at-least-once means no offset moves past an event whose results are not stored.
         outcomes = await asyncio.gather(*pending, return_exceptions=True)
         failed = [o for o in outcomes if isinstance(o, BaseException)]
         if failed:
-            self.on_undeliverable(f"{len(failed)} output message(s) not delivered: "
-                                  f"{type(failed[0]).__name__}")  # fmt: skip
+            self.on_undeliverable(
+                f"{len(failed)} output message(s) not delivered: {type(failed[0]).__name__}"
+            )
             return None
         metas: list[Any] = outcomes
         base = len(pending) - len(writes)
@@ -441,8 +491,9 @@ class StreamguardWorker:
                         entry = pending.get(id(store))
                         if entry is None:
                             entry = pending[id(store)] = (
-                                store, rocksdict.WriteBatch(raw_mode=True)
-                            )  # fmt: skip
+                                store,
+                                rocksdict.WriteBatch(raw_mode=True),
+                            )
                         if write.value_bytes is None:
                             entry[1].delete(write.key_bytes)
                         else:
@@ -532,7 +583,7 @@ class _RecordBatches:
                 self._partitions[topic] = (
                     list(metadata.partitions_for_topic(topic)),
                     list(metadata.available_partitions_for_topic(topic)),
-                )  # fmt: skip
+                )
 
     def add(
         self, topic: str, key: bytes, value: bytes | None, partition: int | None
@@ -565,8 +616,10 @@ class _RecordBatches:
 
     async def send(self) -> list[int]:
         """Queue every batch, in order, and wait for all acknowledgements: base offsets."""
-        futures = [await self._kafka.send_batch(builder, topic, partition=partition)
-                   for topic, partition, builder in self._builders]  # fmt: skip
+        futures = [
+            await self._kafka.send_batch(builder, topic, partition=partition)
+            for topic, partition, builder in self._builders
+        ]
         outcomes = await asyncio.gather(*futures, return_exceptions=True)
         bases: list[int] = []
         for outcome in outcomes:
@@ -672,9 +725,15 @@ def build_worker(
     )
     install_recovery_fix(app)  # faust drops fetched input at the end of table recovery
     worker = StreamguardWorker(
-        settings=settings, app=app, statutes=statutes, file_agencies=tuple(file_agencies),
-        keys=keys, salt=salt, metrics=metrics, clock=clock,
-    )  # fmt: skip
+        settings=settings,
+        app=app,
+        statutes=statutes,
+        file_agencies=tuple(file_agencies),
+        keys=keys,
+        salt=salt,
+        metrics=metrics,
+        clock=clock,
+    )
     worker.topics = {role: settings.topic(role) for role in INPUT_ROLES}
     worker.topics |= {role: settings.topic(name) for role, name in OUTPUT_ROLES.items()}
     worker.topics["attempts"] = f"{settings.app_id}-owner-attempts"
@@ -683,10 +742,15 @@ def build_worker(
         # internal=True makes faust create a missing topic (with the table partition count)
         # before it subscribes, instead of waiting on a topic nobody created.
         return app.topic(
-            worker.topics[role], key_type=bytes, value_type=bytes, key_serializer="raw",
-            value_serializer="raw", internal=True, partitions=settings.partitions,
+            worker.topics[role],
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            internal=True,
+            partitions=settings.partitions,
             compacting=compacting or None,
-        )  # fmt: skip
+        )
 
     # The app's serializers are raw (agents decode themselves); table state is JSON.
     schema: Any = faust.Schema(key_type=str, key_serializer="json", value_serializer="json")

@@ -62,9 +62,14 @@ def prepare_worker(settings: WorkerSettings, *, web_enabled: bool = True) -> Str
     metrics = StreamguardMetrics.create()
     metrics.register_owners(a.agency_id for a in agencies)
     worker = build_worker(
-        settings, statutes=statutes, file_agencies=agencies, keys=keys, salt=salt,
-        metrics=metrics, web_enabled=web_enabled,
-    )  # fmt: skip
+        settings,
+        statutes=statutes,
+        file_agencies=agencies,
+        keys=keys,
+        salt=salt,
+        metrics=metrics,
+        web_enabled=web_enabled,
+    )
     metrics.install_faust_sensors(worker.app)
     if web_enabled:
         metrics.mount_metrics_page(worker.app)

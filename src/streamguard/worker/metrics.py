@@ -69,8 +69,11 @@ OUTCOMES_BY_KIND: Final[Mapping[str, tuple[str, ...]]] = {
 }
 _OUTCOMES: Final = frozenset(o for outs in OUTCOMES_BY_KIND.values() for o in outs)
 ALL_CODES: Final = (
-    *codes.SEARCH_CODES, *codes.NETWORK_CODES, *codes.CHANGE_CODES, *codes.INPUT_CODES,
-)  # fmt: skip
+    *codes.SEARCH_CODES,
+    *codes.NETWORK_CODES,
+    *codes.CHANGE_CODES,
+    *codes.INPUT_CODES,
+)
 NETWORK_DECISIONS: Final = ("allowed", "denied")
 POLICY_RESULTS: Final = ("applied", "rejected")
 OWNER_ATTEMPT_KINDS: Final = ("out_of_state", "federal")
@@ -78,23 +81,54 @@ OWNER_ATTEMPT_KINDS: Final = ("out_of_state", "federal")
 # gap. Any other snake_case kind is accepted up to `_MAX_EXTRA_ALERT_KINDS` (the alert topic is
 # ours, so kinds are code, not input), then folded into "other".
 ALERT_KINDS: Final = (
-    "violation_burst", "prohibited_purpose", "policy_rejected", "search_rate",
+    "violation_burst",
+    "prohibited_purpose",
+    "policy_rejected",
+    "search_rate",
     "out_of_state_attempts",
-)  # fmt: skip
+)
 _MAX_EXTRA_ALERT_KINDS: Final = 16
 
 # Decision latency is CPU work on one event (sub-millisecond) plus state-store and producer waits
 # (milliseconds), with seconds only when a worker is overloaded; the buckets resolve all three
 # so p50 and p99 both land inside a bucket rather than at an edge.
 DECISION_SECONDS_BUCKETS: Final = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-)  # fmt: skip
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 # Event lag spans live traffic (well under a second) to replays and backfills of a camera that
 # was offline or an audit re-run over a day of data, so the buckets reach a day.
 EVENT_LAG_SECONDS_BUCKETS: Final = (
-    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
-    7200.0, 21600.0, 86400.0,
-)  # fmt: skip
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+    3600.0,
+    7200.0,
+    21600.0,
+    86400.0,
+)
 # A rebalance plus table recovery takes seconds to minutes.
 REBALANCE_SECONDS_BUCKETS: Final = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
@@ -115,9 +149,11 @@ FAUST_PREFIX: Final = "streamguard_faust"
 # faust 0.15.3 metrics that are wrong (FAUST_NOTES 4) and are not exposed: the three latencies
 # observe ~0 ms, and `total_rebalances` is an in-progress gauge named like a counter.
 _BROKEN_FAUST_FIELDS: Final = (
-    "rebalance_done_latency", "rebalance_done_consumer_latency", "http_latency",
+    "rebalance_done_latency",
+    "rebalance_done_consumer_latency",
+    "http_latency",
     "total_rebalances",
-)  # fmt: skip
+)
 
 # Metric families StreamGuard itself defines (names as in the exposition, without suffixes).
 METRIC_NAMES: Final = (
@@ -158,61 +194,79 @@ class StreamguardMetrics:
         self._pending: dict[Any, float] = {}
         registry.register(_PendingFlush(self))
         self.events = Counter(
-            "streamguard_events", "Events decided, by input kind and outcome.",
-            ["kind", "outcome"], registry=registry,
-        )  # fmt: skip
+            "streamguard_events",
+            "Events decided, by input kind and outcome.",
+            ["kind", "outcome"],
+            registry=registry,
+        )
         self.violations = Counter(
             "streamguard_violations",
             "Reason codes raised, once per event that carries the code.",
-            ["code"], registry=registry,
-        )  # fmt: skip
+            ["code"],
+            registry=registry,
+        )
         self.networks = Counter(
-            "streamguard_networks", "Owner networks (or read recipients) allowed or denied.",
-            ["decision"], registry=registry,
-        )  # fmt: skip
+            "streamguard_networks",
+            "Owner networks (or read recipients) allowed or denied.",
+            ["decision"],
+            registry=registry,
+        )
         self.policy_changes = Counter(
-            "streamguard_policy_changes", "Signed policy changes applied or rejected.",
-            ["result"], registry=registry,
-        )  # fmt: skip
+            "streamguard_policy_changes",
+            "Signed policy changes applied or rejected.",
+            ["result"],
+            registry=registry,
+        )
         self.alerts = Counter(
-            "streamguard_alerts", "Alerts published to the alerts topic, by kind.",
-            ["kind"], registry=registry,
-        )  # fmt: skip
+            "streamguard_alerts",
+            "Alerts published to the alerts topic, by kind.",
+            ["kind"],
+            registry=registry,
+        )
         self.decision_seconds = Histogram(
-            "streamguard_decision_seconds", "Seconds from arrival at the worker to decision.",
-            registry=registry, buckets=DECISION_SECONDS_BUCKETS,
-        )  # fmt: skip
+            "streamguard_decision_seconds",
+            "Seconds from arrival at the worker to decision.",
+            registry=registry,
+            buckets=DECISION_SECONDS_BUCKETS,
+        )
         self.event_lag_seconds = Histogram(
-            "streamguard_event_lag_seconds", "Seconds from the event's own `ts` to decision.",
-            registry=registry, buckets=EVENT_LAG_SECONDS_BUCKETS,
-        )  # fmt: skip
+            "streamguard_event_lag_seconds",
+            "Seconds from the event's own `ts` to decision.",
+            registry=registry,
+            buckets=EVENT_LAG_SECONDS_BUCKETS,
+        )
         self.agency_searches = Gauge(
             "streamguard_agency_searches",
             "Searches per requesting agency in the current window (windowed tables).",
-            ["agency_id", "window"], registry=registry,
-        )  # fmt: skip
+            ["agency_id", "window"],
+            registry=registry,
+        )
         self.owner_attempts = Counter(
             "streamguard_owner_attempts",
             "Out-of-state and federal search attempts on an owner's network (additive metric).",
-            ["owner_id", "kind"], registry=registry,
-        )  # fmt: skip
+            ["owner_id", "kind"],
+            registry=registry,
+        )
         self.consumer_lag = Gauge(
             "streamguard_consumer_lag_messages",
             "Messages not yet committed: partition end offset minus committed offset.",
-            ["topic", "partition"], registry=registry,
-        )  # fmt: skip
+            ["topic", "partition"],
+            registry=registry,
+        )
         self.rebalances = Counter(
             "streamguard_rebalances", "Consumer group rebalances started.", registry=registry
         )
         self.rebalance_in_progress = Gauge(
             "streamguard_rebalance_in_progress",
-            "1 while a rebalance (including table recovery) is in progress.", registry=registry,
-        )  # fmt: skip
+            "1 while a rebalance (including table recovery) is in progress.",
+            registry=registry,
+        )
         self.rebalance_seconds = Histogram(
             "streamguard_rebalance_seconds",
             "Seconds from rebalance start to fully recovered.",
-            registry=registry, buckets=REBALANCE_SECONDS_BUCKETS,
-        )  # fmt: skip
+            registry=registry,
+            buckets=REBALANCE_SECONDS_BUCKETS,
+        )
         self._windows: dict[str, set[str]] = {}
         self._owners: set[str] = set()
         # Label children by their (raw) label values: `labels()` validates and joins the labels
@@ -279,7 +333,7 @@ class StreamguardMetrics:
         if child is None:
             child = self.events.labels(
                 kind=_bounded(kind, EVENT_KINDS), outcome=_bounded(outcome, _OUTCOMES)
-            )  # fmt: skip
+            )
             if len(self._event_children) < _MAX_CACHED_CHILDREN:  # raw values: keep it bounded
                 self._event_children[(kind, outcome)] = child
         pending = self._pending
@@ -334,8 +388,9 @@ class StreamguardMetrics:
             bounded = _bounded(kind, OWNER_ATTEMPT_KINDS)
             with self._lock:
                 admitted = self._admit_owner(owner_id)
-            child = self.owner_attempts.labels(owner_id=owner_id if admitted else OTHER,
-                                               kind=bounded)  # fmt: skip
+            child = self.owner_attempts.labels(
+                owner_id=owner_id if admitted else OTHER, kind=bounded
+            )
             # An owner refused once is refused for good (the admitted set only grows, and the
             # id's shape does not change), so its "other" child can be kept too; bounded, as
             # owner ids come from the registry.
@@ -408,7 +463,7 @@ class StreamguardMetrics:
                 if child is None:
                     child = children[agency_id] = self.agency_searches.labels(
                         agency_id=agency_id, window=window
-                    )  # fmt: skip
+                    )
                 child.set(count)
             self._windows[window] = set(kept)
 
@@ -448,7 +503,7 @@ class StreamguardMetrics:
         if child is None:
             child = self._lag_children[(topic, partition)] = self.consumer_lag.labels(
                 topic=topic, partition=str(partition)
-            )  # fmt: skip
+            )
         child.set(max(lag, 0))
 
     def clear_consumer_lag(self) -> None:
@@ -459,7 +514,6 @@ class StreamguardMetrics:
     def exposition(self) -> bytes:
         """The registry in Prometheus text format (what `/metrics` serves)."""
         return generate_latest(self.registry)
-
 
 
 class _PendingFlush:
@@ -495,7 +549,7 @@ class StreamguardMonitor(PrometheusMonitor):
         if child is None:
             child = self._tp_children[(name, tp)] = metric.labels(
                 topic=tp.topic, partition=tp.partition
-            )  # fmt: skip
+            )
         return child
 
     def on_message_in(self, tp: TP, offset: int, message: Any) -> None:
@@ -506,9 +560,9 @@ class StreamguardMonitor(PrometheusMonitor):
         metrics.active_messages.inc()
         child = self._tp_children.get(("topic", tp))
         if child is None:
-            child = self._tp_children[("topic", tp)] = (
-                metrics.messages_received_per_topics.labels(topic=tp.topic)
-            )  # fmt: skip
+            child = self._tp_children[("topic", tp)] = metrics.messages_received_per_topics.labels(
+                topic=tp.topic
+            )
         child.inc()
         self._tp_child(metrics.messages_received_per_topics_partition, "in", tp).set(offset)
 
@@ -524,7 +578,7 @@ class StreamguardMonitor(PrometheusMonitor):
         if child is None:
             child = self._stream_children[stream] = metrics.total_events_per_stream.labels(
                 stream=f"stream.{self._stream_label(stream)}.events"
-            )  # fmt: skip
+            )
         child.inc()
         return state
 

@@ -28,6 +28,15 @@ async def create_topics(bootstrap: str, names: Iterable[str], partitions: int) -
 
 def contract_topics(prefix: str) -> list[str]:
     """Every topic the worker reads or writes under `prefix`."""
-    names = ("searches", "reads", "policy", "agencies", "searches.approved", "reads.shared",
-             "quarantine", "audit", "alerts")  # fmt: skip
+    names = (
+        "searches",
+        "reads",
+        "policy",
+        "agencies",
+        "searches.approved",
+        "reads.shared",
+        "quarantine",
+        "audit",
+        "alerts",
+    )
     return [prefix + n for n in names]

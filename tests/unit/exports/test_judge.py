@@ -94,9 +94,12 @@ def judged(
 def frame(days_back: float) -> str:
     """A Time Frame cell starting `days_back` days before SEARCH_TIME (whole days only)."""
     start = {
-        1: "11/13/2025", 20: "10/25/2025", 22: "10/23/2025", 30: "10/15/2025",
+        1: "11/13/2025",
+        20: "10/25/2025",
+        22: "10/23/2025",
+        30: "10/15/2025",
         61: "09/14/2025",
-    }[int(days_back)]  # fmt: skip
+    }[int(days_back)]
     return f"{start}, 09:53:36 AM UTC\n{SEARCH_TIME}"
 
 
@@ -107,68 +110,150 @@ def frame(days_back: float) -> str:
         ("ca-ventura-county-so", {}, [], "ca-ventura-county-so"),  # own search, named crime
         ("ca-ventura-county-so", {"Org Name": "Oxnard CA PD"}, [], "ca-oxnard-pd"),
         ("ca-ventura-county-so", {"Org Name": "Dallas TX PD"}, ["OUT_OF_STATE_RECIPIENT"], None),
-        ("ca-ventura-county-so", {"Org Name": "Houston Police Department"},
-         ["OUT_OF_STATE_RECIPIENT"], "tx-houston-pd"),
+        (
+            "ca-ventura-county-so",
+            {"Org Name": "Houston Police Department"},
+            ["OUT_OF_STATE_RECIPIENT"],
+            "tx-houston-pd",
+        ),
         # a Flock spelling of a registry name resolves to the registry entry
-        ("ca-ventura-county-so", {"Org Name": "Houston TX PD"}, ["OUT_OF_STATE_RECIPIENT"],
-         "tx-houston-pd"),
-        ("ca-ventura-county-so",
-         {"Org Name": "[Federal] US Border Patrol", "Reason": "ICE warrant"},
-         ["FEDERAL_RECIPIENT", "PROHIBITED_PURPOSE_IMMIGRATION"], None),
-        ("ca-ventura-county-so", {"Org Name": "Acme Security LLC"}, ["PRIVATE_RECIPIENT"],
-         "ca-acme-security"),
-        ("ca-ventura-county-so", {"Org Name": "Example Band Tribal Police"},
-         ["INELIGIBLE_RECIPIENT"], "ca-example-tribal-pd"),
+        (
+            "ca-ventura-county-so",
+            {"Org Name": "Houston TX PD"},
+            ["OUT_OF_STATE_RECIPIENT"],
+            "tx-houston-pd",
+        ),
+        (
+            "ca-ventura-county-so",
+            {"Org Name": "[Federal] US Border Patrol", "Reason": "ICE warrant"},
+            ["FEDERAL_RECIPIENT", "PROHIBITED_PURPOSE_IMMIGRATION"],
+            None,
+        ),
+        (
+            "ca-ventura-county-so",
+            {"Org Name": "Acme Security LLC"},
+            ["PRIVATE_RECIPIENT"],
+            "ca-acme-security",
+        ),
+        (
+            "ca-ventura-county-so",
+            {"Org Name": "Example Band Tribal Police"},
+            ["INELIGIBLE_RECIPIENT"],
+            "ca-example-tribal-pd",
+        ),
         ("ca-ventura-county-so", {"Org Name": "Task Force Nine"}, ["UNKNOWN_REQUESTER"], None),
-        ("ca-ventura-county-so", {"Org Name": ""},
-         ["UNKNOWN_REQUESTER", INCOMPLETE_ACCESS_LOG], None),
+        (
+            "ca-ventura-county-so",
+            {"Org Name": ""},
+            ["UNKNOWN_REQUESTER", INCOMPLETE_ACCESS_LOG],
+            None,
+        ),
         ("ca-ventura-county-so", {"Org Name": "***"}, [], None),  # withheld: not judged
-        ("ca-ventura-county-so", {"Reason": ""}, ["MISSING_PURPOSE", INCOMPLETE_ACCESS_LOG],
-         "ca-ventura-county-so"),
+        (
+            "ca-ventura-county-so",
+            {"Reason": ""},
+            ["MISSING_PURPOSE", INCOMPLETE_ACCESS_LOG],
+            "ca-ventura-county-so",
+        ),
         ("ca-ventura-county-so", {"Reason": "n/a"}, ["MISSING_PURPOSE"], "ca-ventura-county-so"),
-        ("ca-ventura-county-so", {"Reason": "investigation"}, ["VAGUE_PURPOSE"],
-         "ca-ventura-county-so"),
+        (
+            "ca-ventura-county-so",
+            {"Reason": "investigation"},
+            ["VAGUE_PURPOSE"],
+            "ca-ventura-county-so",
+        ),
         ("ca-ventura-county-so", {"Reason": "***"}, [], "ca-ventura-county-so"),
         ("ca-ventura-county-so", {"Reason": "REDACTED"}, [], "ca-ventura-county-so"),
         ("ca-ventura-county-so", {"Reason": "7923.600 GC"}, [], "ca-ventura-county-so"),
         # the redacted reason hides nothing from the dropdown value
-        ("ca-ventura-county-so", {"Reason": "***", "Offense Type": "Immigration (criminal)"},
-         ["PROHIBITED_PURPOSE_IMMIGRATION"], "ca-ventura-county-so"),
-        ("ca-ventura-county-so", {"Reason": "", "Offense Type": "Motor Vehicle Theft/Stolen"}, [],
-         "ca-ventura-county-so"),
-        ("ca-ventura-county-so", {"Reason": "ICE impersonation fraud case 25-1"}, [],
-         "ca-ventura-county-so"),
-        ("ca-ventura-county-so", {"License Plate": "", "Filters": ""}, [INCOMPLETE_ACCESS_LOG],
-         "ca-ventura-county-so"),
-        ("ca-ventura-county-so", {"License Plate": "", "Filters": "make=Toyota"}, [],
-         "ca-ventura-county-so"),
+        (
+            "ca-ventura-county-so",
+            {"Reason": "***", "Offense Type": "Immigration (criminal)"},
+            ["PROHIBITED_PURPOSE_IMMIGRATION"],
+            "ca-ventura-county-so",
+        ),
+        (
+            "ca-ventura-county-so",
+            {"Reason": "", "Offense Type": "Motor Vehicle Theft/Stolen"},
+            [],
+            "ca-ventura-county-so",
+        ),
+        (
+            "ca-ventura-county-so",
+            {"Reason": "ICE impersonation fraud case 25-1"},
+            [],
+            "ca-ventura-county-so",
+        ),
+        (
+            "ca-ventura-county-so",
+            {"License Plate": "", "Filters": ""},
+            [INCOMPLETE_ACCESS_LOG],
+            "ca-ventura-county-so",
+        ),
+        (
+            "ca-ventura-county-so",
+            {"License Plate": "", "Filters": "make=Toyota"},
+            [],
+            "ca-ventura-county-so",
+        ),
         ("ca-ventura-county-so", {"License Plate": "***"}, [], "ca-ventura-county-so"),
         ("ca-ventura-county-so", {"Name": ""}, [INCOMPLETE_ACCESS_LOG], "ca-ventura-county-so"),
         ("ca-ventura-county-so", {"Name": "REDACTED"}, [], "ca-ventura-county-so"),
-        ("ca-ventura-county-so", {"Search Time": ""}, [INCOMPLETE_ACCESS_LOG],
-         "ca-ventura-county-so"),
-        ("ca-ventura-county-so", {"Total Networks Searched": "3,494"}, [BROAD_SEARCH],
-         "ca-ventura-county-so"),
+        (
+            "ca-ventura-county-so",
+            {"Search Time": ""},
+            [INCOMPLETE_ACCESS_LOG],
+            "ca-ventura-county-so",
+        ),
+        (
+            "ca-ventura-county-so",
+            {"Total Networks Searched": "3,494"},
+            [BROAD_SEARCH],
+            "ca-ventura-county-so",
+        ),
         ("ca-ventura-county-so", {"Total Networks Searched": "999"}, [], "ca-ventura-county-so"),
         # -- Illinois owner: declarations, immigration and health-care purposes --
         ("il-mount-prospect-pd", {"Org Name": "Dallas TX PD"}, ["NO_DECLARATION_ON_FILE"], None),
-        ("il-mount-prospect-pd", {"Org Name": "Mount Prospect IL PD",
-                                  "Reason": "abortion clinic visit"},
-         ["PROHIBITED_PURPOSE_HEALTH_CARE"], "il-mount-prospect-pd"),
-        ("il-mount-prospect-pd", {"Org Name": "Mount Prospect IL PD", "Reason": "investigation"},
-         [], "il-mount-prospect-pd"),  # Illinois has no documented-purpose rule on file
+        (
+            "il-mount-prospect-pd",
+            {"Org Name": "Mount Prospect IL PD", "Reason": "abortion clinic visit"},
+            ["PROHIBITED_PURPOSE_HEALTH_CARE"],
+            "il-mount-prospect-pd",
+        ),
+        (
+            "il-mount-prospect-pd",
+            {"Org Name": "Mount Prospect IL PD", "Reason": "investigation"},
+            [],
+            "il-mount-prospect-pd",
+        ),  # Illinois has no documented-purpose rule on file
         # -- Washington owner: protected activity; Virginia owner: 21-day retention --
-        ("wa-seattle-pd", {"Org Name": "Seattle WA PD", "Reason": "protest at city hall"},
-         ["PROTECTED_ACTIVITY"], "wa-seattle-pd"),
-        ("va-richmond-pd", {"Org Name": "Richmond VA PD", "Time Frame": frame(22)},
-         ["RETENTION_EXCEEDED"], "va-richmond-pd"),
-        ("va-richmond-pd", {"Org Name": "Richmond VA PD", "Time Frame": frame(20)}, [],
-         "va-richmond-pd"),
+        (
+            "wa-seattle-pd",
+            {"Org Name": "Seattle WA PD", "Reason": "protest at city hall"},
+            ["PROTECTED_ACTIVITY"],
+            "wa-seattle-pd",
+        ),
+        (
+            "va-richmond-pd",
+            {"Org Name": "Richmond VA PD", "Time Frame": frame(22)},
+            ["RETENTION_EXCEEDED"],
+            "va-richmond-pd",
+        ),
+        (
+            "va-richmond-pd",
+            {"Org Name": "Richmond VA PD", "Time Frame": frame(20)},
+            [],
+            "va-richmond-pd",
+        ),
         # -- Florida owner: no statute on file, only the baseline and the heuristics --
-        ("fl-okaloosa-county-so", {"Org Name": "Dallas TX PD", "Reason": ""},
-         ["MISSING_PURPOSE"], None),
+        (
+            "fl-okaloosa-county-so",
+            {"Org Name": "Dallas TX PD", "Reason": ""},
+            ["MISSING_PURPOSE"],
+            None,
+        ),
     ],
-)  # fmt: skip
+)
 def test_row_codes(
     tmp_path: Path, owner: str, cells: dict[str, str], codes: list[str], agency_id: str | None
 ) -> None:
@@ -305,9 +390,12 @@ def test_malformed_rows_are_counted_and_the_audit_goes_on(tmp_path: Path) -> Non
         handle.write(",".join(f'"{c}"' for c in row(ID="d", **{"Org Name": "Dallas TX PD"})) + "\n")
     with ExportFile(path) as export:
         auditor = Auditor(
-            load_statutes(), BY_ID["ca-ventura-county-so"], OrgResolver(AGENCIES), export.layout,
+            load_statutes(),
+            BY_ID["ca-ventura-county-so"],
+            OrgResolver(AGENCIES),
+            export.layout,
             AuditConfig(),
-        )  # fmt: skip
+        )
         verdicts = [auditor.judge(r) for r in export]
     assert [v.id for v in verdicts] == ["a", "b", "c", "d"]
     assert verdicts[1].codes == ("SCHEMA_INVALID",)
@@ -352,12 +440,16 @@ def test_jsonl_line_shape(tmp_path: Path) -> None:
     [
         (None, (), None, ["UNKNOWN_REQUESTER"]),
         ("tx-houston-pd", ("missing",), None, ["OUT_OF_STATE_RECIPIENT", "MISSING_PURPOSE"]),
-        ("ca-oxnard-pd", ("immigration", "vague"), None,
-         ["PROHIBITED_PURPOSE_IMMIGRATION", "VAGUE_PURPOSE"]),
+        (
+            "ca-oxnard-pd",
+            ("immigration", "vague"),
+            None,
+            ["PROHIBITED_PURPOSE_IMMIGRATION", "VAGUE_PURPOSE"],
+        ),
         ("ca-oxnard-pd", None, None, []),  # purpose withheld: not judged
         ("ca-oxnard-pd", ("health_care",), None, []),  # California has no health-care rule on file
     ],
-)  # fmt: skip
+)
 def test_access_reasons_helper(
     requester: str | None,
     categories: tuple[str, ...] | None,
@@ -368,9 +460,14 @@ def test_access_reasons_helper(
     book = load_statutes()
     owner = BY_ID["ca-ventura-county-so"]
     found = access_reasons(
-        book, book.rule_for("CA"), owner, BY_ID[requester] if requester else None, categories,
-        None, None,
-    )  # fmt: skip
+        book,
+        book.rule_for("CA"),
+        owner,
+        BY_ID[requester] if requester else None,
+        categories,
+        None,
+        None,
+    )
     assert [r.code for r in found] == expected
     assert all(r.agency_id == owner.agency_id for r in found)
 

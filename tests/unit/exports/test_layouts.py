@@ -25,31 +25,81 @@ from streamguard.exports.layouts import (
 
 # Headers written in the style of each real layout (LAW 2.4, flock_export_schemas.md).
 NETWORK_2024 = [
-    "ID", "Name", "Org Name", "Total Networks Searched", "Total Devices Searched", "Time Frame",
-    "License Plate", "Reason", "Case #", "Filters", "Search Time", "Search Type", "Text Prompt",
+    "ID",
+    "Name",
+    "Org Name",
+    "Total Networks Searched",
+    "Total Devices Searched",
+    "Time Frame",
+    "License Plate",
+    "Reason",
+    "Case #",
+    "Filters",
+    "Search Time",
+    "Search Type",
+    "Text Prompt",
     "Moderation",
-]  # fmt: skip
+]
 NETWORK_2026 = [
-    "ID", "Name", "Org Name", "Total Networks Searched", "Time Frame", "License Plate", "Reason",
-    "Case #", "Filters", "Search Time", "Search Type",
-]  # fmt: skip
+    "ID",
+    "Name",
+    "Org Name",
+    "Total Networks Searched",
+    "Time Frame",
+    "License Plate",
+    "Reason",
+    "Case #",
+    "Filters",
+    "Search Time",
+    "Search Type",
+]
 FEDERAL_SEARCHES = [
-    "ID", "Name", "Org Name", "Total Networks Searched", "License Plate", "Reason", "Case #",
-    "Filters", "Search Time", "Search Type",
-]  # fmt: skip
+    "ID",
+    "Name",
+    "Org Name",
+    "Total Networks Searched",
+    "License Plate",
+    "Reason",
+    "Case #",
+    "Filters",
+    "Search Time",
+    "Search Type",
+]
 ORG_UNDERSCORE = [
-    "ID", "Org_Name", "Total_Networks_Searched", "Total_Devices_Searched", "Time_Frame_Start",
-    "Time_Frame_End", "Reason", "Search_Time", "Search_Type", "Moderation",
-]  # fmt: skip
+    "ID",
+    "Org_Name",
+    "Total_Networks_Searched",
+    "Total_Devices_Searched",
+    "Time_Frame_Start",
+    "Time_Frame_End",
+    "Reason",
+    "Search_Time",
+    "Search_Type",
+    "Moderation",
+]
 ORG_BLOG = [
-    "Name", "Total Networks Searched", "Time Frame", "License Plate", "Case #", "Filters",
-    "Reason", "Offense Type", "Search Date/Time",
-]  # fmt: skip
+    "Name",
+    "Total Networks Searched",
+    "Time Frame",
+    "License Plate",
+    "Case #",
+    "Filters",
+    "Reason",
+    "Offense Type",
+    "Search Date/Time",
+]
 PORTAL_EUGENE = ["id", "userId", "searchDate", "cameraCount", "reason"]
 PORTAL_CA = [
-    "portal_slug", "archived_date", "id", "userId", "searchDate", "networkCount", "reason",
-    "offenseType", "caseNumber",
-]  # fmt: skip
+    "portal_slug",
+    "archived_date",
+    "id",
+    "userId",
+    "searchDate",
+    "networkCount",
+    "reason",
+    "offenseType",
+    "caseNumber",
+]
 
 
 def write_csv(
@@ -251,9 +301,17 @@ def test_presence_of_access_log_fields(
 def test_dropped_columns_are_absent_not_empty(tmp_path: Path) -> None:
     """The okaloosa-style org audit has no Name or plate column: absent, not missing."""
     row = [
-        "id-1", "Okaloosa County FL SO", "840", "17652", "11/13/2025, 10:00:17 PM UTC",
-        "11/14/2025, 10:00:17 AM UTC", "bolo", "11/14/2025, 09:53:36 AM UTC", "lookup", "",
-    ]  # fmt: skip
+        "id-1",
+        "Okaloosa County FL SO",
+        "840",
+        "17652",
+        "11/13/2025, 10:00:17 PM UTC",
+        "11/14/2025, 10:00:17 AM UTC",
+        "bolo",
+        "11/14/2025, 09:53:36 AM UTC",
+        "lookup",
+        "",
+    ]
     _, rows = read_all(write_csv(tmp_path / "o.csv", ORG_UNDERSCORE, [row]))
     parsed = ok(rows[0])
     assert parsed.user is Presence.ABSENT and parsed.query is Presence.ABSENT
@@ -264,9 +322,11 @@ def test_dropped_columns_are_absent_not_empty(tmp_path: Path) -> None:
 def test_portal_layouts_with_bom_crlf_and_quotes(tmp_path: Path) -> None:
     """Eugene-style quoted rows and CA-archive CRLF rows with a BOM both parse."""
     eugene = write_csv(
-        tmp_path / "e.csv", PORTAL_EUGENE,
-        [["a1", "u-1", "2025-06-18 00:02:04.789", "2510", "investigation"]], quote_all=True,
-    )  # fmt: skip
+        tmp_path / "e.csv",
+        PORTAL_EUGENE,
+        [["a1", "u-1", "2025-06-18 00:02:04.789", "2510", "investigation"]],
+        quote_all=True,
+    )
     layout, rows = read_all(eugene)
     assert layout.kind == PORTAL_SEARCH_AUDIT
     row = ok(rows[0])
@@ -275,11 +335,24 @@ def test_portal_layouts_with_bom_crlf_and_quotes(tmp_path: Path) -> None:
     assert row.organization is Presence.PRESENT  # implied: the portal owner's own users
 
     ca = write_csv(
-        tmp_path / "c.csv", PORTAL_CA,
-        [["x-ca-pd", "2026-04-19", "b1", "***", "2026-03-20T10:40:35.868Z", "304", "",
-          "Motor Vehicle Theft/Stolen", ""]],
-        bom=True, crlf=True,
-    )  # fmt: skip
+        tmp_path / "c.csv",
+        PORTAL_CA,
+        [
+            [
+                "x-ca-pd",
+                "2026-04-19",
+                "b1",
+                "***",
+                "2026-03-20T10:40:35.868Z",
+                "304",
+                "",
+                "Motor Vehicle Theft/Stolen",
+                "",
+            ]
+        ],
+        bom=True,
+        crlf=True,
+    )
     layout, rows = read_all(ca)
     row = ok(rows[0])
     assert layout.header[0] == "portal_slug"

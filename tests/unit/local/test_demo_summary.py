@@ -37,24 +37,32 @@ from tests.helpers import NOW as _NOW
 
 assert _NOW is not None
 NOW: float = _NOW
-STATES = {"ca-ventura-county-so": "CA", "ca-oxnard-pd": "CA", "tx-houston-pd": "TX",
-          "us-hsi": "US"}  # fmt: skip
+STATES = {"ca-ventura-county-so": "CA", "ca-oxnard-pd": "CA", "tx-houston-pd": "TX", "us-hsi": "US"}
 
 
 def audit(
     event_id: str | None, kind: str, outcome: str, *codes: str, **extra: Any
 ) -> dict[str, Any]:
-    return {"event_id": event_id, "kind": kind, "outcome": outcome, "codes": list(codes),
-            "decision_id": f"d-{event_id}-{extra.pop('n', 0)}", **extra}  # fmt: skip
+    return {
+        "event_id": event_id,
+        "kind": kind,
+        "outcome": outcome,
+        "codes": list(codes),
+        "decision_id": f"d-{event_id}-{extra.pop('n', 0)}",
+        **extra,
+    }
 
 
 def verdict(expected: Expected, flip_id: str = "flip", **changes: Any) -> Verdict:
     values: dict[str, Any] = {
-        "flip_id": flip_id, "expected": expected,
+        "flip_id": flip_id,
+        "expected": expected,
         "audit": VerifyReport(chains=3, records=10, duplicates=0, broken=None),
-        "audit_error": None, "metrics_url": "http://localhost:6066/metrics",
-        "metrics_events": 10.0, "kept_running": False,
-    }  # fmt: skip
+        "audit_error": None,
+        "metrics_url": "http://localhost:6066/metrics",
+        "metrics_events": 10.0,
+        "kept_running": False,
+    }
     values.update(changes)
     return Verdict(**values)
 
@@ -124,8 +132,14 @@ def test_foreign_searches_on_california_and_whether_they_reached_it() -> None:
         ("s3", "ca-oxnard-pd", ["ca-ventura-county-so"], []),
         ("s4", "tx-houston-pd", ["tx-houston-pd"], []),
     ):
-        record = audit(event_id, "search_request", "partial", requester=requester,
-                       allowed=allowed, denied=denied)  # fmt: skip
+        record = audit(
+            event_id,
+            "search_request",
+            "partial",
+            requester=requester,
+            allowed=allowed,
+            denied=denied,
+        )
         tally.add("audit", record)
     assert (tally.foreign_on_ca, tally.foreign_reached_ca) == (2, 1)
 
@@ -148,8 +162,11 @@ def test_worker_outputs_for_the_scenario_match_the_engine(scenario: Scenario) ->
     assert "Audit chains:                 verified (3 chains, 10 records)" in text
     for outcome in ("approved", "partial", "denied", "shared", "applied", "rejected"):
         assert f" {outcome} " in text, outcome
-    plates = {serde.loads(m.value).get("plate") for m in scenario.stream
-              if m.topic == "reads" and m.event_id} - {None}  # fmt: skip
+    plates = {
+        serde.loads(m.value).get("plate")
+        for m in scenario.stream
+        if m.topic == "reads" and m.event_id
+    } - {None}
     assert plates and not any(p in text for p in plates)  # plates never reach the terminal
 
 
@@ -196,9 +213,11 @@ def test_summary_lists_decisions_top_codes_and_alerts() -> None:
     assert any(line.split()[:2] == ["prohibited_purpose", "2"] for line in lines)
     assert any("NO DECISION SEEN" in line for line in lines)
     metrics = [line for line in lines if line.startswith("Metrics:")]
-    assert metrics == ["Metrics:                      http://localhost:6066/metrics "
-                       "(streamguard_events_total 10); served while the worker ran "
-                       "(--keep-running)"]  # fmt: skip
+    assert metrics == [
+        "Metrics:                      http://localhost:6066/metrics "
+        "(streamguard_events_total 10); served while the worker ran "
+        "(--keep-running)"
+    ]
 
 
 def test_agencies_csv_loads_back_as_the_registry(tmp_path: Path, scenario: Scenario) -> None:

@@ -91,8 +91,16 @@ def test_every_contract_event_kind_is_on_its_topic(scenario: Scenario) -> None:
 def test_registry_spans_the_parties_of_the_story(scenario: Scenario) -> None:
     by_state = Counter(a["state"] for a in scenario.agencies)
     ids = {a["agency_id"] for a in scenario.agencies}
-    assert {"ca-ventura-county-so", "ca-oxnard-pd", "il-mount-prospect-pd", "us-ice-ero",
-            "us-hsi", "us-cbp-usbp", "us-fbi", "us-atf"} <= ids  # fmt: skip
+    assert {
+        "ca-ventura-county-so",
+        "ca-oxnard-pd",
+        "il-mount-prospect-pd",
+        "us-ice-ero",
+        "us-hsi",
+        "us-cbp-usbp",
+        "us-fbi",
+        "us-atf",
+    } <= ids
     assert by_state["CA"] >= 10 and by_state["US"] >= 5
     assert {"TX", "FL", "GA", "AZ", "IL", "VA", "WA"} <= by_state.keys()
     assert any(a["kind"] == "private" for a in scenario.agencies)
@@ -102,8 +110,10 @@ def test_registry_spans_the_parties_of_the_story(scenario: Scenario) -> None:
 def test_the_ventura_flip_is_unsigned_and_reenables_national_lookup(scenario: Scenario) -> None:
     [flip] = [c for c in _objects(scenario.stream) if c.get("change_id") == scenario.flip_id]
     assert (flip["agency_id"], flip["setting"], flip["value"]) == (
-        "ca-ventura-county-so", "national_lookup", True,
-    )  # fmt: skip
+        "ca-ventura-county-so",
+        "national_lookup",
+        True,
+    )
     assert "signature" not in flip and "key_id" not in flip
 
 
@@ -119,8 +129,11 @@ def test_lawful_changes_verify_and_the_forged_one_does_not(scenario: Scenario) -
 def test_searches_are_recent_and_in_time_order(scenario: Scenario) -> None:
     """The worker's event-time windows close behind the newest event: the stream must not
     jump back, and must be recent so that its windows are still open at `now`."""
-    stamps = [parse_ts(e["ts"]) for e in _objects(scenario.stream)
-              if e.get("type") == "search_request" and e.get("requester")]  # fmt: skip
+    stamps = [
+        parse_ts(e["ts"])
+        for e in _objects(scenario.stream)
+        if e.get("type") == "search_request" and e.get("requester")
+    ]
     assert all(s is not None for s in stamps)
     times = [s for s in stamps if s is not None]
     assert times == sorted(times)
@@ -141,17 +154,23 @@ def test_no_requester_passes_the_worker_rate_limit(scenario: Scenario) -> None:
 def test_about_one_percent_immigration_with_an_hourly_cluster(
     decided: list[tuple[Message, Decision]],
 ) -> None:
-    immigration = [d for _, d in decided
-                   if isinstance(d, SearchDecision) and "immigration" in d.categories]  # fmt: skip
+    immigration = [
+        d for _, d in decided if isinstance(d, SearchDecision) and "immigration" in d.categories
+    ]
     searches = [d for _, d in decided if isinstance(d, SearchDecision)]
     assert 0.005 * len(searches) <= len(immigration) <= 0.03 * len(searches)
-    events = {e["search_id"]: e for e in _objects(tuple(m for m, _ in decided))
-              if e.get("type") == "search_request"}  # fmt: skip
+    events = {
+        e["search_id"]: e
+        for e in _objects(tuple(m for m, _ in decided))
+        if e.get("type") == "search_request"
+    }
     per_hour = Counter(
-        (events[d.event_id]["requester"]["agency_id"],
-         int((parse_ts(events[d.event_id]["ts"]) or 0) // 3600))
+        (
+            events[d.event_id]["requester"]["agency_id"],
+            int((parse_ts(events[d.event_id]["ts"]) or 0) // 3600),
+        )
         for d in immigration
-    )  # fmt: skip
+    )
     assert max(per_hour.values()) > 5  # the worker's default prohibited-purpose threshold
 
 
@@ -159,22 +178,37 @@ def test_engine_outcome_mix(decided: list[tuple[Message, Decision]]) -> None:
     """Run through the pure engine, the scenario shows every outcome and every code it is for."""
     outcomes = Counter((type(d).__name__, d.outcome) for _, d in decided)
     for kind, outcome in (
-        ("SearchDecision", "approved"), ("SearchDecision", "partial"),
-        ("SearchDecision", "denied"), ("ReadDecision", "shared"), ("ReadDecision", "partial"),
-        ("ReadDecision", "denied"), ("ChangeDecision", "applied"),
-        ("ChangeDecision", "rejected"), ("MalformedDecision", "malformed"),
+        ("SearchDecision", "approved"),
+        ("SearchDecision", "partial"),
+        ("SearchDecision", "denied"),
+        ("ReadDecision", "shared"),
+        ("ReadDecision", "partial"),
+        ("ReadDecision", "denied"),
+        ("ChangeDecision", "applied"),
+        ("ChangeDecision", "rejected"),
+        ("MalformedDecision", "malformed"),
         ("UpsertDecision", "upserted"),
-    ):  # fmt: skip
+    ):
         assert outcomes[(kind, outcome)] > 0, (kind, outcome)
     searches = outcomes["SearchDecision", "approved"] + outcomes["SearchDecision", "partial"]
     assert searches > outcomes["SearchDecision", "denied"]  # mostly lawful traffic
     codes = {c for _, d in decided for c in d.codes}
     assert {
-        "OUT_OF_STATE_RECIPIENT", "FEDERAL_RECIPIENT", "PROHIBITED_PURPOSE_IMMIGRATION",
-        "NO_DECLARATION_ON_FILE", "RETENTION_EXCEEDED", "MALFORMED_EVENT", "SCHEMA_INVALID",
-        "UNSIGNED_CHANGE", "INVALID_SIGNATURE", "STATUTE_FORBIDS_SETTING", "VAGUE_PURPOSE",
-        "MISSING_PURPOSE", "NOT_SHARED", "PRIVATE_RECIPIENT",
-    } <= codes  # fmt: skip
+        "OUT_OF_STATE_RECIPIENT",
+        "FEDERAL_RECIPIENT",
+        "PROHIBITED_PURPOSE_IMMIGRATION",
+        "NO_DECLARATION_ON_FILE",
+        "RETENTION_EXCEEDED",
+        "MALFORMED_EVENT",
+        "SCHEMA_INVALID",
+        "UNSIGNED_CHANGE",
+        "INVALID_SIGNATURE",
+        "STATUTE_FORBIDS_SETTING",
+        "VAGUE_PURPOSE",
+        "MISSING_PURPOSE",
+        "NOT_SHARED",
+        "PRIVATE_RECIPIENT",
+    } <= codes
 
 
 def test_setup_applies_and_the_flip_is_rejected(
@@ -193,8 +227,9 @@ def test_no_out_of_state_or_federal_search_reaches_california_data(
 ) -> None:
     """After the flip, Ventura County data still goes to Californian agencies only."""
     state = {a["agency_id"]: a["state"] for a in scenario.agencies}
-    events = {e.get("search_id") or e.get("read_id"): e
-              for e in _objects(tuple(m for m, _ in decided))}  # fmt: skip
+    events = {
+        e.get("search_id") or e.get("read_id"): e for e in _objects(tuple(m for m, _ in decided))
+    }
     attempts = 0
     for _, d in decided:
         if isinstance(d, SearchDecision):

@@ -15,8 +15,9 @@ from tests.helpers import AGENCIES, NOW, RecordingSink, search
 
 def _processor(sink: RecordingSink) -> BatchProcessor:
     state = build_state(load_statutes(), AGENCIES, (), (), 0)
-    return BatchProcessor(WorkerSettings(rate_limit_per_minute=0), state, {}, b"salt-salt-salt",
-                          sink, lambda: NOW)  # fmt: skip
+    return BatchProcessor(
+        WorkerSettings(rate_limit_per_minute=0), state, {}, b"salt-salt-salt", sink, lambda: NOW
+    )
 
 
 def _search(offset: int, ts: str, requester: str = "tx-houston-pd") -> InMessage:

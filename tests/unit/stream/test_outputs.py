@@ -29,16 +29,26 @@ from streamguard.stream.outputs import (
 
 AT = "2025-02-10T18:03:12Z"
 SEARCH: dict[str, Any] = {
-    "type": "search_request", "search_id": "s-1", "ts": "2025-02-10T18:03:11Z",
+    "type": "search_request",
+    "search_id": "s-1",
+    "ts": "2025-02-10T18:03:11Z",
     "requester": {"agency_id": "ca-oxnard-pd", "user_id": "u-1"},
-    "reason": "stolen vehicle 8ABC-123", "case_number": "25-1", "offense_type": None,
-    "query": {"plate": "8ABC123", "from": None, "to": None}, "scope": "statewide",
-    "networks": [], "extra": "kept",
-}  # fmt: skip
+    "reason": "stolen vehicle 8ABC-123",
+    "case_number": "25-1",
+    "offense_type": None,
+    "query": {"plate": "8ABC123", "from": None, "to": None},
+    "scope": "statewide",
+    "networks": [],
+    "extra": "kept",
+}
 READ: dict[str, Any] = {
-    "type": "plate_read", "read_id": "r-1", "ts": "2025-02-10T18:03:11Z",
-    "agency_id": "ca-ventura-county-so", "plate": "8ABC123", "share_to": ["a", "b"],
-}  # fmt: skip
+    "type": "plate_read",
+    "read_id": "r-1",
+    "ts": "2025-02-10T18:03:11Z",
+    "agency_id": "ca-ventura-county-so",
+    "plate": "8ABC123",
+    "share_to": ["a", "b"],
+}
 DENY = Reason("NOT_SHARED", "cite", "not shared", "ca-b")
 
 
@@ -72,9 +82,14 @@ def test_approved_search_goes_only_to_approved() -> None:
     decision = _search("approved", (NetworkVerdict("ca-oxnard-pd"),))
     [out] = route(SEARCH, decision, "d1", AT, fallback_key="k")
     assert (out.role, out.key) == ("approved", "ca-oxnard-pd")
-    expected = {**SEARCH, "decision_id": "d1", "decided_at": AT,
-                "allowed_networks": ["ca-oxnard-pd"], "denied_networks": [],
-                "policy_version": "v1/0"}  # fmt: skip
+    expected = {
+        **SEARCH,
+        "decision_id": "d1",
+        "decided_at": AT,
+        "allowed_networks": ["ca-oxnard-pd"],
+        "denied_networks": [],
+        "policy_version": "v1/0",
+    }
     assert out.value == expected
 
 
@@ -85,9 +100,15 @@ def test_partial_search_goes_to_both_with_reasons() -> None:
     assert approved.value["allowed_networks"] == ["ca-a"]
     assert approved.value["denied_networks"] == [{"agency_id": "ca-b", "codes": ["NOT_SHARED"]}]
     assert (quarantine.role, quarantine.key) == ("quarantine", "s-1")
-    assert {"event_id": "s-1", "kind": "search_request", "reasons": [DENY.as_dict()],
-            "decision_id": "d1", "decided_at": AT, "policy_version": "v1/0",
-            "original": SEARCH} == quarantine.value  # fmt: skip
+    assert {
+        "event_id": "s-1",
+        "kind": "search_request",
+        "reasons": [DENY.as_dict()],
+        "decision_id": "d1",
+        "decided_at": AT,
+        "policy_version": "v1/0",
+        "original": SEARCH,
+    } == quarantine.value
 
 
 def test_denied_search_goes_to_quarantine_only() -> None:
@@ -102,8 +123,9 @@ def test_read_routing() -> None:
     shared = route(READ, ReadDecision("r-1", "shared", (), (ok,), "v"), "d", AT, fallback_key="k")
     assert [(o.role, o.key) for o in shared] == [("shared", "ca-ventura-county-so")]
     assert shared[0].value["recipients"] == ["a"]
-    partial = route(READ, ReadDecision("r-1", "partial", (), (ok, bad), "v"), "d", AT,
-                    fallback_key="k")  # fmt: skip
+    partial = route(
+        READ, ReadDecision("r-1", "partial", (), (ok, bad), "v"), "d", AT, fallback_key="k"
+    )
     assert [o.role for o in partial] == ["shared", "quarantine"]
     assert partial[0].value["denied_recipients"] == [{"agency_id": "b", "codes": ["NOT_SHARED"]}]
     denied = route(READ, ReadDecision("r-1", "denied", (), (bad,), "v"), "d", AT, fallback_key="k")
@@ -126,8 +148,9 @@ def test_malformed_keeps_raw_bytes() -> None:
     """Unreadable input is quarantined with its bytes in base64, keyed by the fallback key."""
     raw = b"\xff not json"
     reason = Reason("MALFORMED_EVENT", "cite", "not JSON")
-    [out] = route(raw_original(raw), MalformedDecision(None, "raw", reason), "d", AT,
-                  fallback_key="d")  # fmt: skip
+    [out] = route(
+        raw_original(raw), MalformedDecision(None, "raw", reason), "d", AT, fallback_key="d"
+    )
     assert out.key == "d"
     assert raw == base64.b64decode(out.value["original"]["raw_base64"])
     assert (out.value["event_id"], out.value["kind"]) == (None, "raw")
@@ -139,8 +162,16 @@ def test_alert_ids_are_stable_per_window() -> None:
     b = alert_record("k", "ag", "2025-02-10T18:00:00Z", "2025-02-10T19:00:00Z", 6, 4, "d")
     c = alert_record("k", "ag", "2025-02-10T19:00:00Z", "2025-02-10T20:00:00Z", 5, 4, "d")
     assert a["alert_id"] == b["alert_id"] != c["alert_id"]
-    assert {"alert_id", "kind", "agency_id", "window_start", "window_end", "value", "threshold",
-            "detail"} == set(a)  # fmt: skip
+    assert {
+        "alert_id",
+        "kind",
+        "agency_id",
+        "window_start",
+        "window_end",
+        "value",
+        "threshold",
+        "detail",
+    } == set(a)
 
 
 def test_audit_fields_never_hold_the_plate() -> None:
@@ -157,10 +188,18 @@ def test_audit_fields_never_hold_the_plate() -> None:
 def test_audit_fields_of_malformed_input_are_minimal() -> None:
     """Invalid events are audited by id, kind, outcome and codes only."""
     reason = Reason("SCHEMA_INVALID", "cite", "bad")
-    fields = audit_fields({"plate": "X"}, MalformedDecision("e", "plate_read", reason), "d", AT,
-                          None)  # fmt: skip
-    assert {"event_id", "kind", "outcome", "codes", "policy_version", "decided_at",
-            "decision_id"} == set(fields)  # fmt: skip
+    fields = audit_fields(
+        {"plate": "X"}, MalformedDecision("e", "plate_read", reason), "d", AT, None
+    )
+    assert {
+        "event_id",
+        "kind",
+        "outcome",
+        "codes",
+        "policy_version",
+        "decided_at",
+        "decision_id",
+    } == set(fields)
 
 
 def test_redact_plate_spellings() -> None:

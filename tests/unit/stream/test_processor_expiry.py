@@ -31,14 +31,20 @@ def test_expiry_drops_exactly_the_expired_keys_of_each_partition() -> None:
     then live, and nothing else."""
     metrics = StreamguardMetrics.create(CollectorRegistry())
     proc = BatchProcessor(
-        WorkerSettings(rate_limit_per_minute=0), build_state(load_statutes(), AGENCIES, (), (), 0),
-        {}, b"salt-salt-salt-salt", metrics, lambda: float(T0),
-    )  # fmt: skip
+        WorkerSettings(rate_limit_per_minute=0),
+        build_state(load_statutes(), AGENCIES, (), (), 0),
+        {},
+        b"salt-salt-salt-salt",
+        metrics,
+        lambda: float(T0),
+    )
     restored = [
-        f"0|searches|1h|{T0 - 3 * HOUR}|ca-oxnard-pd", f"1|searches|1m|{T0 - 600}|tx-houston-pd",
-        f"1|denied|1h|{T0 - 2 * DAY}|ca-oxnard-pd", f"0|searches|7d|{T0 - 9 * DAY}|ca-oxnard-pd",
+        f"0|searches|1h|{T0 - 3 * HOUR}|ca-oxnard-pd",
+        f"1|searches|1m|{T0 - 600}|tx-houston-pd",
+        f"1|denied|1h|{T0 - 2 * DAY}|ca-oxnard-pd",
+        f"0|searches|7d|{T0 - 9 * DAY}|ca-oxnard-pd",
         "not a counter key",
-    ]  # fmt: skip
+    ]
     proc.seed_counters([(key, 1) for key in restored])
     live: dict[int, set[str]] = {0: set(), 1: set()}
     for key in restored[:4]:
@@ -53,10 +59,19 @@ def test_expiry_drops_exactly_the_expired_keys_of_each_partition() -> None:
         batch = []
         for n, requester in enumerate(("ca-oxnard-pd", "tx-houston-pd", "ca-ventura-county-so")):
             partition = n % 2
-            search = search_request(requester, networks=["ca-ventura-county-so", requester],
-                                    ts=format_ts(ts + n))  # fmt: skip
-            batch.append(InMessage("searches", "s", partition, offsets[partition],
-                                   requester.encode(), serde.dumps(search)))  # fmt: skip
+            search = search_request(
+                requester, networks=["ca-ventura-county-so", requester], ts=format_ts(ts + n)
+            )
+            batch.append(
+                InMessage(
+                    "searches",
+                    "s",
+                    partition,
+                    offsets[partition],
+                    requester.encode(),
+                    serde.dumps(search),
+                )
+            )
             offsets[partition] += 1
         result = proc.process(batch, now=float(ts), counters=counters, heads=heads)
         want = set()

@@ -25,11 +25,22 @@ def _searches(n: int, *, partition: int = 0, first_offset: int = 0) -> list[InMe
     """n searches by Houston PD on Ventura's network, in one event-time minute."""
     out = []
     for i in range(n):
-        event = search("tx-houston-pd", networks=["ca-ventura-county-so"],
-                       search_id=f"s-{first_offset + i}",
-                       ts=f"2025-03-01T11:59:{i:02d}Z")  # fmt: skip
-        out.append(InMessage("searches", "t.searches", partition, first_offset + i,
-                             b"tx-houston-pd", serde.dumps(event)))  # fmt: skip
+        event = search(
+            "tx-houston-pd",
+            networks=["ca-ventura-county-so"],
+            search_id=f"s-{first_offset + i}",
+            ts=f"2025-03-01T11:59:{i:02d}Z",
+        )
+        out.append(
+            InMessage(
+                "searches",
+                "t.searches",
+                partition,
+                first_offset + i,
+                b"tx-houston-pd",
+                serde.dumps(event),
+            )
+        )
     return out
 
 

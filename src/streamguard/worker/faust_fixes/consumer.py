@@ -83,8 +83,11 @@ class CommitOnRevokeConsumer(faust_aiokafka.Consumer):
             await self.maybe_wait_for_commit_to_finish()
             committed = await self.force_commit(set(revoked))
         except Exception as exc:  # never fail the rebalance over it: a replay is safe
-            log.warning("offsets of revoked partitions not committed (%s); their events "
-                        "will be decided again", type(exc).__name__)  # fmt: skip
+            log.warning(
+                "offsets of revoked partitions not committed (%s); their events "
+                "will be decided again",
+                type(exc).__name__,
+            )
             return
         if committed:
             log.info("committed the decided offsets of %d revoked partition(s)", len(revoked))
