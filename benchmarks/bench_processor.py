@@ -24,8 +24,9 @@ from workload import KEY_ID, SECRET, build
 
 from streamguard.core.statutes import load_statutes
 from streamguard.settings import WorkerSettings
-from streamguard.stream.processor import BatchProcessor, BatchResult, InMessage
+from streamguard.stream.processor import BatchProcessor
 from streamguard.stream.tables import build_state
+from streamguard.stream.types import BatchResult, InMessage
 from streamguard.worker.metrics import StreamguardMetrics
 
 PARTITIONS = 4

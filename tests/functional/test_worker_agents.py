@@ -22,7 +22,7 @@ from streamguard.core.models import Agency
 from streamguard.core.statutes import load_statutes
 from streamguard.local.testing import plate_read, policy_change, search_request
 from streamguard.settings import WorkerSettings
-from streamguard.stream.processor import BatchResult
+from streamguard.stream.types import BatchResult
 from streamguard.worker.app import StreamguardWorker, build_worker
 from streamguard.worker.metrics import StreamguardMetrics
 from tests.helpers import RecordingSink
@@ -210,8 +210,9 @@ async def test_rate_limit_uses_event_time(worker: tuple[StreamguardWorker, Captu
 def test_last_batch_of_a_burst_reaches_the_gauge() -> None:
     """The per-batch gauge throttle holds a batch back; the pending publish (the app's 1 s
     timer) then shows it without any further traffic."""
-    from streamguard.stream.processor import BatchProcessor, InMessage
+    from streamguard.stream.processor import BatchProcessor
     from streamguard.stream.tables import build_state
+    from streamguard.stream.types import InMessage
 
     sink = RecordingSink()
     clock = [1000.0]

@@ -10,7 +10,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from streamguard import serde
 from streamguard.core import codes
@@ -40,6 +40,7 @@ from streamguard.stream.outputs import (
     route,
 )
 from streamguard.stream.tables import DELETED, agency_to_value, settings_to_value
+from streamguard.stream.types import BatchResult, InMessage, MetricsSink
 from streamguard.stream.windows import (
     DAY,
     HOPPING_DAY,
@@ -60,9 +61,6 @@ __all__ = (
     "ALERT_KINDS",
     "DECISION_ERROR",
     "BatchProcessor",
-    "BatchResult",
-    "InMessage",
-    "MetricsSink",
     "mark_key",
 )
 
@@ -89,51 +87,6 @@ _EXPECTED_KIND: Final = {
     "reads": "plate_read",
     "policy": "policy_change",
 }
-
-
-class MetricsSink(Protocol):
-    """The part of `streamguard.worker.metrics.StreamguardMetrics` the processor reports to."""
-
-    def observe_decision(
-        self,
-        kind: str,
-        outcome: str,
-        codes: Iterable[str],
-        allowed_networks: int,
-        denied_networks: int,
-        decision_seconds: float,
-        event_lag_seconds: float | None,
-    ) -> None: ...
-    def observe_policy_change(self, result: str) -> None: ...
-    def observe_alert(self, kind: str) -> None: ...
-    def observe_owner_attempt(self, owner_id: str, kind: str) -> None: ...
-    def set_agency_searches(self, window: str, counts: Mapping[str, int]) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class InMessage:
-    """One consumed Kafka message; `role` names its contract topic (`searches`, `attempts`...)."""
-
-    role: str
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-
-@dataclass(slots=True)
-class BatchResult:
-    """What the agent must do after a batch: send, then write tables (partition, key, value)."""
-
-    messages: list[Out] = field(default_factory=list)
-    audit: list[tuple[str, bytes]] = field(default_factory=list)  # (chain, record JSON)
-    counters: dict[str, int] = field(default_factory=dict)  # counter key -> new total
-    expired: list[str] = field(default_factory=list)  # counter keys to delete
-    heads: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
-    registry: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
-    settings: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
-    revisions: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -46,8 +46,9 @@ from streamguard import serde
 from streamguard.core.models import Agency
 from streamguard.core.statutes import StatuteBook
 from streamguard.settings import WorkerSettings
-from streamguard.stream.processor import BatchProcessor, BatchResult, InMessage, MetricsSink
+from streamguard.stream.processor import BatchProcessor
 from streamguard.stream.tables import build_state
+from streamguard.stream.types import BatchResult, InMessage, MetricsSink
 from streamguard.trail.chain import genesis
 from streamguard.trail.tail import AuditTail
 from streamguard.worker.faust_fixes.consumer import use_commit_on_revoke

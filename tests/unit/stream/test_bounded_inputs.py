@@ -7,7 +7,8 @@ import hashlib
 
 from streamguard import serde
 from streamguard.stream.outputs import RAW_KEEP_BYTES, raw_original
-from streamguard.stream.processor import MAX_EVENT_BYTES, InMessage, _parse
+from streamguard.stream.processor import MAX_EVENT_BYTES, _parse
+from streamguard.stream.types import InMessage
 
 
 def _msg(value: bytes) -> InMessage:

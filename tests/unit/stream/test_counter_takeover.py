@@ -8,8 +8,9 @@ from typing import Any
 from streamguard import serde
 from streamguard.core.statutes import load_statutes
 from streamguard.settings import WorkerSettings
-from streamguard.stream.processor import BatchProcessor, InMessage
+from streamguard.stream.processor import BatchProcessor
 from streamguard.stream.tables import build_state
+from streamguard.stream.types import InMessage
 from tests.helpers import AGENCIES, NOW, RecordingSink, search
 
 

@@ -12,8 +12,9 @@ from streamguard.core.statutes import load_statutes
 from streamguard.core.timeutil import format_ts
 from streamguard.local.testing import search_request
 from streamguard.settings import WorkerSettings
-from streamguard.stream.processor import BatchProcessor, InMessage
+from streamguard.stream.processor import BatchProcessor
 from streamguard.stream.tables import build_state
+from streamguard.stream.types import InMessage
 from streamguard.stream.windows import DAY, HOUR, expired_keys
 from streamguard.worker.metrics import StreamguardMetrics
 

@@ -10,8 +10,9 @@ from typing import Any
 from streamguard import serde
 from streamguard.core.statutes import load_statutes
 from streamguard.settings import WorkerSettings
-from streamguard.stream.processor import BatchProcessor, BatchResult, InMessage, mark_key
+from streamguard.stream.processor import BatchProcessor, mark_key
 from streamguard.stream.tables import build_state
+from streamguard.stream.types import BatchResult, InMessage
 from tests.helpers import AGENCIES, NOW, RecordingSink, search
 
 
