@@ -29,6 +29,7 @@ from streamguard.core.policy import PolicyState, apply_change
 from streamguard.core.registry import agency_from_record
 from streamguard.core.timeutil import format_ts, parse_ts
 from streamguard.settings import WorkerSettings
+from streamguard.stream import alerts
 from streamguard.stream.outputs import (
     Out,
     alert_record,
@@ -58,7 +59,6 @@ from streamguard.stream.windows import (
 from streamguard.trail.chain import ChainHead, build_record, genesis, plate_sha256
 
 __all__ = (
-    "ALERT_KINDS",
     "DECISION_ERROR",
     "BatchProcessor",
     "mark_key",
@@ -69,15 +69,6 @@ log = logging.getLogger("streamguard.worker")
 _CONTRACT: Final = "StreamGuard wire contract v1"
 # Additive reason code: the engine raised on this event. The event is quarantined, not lost.
 DECISION_ERROR: Final = "DECISION_ERROR"
-# Alert kinds, named as the metrics bundle pre-creates them
-# (streamguard.worker.metrics.ALERT_KINDS), plus one for owners.
-ALERT_KINDS: Final = {
-    "rate": "search_rate",
-    "denied": "violation_burst",
-    "immigration": "prohibited_purpose",
-    "policy": "policy_rejected",
-    "attempts": "out_of_state_attempts",
-}
 # Hourly buckets feed the 24 h hopping windows, so they live a day past their end.
 _KEEP: Final = {TUMBLING_HOUR.name: DAY}
 # Roles whose messages are counted in windows: their partitions carry an offset mark.
@@ -400,7 +391,7 @@ class BatchProcessor:
             at = event.get("ts") if isinstance(event.get("ts"), str) else work.decided_at
             self._alert(
                 work,
-                ALERT_KINDS["policy"],
+                alerts.POLICY_REJECTED,
                 decision.agency_id or "unknown",
                 str(at),
                 str(at),
@@ -503,14 +494,17 @@ class BatchProcessor:
 
     def _alerts(self, work: _Batch) -> None:
         thresholds = {
-            ("searches", "1m"): (ALERT_KINDS["rate"], self.settings.rate_limit_per_minute),
-            ("denied", "1h"): (ALERT_KINDS["denied"], self.settings.alert_denied_networks_per_hour),
+            ("searches", "1m"): (alerts.SEARCH_RATE, self.settings.rate_limit_per_minute),
+            ("denied", "1h"): (
+                alerts.VIOLATION_BURST,
+                self.settings.alert_denied_networks_per_hour,
+            ),
             ("immigration", "1h"): (
-                ALERT_KINDS["immigration"],
+                alerts.PROHIBITED_PURPOSE,
                 self.settings.alert_immigration_per_hour,
             ),
             ("attempts", "1h"): (
-                ALERT_KINDS["attempts"],
+                alerts.OUT_OF_STATE_ATTEMPTS,
                 self.settings.alert_out_of_state_per_hour,
             ),
         }

@@ -32,6 +32,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from streamguard.core import codes
+from streamguard.stream.alerts import ALERT_KINDS
 
 if TYPE_CHECKING:
     from faust.types import TP, AppT
@@ -77,16 +78,9 @@ ALL_CODES: Final = (
 NETWORK_DECISIONS: Final = ("allowed", "denied")
 POLICY_RESULTS: Final = ("applied", "rejected")
 OWNER_ATTEMPT_KINDS: Final = ("out_of_state", "federal")
-# Alert kinds the worker raises today; pre-created so that "no alert yet" reads as 0, not as a
-# gap. Any other snake_case kind is accepted up to `_MAX_EXTRA_ALERT_KINDS` (the alert topic is
+# Alert kinds (stream.alerts.ALERT_KINDS) are pre-created so that "no alert yet" reads as 0,
+# not as a gap. Any other snake_case kind is accepted up to `_MAX_EXTRA_ALERT_KINDS` (the alert topic is
 # ours, so kinds are code, not input), then folded into "other".
-ALERT_KINDS: Final = (
-    "violation_burst",
-    "prohibited_purpose",
-    "policy_rejected",
-    "search_rate",
-    "out_of_state_attempts",
-)
 _MAX_EXTRA_ALERT_KINDS: Final = 16
 
 # Decision latency is CPU work on one event (sub-millisecond) plus state-store and producer waits
