@@ -79,8 +79,8 @@ NETWORK_DECISIONS: Final = ("allowed", "denied")
 POLICY_RESULTS: Final = ("applied", "rejected")
 OWNER_ATTEMPT_KINDS: Final = ("out_of_state", "federal")
 # Alert kinds (stream.alerts.ALERT_KINDS) are pre-created so that "no alert yet" reads as 0,
-# not as a gap. Any other snake_case kind is accepted up to `_MAX_EXTRA_ALERT_KINDS` (the alert topic is
-# ours, so kinds are code, not input), then folded into "other".
+# not as a gap. Any other snake_case kind is accepted up to `_MAX_EXTRA_ALERT_KINDS` (the alert
+# topic is ours, so kinds are code, not input), then folded into "other".
 _MAX_EXTRA_ALERT_KINDS: Final = 16
 
 # Decision latency is CPU work on one event (sub-millisecond) plus state-store and producer waits
