@@ -36,9 +36,9 @@ AGENCIES_CSV = (
 
 
 def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """The audit entry point in a fresh interpreter, as `streamguard audit` will call it."""
+    """`streamguard audit` in a fresh interpreter, through the top-level command table."""
     return subprocess.run(
-        [sys.executable, "-m", "streamguard.exports.judge", *map(str, args)],
+        [sys.executable, "-m", "streamguard.cli", "audit", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -275,7 +275,7 @@ def test_in_process_entry_point(
     network_export: Path, agencies: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """main_audit returns the exit code instead of exiting, for cli.py to call."""
-    from streamguard.exports.judge import main_audit
+    from streamguard.exports.cli import main_audit
 
     assert (
         main_audit(

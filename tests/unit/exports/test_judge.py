@@ -9,17 +9,18 @@ import pytest
 from streamguard.core.models import Agency
 from streamguard.core.statutes import load_statutes
 from streamguard.exports import judge as audit_export
+from streamguard.exports import summary as audit_summary
+from streamguard.exports.cli import run_audit
 from streamguard.exports.judge import (
     BROAD_SEARCH,
     INCOMPLETE_ACCESS_LOG,
     AuditConfig,
     Auditor,
-    AuditSummary,
     access_reasons,
-    run_audit,
 )
 from streamguard.exports.layouts import ExportFile
 from streamguard.exports.orgs import OrgResolver
+from streamguard.exports.summary import AuditSummary
 from tests.unit.exports.test_layouts import NETWORK_2024, PORTAL_CA, write_csv
 
 AGENCIES = (
@@ -408,9 +409,9 @@ def test_malformed_rows_are_counted_and_the_audit_goes_on(tmp_path: Path) -> Non
 
 def test_summary_tables_stay_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Past the table limits, new organizations, names and days pool under (other)."""
-    monkeypatch.setattr(audit_export, "_ORG_LIMIT", 3)
-    monkeypatch.setattr(audit_export, "_UNRESOLVED_LIMIT", 2)
-    monkeypatch.setattr(audit_export, "_DAY_LIMIT", 1)
+    monkeypatch.setattr(audit_summary, "_ORG_LIMIT", 3)
+    monkeypatch.setattr(audit_summary, "_UNRESOLVED_LIMIT", 2)
+    monkeypatch.setattr(audit_summary, "_DAY_LIMIT", 1)
     rows = [
         row(
             ID=str(i),
