@@ -85,7 +85,7 @@ _DELEGATED: dict[str, tuple[str, str, str]] = {
         "start or stop a local single-node Kafka broker (KRaft)",
     ),
     "audit": (
-        "streamguard.exports.judge",
+        "streamguard.exports.cli",
         "main_audit",
         "audit a vendor search-log export (Flock, transparency portal) against the law",
     ),

@@ -10,22 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.exports.test_layouts import ORG_UNDERSCORE, PORTAL_EUGENE, write_csv
+from streamguard.exports.cli import main_audit
+from tests.unit.exports.samples import NETWORK_2026, ORG_UNDERSCORE, PORTAL_EUGENE, write_csv
 
 PLATE = "ZZTEST9"
-NETWORK = [
-    "ID",
-    "Name",
-    "Org Name",
-    "Total Networks Searched",
-    "Time Frame",
-    "License Plate",
-    "Reason",
-    "Case #",
-    "Filters",
-    "Search Time",
-    "Search Type",
-]
 AGENCIES_CSV = (
     "agency_id,name,state,kind,aliases\n"
     "ca-ventura-county-so,Ventura County Sheriff's Office,CA,county,Ventura County CA SO\n"
@@ -36,9 +24,9 @@ AGENCIES_CSV = (
 
 
 def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """The audit entry point in a fresh interpreter, as `streamguard audit` will call it."""
+    """`streamguard audit` in a fresh interpreter, through the top-level command table."""
     return subprocess.run(
-        [sys.executable, "-m", "streamguard.exports.judge", *map(str, args)],
+        [sys.executable, "-m", "streamguard.cli", "audit", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -74,7 +62,7 @@ def network_export(tmp_path: Path) -> Path:
         network_row("r6", "Regional Unit 7", "***", networks="3,494"),
         network_row("r7", "Dallas TX PD", "theft", "13/45/2025, 01:00:00 PM UTC"),
     ]
-    return write_csv(tmp_path / "network.csv", NETWORK, rows, bom=True, crlf=True)
+    return write_csv(tmp_path / "network.csv", NETWORK_2026, rows, bom=True, crlf=True)
 
 
 def test_summary_on_stdout(network_export: Path, agencies: Path) -> None:
@@ -106,7 +94,7 @@ def test_summary_on_stdout(network_export: Path, agencies: Path) -> None:
 
 
 def test_jsonl_one_line_per_row(network_export: Path, agencies: Path, tmp_path: Path) -> None:
-    """--out writes one JSON object per input row with the CONTRACT 5 keys."""
+    """--out writes one JSON object per input row with the keys of docs/contract.md section 5."""
     out = tmp_path / "rows.jsonl"
     result = run(
         network_export, "--agencies", agencies, "--owner", "ca-ventura-county-so", "--out", out
@@ -275,8 +263,6 @@ def test_in_process_entry_point(
     network_export: Path, agencies: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """main_audit returns the exit code instead of exiting, for cli.py to call."""
-    from streamguard.exports.judge import main_audit
-
     assert (
         main_audit(
             [

@@ -1,6 +1,6 @@
 """Vendor search-log exports: tell the layout from the header, parse rows into frozen values.
 
-Two families are known (LAW 2.4, flock_export_schemas.md):
+Two families are known (docs/law.md, "Flock Safety: audit export columns"; docs/audit.md):
 
 * Flock network / organization audit exports (``ID, Name, Org Name, Total Networks Searched, ...``),
   with spaces or underscores in the header and columns added and dropped over the years;
@@ -163,8 +163,9 @@ class Presence(StrEnum):
     PRESENT = "present"
 
 
-# Redaction markers of LAW 2.4: Flock's `***`, agency-typed `REDACTED`/`###`, and exemption
-# citations such as `7923.600 GC` (Cal. Gov. Code, public-records exemptions) typed into the cell.
+# Redaction markers seen in real exports (docs/law.md, "Flock Safety: audit export columns"):
+# Flock's `***`, agency-typed `REDACTED`/`###`, and exemption citations such as `7923.600 GC`
+# (Cal. Gov. Code, public-records exemptions) typed into the cell.
 _REDACTED: Final = re.compile(
     r"""^\s*(?:
         [*#\u2588]{3,}                                     # ***, ###, full blocks

@@ -1,9 +1,10 @@
 """Organization names in vendor exports, resolved to agencies whose state and kind drive the law.
 
-Order (CONTRACT 5): the registry's `name` or `aliases`, then the `[Federal]` marker, then a US
-state named or abbreviated in the name. A name resolved only to a state or to "federal" becomes
-a synthetic requester: it has no registry id, but its state and kind are enough for the owner's
-law. A name that gives none of these is unresolved; the audit counts it rather than guessing.
+Order (docs/contract.md section 5): the registry's `name` or `aliases`, then the `[Federal]`
+marker, then a US state named or abbreviated in the name. A name resolved only to a state or to
+"federal" becomes a synthetic requester: it has no registry id, but its state and kind are enough
+for the owner's law. A name that gives none of these is unresolved; the audit counts it rather
+than guessing.
 """
 
 from __future__ import annotations

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-from streamguard.exports.judge import ACCESS_LOG_FIELDS, OTHER
-
-if TYPE_CHECKING:
-    from streamguard.exports.judge import AuditSummary
+from streamguard.exports.summary import OTHER, AuditSummary
 
 __all__ = ("day_rows", "render_html", "render_text")
 
@@ -55,7 +52,7 @@ def _not_judged(summary: AuditSummary) -> list[str]:
         "judged, only the law",
     ]
     if summary.unjudged_log_fields:
-        fields = ", ".join(ACCESS_LOG_FIELDS.get(f, f) for f in summary.unjudged_log_fields)
+        fields = ", ".join(summary.unjudged_log_labels)
         notes.append(f"access-log fields this export has no column for: {fields}")
     if summary.retention_unjudged:
         notes.append(

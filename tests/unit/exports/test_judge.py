@@ -1,4 +1,4 @@
-"""Judging export rows against the owner's law, and the bounded streaming summary."""
+"""Judging export rows against the owner's law: codes, citations, details, JSON lines."""
 
 from __future__ import annotations
 
@@ -6,89 +6,31 @@ from pathlib import Path
 
 import pytest
 
-from streamguard.core.models import Agency
 from streamguard.core.statutes import load_statutes
-from streamguard.exports import judge as audit_export
 from streamguard.exports.judge import (
     BROAD_SEARCH,
     INCOMPLETE_ACCESS_LOG,
     AuditConfig,
-    Auditor,
-    AuditSummary,
+    RowVerdict,
     access_reasons,
-    run_audit,
 )
 from streamguard.exports.layouts import ExportFile
-from streamguard.exports.orgs import OrgResolver
-from tests.unit.exports.test_layouts import NETWORK_2024, PORTAL_CA, write_csv
-
-AGENCIES = (
-    Agency("ca-ventura-county-so", "Ventura County CA SO", "CA", "county"),
-    Agency("ca-oxnard-pd", "Oxnard Police Department", "CA", "local", ("Oxnard CA PD",)),
-    Agency("ca-acme-security", "Acme Security LLC", "CA", "private"),
-    Agency("ca-example-tribal-pd", "Example Band Tribal Police", "CA", "tribal"),
-    Agency("tx-houston-pd", "Houston Police Department", "TX", "local"),
-    Agency("us-ice", "U.S. Immigration and Customs Enforcement", "US", "federal"),
-    Agency("il-mount-prospect-pd", "Mount Prospect IL PD", "IL", "local"),
-    Agency("va-richmond-pd", "Richmond VA PD", "VA", "local"),
-    Agency("wa-seattle-pd", "Seattle WA PD", "WA", "local"),
-    Agency("fl-okaloosa-county-so", "Okaloosa County FL SO", "FL", "county"),
+from tests.unit.exports.samples import (
+    BY_ID,
+    HEADER,
+    PORTAL_CA,
+    SEARCH_TIME,
+    audit_rows,
+    auditor_for,
+    row,
+    write_csv,
 )
-BY_ID = {a.agency_id: a for a in AGENCIES}
-# Network audit with the 2025 Offense Type column appended: the widest schema, so one
-# fixture can exercise every field.
-HEADER = [*NETWORK_2024, "Offense Type"]
-SEARCH_TIME = "11/14/2025, 09:53:36 AM UTC"
 
 
-def row(**cells: str) -> list[str]:
-    values = {
-        "ID": "id-1",
-        "Name": "Officer A",
-        "Org Name": "Ventura County CA SO",
-        "Total Networks Searched": "12",
-        "Total Devices Searched": "300",
-        "Time Frame": "11/13/2025, 09:53:36 AM UTC\n11/14/2025, 09:53:36 AM UTC",
-        "License Plate": "TEST123",
-        "Reason": "burglary 459 PC",
-        "Case #": "25-000123",
-        "Filters": "",
-        "Search Time": SEARCH_TIME,
-        "Search Type": "lookup",
-        "Text Prompt": "",
-        "Moderation": "",
-        "Offense Type": "",
-    }
-    values.update(cells)
-    return [values[h] for h in HEADER]
-
-
-def audit_rows(
-    tmp_path: Path,
-    rows: list[list[str]],
-    owner: str = "ca-ventura-county-so",
-    header: list[str] | None = None,
-    config: AuditConfig | None = None,
-    enforce_unverified: bool = True,
-) -> AuditSummary:
-    path = write_csv(tmp_path / "export.csv", header or HEADER, rows)
-    book = load_statutes(enforce_unverified=enforce_unverified)
-    with ExportFile(path) as export:
-        auditor = Auditor(
-            book, BY_ID[owner], OrgResolver(AGENCIES), export.layout, config or AuditConfig()
-        )
-        return run_audit(export, auditor)
-
-
-def judged(
-    tmp_path: Path, owner: str = "ca-ventura-county-so", **cells: str
-) -> audit_export.RowVerdict:
+def judged(tmp_path: Path, owner: str = "ca-ventura-county-so", **cells: str) -> RowVerdict:
     path = write_csv(tmp_path / "one.csv", HEADER, [row(**cells)])
     with ExportFile(path) as export:
-        auditor = Auditor(
-            load_statutes(), BY_ID[owner], OrgResolver(AGENCIES), export.layout, AuditConfig()
-        )
-        return auditor.judge(next(iter(export)))
+        return auditor_for(export.layout, owner).judge(next(iter(export)))
 
 
 def frame(days_back: float) -> str:
@@ -345,41 +287,6 @@ def test_breadth_thresholds_are_configurable(tmp_path: Path) -> None:
     )
 
 
-def test_summary_counts_codes_orgs_days_and_worst_rows(tmp_path: Path) -> None:
-    """The summary tallies rows, findings, codes, organizations, days and ranks the worst rows."""
-    day2 = "11/15/2025, 01:00:00 AM UTC"
-    rows = [
-        row(ID="a"),
-        row(ID="b", **{"Org Name": "Dallas TX PD"}),
-        row(ID="c", **{"Org Name": "Dallas TX PD", "Reason": "ICE detainer", "Search Time": day2}),
-        row(ID="d", **{"Org Name": "Task Force Nine", "Search Time": day2}),
-        row(ID="e", **{"Org Name": "Task Force Nine", "Reason": ""}),
-        row(ID="f", **{"Reason": "investigation"}),
-    ]
-    summary = audit_rows(tmp_path, rows)
-    assert summary.rows == 6
-    assert summary.rows_with_findings == 5
-    assert summary.code_counts == {
-        "OUT_OF_STATE_RECIPIENT": 2,
-        "PROHIBITED_PURPOSE_IMMIGRATION": 1,
-        "UNKNOWN_REQUESTER": 2,
-        "MISSING_PURPOSE": 1,
-        INCOMPLETE_ACCESS_LOG: 1,
-        "VAGUE_PURPOSE": 1,
-    }
-    dallas = summary.orgs["Dallas TX PD"]
-    assert (dallas.rows, dallas.findings, dallas.agency_id, dallas.via) == (2, 2, None, "state")
-    assert summary.unresolved == {"Task Force Nine": 2}
-    assert summary.days == {"2025-11-14": [4, 3], "2025-11-15": [2, 2]}
-    worst = summary.worst_rows()
-    # Most severe code first (c: immigration + out of state; b: out of state), then the number
-    # of codes (e: unknown requester, missing purpose, incomplete log).
-    assert [w.id for w in worst[:3]] == ["c", "b", "e"]
-    assert worst[0].codes == ("OUT_OF_STATE_RECIPIENT", "PROHIBITED_PURPOSE_IMMIGRATION")
-    top = summary.top_orgs(2)
-    assert [name for name, _ in top] == ["Dallas TX PD", "Task Force Nine"]
-
-
 def test_malformed_rows_are_counted_and_the_audit_goes_on(tmp_path: Path) -> None:
     """Bad cells add SCHEMA_INVALID and a line; a short row is not judged; later rows are."""
     path = tmp_path / "export.csv"
@@ -389,13 +296,7 @@ def test_malformed_rows_are_counted_and_the_audit_goes_on(tmp_path: Path) -> Non
     with path.open("a", encoding="utf-8", newline="") as handle:
         handle.write(",".join(f'"{c}"' for c in row(ID="d", **{"Org Name": "Dallas TX PD"})) + "\n")
     with ExportFile(path) as export:
-        auditor = Auditor(
-            load_statutes(),
-            BY_ID["ca-ventura-county-so"],
-            OrgResolver(AGENCIES),
-            export.layout,
-            AuditConfig(),
-        )
+        auditor = auditor_for(export.layout)
         verdicts = [auditor.judge(r) for r in export]
     assert [v.id for v in verdicts] == ["a", "b", "c", "d"]
     assert verdicts[1].codes == ("SCHEMA_INVALID",)
@@ -406,27 +307,8 @@ def test_malformed_rows_are_counted_and_the_audit_goes_on(tmp_path: Path) -> Non
     assert [v.line for v in verdicts] == [2, 4, 6, 7]
 
 
-def test_summary_tables_stay_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past the table limits, new organizations, names and days pool under (other)."""
-    monkeypatch.setattr(audit_export, "_ORG_LIMIT", 3)
-    monkeypatch.setattr(audit_export, "_UNRESOLVED_LIMIT", 2)
-    monkeypatch.setattr(audit_export, "_DAY_LIMIT", 1)
-    rows = [
-        row(
-            ID=str(i),
-            **{"Org Name": f"Unknown Unit {i}", "Search Time": f"11/{10 + i}/2025, 01:00 AM UTC"},
-        )
-        for i in range(6)
-    ]
-    summary = audit_rows(tmp_path, rows)
-    assert len(summary.orgs) == 4 and summary.orgs["(other)"].rows == 3
-    assert len(summary.unresolved) == 3 and summary.unresolved["(other)"] == 4
-    assert summary.days == {"2025-11-10": [1, 1], "(other)": [5, 5]}
-    assert summary.code_counts["UNKNOWN_REQUESTER"] == 6
-
-
 def test_jsonl_line_shape(tmp_path: Path) -> None:
-    """The CONTRACT 5 keys come first, in order, with the extra fields after them."""
+    """The keys of docs/contract.md section 5 come first, in order, then the extra fields."""
     verdict = judged(tmp_path, **{"Org Name": "Dallas TX PD"})
     line = verdict.as_json()
     assert list(line)[:5] == ["row", "id", "org", "agency_id", "codes"]

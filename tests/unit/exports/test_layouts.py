@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import pytest
@@ -22,106 +20,16 @@ from streamguard.exports.layouts import (
     is_redacted,
     parse_export_time,
 )
-
-# Headers written in the style of each real layout (LAW 2.4, flock_export_schemas.md).
-NETWORK_2024 = [
-    "ID",
-    "Name",
-    "Org Name",
-    "Total Networks Searched",
-    "Total Devices Searched",
-    "Time Frame",
-    "License Plate",
-    "Reason",
-    "Case #",
-    "Filters",
-    "Search Time",
-    "Search Type",
-    "Text Prompt",
-    "Moderation",
-]
-NETWORK_2026 = [
-    "ID",
-    "Name",
-    "Org Name",
-    "Total Networks Searched",
-    "Time Frame",
-    "License Plate",
-    "Reason",
-    "Case #",
-    "Filters",
-    "Search Time",
-    "Search Type",
-]
-FEDERAL_SEARCHES = [
-    "ID",
-    "Name",
-    "Org Name",
-    "Total Networks Searched",
-    "License Plate",
-    "Reason",
-    "Case #",
-    "Filters",
-    "Search Time",
-    "Search Type",
-]
-ORG_UNDERSCORE = [
-    "ID",
-    "Org_Name",
-    "Total_Networks_Searched",
-    "Total_Devices_Searched",
-    "Time_Frame_Start",
-    "Time_Frame_End",
-    "Reason",
-    "Search_Time",
-    "Search_Type",
-    "Moderation",
-]
-ORG_BLOG = [
-    "Name",
-    "Total Networks Searched",
-    "Time Frame",
-    "License Plate",
-    "Case #",
-    "Filters",
-    "Reason",
-    "Offense Type",
-    "Search Date/Time",
-]
-PORTAL_EUGENE = ["id", "userId", "searchDate", "cameraCount", "reason"]
-PORTAL_CA = [
-    "portal_slug",
-    "archived_date",
-    "id",
-    "userId",
-    "searchDate",
-    "networkCount",
-    "reason",
-    "offenseType",
-    "caseNumber",
-]
-
-
-def write_csv(
-    path: Path,
-    header: list[str],
-    rows: list[list[str]],
-    *,
-    bom: bool = False,
-    crlf: bool = False,
-    quote_all: bool = False,
-) -> Path:
-    """Write a synthetic export the way the vendor or a spreadsheet would."""
-    buffer = io.StringIO()
-    writer = csv.writer(
-        buffer,
-        lineterminator="\r\n" if crlf else "\n",
-        quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL,
-    )
-    writer.writerow(header)
-    writer.writerows(rows)
-    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + buffer.getvalue().encode("utf-8"))
-    return path
+from tests.unit.exports.samples import (
+    FEDERAL_SEARCHES,
+    NETWORK_2024,
+    NETWORK_2026,
+    ORG_BLOG,
+    ORG_UNDERSCORE,
+    PORTAL_CA,
+    PORTAL_EUGENE,
+    write_csv,
+)
 
 
 def read_all(path: Path) -> tuple[Layout, list[ExportRow | MalformedRow]]:
@@ -197,7 +105,7 @@ def test_unknown_headers_are_refused_with_a_reason(header: list[str]) -> None:
     ],
 )
 def test_redaction_markers(cell: str, redacted: bool) -> None:
-    """LAW 2.4 markers count as redacted; placeholders and real text do not."""
+    """Redaction markers of docs/law.md count as redacted; placeholders and real text do not."""
     assert is_redacted(cell) is redacted
 
 

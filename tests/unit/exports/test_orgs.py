@@ -76,7 +76,7 @@ def test_resolution_order(
     state: str | None,
     kind: str | None,
 ) -> None:
-    """CONTRACT 5 order: registry, then [Federal], then a state; synthetic ones have no id."""
+    """docs/contract.md section 5: registry, then [Federal], then a state; synthetic: no id."""
     found = resolver.resolve(name)
     assert found.via == via
     assert found.agency_id == agency_id
