@@ -2,13 +2,19 @@
 
 Everything else receives a frozen `WorkerSettings`, so tests build one directly and nothing
 deep in the worker can change behaviour by reading the environment behind the caller's back.
+
+The README's settings table is generated from the fields below:
+`python -m streamguard.settings --write README.md` rewrites it between its marker comments,
+`--check README.md` exits 1 when it differs (CI runs it), `--markdown` prints it.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import ssl
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +22,16 @@ from typing import Any, Final, TypeVar
 
 from streamguard.exceptions import StreamguardError
 
-__all__ = ("ENV_PREFIX", "SettingsError", "WorkerSettings", "settings_table")
+__all__ = (
+    "ENV_PREFIX",
+    "TABLE_BEGIN",
+    "TABLE_END",
+    "SettingsError",
+    "WorkerSettings",
+    "settings_markdown",
+    "settings_table",
+    "with_settings_table",
+)
 
 ENV_PREFIX: Final = "STREAMGUARD_"
 _T = TypeVar("_T")
@@ -24,6 +39,12 @@ _TRUE: Final = frozenset(("1", "true", "yes", "on"))
 _FALSE: Final = frozenset(("0", "false", "no", "off"))
 _PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+# The generated table sits between these two lines of a Markdown file.
+TABLE_BEGIN: Final = (
+    "<!-- settings table: generated from src/streamguard/settings.py by "
+    "`python -m streamguard.settings --write README.md`; do not edit by hand -->"
+)
+TABLE_END: Final = "<!-- end of settings table -->"
 
 
 class SettingsError(StreamguardError):
@@ -367,3 +388,74 @@ def settings_table() -> list[tuple[str, str, str]]:
         default = "(unset)" if spec.default is None else str(spec.default)
         rows.append((spec.metadata["env"], default, spec.metadata["doc"]))
     return rows
+
+
+def settings_markdown() -> str:
+    """The settings as a Markdown table, one row per variable, in declaration order."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for spec in dataclasses.fields(WorkerSettings):
+        default = spec.default
+        if default is None:
+            shown = "(unset)"
+        elif isinstance(default, bool):
+            shown = f"`{str(default).lower()}`"  # spelled as the variable takes it
+        else:
+            shown = f"`{default}`"
+        doc = spec.metadata["doc"].replace("|", "\\|")
+        lines.append(f"| `{spec.metadata['env']}` | {shown} | {doc} |")
+    return "\n".join(lines) + "\n"
+
+
+def with_settings_table(text: str) -> str:
+    """`text` (a Markdown document) with the part between the table markers regenerated.
+
+    Raises SettingsError when the markers are missing, repeated or out of order, so a check
+    can never pass on a document that has no generated table at all.
+    """
+    lines = text.splitlines(keepends=True)
+    begins = [i for i, line in enumerate(lines) if line.strip() == TABLE_BEGIN]
+    ends = [i for i, line in enumerate(lines) if line.strip() == TABLE_END]
+    if len(begins) != 1 or len(ends) != 1 or begins[0] > ends[0]:
+        msg = "expected one settings-table begin marker followed by one end marker"
+        raise SettingsError(msg)
+    head, tail = lines[: begins[0] + 1], lines[ends[0] :]
+    return "".join([*head, settings_markdown(), *tail])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m streamguard.settings`: print, write or check the generated settings table."""
+    parser = argparse.ArgumentParser(
+        prog="python -m streamguard.settings",
+        description="The STREAMGUARD_* settings table, generated from WorkerSettings.",
+    )
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--markdown", action="store_true", help="print the Markdown table")
+    action.add_argument("--write", type=Path, metavar="FILE", help="regenerate FILE's table")
+    action.add_argument("--check", type=Path, metavar="FILE", help="exit 1 if FILE's differs")
+    args = parser.parse_args(argv)
+    if args.markdown:
+        sys.stdout.write(settings_markdown())
+        return 0
+    path: Path = args.write or args.check
+    try:
+        text = path.read_text(encoding="utf-8")
+        expected = with_settings_table(text)
+    except (OSError, UnicodeDecodeError, SettingsError) as exc:
+        print(f"streamguard.settings: error: {path}: {exc}", file=sys.stderr)
+        return 2
+    if args.write:
+        if expected != text:
+            path.write_text(expected, encoding="utf-8")
+        return 0
+    if expected != text:
+        print(
+            f"{path}: the settings table differs from src/streamguard/settings.py; "
+            f"run python -m streamguard.settings --write {path}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Reason codes (CONTRACT 3), spelled once."""
+"""Reason codes (docs/contract.md, section 3), spelled once."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ UNSIGNED_CHANGE: Final = "UNSIGNED_CHANGE"
 INVALID_SIGNATURE: Final = "INVALID_SIGNATURE"
 UNKNOWN_AGENCY: Final = "UNKNOWN_AGENCY"
 STATUTE_FORBIDS_SETTING: Final = "STATUTE_FORBIDS_SETTING"
-# Additive extension: the signing administrator belongs to another agency than the one changed.
+# A contract code from v1.1 (section 2a); raised here only for an actor of another agency than
+# the one changed, because keys are not bound to agencies yet (docs/contract.md, section 2a).
 ACTOR_NOT_AUTHORIZED: Final = "ACTOR_NOT_AUTHORIZED"
 # any input
 MALFORMED_EVENT: Final = "MALFORMED_EVENT"

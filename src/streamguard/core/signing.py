@@ -1,4 +1,8 @@
-"""HMAC signatures of policy changes (CONTRACT 2) and the key file that holds their secrets."""
+"""HMAC signatures of policy changes and the key file that holds their secrets.
+
+The v1 scheme of docs/contract.md, section 2; section 2a (keys bound to agencies, Ed25519, the
+v1.1 KEYS.json layout) is not implemented yet.
+"""
 
 from __future__ import annotations
 

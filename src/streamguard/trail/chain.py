@@ -1,4 +1,4 @@
-"""Tamper-evident audit chains (CONTRACT 6). Pure: no Kafka, no clock.
+"""Tamper-evident audit chains (docs/contract.md, section 6). Pure: no Kafka, no clock.
 
 Each chain is append-only: record `seq` n carries the `hash` of record n-1 as `prev_hash`, and
 its own `hash` is SHA-256 over `prev_hash` followed by the canonical JSON (sorted keys, orjson)
