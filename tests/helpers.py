@@ -1,7 +1,8 @@
 """What tests share and the product does not ship: the pure core's test data (a small registry
 spanning the states the law treats apart, a fixed clock and key), a recording metrics sink, and
-what the integration tests read in the records a worker wrote. Running StreamGuard against a
-broker is `streamguard.local.testing`; fixtures are in the conftest files.
+readers of the records a worker wrote. Running StreamGuard against a broker is
+`streamguard.local.testing`; the export tests' samples are tests/unit/exports/samples.py;
+fixtures are in the conftest files.
 """
 
 from __future__ import annotations
