@@ -10,8 +10,6 @@ from streamguard.core.policy import PolicyState
 from streamguard.core.statutes import load_statutes
 from tests.helpers import AGENCIES, KEYS, NOW, Apply
 
-__all__ = ("Apply",)  # tests.conftest.Apply: the type of the `apply` fixture
-
 
 @pytest.fixture
 def state() -> PolicyState:
