@@ -1,8 +1,6 @@
-"""Fixtures for the pure-core tests."""
+"""Fixtures of the whole test tree (the broker's are in tests/integration/conftest.py)."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import pytest
 
@@ -10,15 +8,12 @@ from streamguard.core.engine import decide_event
 from streamguard.core.models import Decision
 from streamguard.core.policy import PolicyState
 from streamguard.core.statutes import load_statutes
-from tests.helpers import AGENCIES, KEYS, NOW
+from tests.helpers import AGENCIES, KEYS, NOW, Apply
 
 
 @pytest.fixture
 def state() -> PolicyState:
     return PolicyState.create(load_statutes(), AGENCIES)
-
-
-Apply = Callable[..., tuple[PolicyState, Decision]]
 
 
 @pytest.fixture

@@ -1,16 +1,41 @@
-"""Test data for the pure core: a small registry spanning the states the law treats apart."""
+"""What tests share and the product does not ship: the pure core's test data (a small registry
+spanning the states the law treats apart, a fixed clock and key), a recording metrics sink, and
+readers of the records a worker wrote. Running StreamGuard against a broker is
+`streamguard.local.testing`; the export tests' samples are tests/unit/exports/samples.py;
+fixtures are in the conftest files.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn, TypeVar
 
-from streamguard.core.models import Agency
-from streamguard.core.signing import sign_change
+import pytest
+
+from streamguard.core.models import Agency, Decision
+from streamguard.core.policy import PolicyState
 from streamguard.core.timeutil import parse_ts
+from streamguard.local.testing import (
+    Collected,
+    Deployment,
+    plate_read,
+    policy_change,
+    search_request,
+    signed,
+    wait_for,
+)
+
+T = TypeVar("T")
+# decide_event at the fixed clock (the `apply` fixture); a Deployment maker (the `deploy` one).
+Apply = Callable[..., tuple[PolicyState, Decision]]
+Deploy = Callable[..., Deployment]
 
 NOW_TS = "2025-03-01T12:00:00Z"
-NOW = parse_ts(NOW_TS)
-assert NOW is not None
+_NOW = parse_ts(NOW_TS)
+assert _NOW is not None
+NOW: float = _NOW
 SECRET = b"test-secret-k1"
 KEYS = {"k1": SECRET}
 
@@ -44,22 +69,16 @@ def change(
     agency_id: str, setting: str, value: Any, *, sign: bool = True, **extra: Any
 ) -> dict[str, Any]:
     """A policy_change, signed with the test key unless told otherwise."""
-    event: dict[str, Any] = {
-        "type": "policy_change",
-        "change_id": f"chg-{agency_id}-{setting}-{value!r}",
-        "ts": "2025-02-01T00:00:00Z",
-        "agency_id": agency_id,
-        "setting": setting,
-        "value": value,
-        "actor": {"user_id": "admin-1", "agency_id": agency_id},
-        "reason": "configuration",
-        "ticket": "CHG-1",
-    }
+    event = policy_change(
+        agency_id,
+        setting,
+        value,
+        ts="2025-02-01T00:00:00Z",
+        change_id=f"chg-{agency_id}-{setting}-{value!r}",
+        reason="configuration",
+    )
     event.update(extra)
-    if sign:
-        event["key_id"] = "k1"
-        event["signature"] = sign_change(event, SECRET)
-    return event
+    return signed(event, KEYS) if sign else event
 
 
 def search(
@@ -70,37 +89,23 @@ def search(
     reason: str | None = "burglary 459 PC case 25-000123",
     **extra: Any,
 ) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "type": "search_request",
-        "search_id": "s-1",
-        "ts": "2025-03-01T11:59:00Z",
-        "requester": {"agency_id": requester, "user_id": "u-991"},
-        "reason": reason,
-        "case_number": "25-000123",
-        "offense_type": None,
-        "search_type": "lookup",
-        "query": {"plate": "8ABC123", "from": "2025-03-01T11:58:00Z", "to": "2025-03-01T12:00:00Z"},
-        "scope": scope,
-        "networks": networks if networks is not None else [],
-    }
+    event = search_request(
+        requester,
+        scope=scope,
+        networks=networks or (),
+        reason=reason,
+        ts="2025-03-01T11:59:00Z",
+        user_id="u-991",
+        search_id="s-1",
+        query_window=("2025-03-01T11:58:00Z", "2025-03-01T12:00:00Z"),
+    )
     event.update(extra)
     return event
 
 
 def read(owner: str, share_to: list[str], **extra: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "type": "plate_read",
-        "read_id": "r-1",
-        "ts": "2025-03-01T11:00:00Z",
-        "agency_id": owner,
-        "camera_id": "cam-17",
-        "plate": "8ABC123",
-        "plate_state": "CA",
-        "confidence": 0.93,
-        "location": {"lat": 34.27, "lon": -119.23},
-        "hotlist_hit": False,
-        "share_to": share_to,
-    }
+    event = plate_read(owner, share_to, ts="2025-03-01T11:00:00Z", read_id="r-1")
+    event |= {"camera_id": "cam-17", "confidence": 0.93, "location": {"lat": 34.27, "lon": -119.23}}
     event.update(extra)
     return event
 
@@ -127,3 +132,55 @@ class RecordingSink:
 
     def set_agency_searches(self, window: str, counts: Any) -> None:
         self.gauges[window] = dict(counts)
+
+
+# --- what is unavailable and what is waited for -----------------------------------------------
+
+
+def unavailable(what: str, reason: str) -> NoReturn:
+    """A test without `what`: a failure under CI (a skipped run there would prove nothing and
+    still look green), a skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI needs {what}: {reason}", pytrace=False)
+    pytest.skip(f"without {what}: {reason}")
+
+
+def poll(what: str, probe: Callable[[], T], timeout: float, interval: float = 0.5) -> T:
+    """`wait_for` a truthy `probe()`; a failure naming `what` and the last value at the deadline."""
+    value = wait_for(probe, timeout, interval=interval)
+    if not value:
+        pytest.fail(f"timed out waiting for {what}; last seen: {value!r}", pytrace=False)
+    return value
+
+
+# --- records a worker wrote -------------------------------------------------------------------
+
+
+def event_id(record: dict[str, Any]) -> Any:
+    """The id of the event an input, an output or an audit record is about (None for raw input
+    that had none)."""
+    return (
+        record.get("event_id")
+        or record.get("search_id")
+        or record.get("read_id")
+        or record.get("change_id")
+    )
+
+
+def audited(records: Iterable[tuple[bytes | None, Any]]) -> set[str]:
+    """The event ids of audit records."""
+    return {v["event_id"] for _, v in records if isinstance(v, dict) and v.get("event_id")}
+
+
+def by_field(records: Iterable[tuple[bytes | None, Any]], field: str, value: Any) -> list[Any]:
+    """The record values whose `field` is `value`."""
+    return [v for _, v in records if isinstance(v, dict) and v.get(field) == value]
+
+
+def decision_ids(got: Collected) -> dict[Any, set[tuple[str, str]]]:
+    """(topic, decision id) of every record each event got: a replay must repeat the id."""
+    out: dict[Any, set[tuple[str, str]]] = defaultdict(set)
+    for topic, records in got.items():
+        for _, value in records:
+            out[event_id(value)].add((topic, value["decision_id"]))
+    return out

@@ -1,4 +1,4 @@
-"""Fixtures for tests that need a real Kafka broker.
+"""The broker fixture of the tests that need a real Kafka broker, and what is made on it.
 
 The broker is named by STREAMGUARD_TEST_BROKER (`.ci/run` starts one with `streamguard kafka
 start` and sets it). Without it, the session starts its own broker on a free port with the same
@@ -10,7 +10,6 @@ integration test would prove nothing.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ import pytest
 
 from streamguard.exceptions import BrokerError
 from streamguard.local.broker import broker_is_up, start_broker, stop_broker
+from streamguard.local.testing import Deployment, free_port
+from tests.helpers import Deploy, unavailable
 
 BROKER_ENV = "STREAMGUARD_TEST_BROKER"
 
@@ -32,34 +33,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"CI needs a Kafka broker: {reason}", pytrace=False)
-    pytest.skip(f"no Kafka broker for integration tests: {reason}")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """host:port of a real broker: STREAMGUARD_TEST_BROKER's, or one started for this session."""
     bootstrap = os.environ.get(BROKER_ENV, "").strip().removeprefix("kafka://")
     if bootstrap:
         if not broker_is_up(bootstrap, timeout=10.0):
-            _unavailable(f"{BROKER_ENV}={bootstrap} does not answer Kafka metadata requests")
+            unavailable(
+                "a Kafka broker",
+                f"{BROKER_ENV}={bootstrap} does not answer Kafka metadata requests",
+            )
         yield bootstrap
         return
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="streamguard-test-kafka-") as data_dir:
         try:
             handle = start_broker(port, Path(data_dir), timeout=120.0)
         except BrokerError as exc:
-            _unavailable(f"{BROKER_ENV} is not set and a session broker did not start: {exc}")
+            unavailable(
+                "a Kafka broker",
+                f"{BROKER_ENV} is not set and a session broker did not start: {exc}",
+            )
         try:
             yield handle.bootstrap
         finally:
@@ -76,3 +70,22 @@ def unique_topic() -> str:
 def unique_group() -> str:
     """A consumer group id no other test uses, so committed offsets never leak between tests."""
     return f"sg-test-group-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def deploy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deploy]:
+    """Makes `Deployment`s (a fresh topic prefix, its topics created) in this test's tmp_path, on
+    the session broker unless given `bootstrap=`; stops whatever worker the test left running."""
+    made: list[Deployment] = []
+
+    def make(tag: str, *, partitions: int = 2, bootstrap: str | None = None) -> Deployment:
+        # The session broker only when asked for: a test with a broker of its own needs none.
+        where = bootstrap or request.getfixturevalue("kafka_bootstrap")
+        workdir = tmp_path / f"{tag}{len(made)}"
+        deployment = Deployment.create(where, workdir, tag=tag, partitions=partitions)
+        made.append(deployment)
+        return deployment
+
+    yield make
+    for deployment in made:
+        deployment.stop()

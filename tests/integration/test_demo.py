@@ -10,16 +10,24 @@ import sys
 from pathlib import Path
 
 from streamguard.local.broker import broker_is_up
+from streamguard.local.testing import free_port
 
 EVENTS = 300
 TIMEOUT = 240.0
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _demo(
+    *args: str | int | Path, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`streamguard demo` with `args`, in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "streamguard", "demo", *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def test_demo_replays_the_scenario_and_leaves_the_test_broker_running(
@@ -30,28 +38,11 @@ def test_demo_replays_the_scenario_and_leaves_the_test_broker_running(
     port = kafka_bootstrap.rsplit(":", 1)[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMGUARD_")}
     data_dir = tmp_path / "demo"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "streamguard",
-            "demo",
-            "--port",
-            port,
-            "--web-port",
-            str(_free_port()),
-            "--events",
-            str(EVENTS),
-            "--data-dir",
-            str(data_dir),
-            "--timeout",
-            "120",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
+    proc = _demo(
+        *("--port", port, "--web-port", free_port(), "--events", EVENTS),
+        *("--data-dir", data_dir, "--timeout", 120),
         timeout=TIMEOUT,
-        check=False,
+        env=env,
     )
     out = proc.stdout
     assert proc.returncode == 0, out[-4000:] + proc.stderr[-2000:]
@@ -101,25 +92,10 @@ def test_demo_reports_a_taken_web_port_in_one_line(kafka_bootstrap: str, tmp_pat
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         taken = holder.getsockname()[1]
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "streamguard",
-                "demo",
-                "--port",
-                port,
-                "--web-port",
-                str(taken),
-                "--events",
-                "60",
-                "--data-dir",
-                str(tmp_path / "demo"),
-            ],
-            capture_output=True,
-            text=True,
+        proc = _demo(
+            *("--port", port, "--web-port", taken, "--events", 60),
+            *("--data-dir", tmp_path / "demo"),
             timeout=60,
-            check=False,
         )
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [

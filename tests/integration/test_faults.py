@@ -7,10 +7,7 @@ that stopping it cannot disturb other tests sharing the session broker.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,27 +15,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 
 from streamguard import serde
 from streamguard.exceptions import BrokerError
 from streamguard.local.broker import start_broker, stop_broker
 from streamguard.local.testing import (
     Collected,
+    Deployment,
+    PacedProducer,
     WorkerProcess,
-    collect,
-    contract_topics,
-    create_topics,
+    free_port,
     plate_read,
     policy_change,
-    produce,
+    produce_to,
     run,
     search_request,
-    worker_env,
+    write_agencies,
+    write_keys,
 )
 from streamguard.stream.outputs import decision_id, raw_decision_id
-from streamguard.trail.verify import read_audit
+from tests.helpers import Deploy, audited, decision_ids, event_id
 
 AGENCIES = """agency_id,name,state,kind
 ca-oxnard-pd,Oxnard Police Department,CA,local
@@ -54,34 +50,17 @@ ID_FIELDS = {"search_request": "search_id", "plate_read": "read_id", "policy_cha
 
 
 def _files(base: Path) -> tuple[Path, Path]:
-    (base / "agencies.csv").write_text(AGENCIES, encoding="utf-8")
-    (base / "keys.json").write_text(
-        json.dumps({k: v.decode() for k, v in KEYS.items()}), encoding="utf-8"
-    )
-    return base / "agencies.csv", base / "keys.json"
+    return write_agencies(base, AGENCIES), write_keys(base, KEYS)
 
 
-def _start_worker(bootstrap: str, base: Path, name: str) -> tuple[str, WorkerProcess]:
-    """Topics on a fresh prefix and a worker on them with the test agencies and keys."""
+def _start_worker(deployment: Deployment, base: Path, name: str) -> WorkerProcess:
+    """A worker on `deployment` with the test agencies and keys."""
     agencies, keys = _files(base)
-    prefix = f"sgf{uuid.uuid4().hex[:8]}."
-    run(create_topics(bootstrap, contract_topics(prefix), 2))
-    env = worker_env(
-        bootstrap, prefix, base / "data", agencies=agencies, keys=keys, web_port=WEB_PORTS[name]
-    )
-    worker = WorkerProcess(env, base / "worker.log")
-    worker.start()
-    return prefix, worker
+    return deployment.add_worker(WEB_PORTS[name], agencies=agencies, keys=keys)
 
 
-def _audited(got: Collected, prefix: str) -> set[str]:
-    return {
-        v["event_id"] for _, v in got[prefix + "audit"] if isinstance(v, dict) and v.get("event_id")
-    }
-
-
-def _collect_outputs(bootstrap: str, prefix: str, done: Any) -> Collected:
-    return run(collect(bootstrap, [prefix + n for n in OUTPUTS], done, TIMEOUT))  # type: ignore[no-any-return]
+def _collect_outputs(deployment: Deployment, done: Callable[[Collected], bool]) -> Collected:
+    return deployment.collect(OUTPUTS, done, TIMEOUT)
 
 
 def _events(n: int, minute0: int = 0) -> list[tuple[str, str, dict[str, Any]]]:
@@ -102,24 +81,13 @@ def _events(n: int, minute0: int = 0) -> list[tuple[str, str, dict[str, Any]]]:
     return items
 
 
-def _event_id(event: dict[str, Any]) -> str:
-    return str(event[ID_FIELDS[event["type"]]])
-
-
 # --- (a) broker stopped and restarted mid-stream ---------------------------------------------
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """A broker of this test's own on a free port; stopped at the end whatever happens."""
-    port = next((p for p in OWN_BROKER_PORTS if _port_free(p)), None)
-    if port is None:
-        pytest.fail(f"no free port in {OWN_BROKER_PORTS} for the test's own broker")
+    port = free_port(OWN_BROKER_PORTS)
     data_dir = tmp_path / "broker"
     try:
         start_broker(port, data_dir, timeout=120.0)
@@ -131,65 +99,30 @@ def own_broker(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         stop_broker(port)
 
 
-class PacedProducer(threading.Thread):
-    """Sends events one by one (PACE apart) and rides out a broker outage: a send that fails is
-    retried until it is acknowledged, so every event reaches the topic at least once."""
-
-    PACE = 0.02
-
-    def __init__(self, bootstrap: str, prefix: str, items: list[tuple[str, str, Any]]) -> None:
-        super().__init__(daemon=True)
-        self.bootstrap, self.prefix, self.items = bootstrap, prefix, items
-        self.sent = 0
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            asyncio.run(self._go())
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            self.error = exc
-
-    async def _go(self) -> None:
-        # Long request timeout: aiokafka keeps retrying a batch through the outage.
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, request_timeout_ms=60_000, retry_backoff_ms=250
-        )
-        await producer.start()
-        deadline = time.monotonic() + TIMEOUT
-        try:
-            for role, key, event in self.items:
-                while True:
-                    try:
-                        await producer.send_and_wait(
-                            self.prefix + role, serde.dumps(event), key=key.encode()
-                        )
-                        break
-                    except KafkaError:
-                        if time.monotonic() > deadline:
-                            raise
-                        await asyncio.sleep(0.5)
-                self.sent += 1
-                await asyncio.sleep(self.PACE)
-        finally:
-            await producer.stop()
-
-
 def test_broker_restart_mid_stream_loses_nothing(
-    own_broker: tuple[int, Path], tmp_path: Path
+    own_broker: tuple[int, Path], deploy: Deploy, tmp_path: Path
 ) -> None:
     """Broker restarted mid-stream: the worker recovers, decides every event, repeats agree."""
     port, data_dir = own_broker
-    bootstrap = f"localhost:{port}"
-    prefix, worker = _start_worker(bootstrap, tmp_path, "restart")
+    deployment = deploy("sgf", bootstrap=f"localhost:{port}")
+    worker = _start_worker(deployment, tmp_path, "restart")
     items = _events(300)
-    ids = {_event_id(e) for _, _, e in items}
-    producer = PacedProducer(bootstrap, prefix, items)
+    ids = {event_id(e) for _, _, e in items}
+    # Long request timeout: aiokafka keeps retrying a batch through the outage.
+    producer = PacedProducer(
+        deployment.bootstrap,
+        [(deployment.topic(role), key, event) for role, key, event in items],
+        0.02,
+        retry_for=TIMEOUT,
+        request_timeout_ms=60_000,
+        retry_backoff_ms=250,
+    )
     try:
         producer.start()
         # Mid-stream: the first decisions are out and the producer is still sending.
-        first = _event_id(items[0][2])
-        got = _collect_outputs(bootstrap, prefix, lambda c: first in _audited(c, prefix))
-        assert first in _audited(got, prefix), worker.log_text()[-3000:]
+        first = event_id(items[0][2])
+        got = _collect_outputs(deployment, lambda c: first in audited(c["audit"]))
+        assert first in audited(got["audit"]), worker.log_text()[-3000:]
         sent_before = producer.sent
         assert stop_broker(port)
         time.sleep(3.0)  # the broker stays down for a while; nothing is asserted on time
@@ -199,25 +132,20 @@ def test_broker_restart_mid_stream_loses_nothing(
         assert producer.error is None, repr(producer.error)
         assert sent_before < len(items)  # the outage did fall in the middle of the stream
 
-        got = _collect_outputs(bootstrap, prefix, lambda c: ids <= _audited(c, prefix))
+        got = _collect_outputs(deployment, lambda c: ids <= audited(c["audit"]))
         assert worker.alive(), worker.log_text()[-3000:]
     finally:
         code = worker.stop()
-    assert ids - _audited(got, prefix) == set(), worker.log_text()[-3000:]
+    assert ids - audited(got["audit"]) == set(), worker.log_text()[-3000:]
     assert code == 0, worker.log_text()[-3000:]
-    by_id: dict[str, set[tuple[str, str]]] = {}
     decisions: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
-    for name in OUTPUTS:
-        for _, value in got[prefix + name]:
-            event_id = value.get("event_id") or value.get("search_id") or value.get("read_id")
-            by_id.setdefault(event_id, set()).add((name, value["decision_id"]))
-            if name == "audit":
-                decisions.setdefault(event_id, set()).add(
-                    (value["outcome"], tuple(sorted(value["codes"])))
-                )
-    kinds = {_event_id(e): e["type"] for _, _, e in items}
-    for event_id, seen in by_id.items():
-        assert {did for _, did in seen} == {decision_id(kinds[event_id], event_id)}, seen
+    for _, value in got["audit"]:
+        decisions.setdefault(event_id(value), set()).add(
+            (value["outcome"], tuple(sorted(value["codes"])))
+        )
+    kinds = {event_id(e): e["type"] for _, _, e in items}
+    for eid, seen in decision_ids(got).items():
+        assert {did for _, did in seen} == {decision_id(kinds[eid], eid)}, seen
     assert {k: v for k, v in decisions.items() if len(v) != 1} == {}
 
 
@@ -282,26 +210,9 @@ def _flood() -> list[tuple[str, bytes | None, str]]:
     return out
 
 
-async def _produce_tracked(
-    bootstrap: str, items: list[tuple[str, str, bytes | None]]
-) -> list[tuple[int, int]]:
-    """Send (topic, key, value) in order; (partition, offset) of each."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=5, max_request_size=2 * 1024 * 1024
-    )
-    await producer.start()
-    try:
-        futures = [await producer.send(t, v, key=k.encode()) for t, k, v in items]
-        return [(m.partition, m.offset) for m in await asyncio.gather(*futures)]
-    finally:
-        await producer.stop()
-
-
-def test_flood_of_malformed_and_oversized_is_quarantined(
-    kafka_bootstrap: str, tmp_path: Path
-) -> None:
+def test_flood_of_malformed_and_oversized_is_quarantined(deploy: Deploy, tmp_path: Path) -> None:
     """Junk mixed into valid traffic is quarantined with its code; valid events decided right."""
-    _check_flood(kafka_bootstrap, tmp_path, _flood())
+    _check_flood(deploy, tmp_path, _flood())
 
 
 def _deeper_than_output() -> list[tuple[str, bytes | None, str]]:
@@ -322,17 +233,19 @@ def _deeper_than_output() -> list[tuple[str, bytes | None, str]]:
     ],
 )
 def test_unwritable_junk_is_quarantined(
-    kafka_bootstrap: str, tmp_path: Path, flood: Callable[[], list[tuple[str, bytes | None, str]]]
+    deploy: Deploy, tmp_path: Path, flood: Callable[[], list[tuple[str, bytes | None, str]]]
 ) -> None:
     """Junk whose quarantine copy cannot be written as is is still quarantined with its code."""
-    _check_flood(kafka_bootstrap, tmp_path, flood())
+    _check_flood(deploy, tmp_path, flood())
 
 
 def _check_flood(
-    kafka_bootstrap: str, tmp_path: Path, flood: list[tuple[str, bytes | None, str]]
+    deploy: Deploy, tmp_path: Path, flood: list[tuple[str, bytes | None, str]]
 ) -> None:
     """Send `flood` interleaved with valid events; assert each is quarantined or decided."""
-    prefix, worker = _start_worker(kafka_bootstrap, tmp_path, "flood")
+    deployment = deploy("sgf")
+    prefix = deployment.prefix
+    worker = _start_worker(deployment, tmp_path, "flood")
     valid = _events(60)
     items: list[tuple[str, str, bytes | None]] = []
     for i, (role, key, event) in enumerate(valid):
@@ -340,25 +253,23 @@ def _check_flood(
         if i < len(flood):  # interleaved: junk and valid share batches
             junk_role, raw, _ = flood[i]
             items.append((prefix + junk_role, "junk", raw))
-    placed = run(_produce_tracked(kafka_bootstrap, items))
+    placed = run(produce_to(deployment.bootstrap, items, max_request_size=2 * 1024 * 1024))
     expected: dict[str, str] = {}  # decision id -> code, for every junk message
     for (topic, key, raw), (partition, offset) in zip(items, placed, strict=True):
         if key != "junk":
             continue
         want = next(c for r, v, c in flood if v == raw and topic == prefix + r)
         expected[_junk_decision_id(topic, partition, offset, raw)] = want
-    valid_ids = {_event_id(e) for _, _, e in valid}
+    valid_ids = {event_id(e) for _, _, e in valid}
 
     def done(c: Collected) -> bool:
-        quarantined = {
-            v.get("decision_id") for _, v in c[prefix + "quarantine"] if isinstance(v, dict)
-        }
+        quarantined = {v.get("decision_id") for _, v in c["quarantine"] if isinstance(v, dict)}
         # A crashed agent or worker will decide nothing more: stop waiting, assert below.
         crashed = not worker.alive() or "Traceback" in worker.log_text()
-        return crashed or (valid_ids <= _audited(c, prefix) and expected.keys() <= quarantined)
+        return crashed or (valid_ids <= audited(c["audit"]) and expected.keys() <= quarantined)
 
     try:
-        got = _collect_outputs(kafka_bootstrap, prefix, done)
+        got = _collect_outputs(deployment, done)
         alive = worker.alive()
     finally:
         code = worker.stop()
@@ -366,14 +277,14 @@ def _check_flood(
     assert alive, log
     assert code == 0, log
     assert "Traceback" not in log, log
-    quarantine = {v["decision_id"]: v for _, v in got[prefix + "quarantine"] if isinstance(v, dict)}
+    quarantine = {v["decision_id"]: v for _, v in got["quarantine"] if isinstance(v, dict)}
     missing = {did: c for did, c in expected.items() if did not in quarantine}
     assert missing == {}, log
     for did, want in expected.items():
         assert [r["code"] for r in quarantine[did]["reasons"]] == [want], quarantine[did]
-    audit = {v["event_id"]: v for _, v in got[prefix + "audit"] if isinstance(v, dict)}
+    audit = {v["event_id"]: v for _, v in got["audit"] if isinstance(v, dict)}
     for role, _, event in valid:
-        record = audit[_event_id(event)]
+        record = audit[event_id(event)]
         if role == "reads":
             assert record["outcome"] == "denied"  # simi valley shares with nobody
         elif event["requester"]["agency_id"] == "ca-oxnard-pd":
@@ -393,9 +304,9 @@ def _junk_decision_id(topic: str, partition: int, offset: int, raw: bytes | None
     kind = {"searches": "search_request", "reads": "plate_read", "policy": "policy_change"}[
         topic.rsplit(".", 1)[1]
     ]
-    event_id = value.get(ID_FIELDS[kind]) if isinstance(value, dict) else None
-    if isinstance(event_id, str) and event_id:
-        return decision_id(kind, event_id)
+    readable = value.get(ID_FIELDS[kind]) if isinstance(value, dict) else None
+    if isinstance(readable, str) and readable:
+        return decision_id(kind, readable)
     return raw_decision_id(topic, partition, offset)
 
 
@@ -416,33 +327,24 @@ def _junk_decision_id(topic: str, partition: int, offset: int, raw: bytes | None
     ],
 )
 def test_unreadable_keys_or_registry_stop_the_worker_first(
-    kafka_bootstrap: str, tmp_path: Path, setting: str, make: Any
+    deploy: Deploy, tmp_path: Path, setting: str, make: Any
 ) -> None:
     """Unreadable keys or agencies file: one-line error, non-zero exit, nothing decided."""
     agencies, keys = _files(tmp_path)
     paths = {"agencies": agencies, "keys": keys} | {setting: make(tmp_path)}
-    prefix = f"sgf{uuid.uuid4().hex[:8]}."
-    run(create_topics(kafka_bootstrap, contract_topics(prefix), 2))
+    deployment = deploy("sgf")
     waiting = search_request("ca-oxnard-pd", networks=["ca-oxnard-pd"])
-    run(produce(kafka_bootstrap, prefix + "searches", [("ca-oxnard-pd", waiting)]))
-    env = worker_env(
-        kafka_bootstrap,
-        prefix,
-        tmp_path / "data",
-        agencies=paths["agencies"],
-        keys=paths["keys"],
-        web_port=WEB_PORTS["unreadable"],
+    deployment.send("searches", [("ca-oxnard-pd", waiting)])
+    worker = deployment.add_worker(
+        WEB_PORTS["unreadable"], agencies=paths["agencies"], keys=paths["keys"]
     )
-    worker = WorkerProcess(env, tmp_path / "worker.log")
-    worker.start()
-    assert worker.proc is not None
-    code = worker.proc.wait(60)
+    code = worker.wait(60)
     lines = [line for line in worker.log_text().splitlines() if line.strip()]
     assert code != 0
     assert len(lines) == 1, lines
     assert lines[0].startswith("streamguard worker: error:"), lines
     assert str(paths[setting]) in lines[0]
-    assert run(read_audit(kafka_bootstrap, prefix + "audit", 30.0)) == []
+    assert deployment.audit_records(30.0) == []
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -450,46 +352,33 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
-def test_without_keys_every_policy_change_is_rejected(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_without_keys_every_policy_change_is_rejected(deploy: Deploy, tmp_path: Path) -> None:
     """No STREAMGUARD_KEYS: the worker runs, says so, and rejects even a well-signed change."""
     agencies, _ = _files(tmp_path)
-    prefix = f"sgf{uuid.uuid4().hex[:8]}."
-    run(create_topics(kafka_bootstrap, contract_topics(prefix), 2))
-    env = worker_env(
-        kafka_bootstrap, prefix, tmp_path / "data", agencies=agencies, web_port=WEB_PORTS["nokeys"]
-    )
-    worker = WorkerProcess(env, tmp_path / "worker.log")
-    worker.start()
+    deployment = deploy("sgf")
+    worker = deployment.add_worker(WEB_PORTS["nokeys"], agencies=agencies)
     signed = policy_change("ca-simi-valley-pd", "share_with", ["ca-oxnard-pd"], keys=KEYS)
     unsigned = policy_change("ca-simi-valley-pd", "share_with", ["ca-oxnard-pd"])
     try:
-        run(
-            produce(
-                kafka_bootstrap,
-                prefix + "policy",
-                [("ca-simi-valley-pd", signed), ("ca-simi-valley-pd", unsigned)],
-            )
-        )
+        deployment.send("policy", [("ca-simi-valley-pd", signed), ("ca-simi-valley-pd", unsigned)])
         ids = {signed["change_id"], unsigned["change_id"]}
-        got = _collect_outputs(kafka_bootstrap, prefix, lambda c: ids <= _audited(c, prefix))
+        got = _collect_outputs(deployment, lambda c: ids <= audited(c["audit"]))
         # Sent after both changes were decided: it shows whether either took effect.
         search = search_request("ca-oxnard-pd", networks=["ca-simi-valley-pd"])
-        run(produce(kafka_bootstrap, prefix + "searches", [("ca-oxnard-pd", search)]))
-        after = _collect_outputs(
-            kafka_bootstrap, prefix, lambda c: search["search_id"] in _audited(c, prefix)
-        )
+        deployment.send("searches", [("ca-oxnard-pd", search)])
+        after = _collect_outputs(deployment, lambda c: search["search_id"] in audited(c["audit"]))
         alive = worker.alive()
     finally:
         code = worker.stop()
     log = worker.log_text()
     assert alive and code == 0, log[-3000:]
     assert "every policy change will be rejected" in log
-    audit = {v["event_id"]: v for _, v in got[prefix + "audit"] + after[prefix + "audit"]}
+    audit = {v["event_id"]: v for _, v in got["audit"] + after["audit"]}
     assert audit[signed["change_id"]]["outcome"] == "rejected"
     assert "INVALID_SIGNATURE" in audit[signed["change_id"]]["codes"]
     assert audit[unsigned["change_id"]]["outcome"] == "rejected"
     assert "UNSIGNED_CHANGE" in audit[unsigned["change_id"]]["codes"]
-    quarantined = {v["event_id"] for _, v in got[prefix + "quarantine"]}
+    quarantined = {v["event_id"] for _, v in got["quarantine"]}
     assert ids <= quarantined
     assert audit[search["search_id"]]["outcome"] == "denied"
     assert "NOT_SHARED" in audit[search["search_id"]]["codes"]

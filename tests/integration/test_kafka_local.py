@@ -21,23 +21,7 @@ from streamguard.local.broker import (
     start_broker,
     stop_broker,
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
+from streamguard.local.testing import collect, free_port, port_is_free, produce
 
 
 def _alive(pid: int) -> bool:
@@ -60,7 +44,7 @@ def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def second_port(private_state: Path) -> Iterator[int]:
     """A free port whose broker, if a test starts one, is always stopped afterwards."""
-    port = _free_port()
+    port = free_port()
     yield port
     stop_broker(port, timeout=20)
 
@@ -125,7 +109,7 @@ def test_start_is_idempotent_and_stop_frees_the_port(
 
     assert stop_broker(second_port) is True
     assert not _alive(handle.pid)
-    assert _port_free(second_port)
+    assert port_is_free(second_port)
     assert not broker_is_up(handle.bootstrap, timeout=2)
 
     assert main_kafka(["stop", "--port", str(second_port)]) == 0
@@ -138,31 +122,13 @@ def test_restart_keeps_topic_data(kafka_bootstrap: str, second_port: int, tmp_pa
     data_dir = tmp_path / "kafka-data"
     topic = "sg-restart-check"
 
-    async def produce(bootstrap: str) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-        await producer.start()
-        try:
-            await producer.send_and_wait(topic, b"kept")
-        finally:
-            await producer.stop()
-
-    async def consume(bootstrap: str) -> list[bytes]:
-        consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-        )
-        await consumer.start()
-        try:
-            batches = await consumer.getmany(timeout_ms=20_000, max_records=10)
-        finally:
-            await consumer.stop()
-        return [m.value for messages in batches.values() for m in messages]
-
     handle = start_broker(second_port, data_dir, timeout=120)
-    asyncio.run(produce(handle.bootstrap))
+    asyncio.run(produce(handle.bootstrap, topic, [(None, b"kept")], acks="all"))
     assert stop_broker(second_port)
     restarted = start_broker(second_port, data_dir, timeout=120)
     assert not restarted.already_running
-    assert asyncio.run(consume(restarted.bootstrap)) == [b"kept"]
+    got = asyncio.run(collect(restarted.bootstrap, [topic], lambda c: bool(c[topic]), 20.0))
+    assert [value for _, value in got[topic]] == [b"kept"]
 
 
 def test_start_that_times_out_leaves_nothing_running(
@@ -174,7 +140,7 @@ def test_start_that_times_out_leaves_nothing_running(
         start_broker(second_port, tmp_path / "slow", timeout=0.5)
     assert "\n" not in str(caught.value)
     assert stop_broker(second_port) is False
-    assert _port_free(second_port)
+    assert port_is_free(second_port)
 
 
 def test_port_taken_by_another_listener_is_an_error(
@@ -209,7 +175,7 @@ def test_missing_java_is_an_error(
 
 def test_stop_with_stale_pid_file_reports_nothing_running(private_state: Path) -> None:
     """A pid file left by a broker that died is cleaned up and stop reports nothing stopped."""
-    port = _free_port()
+    port = free_port()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])  # its pid is dead once reaped
     dead.wait()
     record = private_state / "streamguard" / "kafka" / str(port) / "broker.json"
@@ -244,6 +210,6 @@ def test_bad_command_line_is_one_line_error(
 def test_broker_is_up_is_false_for_silent_ports() -> None:
     """broker_is_up answers False quickly for a closed port and for a garbage address."""
     started = time.monotonic()
-    assert broker_is_up(f"localhost:{_free_port()}", timeout=1) is False
+    assert broker_is_up(f"localhost:{free_port()}", timeout=1) is False
     assert broker_is_up("not an address", timeout=1) is False
     assert time.monotonic() - started < 5

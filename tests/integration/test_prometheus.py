@@ -1,8 +1,8 @@
-"""A real Prometheus scraping a real `streamguard worker` fed through a real Kafka broker.
+"""A real Prometheus scraping a real StreamGuard worker fed through a real Kafka broker.
 
 The end-to-end promise is "the first unlawful search is on a dashboard within seconds and an
 alert fires within minutes". This test starts the Debian `prometheus` binary on a free port with
-the repository's alert rules, runs `streamguard worker` against the test broker, produces lawful
+the repository's alert rules, runs a worker against the test broker, produces lawful
 and unlawful traffic, and then asks Prometheus every query of every dashboard panel (with
 Grafana's variables substituted, range queries for time-series panels and instant queries for
 stats, as Grafana sends them). Every query must return data; the compliance panels must show
@@ -13,31 +13,33 @@ The promtool checks of prometheus/ run here too: they need the binary, not a bro
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import csv
 import json
-import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streamguard.core.signing import sign_change
+from streamguard.local.testing import (
+    free_port,
+    plate_read,
+    policy_change,
+    scrape,
+    search_request,
+    wait_for,
+    write_agencies,
+    write_keys,
+)
+from tests.helpers import Deploy, poll, unavailable
 
 pytestmark = pytest.mark.prometheus
 
@@ -45,14 +47,14 @@ ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "prometheus"
 DASHBOARD_DIR = ROOT / "dashboards" / "json"
 PORT_RANGE = range(9400, 9500)  # the ports this project's observability tests may use
-SECRET = "integration-secret-k1"
-AGENCIES = (
-    ("ca-ventura-county-so", "Ventura County Sheriff's Office", "CA", "county"),
-    ("ca-oxnard-pd", "Oxnard Police Department", "CA", "local"),
-    ("tx-houston-pd", "Houston Police Department", "TX", "local"),
-    ("tx-dallas-pd", "Dallas Police Department", "TX", "local"),
-    ("us-ice-ero", "U.S. Immigration and Customs Enforcement ERO", "US", "federal"),
-)
+KEYS = {"k1": b"integration-secret-k1"}
+AGENCIES = """agency_id,name,state,kind
+ca-ventura-county-so,Ventura County Sheriff's Office,CA,county
+ca-oxnard-pd,Oxnard Police Department,CA,local
+tx-houston-pd,Houston Police Department,TX,local
+tx-dallas-pd,Dallas Police Department,TX,local
+us-ice-ero,U.S. Immigration and Customs Enforcement ERO,US,federal
+"""
 # Bounded waits (seconds): each is a deadline on polling, never an assertion about speed.
 PARTITIONS = 4
 PROCESS_START_S = 90.0
@@ -60,46 +62,12 @@ DATA_WAIT_S = 180.0
 GAUGE_WAIT_S = 30.0
 
 
-class Timeout:
-    """A deadline for a polling loop, failing with what was last seen."""
-
-    def __init__(self, seconds: float, what: str) -> None:
-        self.deadline = time.monotonic() + seconds
-        self.what = what
-
-    def expired(self) -> bool:
-        return time.monotonic() >= self.deadline
-
-    def poll(self, check: Callable[[], Any], interval: float = 0.5) -> Any:
-        last: Any = None
-        while time.monotonic() < self.deadline:
-            last = check()
-            if last:
-                return last
-            time.sleep(interval)
-        pytest.fail(f"timed out waiting for {self.what}; last seen: {last!r}", pytrace=False)
-
-
 def binary(name: str) -> str:
     """Path of a Prometheus binary: a failure under CI, a skip on a laptop without it."""
     path = shutil.which(name)
     if path is None:
-        reason = f"`{name}` is not on PATH (apt-get install prometheus)"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs {reason}", pytrace=False)
-        pytest.skip(reason)
+        unavailable(f"`{name}`", "not on PATH (apt-get install prometheus)")
     return path
-
-
-def free_port() -> int:
-    for port in PORT_RANGE:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.fail(f"no free port in {PORT_RANGE}", pytrace=False)
 
 
 # --- promtool ---------------------------------------------------------------------------------
@@ -132,13 +100,11 @@ def test_promtool_accepts_the_config_rules_and_rule_tests(args: tuple[str, ...])
 
 
 @contextlib.contextmanager
-def running(
-    argv: list[str], log: Path, env: dict[str, str] | None = None
-) -> Iterator[subprocess.Popen[bytes]]:
+def running(argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """Run a process for the duration of the block; stop it (TERM, then KILL) afterwards."""
     with log.open("wb") as out:
         process = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
             yield process
@@ -204,52 +170,10 @@ def now_ts() -> str:
 
 
 def search(requester: str, networks: list[str], reason: str) -> dict[str, Any]:
-    return {
-        "type": "search_request",
-        "search_id": str(uuid.uuid4()),
-        "ts": now_ts(),
-        "requester": {"agency_id": requester, "user_id": "u-1"},
-        "reason": reason,
-        "case_number": "25-000123",
-        "offense_type": None,
-        "search_type": "lookup",
-        "query": {"plate": "8ABC123", "from": now_ts(), "to": now_ts()},
-        "scope": "networks",
-        "networks": networks,
-    }
-
-
-def policy_change(agency_id: str, setting: str, value: Any) -> dict[str, Any]:
-    change: dict[str, Any] = {
-        "type": "policy_change",
-        "change_id": str(uuid.uuid4()),
-        "ts": now_ts(),
-        "agency_id": agency_id,
-        "setting": setting,
-        "value": value,
-        "actor": {"user_id": "admin-1", "agency_id": agency_id},
-        "reason": "test",
-        "ticket": "CHG-1",
-        "key_id": "k1",
-    }
-    change["signature"] = sign_change(change, SECRET.encode())
-    return change
-
-
-def plate_read(owner: str, share_to: list[str]) -> dict[str, Any]:
-    return {
-        "type": "plate_read",
-        "read_id": str(uuid.uuid4()),
-        "ts": now_ts(),
-        "agency_id": owner,
-        "camera_id": "cam-1",
-        "plate": "8ABC123",
-        "plate_state": "CA",
-        "confidence": 0.9,
-        "location": {"lat": 34.27, "lon": -119.23},
-        "hotlist_hit": False,
-        "share_to": share_to,
-    }
+    now = now_ts()
+    return search_request(
+        requester, networks=networks, reason=reason, ts=now, query_window=(now, now)
+    )
 
 
 def traffic() -> list[tuple[str, str, dict[str, Any] | bytes]]:
@@ -281,49 +205,30 @@ def traffic() -> list[tuple[str, str, dict[str, Any] | bytes]]:
             )
         )
         out.append(
-            ("reads", "ca-ventura-county-so", plate_read("ca-ventura-county-so", ["ca-oxnard-pd"]))
+            (
+                "reads",
+                "ca-ventura-county-so",
+                plate_read("ca-ventura-county-so", ["ca-oxnard-pd"], ts=now_ts()),
+            )
         )
     # California law forbids national lookup: rejected with STATUTE_FORBIDS_SETTING.
     out.append(
         (
             "policy",
             "ca-ventura-county-so",
-            policy_change("ca-ventura-county-so", "national_lookup", True),
+            policy_change("ca-ventura-county-so", "national_lookup", True, keys=KEYS, ts=now_ts()),
         )
     )
     # A lawful change: applied.
     out.append(
-        ("policy", "tx-houston-pd", policy_change("tx-houston-pd", "statewide_lookup", True))
+        (
+            "policy",
+            "tx-houston-pd",
+            policy_change("tx-houston-pd", "statewide_lookup", True, keys=KEYS, ts=now_ts()),
+        )
     )
     out.append(("searches", "x", b"not json at all"))
     return out
-
-
-async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    """Create the input topics as an operator would before starting workers.
-
-    A worker subscribed to a topic that does not exist yet only notices it at its next metadata
-    refresh (minutes), so traffic produced into an auto-created topic would sit unread.
-    """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
-        )
-    finally:
-        await admin.close()
-
-
-async def produce(bootstrap: str, topics: dict[str, str]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for role, key, value in traffic():
-            body = value if isinstance(value, bytes) else json.dumps(value).encode()
-            await producer.send_and_wait(topics[role], body, key=key.encode())
-    finally:
-        await producer.stop()
 
 
 # --- the end-to-end test ----------------------------------------------------------------------
@@ -374,17 +279,6 @@ def variable_values(prometheus: Prometheus) -> dict[str, str]:
     return values
 
 
-def write_inputs(tmp: Path) -> tuple[Path, Path]:
-    agencies = tmp / "agencies.csv"
-    with agencies.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["agency_id", "name", "state", "kind"])
-        writer.writerows(AGENCIES)
-    keys = tmp / "keys.json"
-    keys.write_text(json.dumps({"k1": SECRET}), encoding="utf-8")
-    return agencies, keys
-
-
 def write_prometheus_config(tmp: Path, worker_port: int) -> Path:
     """prometheus.yml of the repo with the worker target replaced and a 1 s scrape."""
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text(encoding="utf-8"))
@@ -400,130 +294,114 @@ def write_prometheus_config(tmp: Path, worker_port: int) -> Path:
 
 
 def test_every_dashboard_panel_shows_real_worker_data_in_real_prometheus(
-    kafka_bootstrap: str, tmp_path: Path
+    deploy: Deploy, tmp_path: Path
 ) -> None:
     """Real broker -> real worker -> real Prometheus: every panel query returns data."""
     prometheus_bin = binary("prometheus")
-    run_id = uuid.uuid4().hex[:10]
-    worker_port = free_port()
-    agencies, keys = write_inputs(tmp_path)
-    prefix = f"sg-prom-{run_id}."
-    env = os.environ | {
-        "STREAMGUARD_BROKER": f"kafka://{kafka_bootstrap}",
-        "STREAMGUARD_WEB_PORT": str(worker_port),
-        "STREAMGUARD_WEB_BIND": "127.0.0.1",
-        "STREAMGUARD_DATA_DIR": str(tmp_path / "worker-data"),
-        "STREAMGUARD_TOPIC_PREFIX": prefix,
-        "STREAMGUARD_APP_ID": f"sg-prom-{run_id}",
-        "STREAMGUARD_STORE": "memory://",
-        "STREAMGUARD_PARTITIONS": str(PARTITIONS),
-        "STREAMGUARD_AGENCIES": str(agencies),
-        "STREAMGUARD_KEYS": str(keys),
-        "STREAMGUARD_PLATE_SALT": "integration-test-salt-0123456789",
+    worker_port = free_port(PORT_RANGE)
+    deployment = deploy("sg-prom-", partitions=PARTITIONS)
+    # Stopped by `deploy` at the end, after Prometheus.
+    worker = deployment.add_worker(
+        worker_port,
+        agencies=write_agencies(tmp_path, AGENCIES),
+        keys=write_keys(tmp_path, KEYS),
+        store="memory://",
+        plate_salt="integration-test-salt-0123456789",
         # One immigration search per hour is enough for the worker's own alert to fire.
-        "STREAMGUARD_ALERT_IMMIGRATION_PER_HOUR": "1",
-    }
-    worker_log, prometheus_log = tmp_path / "worker.log", tmp_path / "prometheus.log"
-    worker_argv = [sys.executable, "-m", "streamguard", "worker"]
-    inputs = ("searches", "reads", "policy", "agencies")
-    asyncio.run(create_topics(kafka_bootstrap, [prefix + role for role in inputs], PARTITIONS))
-    with running(worker_argv, worker_log, env) as worker:
+        alert_immigration_per_hour="1",
+    )
+    prometheus_log = tmp_path / "prometheus.log"
 
-        def worker_metrics() -> bytes | None:
-            assert worker.poll() is None, f"worker exited:\n{tail(worker_log)}"
-            return http_get(f"http://127.0.0.1:{worker_port}/metrics")
+    def worker_metrics() -> str:
+        assert worker.alive(), f"worker exited:\n{tail(worker.log_path)}"
+        return scrape(worker_port)
 
-        Timeout(PROCESS_START_S, "the worker's /metrics").poll(worker_metrics)
+    poll("the worker's /metrics", worker_metrics, PROCESS_START_S)
 
-        prom_port = free_port()
-        config = write_prometheus_config(tmp_path, worker_port)
-        prometheus_argv = [
-            prometheus_bin,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-        ]
-        with running(prometheus_argv, prometheus_log) as prometheus_process:
-            prometheus = Prometheus(f"http://127.0.0.1:{prom_port}")
+    prom_port = free_port(PORT_RANGE)
+    config = write_prometheus_config(tmp_path, worker_port)
+    prometheus_argv = [
+        prometheus_bin,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{prom_port}",
+    ]
+    with running(prometheus_argv, prometheus_log) as prometheus_process:
+        prometheus = Prometheus(f"http://127.0.0.1:{prom_port}")
 
-            def scraped_twice() -> float:
-                assert prometheus_process.poll() is None, tail(prometheus_log)
-                if http_get(f"{prometheus.url}/-/ready") is None:
-                    return 0.0
-                # Two scrapes of the zero state, so increase() sees the traffic as an increase.
-                return prometheus.scalar(
-                    'sum(count_over_time(up{job="streamguard"}[1m])) >= 2 '
-                    'and sum(up{job="streamguard"}) == 1'
-                )
-
-            Timeout(PROCESS_START_S, "two successful scrapes of the worker").poll(scraped_twice)
-            start = time.time()
-            topics = {role: prefix + role for role in ("searches", "reads", "policy")}
-            asyncio.run(produce(kafka_bootstrap, topics))
-
-            def traffic_decided() -> float:
-                assert worker.poll() is None, f"worker exited:\n{tail(worker_log)}"
-                return prometheus.scalar(
-                    'sum(streamguard_events_total{kind="search_request",outcome="denied"}) >= 6 '
-                    'and on() sum(streamguard_policy_changes_total{result="rejected"}) >= 1 '
-                    "and on() sum(streamguard_consumer_lag_messages) >= 0"
-                )
-
-            Timeout(DATA_WAIT_S, "the decisions to reach Prometheus").poll(traffic_decided)
-
-            def empty_panels() -> list[str]:
-                variables = {
-                    "__range": f"{max(int(time.time() - start) + 60, 60)}s",
-                    "__rate_interval": "15s",
-                    "__interval": "2s",
-                }
-                variables |= variable_values(prometheus)
-                end = time.time()
-                empty = []
-                for query in panel_queries(variables):
-                    if query.instant:
-                        result = prometheus.instant(query.expr, at=end)
-                    else:
-                        result = prometheus.range(query.expr, start - 60, end, step=2)
-                    if not result:
-                        empty.append(
-                            f"{query.dashboard} / {query.panel} [{query.ref}]: {query.expr}"
-                        )
-                return empty
-
-            # Rates need two samples after the traffic: wait (bounded) until no panel is empty.
-            deadline = Timeout(DATA_WAIT_S, "every panel to return data")
-            empty = empty_panels()
-            while empty and not deadline.expired():
-                time.sleep(2.0)
-                empty = empty_panels()
-            assert empty == [], "panels without data:\n" + "\n".join(empty)
-
-            # The unlawful traffic is visible, not merely present as zeros.
-            violations = 'streamguard_violations_total{code="%s"}'
-            assert prometheus.scalar(f"sum({violations % 'PROHIBITED_PURPOSE_IMMIGRATION'})") >= 3
-            assert prometheus.scalar(f"sum({violations % 'OUT_OF_STATE_RECIPIENT'})") >= 3
-            assert prometheus.scalar(f"sum({violations % 'STATUTE_FORBIDS_SETTING'})") >= 1
-            assert (
-                prometheus.scalar(
-                    'sum(streamguard_owner_attempts_total{owner_id="ca-ventura-county-so"})'
-                )
-                >= 6
-            )
-            assert prometheus.scalar('sum(streamguard_events_total{outcome="approved"})') >= 3
-            # The windowed gauge must come to count all six searches of the burst, including
-            # the last batch, even though no traffic follows it.
-            Timeout(GAUGE_WAIT_S, "the current-hour gauge to count all 6 searches").poll(
-                lambda: prometheus.scalar(
-                    'sum(streamguard_agency_searches{agency_id="tx-houston-pd",window="1h"}) >= 6'
-                )
+        def scraped_twice() -> float:
+            assert prometheus_process.poll() is None, tail(prometheus_log)
+            if http_get(f"{prometheus.url}/-/ready") is None:
+                return 0.0
+            # Two scrapes of the zero state, so increase() sees the traffic as an increase.
+            return prometheus.scalar(
+                'sum(count_over_time(up{job="streamguard"}[1m])) >= 2 '
+                'and sum(up{job="streamguard"}) == 1'
             )
 
-            def firing() -> set[str]:
-                alerts = prometheus.api("alerts")["alerts"]
-                names = {a["labels"]["alertname"] for a in alerts if a["state"] == "firing"}
-                wanted = {"StreamguardProhibitedPurposeSearch", "StreamguardForbiddenPolicyChange"}
-                return names if wanted <= names else set()
+        poll("two successful scrapes of the worker", scraped_twice, PROCESS_START_S)
+        start = time.time()
+        deployment.send_mixed(traffic(), acks="all")
 
-            names = Timeout(DATA_WAIT_S, "the compliance alerts to fire").poll(firing)
-            assert "StreamguardWorkerDown" not in names
+        def traffic_decided() -> float:
+            assert worker.alive(), f"worker exited:\n{tail(worker.log_path)}"
+            return prometheus.scalar(
+                'sum(streamguard_events_total{kind="search_request",outcome="denied"}) >= 6 '
+                'and on() sum(streamguard_policy_changes_total{result="rejected"}) >= 1 '
+                "and on() sum(streamguard_consumer_lag_messages) >= 0"
+            )
+
+        poll("the decisions to reach Prometheus", traffic_decided, DATA_WAIT_S)
+
+        def empty_panels() -> list[str]:
+            variables = {
+                "__range": f"{max(int(time.time() - start) + 60, 60)}s",
+                "__rate_interval": "15s",
+                "__interval": "2s",
+            }
+            variables |= variable_values(prometheus)
+            end = time.time()
+            empty = []
+            for query in panel_queries(variables):
+                if query.instant:
+                    result = prometheus.instant(query.expr, at=end)
+                else:
+                    result = prometheus.range(query.expr, start - 60, end, step=2)
+                if not result:
+                    empty.append(f"{query.dashboard} / {query.panel} [{query.ref}]: {query.expr}")
+            return empty
+
+        # Rates need two samples after the traffic: wait (bounded) until no panel is empty.
+        empty = wait_for(empty_panels, DATA_WAIT_S, until=lambda e: not e, interval=2.0)
+        assert empty == [], "panels without data:\n" + "\n".join(empty)
+
+        # The unlawful traffic is visible, not merely present as zeros.
+        violations = 'streamguard_violations_total{code="%s"}'
+        assert prometheus.scalar(f"sum({violations % 'PROHIBITED_PURPOSE_IMMIGRATION'})") >= 3
+        assert prometheus.scalar(f"sum({violations % 'OUT_OF_STATE_RECIPIENT'})") >= 3
+        assert prometheus.scalar(f"sum({violations % 'STATUTE_FORBIDS_SETTING'})") >= 1
+        assert (
+            prometheus.scalar(
+                'sum(streamguard_owner_attempts_total{owner_id="ca-ventura-county-so"})'
+            )
+            >= 6
+        )
+        assert prometheus.scalar('sum(streamguard_events_total{outcome="approved"})') >= 3
+        # The windowed gauge must come to count all six searches of the burst, including
+        # the last batch, even though no traffic follows it.
+        poll(
+            "the current-hour gauge to count all 6 searches",
+            lambda: prometheus.scalar(
+                'sum(streamguard_agency_searches{agency_id="tx-houston-pd",window="1h"}) >= 6'
+            ),
+            GAUGE_WAIT_S,
+        )
+
+        def firing() -> set[str]:
+            alerts = prometheus.api("alerts")["alerts"]
+            names = {a["labels"]["alertname"] for a in alerts if a["state"] == "firing"}
+            wanted = {"StreamguardProhibitedPurposeSearch", "StreamguardForbiddenPolicyChange"}
+            return names if wanted <= names else set()
+
+        names = poll("the compliance alerts to fire", firing, DATA_WAIT_S)
+        assert "StreamguardWorkerDown" not in names

@@ -10,13 +10,9 @@ later (GlobalTable recovery).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
-import re
 import threading
-import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,25 +20,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
-from streamguard import serde
 from streamguard.local.testing import (
+    INPUT_ROLES,
     Collected,
+    Deployment,
+    PacedProducer,
     WorkerProcess,
-    collect,
-    contract_topics,
-    create_topics,
+    metric_total,
     plate_read,
     policy_change,
-    produce,
     run,
+    scrape,
     search_request,
-    uncommitted,
-    worker_env,
+    settled,
+    wait_for,
+    write_agencies,
+    write_keys,
 )
-from streamguard.trail.verify import read_audit, verify_records
+from streamguard.trail.verify import verify_records
+from tests.helpers import event_id
 
 KEYS = {"k1": b"scale-secret-1"}
 AGENCIES = """agency_id,name,state,kind
@@ -118,12 +116,8 @@ CHANGE = policy_change(
 )
 
 
-def _event_id(event: dict[str, Any]) -> str:
-    return str(event.get("search_id") or event.get("read_id") or event.get("change_id"))
-
-
 def _ids(items: list[tuple[str, str, dict[str, Any]]]) -> set[str]:
-    return {_event_id(event) for _, _, event in items}
+    return {str(event_id(event)) for _, _, event in items}
 
 
 def _partition(key: str) -> int:
@@ -131,27 +125,21 @@ def _partition(key: str) -> int:
     return int(murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS
 
 
-def _metric(port: int, name: str) -> float:
-    """Sum of every series of `name` on the worker's /metrics (0 when unreachable)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-            text = reply.read().decode()
-    except OSError:
-        return 0.0
-    pattern = rf"^{re.escape(name)}(?:\{{[^}}]*\}})? ([0-9.e+-]+)$"
-    return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.MULTILINE))
+def _decided(port: int) -> float:
+    """Events the worker on `port` decided (0 while it does not answer)."""
+    return metric_total(scrape(port), "streamguard_events_total")
 
 
 def _wait_settled(port: int, rebalances: int, worker: WorkerProcess) -> None:
     """Bounded wait until the worker has started `rebalances` rebalances and finished them."""
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline and worker.alive():
-        if (
-            _metric(port, "streamguard_rebalances_total") >= rebalances
-            and _metric(port, "streamguard_rebalance_in_progress") == 0
-        ):
-            return
-        time.sleep(0.2)
+    done = wait_for(
+        lambda: settled(port, rebalances),
+        TIMEOUT,
+        until=lambda ok: ok or not worker.alive(),
+        interval=0.2,
+    )
+    if done:
+        return
     pytest.fail(
         f"worker on {port} did not settle after {rebalances} rebalance(s):\n"
         + worker.log_text()[-3000:]
@@ -159,41 +147,33 @@ def _wait_settled(port: int, rebalances: int, worker: WorkerProcess) -> None:
 
 
 class Run:
-    """One topic prefix (so one app id / consumer group) with its workers."""
+    """One deployment (one topic prefix, so one app id and consumer group) with its workers."""
 
     def __init__(self, bootstrap: str, base: Path, name: str) -> None:
-        self.bootstrap = bootstrap
-        self.base = base / name
-        self.base.mkdir()
-        self.prefix = f"sgs{uuid.uuid4().hex[:8]}."
-        self.workers: list[WorkerProcess] = []
-        run(create_topics(bootstrap, contract_topics(self.prefix), PARTITIONS))
+        self.base = base
+        self.deployment = Deployment.create(
+            bootstrap, base / name, tag="sgs", partitions=PARTITIONS
+        )
+
+    @property
+    def workers(self) -> list[WorkerProcess]:
+        return self.deployment.workers
 
     def worker(self, index: int, port: int) -> WorkerProcess:
         # Same prefix, hence the same STREAMGUARD_APP_ID: one consumer group.
-        env = worker_env(
-            self.bootstrap,
-            self.prefix,
-            self.base / f"data-{index}",
-            agencies=self.base.parent / "agencies.csv",
-            keys=self.base.parent / "keys.json",
-            web_port=port,
-            partitions=PARTITIONS,
+        return self.deployment.add_worker(
+            port,
+            name=f"worker-{index}",
+            agencies=self.base / "agencies.csv",
+            keys=self.base / "keys.json",
             rate_limit_per_minute=str(RATE_LIMIT),
         )
-        process = WorkerProcess(env, self.base / f"worker-{index}.log")
-        process.start()
-        self.workers.append(process)
-        return process
 
     def send(self, items: list[tuple[str, str, dict[str, Any]]]) -> None:
-        async def go() -> None:
-            for role in ("policy", "searches", "reads"):
-                chunk = [(key, event) for r, key, event in items if r == role]
-                if chunk:
-                    await produce(self.bootstrap, self.prefix + role, chunk)
-
-        asyncio.run(go())
+        for role in ("policy", "searches", "reads"):
+            chunk = [(key, event) for r, key, event in items if r == role]
+            if chunk:
+                self.deployment.send(role, chunk)
 
     def first_phase(self, index: int, port: int) -> WorkerProcess:
         """Start a worker, apply CHANGE, then decide phase 1 (the start every run shares)."""
@@ -208,63 +188,41 @@ class Run:
         self, items: list[tuple[str, str, dict[str, Any]]], at: int, action: Callable[[], object]
     ) -> None:
         """Send one event every PACE seconds, in order, calling `action` after the `at`-th."""
-
-        async def go() -> None:
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap)
-            await producer.start()
-            try:
-                for index, (role, key, event) in enumerate(items):
-                    if index == at:
-                        action()
-                    await producer.send_and_wait(
-                        self.prefix + role, serde.dumps(event), key=key.encode()
-                    )
-                    await asyncio.sleep(PACE)
-            finally:
-                await producer.stop()
-
-        asyncio.run(go())
+        topics = [(self.deployment.topic(role), key, event) for role, key, event in items]
+        run(PacedProducer(self.deployment.bootstrap, topics, PACE, before={at: action}).run())
 
     def wait_committed(self) -> None:
         """Bounded wait until the group has committed every input offset (a quiet point)."""
-        group = self.prefix.rstrip(".") + "-worker"  # worker_env's app id, the group id
-        roles = ("searches", "reads", "policy")
-        inputs = [(self.prefix + role, p) for role in roles for p in range(PARTITIONS)]
-        deadline = time.monotonic() + TIMEOUT
-        behind = uncommitted(self.bootstrap, group, inputs)
-        while behind and time.monotonic() < deadline:
-            time.sleep(0.5)
-            behind = uncommitted(self.bootstrap, group, inputs)
+        behind = wait_for(
+            lambda: self.deployment.uncommitted(INPUT_ROLES), TIMEOUT, until=lambda b: not b
+        )
         assert behind == {}, f"offsets not committed in {TIMEOUT:.0f} s: {behind}"
 
     def wait_decided(self, ids: set[str]) -> Collected:
-        topics = [
-            self.prefix + n for n in ("audit", "searches.approved", "reads.shared", "quarantine")
-        ]
-
         def done(c: Collected) -> bool:
             # The outputs too: they can arrive after the audit record of the same batch.
-            owed, routed = _owed(c, self.prefix), _routed(c, self.prefix)
+            owed, routed = _owed(c), _routed(c)
             return ids <= owed["audit"] and all(owed[n] <= routed[n] for n in routed)
 
-        got: Collected = run(collect(self.bootstrap, topics, done, TIMEOUT))
+        roles = ("audit", "searches.approved", "reads.shared", "quarantine")
+        got = self.deployment.collect(roles, done, TIMEOUT)
         if not done(got):
             logs = "\n".join(w.log_text()[-2000:] for w in self.workers)
             pytest.fail(
-                f"{len(ids - _decisions(got, self.prefix).keys())} of {len(ids)} "
+                f"{len(ids - _decisions(got).keys())} of {len(ids)} "
                 f"events not decided in {TIMEOUT:.0f} s:\n{logs}"
             )
         return got
 
     def stop(self) -> None:
-        codes = [w.stop() for w in self.workers]
+        codes = self.deployment.stop()
         assert codes == [0] * len(codes), [w.log_text()[-2000:] for w in self.workers]
 
 
-def _decisions(got: Collected, prefix: str) -> Decisions:
+def _decisions(got: Collected) -> Decisions:
     """event id -> (outcome, codes, decision_id) from the audit; a replayed decision must agree."""
     out: Decisions = {}
-    for _, record in got[prefix + "audit"]:
+    for _, record in got["audit"]:
         if not isinstance(record, dict) or record.get("event_id") is None:
             continue
         decision = (record["outcome"], tuple(sorted(record["codes"])), record["decision_id"])
@@ -274,7 +232,7 @@ def _decisions(got: Collected, prefix: str) -> Decisions:
             + json.dumps(
                 [
                     r
-                    for _, r in got[prefix + "audit"]
+                    for _, r in got["audit"]
                     if isinstance(r, dict) and r.get("event_id") == record["event_id"]
                 ]
             )
@@ -282,8 +240,8 @@ def _decisions(got: Collected, prefix: str) -> Decisions:
     return out
 
 
-def _owed(got: Collected, prefix: str) -> dict[str, set[str]]:
-    """Event ids audited, and the output topics their outcomes must reach (CONTRACT 3)."""
+def _owed(got: Collected) -> dict[str, set[str]]:
+    """Event ids audited, and the output topics their outcomes must reach (docs/contract.md §3)."""
     routes = {
         ("search_request", "approved"): ("searches.approved",),
         ("search_request", "partial"): ("searches.approved", "quarantine"),
@@ -296,7 +254,7 @@ def _owed(got: Collected, prefix: str) -> dict[str, set[str]]:
         "reads.shared": set(),
         "quarantine": set(),
     }
-    for _, record in got[prefix + "audit"]:
+    for _, record in got["audit"]:
         if not isinstance(record, dict) or record.get("event_id") is None:
             continue
         owed["audit"].add(record["event_id"])
@@ -307,11 +265,11 @@ def _owed(got: Collected, prefix: str) -> dict[str, set[str]]:
     return owed
 
 
-def _routed(got: Collected, prefix: str) -> dict[str, set[str]]:
+def _routed(got: Collected) -> dict[str, set[str]]:
     """Which event ids reached each output topic (approved, shared, quarantine)."""
     fields = {"searches.approved": "search_id", "reads.shared": "read_id", "quarantine": "event_id"}
     return {
-        name: {str(v.get(field)) for _, v in got[prefix + name] if isinstance(v, dict)}
+        name: {str(v.get(field)) for _, v in got[name] if isinstance(v, dict)}
         for name, field in fields.items()
     }
 
@@ -319,10 +277,8 @@ def _routed(got: Collected, prefix: str) -> dict[str, set[str]]:
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("scale")
-    (path / "agencies.csv").write_text(AGENCIES, encoding="utf-8")
-    (path / "keys.json").write_text(
-        json.dumps({k: v.decode() for k, v in KEYS.items()}), encoding="utf-8"
-    )
+    write_agencies(path, AGENCIES)
+    write_keys(path, KEYS)
     return path
 
 
@@ -336,7 +292,7 @@ def reference(kafka_bootstrap: str, base: Path) -> Iterator[tuple[Decisions, dic
         got = one.wait_decided(_ids(TRAFFIC))
     finally:
         one.stop()
-    yield _decisions(got, one.prefix), _routed(got, one.prefix)
+    yield _decisions(got), _routed(got)
 
 
 def test_traffic_reaches_every_partition() -> None:
@@ -365,11 +321,11 @@ def test_reference_exercises_table_state(
 
 def _compare(run_: Run, got: Collected, reference: tuple[Decisions, dict[str, set[str]]]) -> None:
     expected, expected_routes = reference
-    decisions = _decisions(got, run_.prefix)
+    decisions = _decisions(got)
     differing = {k: (v, decisions.get(k)) for k, v in expected.items() if decisions.get(k) != v}
     assert differing == {}
-    assert _routed(got, run_.prefix) == expected_routes
-    report = verify_records(run(read_audit(run_.bootstrap, run_.prefix + "audit", 60.0)))
+    assert _routed(got) == expected_routes
+    report = verify_records(run_.deployment.audit_records(60.0))
     assert report.broken is None, report.broken
 
 
@@ -389,7 +345,7 @@ def test_handover_at_quiet_points_decides_like_one(
         _wait_settled(WEB_PORTS[1], 2, first)  # A gave partitions up and settled again
         two.send(TRAFFIC[PHASE : 2 * PHASE])
         two.wait_decided(_ids(TRAFFIC[: 2 * PHASE]))
-        decided_by_second = _metric(WEB_PORTS[2], "streamguard_events_total")
+        decided_by_second = _decided(WEB_PORTS[2])
         assert decided_by_second > 0, "the joining worker decided nothing"
         two.wait_committed()
 
@@ -398,7 +354,7 @@ def test_handover_at_quiet_points_decides_like_one(
         _wait_settled(WEB_PORTS[2], 2, second)  # B took A's partitions over
         two.send(TRAFFIC[2 * PHASE :])
         got = two.wait_decided(_ids(TRAFFIC))
-        assert _metric(WEB_PORTS[2], "streamguard_events_total") > decided_by_second
+        assert _decided(WEB_PORTS[2]) > decided_by_second
     finally:
         two.stop()
     _compare(two, got, reference)
@@ -429,24 +385,16 @@ def test_join_and_leave_mid_stream_decide_like_one(
         stopping.join(90)
         two.workers.remove(first)
         got = two.wait_decided(_ids(TRAFFIC))
-        assert _metric(WEB_PORTS[2], "streamguard_events_total") > 0
+        assert _decided(WEB_PORTS[2]) > 0
     finally:
         two.stop()
     _compare(two, got, reference)
     # A graceful join or leave replays nothing: the decided offsets of revoked partitions are
     # committed before they move (streamguard.worker.faust_fixes.consumer), and a message
     # faust hands the same worker twice is decided once.
-    audited = Counter(
+    copies = Counter(
         r.get("event_id")
-        for _, r in got[two.prefix + "audit"]
+        for _, r in got["audit"]
         if isinstance(r, dict) and r.get("event_id") is not None
     )
-    assert [e for e, n in audited.items() if n > 1] == []
-    # A graceful join or leave replays nothing: the revoked partitions' decided offsets are
-    # committed before the partitions move (streamguard.worker.faust_fixes.consumer).
-    audited = Counter(
-        r.get("event_id")
-        for _, r in got[two.prefix + "audit"]
-        if isinstance(r, dict) and r.get("event_id") is not None
-    )
-    assert [e for e, n in audited.items() if n > 1] == []
+    assert [e for e, n in copies.items() if n > 1] == []

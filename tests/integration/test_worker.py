@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,17 +15,17 @@ import pytest
 
 from streamguard.local.testing import (
     Collected,
+    Deployment,
     WorkerProcess,
-    collect,
-    contract_topics,
-    create_topics,
     plate_read,
     policy_change,
-    produce,
-    run,
+    scrape,
     search_request,
     worker_env,
+    write_agencies,
+    write_keys,
 )
+from tests.helpers import by_field
 
 KEYS = {"k1": b"integration-secret-1"}
 AGENCIES = """agency_id,name,state,kind
@@ -41,79 +40,38 @@ WEB_PORT = 6121
 TIMEOUT = 90.0
 
 
-class Broker:
-    """The module's worker and topic names."""
-
-    def __init__(self, bootstrap: str, prefix: str, worker: WorkerProcess) -> None:
-        self.bootstrap = bootstrap
-        self.prefix = prefix
-        self.worker = worker
-
-    def topic(self, name: str) -> str:
-        return self.prefix + name
-
-    def send(self, name: str, items: list[tuple[Any, Any]]) -> None:
-        run(produce(self.bootstrap, self.topic(name), items))
-
-    def wait(self, names: list[str], until: Any) -> Collected:
-        got = run(
-            collect(
-                self.bootstrap,
-                [self.topic(n) for n in names],
-                lambda c: until({k.removeprefix(self.prefix): v for k, v in c.items()}),
-                TIMEOUT,
-            )
-        )
-        return {k.removeprefix(self.prefix): v for k, v in got.items()}
-
-
 @pytest.fixture(scope="module")
-def env(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+def deployment(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
     """A worker with low alert thresholds on a fresh topic prefix."""
     base = tmp_path_factory.mktemp("worker")
-    (base / "agencies.csv").write_text(AGENCIES, encoding="utf-8")
-    (base / "keys.json").write_text(
-        json.dumps({k: v.decode() for k, v in KEYS.items()}), encoding="utf-8"
+    deployment = Deployment.create(kafka_bootstrap, base, tag="sgw")
+    process = deployment.add_worker(
+        WEB_PORT,
+        agencies=write_agencies(base, AGENCIES),
+        keys=write_keys(base, KEYS),
+        rate_limit_per_minute="3",
+        alert_immigration_per_hour="1",
+        alert_out_of_state_per_hour="2",
+        alert_denied_networks_per_hour="1000",
     )
-    prefix = f"sgw{uuid.uuid4().hex[:8]}."
-    process = WorkerProcess(
-        worker_env(
-            kafka_bootstrap,
-            prefix,
-            base / "data",
-            agencies=base / "agencies.csv",
-            keys=base / "keys.json",
-            web_port=WEB_PORT,
-            rate_limit_per_minute="3",
-            alert_immigration_per_hour="1",
-            alert_out_of_state_per_hour="2",
-            alert_denied_networks_per_hour="1000",
-        ),
-        base / "worker.log",
-    )
-    run(create_topics(kafka_bootstrap, contract_topics(prefix), 2))
-    process.start()
-    broker = Broker(kafka_bootstrap, prefix, process)
     probe = search_request("ca-oxnard-pd", networks=["ca-oxnard-pd"], ts="2026-01-10T09:00:00Z")
-    broker.send("searches", [("ca-oxnard-pd", probe)])
-    got = broker.wait(["audit"], lambda c: bool(_audit_for(c, probe["search_id"])))
+    deployment.send("searches", [("ca-oxnard-pd", probe)])
+    got = deployment.collect(["audit"], lambda c: bool(_audit_for(c, probe["search_id"])), TIMEOUT)
     assert _audit_for(got, probe["search_id"]), process.log_text()[-3000:]
     try:
-        yield broker
+        yield deployment
     finally:
         code = process.stop()
         assert code == 0, process.log_text()[-3000:]
 
 
-def _by_id(records: list[tuple[bytes | None, Any]], field: str, value: str) -> list[Any]:
-    return [v for _, v in records if isinstance(v, dict) and v.get(field) == value]
-
-
 def _audit_for(got: Collected, event_id: str) -> list[Any]:
-    return _by_id(got["audit"], "event_id", event_id)
+    return by_field(got["audit"], "event_id", event_id)
 
 
-def test_search_outcomes_reach_their_topics(env: Broker) -> None:
+def test_search_outcomes_reach_their_topics(deployment: Deployment) -> None:
     """Approved → approved topic; partial → both; denied → quarantine only; all audited."""
     minute = "2026-01-10T10:01:00Z"
     approved = search_request("ca-oxnard-pd", networks=["ca-oxnard-pd"], ts=minute)
@@ -121,30 +79,34 @@ def test_search_outcomes_reach_their_topics(env: Broker) -> None:
         "ca-oxnard-pd", networks=["ca-oxnard-pd", "ca-ventura-county-so"], ts=minute
     )
     denied = search_request("tx-dallas-pd", networks=["ca-ventura-county-so"], ts=minute)
-    env.send("searches", [(s["requester"]["agency_id"], s) for s in (approved, partial, denied)])
+    deployment.send(
+        "searches", [(s["requester"]["agency_id"], s) for s in (approved, partial, denied)]
+    )
     ids = [approved["search_id"], partial["search_id"], denied["search_id"]]
-    got = env.wait(
-        ["searches.approved", "quarantine", "audit"], lambda c: all(_audit_for(c, i) for i in ids)
+    got = deployment.collect(
+        ["searches.approved", "quarantine", "audit"],
+        lambda c: all(_audit_for(c, i) for i in ids),
+        TIMEOUT,
     )
 
-    [out] = _by_id(got["searches.approved"], "search_id", approved["search_id"])
+    [out] = by_field(got["searches.approved"], "search_id", approved["search_id"])
     assert out["allowed_networks"] == ["ca-oxnard-pd"]
     assert out["denied_networks"] == []
     assert {"decision_id", "decided_at", "policy_version"} <= out.keys()
-    assert _by_id(got["quarantine"], "event_id", approved["search_id"]) == []
+    assert by_field(got["quarantine"], "event_id", approved["search_id"]) == []
 
-    [out] = _by_id(got["searches.approved"], "search_id", partial["search_id"])
+    [out] = by_field(got["searches.approved"], "search_id", partial["search_id"])
     assert out["allowed_networks"] == ["ca-oxnard-pd"]
     assert out["denied_networks"] == [
         {"agency_id": "ca-ventura-county-so", "codes": ["NOT_SHARED"]}
     ]
-    [q] = _by_id(got["quarantine"], "event_id", partial["search_id"])
+    [q] = by_field(got["quarantine"], "event_id", partial["search_id"])
     assert q["kind"] == "search_request"
     assert q["original"] == partial
     assert q["decision_id"] == out["decision_id"]
 
-    assert _by_id(got["searches.approved"], "search_id", denied["search_id"]) == []
-    [q] = _by_id(got["quarantine"], "event_id", denied["search_id"])
+    assert by_field(got["searches.approved"], "search_id", denied["search_id"]) == []
+    [q] = by_field(got["quarantine"], "event_id", denied["search_id"])
     codes = {r["code"] for r in q["reasons"]}
     assert {"NOT_SHARED", "OUT_OF_STATE_RECIPIENT"} <= codes
     assert [key for key, v in got["quarantine"] if v == q] == [denied["search_id"].encode()]
@@ -155,43 +117,45 @@ def test_search_outcomes_reach_their_topics(env: Broker) -> None:
     assert "8ABC123" not in audit_text  # plates only as salted hashes
 
 
-def test_signed_change_applies_and_reads_follow_it(env: Broker) -> None:
+def test_signed_change_applies_and_reads_follow_it(deployment: Deployment) -> None:
     """A signed share_with is applied; reads are then shared, partial or denied accordingly."""
     change = policy_change("ca-simi-valley-pd", "share_with", ["ca-oxnard-pd"], keys=KEYS)
-    env.send("policy", [("ca-simi-valley-pd", change)])
-    got = env.wait(["audit"], lambda c: bool(_audit_for(c, change["change_id"])))
+    deployment.send("policy", [("ca-simi-valley-pd", change)])
+    got = deployment.collect(["audit"], lambda c: bool(_audit_for(c, change["change_id"])), TIMEOUT)
     [record] = _audit_for(got, change["change_id"])
     assert (record["outcome"], record["owner"]) == ("applied", "ca-simi-valley-pd")
 
     shared = plate_read("ca-simi-valley-pd", ["ca-oxnard-pd"])
     partial = plate_read("ca-simi-valley-pd", ["ca-oxnard-pd", "tx-houston-pd"])
     denied = plate_read("ca-simi-valley-pd", ["us-ice-ero"])
-    env.send("reads", [("ca-simi-valley-pd", r) for r in (shared, partial, denied)])
+    deployment.send("reads", [("ca-simi-valley-pd", r) for r in (shared, partial, denied)])
     ids = [shared["read_id"], partial["read_id"], denied["read_id"]]
-    got = env.wait(
-        ["reads.shared", "quarantine", "audit"], lambda c: all(_audit_for(c, i) for i in ids)
+    got = deployment.collect(
+        ["reads.shared", "quarantine", "audit"],
+        lambda c: all(_audit_for(c, i) for i in ids),
+        TIMEOUT,
     )
 
-    [out] = _by_id(got["reads.shared"], "read_id", shared["read_id"])
+    [out] = by_field(got["reads.shared"], "read_id", shared["read_id"])
     assert (out["recipients"], out["denied_recipients"]) == (["ca-oxnard-pd"], [])
-    [out] = _by_id(got["reads.shared"], "read_id", partial["read_id"])
+    [out] = by_field(got["reads.shared"], "read_id", partial["read_id"])
     assert out["recipients"] == ["ca-oxnard-pd"]
     assert [d["agency_id"] for d in out["denied_recipients"]] == ["tx-houston-pd"]
-    assert _by_id(got["quarantine"], "event_id", partial["read_id"])
-    assert _by_id(got["reads.shared"], "read_id", denied["read_id"]) == []
-    [q] = _by_id(got["quarantine"], "event_id", denied["read_id"])
+    assert by_field(got["quarantine"], "event_id", partial["read_id"])
+    assert by_field(got["reads.shared"], "read_id", denied["read_id"]) == []
+    [q] = by_field(got["quarantine"], "event_id", denied["read_id"])
     assert "FEDERAL_RECIPIENT" in {r["code"] for r in q["reasons"]}
     assert [_audit_for(got, i)[0]["outcome"] for i in ids] == ["shared", "partial", "denied"]
 
 
-def test_ventura_flip_is_rejected_and_has_no_effect(env: Broker) -> None:
+def test_ventura_flip_is_rejected_and_has_no_effect(deployment: Deployment) -> None:
     """An unsigned national_lookup for a CA owner is rejected, quarantined, alerted, audited,
     and a later national search from Texas does not reach that owner."""
     flip = policy_change("ca-ventura-county-so", "national_lookup", True)
     signed = policy_change("ca-ventura-county-so", "national_lookup", True, keys=KEYS)
-    env.send("policy", [("ca-ventura-county-so", flip), ("ca-ventura-county-so", signed)])
+    deployment.send("policy", [("ca-ventura-county-so", flip), ("ca-ventura-county-so", signed)])
     ids = [flip["change_id"], signed["change_id"]]
-    got = env.wait(
+    got = deployment.collect(
         ["quarantine", "alerts", "audit"],
         lambda c: (
             all(_audit_for(c, i) for i in ids)
@@ -204,12 +168,13 @@ def test_ventura_flip_is_rejected_and_has_no_effect(env: Broker) -> None:
             )
             == 2
         ),
+        TIMEOUT,
     )
     for change_id, code in (
         (flip["change_id"], "UNSIGNED_CHANGE"),
         (signed["change_id"], "STATUTE_FORBIDS_SETTING"),
     ):
-        [q] = _by_id(got["quarantine"], "event_id", change_id)
+        [q] = by_field(got["quarantine"], "event_id", change_id)
         assert q["kind"] == "policy_change"
         codes = {r["code"] for r in q["reasons"]}
         assert code in codes and "STATUTE_FORBIDS_SETTING" in codes
@@ -222,23 +187,23 @@ def test_ventura_flip_is_rejected_and_has_no_effect(env: Broker) -> None:
     assert len(alerts) >= 2
 
     search = search_request("tx-houston-pd", scope="national", ts="2026-01-10T11:00:00Z")
-    env.send("searches", [("tx-houston-pd", search)])
-    got = env.wait(
-        ["searches.approved", "audit"], lambda c: bool(_audit_for(c, search["search_id"]))
+    deployment.send("searches", [("tx-houston-pd", search)])
+    got = deployment.collect(
+        ["searches.approved", "audit"], lambda c: bool(_audit_for(c, search["search_id"])), TIMEOUT
     )
-    [out] = _by_id(got["searches.approved"], "search_id", search["search_id"])
+    [out] = by_field(got["searches.approved"], "search_id", search["search_id"])
     assert "ca-ventura-county-so" not in out["allowed_networks"]
     assert "ca-ventura-county-so" not in _audit_for(got, search["search_id"])[0]["allowed"]
 
 
-def test_malformed_and_schema_invalid_are_quarantined(env: Broker) -> None:
+def test_malformed_and_schema_invalid_are_quarantined(deployment: Deployment) -> None:
     """Non-JSON keeps its bytes (base64); a JSON event missing fields is SCHEMA_INVALID; the
     worker keeps deciding afterwards."""
     raw = b"\xff\xfe definitely not json " + uuid.uuid4().hex.encode()
     invalid = {"type": "search_request", "search_id": f"bad-{uuid.uuid4()}", "ts": "nope"}
     after = search_request("ca-oxnard-pd", networks=["ca-oxnard-pd"], ts="2026-01-10T12:00:00Z")
-    env.send("searches", [(b"x", raw), (b"y", invalid), ("ca-oxnard-pd", after)])
-    env.send("reads", [(b"z", b"[1, 2, 3]")])
+    deployment.send("searches", [(b"x", raw), (b"y", invalid), ("ca-oxnard-pd", after)])
+    deployment.send("reads", [(b"z", b"[1, 2, 3]")])
     encoded = base64.b64encode(raw).decode()
 
     def done(c: Collected) -> bool:
@@ -247,16 +212,16 @@ def test_malformed_and_schema_invalid_are_quarantined(env: Broker) -> None:
             for _, v in c["quarantine"]
         )
 
-    got = env.wait(["quarantine", "audit", "searches.approved"], done)
+    got = deployment.collect(["quarantine", "audit", "searches.approved"], done, TIMEOUT)
     [q] = [v for _, v in got["quarantine"] if v["original"] == {"raw_base64": encoded}]
     assert (q["event_id"], q["kind"], q["reasons"][0]["code"]) == (None, "raw", "MALFORMED_EVENT")
-    [q] = _by_id(got["quarantine"], "event_id", invalid["search_id"])
+    [q] = by_field(got["quarantine"], "event_id", invalid["search_id"])
     assert q["reasons"][0]["code"] == "SCHEMA_INVALID"
     assert q["original"] == invalid
-    assert _by_id(got["searches.approved"], "search_id", after["search_id"])
+    assert by_field(got["searches.approved"], "search_id", after["search_id"])
 
 
-def test_windows_rate_limit_and_alerts(env: Broker) -> None:
+def test_windows_rate_limit_and_alerts(deployment: Deployment) -> None:
     """Event-time windows: the 4th search in a minute is RATE_LIMIT_EXCEEDED (limit 3) with one
     search_rate alert; immigration bursts and out-of-state attempts on an owner alert once."""
     minute = "2026-01-10T13:05:{:02d}Z"
@@ -273,7 +238,7 @@ def test_windows_rate_limit_and_alerts(env: Broker) -> None:
         )
         for i in range(3)
     ]
-    env.send("searches", [(s["requester"]["agency_id"], s) for s in searches + ice])
+    deployment.send("searches", [(s["requester"]["agency_id"], s) for s in searches + ice])
     ids = [s["search_id"] for s in searches + ice]
 
     def done(c: Collected) -> bool:
@@ -288,7 +253,7 @@ def test_windows_rate_limit_and_alerts(env: Broker) -> None:
             <= kinds
         )
 
-    got = env.wait(["audit", "alerts", "quarantine"], done)
+    got = deployment.collect(["audit", "alerts", "quarantine"], done, TIMEOUT)
     outcomes = [_audit_for(got, s["search_id"])[0] for s in searches]
     assert [o["outcome"] for o in outcomes] == ["approved"] * 3 + ["denied"] * 2
     assert all("RATE_LIMIT_EXCEEDED" in o["codes"] for o in outcomes[3:])
@@ -318,33 +283,32 @@ def test_windows_rate_limit_and_alerts(env: Broker) -> None:
     assert attempts[0]["agency_id"] == "ca-ventura-county-so"
 
 
-def test_agency_topic_upserts_and_tombstones(env: Broker) -> None:
+def test_agency_topic_upserts_and_tombstones(deployment: Deployment) -> None:
     """A registry upsert on the agencies topic takes effect; a null value deletes it again."""
     agency_id = f"ca-new-{uuid.uuid4().hex[:6]}"
     record = {"agency_id": agency_id, "name": "New PD", "state": "CA", "kind": "local"}
-    env.send("agencies", [(agency_id, record)])
-    got = env.wait(["audit"], lambda c: bool(_audit_for(c, agency_id)))
+    deployment.send("agencies", [(agency_id, record)])
+    got = deployment.collect(["audit"], lambda c: bool(_audit_for(c, agency_id)), TIMEOUT)
     assert _audit_for(got, agency_id)[0]["outcome"] == "upserted"
     first = search_request(agency_id, networks=[agency_id], ts="2026-01-10T14:00:00Z")
-    env.send("searches", [(agency_id, first)])
-    got = env.wait(["audit"], lambda c: bool(_audit_for(c, first["search_id"])))
+    deployment.send("searches", [(agency_id, first)])
+    got = deployment.collect(["audit"], lambda c: bool(_audit_for(c, first["search_id"])), TIMEOUT)
     assert _audit_for(got, first["search_id"])[0]["outcome"] == "approved"
 
-    env.send("agencies", [(agency_id, None)])
-    got = env.wait(["audit"], lambda c: len(_audit_for(c, agency_id)) == 2)
+    deployment.send("agencies", [(agency_id, None)])
+    got = deployment.collect(["audit"], lambda c: len(_audit_for(c, agency_id)) == 2, TIMEOUT)
     assert _audit_for(got, agency_id)[1]["outcome"] == "deleted"
     second = search_request(agency_id, networks=[agency_id], ts="2026-01-10T14:00:00Z")
-    env.send("searches", [(agency_id, second)])
-    got = env.wait(["audit"], lambda c: bool(_audit_for(c, second["search_id"])))
+    deployment.send("searches", [(agency_id, second)])
+    got = deployment.collect(["audit"], lambda c: bool(_audit_for(c, second["search_id"])), TIMEOUT)
     record = _audit_for(got, second["search_id"])[0]
     assert record["outcome"] == "denied"
     assert "UNKNOWN_REQUESTER" in record["codes"]
 
 
-def test_metrics_page(env: Broker) -> None:
+def test_metrics_page(deployment: Deployment) -> None:
     """/metrics on STREAMGUARD_WEB_PORT serves the contract metrics, without plates."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{WEB_PORT}/metrics", timeout=10) as reply:
-        text = reply.read().decode()
+    text = scrape(WEB_PORT)
     assert "streamguard_events_total" in text
     assert "streamguard_decision_seconds_bucket" in text
     assert "8ABC123" not in text
@@ -356,13 +320,8 @@ def test_bad_keys_file_fails_before_connecting(tmp_path: Path) -> None:
     env = worker_env("127.0.0.1:1", "bad.", tmp_path / "data", keys=tmp_path / "keys.json")
     worker = WorkerProcess(env, tmp_path / "log")
     worker.start()
-    code = _wait_exit(worker)
+    code = worker.wait(60)
     lines = [line for line in worker.log_text().splitlines() if line.strip()]
     assert code != 0
     assert len(lines) == 1
     assert "keys file" in lines[0]
-
-
-def _wait_exit(worker: WorkerProcess) -> int:
-    assert worker.proc is not None
-    return worker.proc.wait(60)

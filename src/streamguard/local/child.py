@@ -11,7 +11,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ("WorkerProcess", "worker_env")
+__all__ = ("WorkerProcess", "app_id", "worker_env")
+
+
+def app_id(prefix: str) -> str:
+    """The app id `worker_env` gives the workers of `prefix`, which is also their consumer group."""
+    return f"{prefix.rstrip('.')}-worker"
 
 
 def worker_env(
@@ -30,7 +35,7 @@ def worker_env(
     env |= {
         "STREAMGUARD_BROKER": f"kafka://{bootstrap}",
         "STREAMGUARD_TOPIC_PREFIX": prefix,
-        "STREAMGUARD_APP_ID": f"{prefix.rstrip('.')}-worker",
+        "STREAMGUARD_APP_ID": app_id(prefix),
         "STREAMGUARD_DATA_DIR": str(data_dir),
         "STREAMGUARD_WEB_PORT": str(web_port),
         "STREAMGUARD_WEB_BIND": "127.0.0.1",
@@ -75,6 +80,21 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             code = self.proc.wait(10)
+        self.proc = None
+        return code
+
+    def wait(self, timeout: float = 60.0) -> int:
+        """Exit code of a worker that stops by itself (a start-up error), within `timeout`."""
+        if self.proc is None:
+            raise RuntimeError("the worker was not started")
+        return self.proc.wait(timeout)
+
+    def kill(self, timeout: float = 30.0) -> int:
+        """SIGKILL, as a crash would: no flush, no commit, no changelog catch-up."""
+        if self.proc is None:
+            raise RuntimeError("the worker was not started")
+        self.proc.kill()
+        code = self.proc.wait(timeout)
         self.proc = None
         return code
 

@@ -1,59 +1,257 @@
-"""Test support for the worker: Kafka produce/collect helpers with deadlines, event builders,
-signed policy changes; re-exports the worker child process and topic helpers the tests use.
-Used by StreamGuard's own integration tests and benchmarks, never by the product itself.
+"""StreamGuard run against a real broker, for its own integration tests and benchmarks: contract
+events, produce and collect with deadlines, a deployment (a topic prefix and its workers), a
+worker's /metrics, its input files, free ports and bounded waits. Never used by the product.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
 
 from streamguard import serde
 from streamguard.core.signing import sign_change
-from streamguard.local.child import WorkerProcess, worker_env
+from streamguard.local.broker import _port_in_use
+from streamguard.local.child import WorkerProcess, app_id, worker_env
 from streamguard.worker.topics import contract_topics, create_topics
 
 __all__ = (
+    "INPUT_ROLES",
     "Collected",
+    "Deployment",
+    "PacedProducer",
     "WorkerProcess",
     "agency_searches",
     "collect",
     "contract_topics",
     "create_topics",
     "decided_events",
+    "free_port",
+    "metric_total",
+    "new_prefix",
     "plate_read",
     "policy_change",
+    "port_is_free",
     "produce",
+    "produce_to",
+    "run",
+    "scrape",
     "search_request",
+    "settled",
+    "signed",
     "uncommitted",
     "verify_audit",
+    "wait_for",
     "worker_env",
+    "write_agencies",
+    "write_keys",
 )
 
+# Records read per topic: (key, value), the value JSON-decoded when it can be.
 Collected = dict[str, list[tuple[bytes | None, Any]]]
+Key = bytes | str | None
+T = TypeVar("T")
+INPUT_ROLES = ("searches", "reads", "policy")
+
+
+# --- contract events --------------------------------------------------------------------------
+
+
+def search_request(
+    requester: str,
+    *,
+    scope: str = "networks",
+    networks: Iterable[str] = (),
+    reason: str | None = "stolen vehicle 25-000123",
+    ts: str = "2026-01-10T18:03:11Z",
+    plate: str = "8ABC123",
+    user_id: str = "u-1",
+    case_number: str | None = "25-000123",
+    search_id: str | None = None,
+    query_window: tuple[str | None, str | None] = (None, None),
+) -> dict[str, Any]:
+    return {
+        "type": "search_request",
+        "search_id": search_id or str(uuid.uuid4()),
+        "ts": ts,
+        "requester": {"agency_id": requester, "user_id": user_id},
+        "reason": reason,
+        "case_number": case_number,
+        "offense_type": None,
+        "search_type": "lookup",
+        "query": {"plate": plate, "from": query_window[0], "to": query_window[1]},
+        "scope": scope,
+        "networks": list(networks),
+    }
+
+
+def plate_read(
+    owner: str,
+    share_to: Iterable[str],
+    *,
+    ts: str = "2026-01-10T18:03:11Z",
+    plate: str = "8ABC123",
+    read_id: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "type": "plate_read",
+        "read_id": read_id or str(uuid.uuid4()),
+        "ts": ts,
+        "agency_id": owner,
+        "camera_id": "cam-1",
+        "plate": plate,
+        "plate_state": "CA",
+        "confidence": 0.9,
+        "location": {"lat": 34.2, "lon": -119.2},
+        "hotlist_hit": False,
+        "share_to": list(share_to),
+    }
+
+
+def policy_change(
+    owner: str,
+    setting: str,
+    value: Any,
+    *,
+    keys: Mapping[str, bytes] | None = None,
+    key_id: str = "k1",
+    ts: str = "2026-01-10T18:00:00Z",
+    change_id: str | None = None,
+    reason: str = "test",
+) -> dict[str, Any]:
+    """A policy_change, signed with `keys[key_id]` when keys are given, else unsigned."""
+    change: dict[str, Any] = {
+        "type": "policy_change",
+        "change_id": change_id or str(uuid.uuid4()),
+        "ts": ts,
+        "agency_id": owner,
+        "setting": setting,
+        "value": value,
+        "actor": {"user_id": "admin-1", "agency_id": owner},
+        "reason": reason,
+        "ticket": "CHG-1",
+    }
+    return change if keys is None else signed(change, keys, key_id)
+
+
+def signed(change: dict[str, Any], keys: Mapping[str, bytes], key_id: str = "k1") -> dict[str, Any]:
+    """`change` with `key_id` and the signature of everything else in it."""
+    out = {**change, "key_id": key_id}
+    out["signature"] = sign_change(out, keys[key_id])
+    return out
+
+
+# --- Kafka ------------------------------------------------------------------------------------
+
+
+def _encoded(key: Key, value: Any) -> tuple[bytes | None, bytes | None]:
+    """A dict/list value JSON-encoded, bytes (and None, a tombstone) sent as they are."""
+    raw_key = key.encode() if isinstance(key, str) else key
+    raw = value if isinstance(value, bytes) or value is None else serde.dumps(value)
+    return raw_key, raw
+
+
+async def produce_to(
+    bootstrap: str, items: Iterable[tuple[str, Key, Any]], **producer_options: Any
+) -> list[tuple[int, int]]:
+    """Send (topic, key, value) items in order; the (partition, offset) each was written at."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, **producer_options)
+    await producer.start()
+    try:
+        futures = []
+        for topic, key, value in items:
+            raw_key, raw = _encoded(key, value)
+            futures.append(await producer.send(topic, raw, key=raw_key))
+        return [(meta.partition, meta.offset) for meta in await asyncio.gather(*futures)]
+    finally:
+        await producer.stop()
 
 
 async def produce(
-    bootstrap: str, topic: str, items: Iterable[tuple[bytes | str | None, Any]]
-) -> None:
-    """Send (key, value) pairs in order; a dict/list value is JSON-encoded, bytes sent as is."""
-    from aiokafka import AIOKafkaProducer
+    bootstrap: str, topic: str, items: Iterable[tuple[Key, Any]], **producer_options: Any
+) -> list[tuple[int, int]]:
+    """Send (key, value) pairs to one topic in order (values encoded as `produce_to` does)."""
+    return await produce_to(
+        bootstrap, ((topic, key, value) for key, value in items), **producer_options
+    )
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    await producer.start()
-    try:
-        for key, value in items:
-            raw_key = key.encode() if isinstance(key, str) else key
-            raw = value if isinstance(value, bytes) or value is None else serde.dumps(value)
-            await producer.send(topic, raw, key=raw_key)
-        await producer.flush()
-    finally:
-        await producer.stop()
+
+class PacedProducer:
+    """Sends (topic, key, value) items one at a time, `pace` seconds apart, each acknowledged
+    before the next. A failed send is retried until `retry_for` seconds after the start, so a
+    broker outage shorter than that loses nothing; `before[i]` is called just before the i-th
+    item is sent (to start or stop a worker mid-stream)."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        items: Sequence[tuple[str, Key, Any]],
+        pace: float,
+        *,
+        retry_for: float = 0.0,
+        before: Mapping[int, Callable[[], object]] | None = None,
+        **producer_options: Any,
+    ) -> None:
+        self.bootstrap, self.items, self.pace = bootstrap, items, pace
+        self.retry_for = retry_for
+        self.before = dict(before or {})
+        self.producer_options = producer_options
+        self.sent = 0
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    async def run(self) -> None:
+        from aiokafka import AIOKafkaProducer
+        from aiokafka.errors import KafkaError
+
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **self.producer_options)
+        await producer.start()
+        deadline = time.monotonic() + self.retry_for
+        try:
+            for index, (topic, key, value) in enumerate(self.items):
+                if index in self.before:
+                    self.before[index]()
+                raw_key, raw = _encoded(key, value)
+                while True:
+                    try:
+                        await producer.send_and_wait(topic, raw, key=raw_key)
+                        break
+                    except KafkaError:
+                        if time.monotonic() > deadline:
+                            raise
+                        await asyncio.sleep(0.5)
+                self.sent += 1
+                await asyncio.sleep(self.pace)
+        finally:
+            await producer.stop()
+
+    def start(self) -> None:
+        """Send from a background thread: `join` waits for it, `error` holds what stopped it."""
+
+        def target() -> None:
+            try:
+                asyncio.run(self.run())
+            except BaseException as exc:  # reported through `error`, not lost in the thread
+                self.error = exc
+
+        self._thread = threading.Thread(target=target, daemon=True)
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
 
 
 async def collect(
@@ -96,26 +294,6 @@ async def collect(
     return got
 
 
-def decided_events(port: int, kinds: Iterable[str] | None = None) -> int:
-    """Sum of `streamguard_events_total` on a worker's /metrics (0 while it does not answer)."""
-    import re
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-            text = reply.read().decode()
-    except OSError:
-        return 0
-    wanted = None if kinds is None else set(kinds)
-    total = 0.0
-    for match in re.finditer(
-        r'^streamguard_events_total\{kind="([^"]*)"[^}]*\} ([0-9.e+]+)$', text, re.MULTILINE
-    ):
-        if wanted is None or match.group(1) in wanted:
-            total += float(match.group(2))
-    return int(total)
-
-
 def uncommitted(
     bootstrap: str, group: str, partitions: Iterable[tuple[str, int]]
 ) -> dict[tuple[str, int], tuple[int | None, int]]:
@@ -147,27 +325,6 @@ def uncommitted(
     return asyncio.run(go())
 
 
-def agency_searches(port: int, window: str) -> dict[str, int]:
-    """`streamguard_agency_searches` of one window on a worker's /metrics, by agency ({} while
-    it does not answer)."""
-    import urllib.request
-
-    from prometheus_client.parser import text_string_to_metric_families
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-            text = reply.read().decode()
-    except OSError:
-        return {}
-    return {
-        sample.labels["agency_id"]: int(sample.value)
-        for family in text_string_to_metric_families(text)
-        if family.name == "streamguard_agency_searches"
-        for sample in family.samples
-        if sample.labels.get("window") == window
-    }
-
-
 def verify_audit(bootstrap: str, prefix: str) -> subprocess.CompletedProcess[str]:
     """`streamguard verify-audit` on `prefix`'s audit topic, in a child process."""
     code = (
@@ -185,83 +342,246 @@ def verify_audit(bootstrap: str, prefix: str) -> subprocess.CompletedProcess[str
 
 
 def run(coro: Any) -> Any:
-    """Run a coroutine from synchronous test code."""
+    """Run a coroutine from synchronous code."""
     return asyncio.run(coro)
 
 
-def search_request(
-    requester: str,
-    *,
-    scope: str = "networks",
-    networks: Iterable[str] = (),
-    reason: str = "stolen vehicle 25-000123",
-    ts: str = "2026-01-10T18:03:11Z",
-    plate: str = "8ABC123",
-    user_id: str = "u-1",
-    case_number: str | None = "25-000123",
-    search_id: str | None = None,
-) -> dict[str, Any]:
+# --- a deployment: one topic prefix and its workers -------------------------------------------
+
+
+def new_prefix(tag: str) -> str:
+    """A topic prefix no other run on the same broker uses (so a fresh app id and group too)."""
+    return f"{tag}{uuid.uuid4().hex[:8]}."
+
+
+@dataclass
+class Deployment:
+    """A topic prefix on a broker with its contract topics created, and the workers started on
+    it. They share one app id, hence one consumer group. Topics are named by role ("searches",
+    "audit", ...), and what `collect` returns is keyed by role."""
+
+    bootstrap: str
+    prefix: str
+    workdir: Path
+    partitions: int = 2
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, bootstrap: str, workdir: Path, *, tag: str, partitions: int = 2) -> Deployment:
+        """Topics on a fresh prefix, created before any worker starts: a worker subscribed to a
+        missing topic notices it only at its next metadata refresh, minutes later."""
+        prefix = new_prefix(tag)
+        asyncio.run(create_topics(bootstrap, contract_topics(prefix), partitions))
+        workdir.mkdir(parents=True, exist_ok=True)
+        return cls(bootstrap, prefix, workdir, partitions)
+
+    @property
+    def group(self) -> str:
+        return app_id(self.prefix)
+
+    def topic(self, role: str) -> str:
+        return self.prefix + role
+
+    def add_worker(
+        self,
+        web_port: int,
+        *,
+        name: str = "worker",
+        agencies: Path | None = None,
+        keys: Path | None = None,
+        start: bool = True,
+        **settings: str,
+    ) -> WorkerProcess:
+        """A worker on this prefix (its data in `<name>-data`, its log in `<name>.log`),
+        started unless told otherwise; `settings` are further STREAMGUARD_* values."""
+        env = worker_env(
+            self.bootstrap,
+            self.prefix,
+            self.workdir / f"{name}-data",
+            agencies=agencies,
+            keys=keys,
+            web_port=web_port,
+            partitions=self.partitions,
+            **settings,
+        )
+        worker = WorkerProcess(env, self.workdir / f"{name}.log")
+        self.workers.append(worker)
+        if start:
+            worker.start()
+        return worker
+
+    def stop(self) -> list[int]:
+        """Stop every worker listed (gracefully); their exit codes, in order."""
+        return [worker.stop() for worker in self.workers]
+
+    def send(
+        self, role: str, items: Iterable[tuple[Key, Any]], **producer_options: Any
+    ) -> list[tuple[int, int]]:
+        result: list[tuple[int, int]] = asyncio.run(
+            produce(self.bootstrap, self.topic(role), items, **producer_options)
+        )
+        return result
+
+    def send_mixed(
+        self, items: Iterable[tuple[str, Key, Any]], **producer_options: Any
+    ) -> list[tuple[int, int]]:
+        """Send (role, key, value) items in order, whatever their topics."""
+        topics = ((self.topic(role), key, value) for role, key, value in items)
+        result: list[tuple[int, int]] = asyncio.run(
+            produce_to(self.bootstrap, topics, **producer_options)
+        )
+        return result
+
+    def collect(
+        self, roles: Iterable[str], until: Callable[[Collected], bool], timeout: float = 60.0
+    ) -> Collected:
+        """`collect` on the topics of `roles`, keyed by role (for `until` too)."""
+
+        def by_role(got: Collected) -> Collected:
+            return {topic.removeprefix(self.prefix): records for topic, records in got.items()}
+
+        topics = [self.topic(role) for role in roles]
+        got = asyncio.run(collect(self.bootstrap, topics, lambda c: until(by_role(c)), timeout))
+        return by_role(got)
+
+    def uncommitted(
+        self, roles: Iterable[str] = INPUT_ROLES
+    ) -> dict[tuple[str, int], tuple[int | None, int]]:
+        """`uncommitted` for the workers' group on every partition of the `roles` topics."""
+        partitions = [(self.topic(r), p) for r in roles for p in range(self.partitions)]
+        return uncommitted(self.bootstrap, self.group, partitions)
+
+    def verify_audit(self) -> subprocess.CompletedProcess[str]:
+        return verify_audit(self.bootstrap, self.prefix)
+
+    def audit_records(self, timeout: float = 60.0) -> list[tuple[int, int, bytes]]:
+        """(partition, offset, value) of every audit record, as `verify-audit` reads them."""
+        from streamguard.trail.verify import read_audit
+
+        return asyncio.run(read_audit(self.bootstrap, self.topic("audit"), timeout))
+
+
+# --- a worker's input files and ports ---------------------------------------------------------
+
+
+def write_agencies(directory: Path, csv_text: str) -> Path:
+    """The registry CSV (STREAMGUARD_AGENCIES) with `csv_text`, as `agencies.csv`."""
+    path = directory / "agencies.csv"
+    path.write_text(csv_text, encoding="utf-8")
+    return path
+
+
+def write_keys(directory: Path, keys: Mapping[str, bytes]) -> Path:
+    """The signing keys file (STREAMGUARD_KEYS), `keys.json`, readable by its owner only."""
+    path = directory / "keys.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump({key_id: secret.decode() for key_id, secret in keys.items()}, handle)
+    return path
+
+
+def port_is_free(port: int) -> bool:
+    """True when a server could listen on 127.0.0.1:`port` now (as the local broker checks)."""
+    return not _port_in_use(port)
+
+
+def free_port(candidates: Iterable[int] | None = None) -> int:
+    """The first free port of `candidates`, or one the system picks when none are given."""
+    if candidates is None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port: int = probe.getsockname()[1]
+            return port
+    ports = list(candidates)
+    found = next((port for port in ports if port_is_free(port)), None)
+    if found is None:
+        raise RuntimeError(f"no free port in {ports[0]}-{ports[-1]}" if ports else "no ports")
+    return found
+
+
+# --- a worker's /metrics ----------------------------------------------------------------------
+
+
+def scrape(port: int) -> str:
+    """The text of a worker's /metrics on `port` ("" while it does not answer)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            text: str = reply.read().decode()
+            return text
+    except OSError:
+        return ""
+
+
+def _samples(page: str, name: str) -> Iterable[tuple[dict[str, str], float]]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(page):
+        for sample in family.samples:
+            if sample.name == name:
+                yield sample.labels, sample.value
+
+
+def metric_total(page: str, name: str, **labels: str) -> float:
+    """Sum of the samples called `name` on a /metrics page that carry every label given."""
+    return sum(
+        value
+        for found, value in _samples(page, name)
+        if all(found.get(k) == v for k, v in labels.items())
+    )
+
+
+def decided_events(port: int, kinds: Iterable[str] | None = None) -> int:
+    """Sum of `streamguard_events_total` (of `kinds`, else all) on a worker's /metrics; 0 while
+    it does not answer."""
+    wanted = None if kinds is None else set(kinds)
+    total = sum(
+        value
+        for labels, value in _samples(scrape(port), "streamguard_events_total")
+        if wanted is None or labels.get("kind") in wanted
+    )
+    return int(total)
+
+
+def agency_searches(port: int, window: str) -> dict[str, int]:
+    """`streamguard_agency_searches` of one window on a worker's /metrics, by agency ({} while
+    it does not answer)."""
     return {
-        "type": "search_request",
-        "search_id": search_id or str(uuid.uuid4()),
-        "ts": ts,
-        "requester": {"agency_id": requester, "user_id": user_id},
-        "reason": reason,
-        "case_number": case_number,
-        "offense_type": None,
-        "search_type": "lookup",
-        "query": {"plate": plate, "from": None, "to": None},
-        "scope": scope,
-        "networks": list(networks),
+        labels["agency_id"]: int(value)
+        for labels, value in _samples(scrape(port), "streamguard_agency_searches")
+        if labels.get("window") == window
     }
 
 
-def plate_read(
-    owner: str,
-    share_to: Iterable[str],
+def settled(port: int, rebalances: int = 1) -> bool:
+    """The worker on `port` has started `rebalances` rebalances and is in none now (a rebalance
+    includes its table recovery)."""
+    page = scrape(port)
+    return (
+        metric_total(page, "streamguard_rebalances_total") >= rebalances
+        and metric_total(page, "streamguard_rebalance_in_progress") == 0
+    )
+
+
+# --- bounded waits ----------------------------------------------------------------------------
+
+
+def wait_for(
+    probe: Callable[[], T],
+    timeout: float,
     *,
-    ts: str = "2026-01-10T18:03:11Z",
-    plate: str = "8ABC123",
-    read_id: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "type": "plate_read",
-        "read_id": read_id or str(uuid.uuid4()),
-        "ts": ts,
-        "agency_id": owner,
-        "camera_id": "cam-1",
-        "plate": plate,
-        "plate_state": "CA",
-        "confidence": 0.9,
-        "location": {"lat": 34.2, "lon": -119.2},
-        "hotlist_hit": False,
-        "share_to": list(share_to),
-    }
+    until: Callable[[T], object] = bool,
+    interval: float = 0.5,
+) -> T:
+    """Call `probe` every `interval` seconds until `until(value)` holds or `timeout` passes.
 
-
-def policy_change(
-    owner: str,
-    setting: str,
-    value: Any,
-    *,
-    keys: Mapping[str, bytes] | None = None,
-    key_id: str = "k1",
-    ts: str = "2026-01-10T18:00:00Z",
-    change_id: str | None = None,
-) -> dict[str, Any]:
-    """A policy_change, signed with `keys[key_id]` when keys are given, else unsigned."""
-    change: dict[str, Any] = {
-        "type": "policy_change",
-        "change_id": change_id or str(uuid.uuid4()),
-        "ts": ts,
-        "agency_id": owner,
-        "setting": setting,
-        "value": value,
-        "actor": {"user_id": "admin-1", "agency_id": owner},
-        "reason": "test",
-        "ticket": "CHG-1",
-    }
-    if keys is not None:
-        change["key_id"] = key_id
-        change["signature"] = sign_change(change, keys[key_id])
-    return change
+    Returns the last value either way: the caller asserts on it, so a timeout shows what was
+    last seen. A deadline on polling, never a claim about speed.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if until(value) or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)

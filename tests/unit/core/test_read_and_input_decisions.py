@@ -9,8 +9,7 @@ import pytest
 from streamguard.core.engine import decide_read, event_kind, normalize_plate
 from streamguard.core.models import MalformedDecision, ReadDecision, UpsertDecision
 from streamguard.core.policy import PolicyState, apply_change
-from tests.conftest import Apply
-from tests.helpers import KEYS, NOW, change, read, search
+from tests.helpers import KEYS, NOW, Apply, change, read, search
 
 DAY = 86_400.0
 
