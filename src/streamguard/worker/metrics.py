@@ -1,4 +1,4 @@
-"""Every Prometheus metric StreamGuard exposes, built in one place (CONTRACT 7).
+"""Every Prometheus metric StreamGuard exposes, built in one place (docs/contract.md, 7).
 
 Business code never touches a `Counter` directly: the worker calls the `observe_*` / `set_*`
 methods of one `StreamguardMetrics` bundle, and `install_faust_sensors` hooks faust's own consumer
@@ -40,13 +40,11 @@ if TYPE_CHECKING:
     from faust.types.web import Response as WebResponse
 
 __all__ = (
-    "ALERT_KINDS",
     "ALL_CODES",
     "DECISION_SECONDS_BUCKETS",
     "EVENT_KINDS",
     "EVENT_LAG_SECONDS_BUCKETS",
     "FAUST_PREFIX",
-    "METRIC_NAMES",
     "NETWORK_DECISIONS",
     "OTHER",
     "OUTCOMES_BY_KIND",
@@ -58,13 +56,13 @@ __all__ = (
 OTHER: Final = "other"
 
 EVENT_KINDS: Final = ("search_request", "plate_read", "policy_change", "agency", "raw")
-# Which outcomes each kind can have (CONTRACT 3 and 5). Pre-creating exactly these series at 0
-# lets `rate()` and `increase()` see the first event instead of starting from a missing series.
+# Which outcomes each kind can have (docs/contract.md, 3 and 5). Pre-creating exactly these
+# series at 0 lets `rate()` and `increase()` see the first event instead of a missing series.
 OUTCOMES_BY_KIND: Final[Mapping[str, tuple[str, ...]]] = {
     "search_request": ("approved", "partial", "denied", "malformed"),
     "plate_read": ("shared", "partial", "denied", "malformed"),
     "policy_change": ("applied", "rejected", "malformed"),
-    # "deleted" is an additive outcome: a null agency value removes a registry entry (CONTRACT 1).
+    # "deleted" is additive: a null agency value removes a registry entry (docs/contract.md, 1).
     "agency": ("upserted", "deleted", "malformed"),
     "raw": ("malformed",),
 }
@@ -140,30 +138,13 @@ _MAX_CACHED_OWNER_CHILDREN: Final = 100_000
 # faust's sensor metrics get a fixed prefix instead of the app id: dashboards and alert rules must
 # not change when a deployment renames its app or topic prefix.
 FAUST_PREFIX: Final = "streamguard_faust"
-# faust 0.15.3 metrics that are wrong (FAUST_NOTES 4) and are not exposed: the three latencies
+# faust 0.15.3 metrics that are wrong (docs/faust-fixes.md) and are not exposed: the three latencies
 # observe ~0 ms, and `total_rebalances` is an in-progress gauge named like a counter.
 _BROKEN_FAUST_FIELDS: Final = (
     "rebalance_done_latency",
     "rebalance_done_consumer_latency",
     "http_latency",
     "total_rebalances",
-)
-
-# Metric families StreamGuard itself defines (names as in the exposition, without suffixes).
-METRIC_NAMES: Final = (
-    "streamguard_events",
-    "streamguard_violations",
-    "streamguard_networks",
-    "streamguard_policy_changes",
-    "streamguard_alerts",
-    "streamguard_decision_seconds",
-    "streamguard_event_lag_seconds",
-    "streamguard_agency_searches",
-    "streamguard_owner_attempts",
-    "streamguard_consumer_lag_messages",
-    "streamguard_rebalances",
-    "streamguard_rebalance_in_progress",
-    "streamguard_rebalance_seconds",
 )
 
 
@@ -372,10 +353,11 @@ class StreamguardMetrics:
     def observe_owner_attempt(self, owner_id: str, kind: str) -> None:
         """Count one out-of-state or federal search attempt on `owner_id`'s network.
 
-        Additive to CONTRACT 7 (the contract's violation counter has no owner label). Call once
-        per owner network a search reached for with `OUT_OF_STATE_RECIPIENT` ("out_of_state") or
-        `FEDERAL_RECIPIENT` ("federal"), whether or not the owner shared. Owner ids should be
-        registry agencies; at most `max_agency_series` distinct owners get their own series.
+        Additive to docs/contract.md, 7 (the contract's violation counter has no owner label).
+        Call once per owner network a search reached for with `OUT_OF_STATE_RECIPIENT`
+        ("out_of_state") or `FEDERAL_RECIPIENT` ("federal"), whether or not the owner shared.
+        Owner ids should be registry agencies; at most `max_agency_series` distinct owners get
+        their own series.
         """
         child = self._owner_children.get((owner_id, kind))
         if child is None:
@@ -466,7 +448,7 @@ class StreamguardMetrics:
     def install_faust_sensors(self, app: Any) -> None:
         """Make `app` record faust's consumer/producer metrics into this bundle's registry.
 
-        Uses faust's Prometheus sensor minus its broken metrics (FAUST_NOTES 4), replaced by
+        Uses faust's Prometheus sensor minus its broken metrics (docs/faust-fixes.md), replaced by
         `streamguard_rebalances_total`, `streamguard_rebalance_in_progress` and
         `streamguard_rebalance_seconds`, plus `streamguard_consumer_lag_messages`. Call before
         the worker starts. Safe to call for several apps: the faust metrics are created once per
@@ -526,7 +508,7 @@ class _PendingFlush:
 
 
 class StreamguardMonitor(PrometheusMonitor):
-    """faust's Prometheus sensor with its broken metrics replaced (FAUST_NOTES 4)."""
+    """faust's Prometheus sensor with its broken metrics replaced (docs/faust-fixes.md)."""
 
     def __init__(self, metrics: FaustMetrics, streamguard: StreamguardMetrics, **kwargs: Any):
         super().__init__(metrics=metrics, **kwargs)
