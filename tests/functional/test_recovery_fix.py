@@ -1,4 +1,5 @@
-"""The fixes in `streamguard.worker.faust_fixes.recovery`.
+"""The fixes in `streamguard.worker.faust_fixes.recovery`, and the source check that guards
+them with every other faust fix (`streamguard.worker.faust_fixes.sources`).
 
 Nothing fetched is lost when partitions resume.
 
@@ -28,7 +29,9 @@ from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 
-from streamguard.worker.faust_fixes import recovery
+from streamguard.worker import faust_fixes
+from streamguard.worker.faust_fixes import recovery, sources
+from streamguard.worker.faust_fixes.sources import GUARDED, FaustChangedError
 
 INPUT = TP("sg.searches", 0)
 COMMITTED = 10  # the group's committed offset: where the seek puts the fetch position
@@ -132,17 +135,28 @@ def test_install_changes_only_the_given_apps_recovery() -> None:
 
 
 def test_installed_faust_and_aiokafka_are_the_versions_the_fixes_were_made_for() -> None:
-    assert recovery.source_sha256() == recovery.EXPECTED_SOURCES
+    assert [g.source for g in GUARDED if sources.source_sha256(g.source) is None] == []
+    assert sources.changed_sources() == []
 
 
-def test_install_refuses_a_changed_faust(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An upgrade that changes a function stops the worker at start, naming this module."""
-    name = "aiokafka Fetcher.fetched_records"
-    monkeypatch.setitem(recovery.EXPECTED_SOURCES, name, "0" * 64)
-    app = app_named("sg-recovery-changed")
-    with pytest.raises(recovery.FaustChangedError, match=r"^aiokafka Fetcher\.fetched_records "):
-        recovery.install(app)
-    assert app.tables.recovery.on_recovery_completed.__func__ is Recovery.on_recovery_completed
+def test_create_app_refuses_a_changed_faust(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upgrade that changes a function stops the worker at start, naming the function and
+    the fix, before any fix is installed."""
+
+    async def fetched_records(self: Any, partitions: Any, timeout: float = 0, **_: Any) -> Any:
+        return {}  # "upstream's new version"
+
+    installed: list[faust.App] = []
+    monkeypatch.setattr(Fetcher, "fetched_records", fetched_records)
+    monkeypatch.setattr(recovery, "install", installed.append)
+    with pytest.raises(FaustChangedError) as caught:
+        faust_fixes.create_app("sg-recovery-changed", broker="kafka://localhost:1")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "changed 1 source(s)" in message
+    assert "aiokafka.consumer.fetcher:Fetcher.fetched_records (recovery)" in message
+    assert "docs/faust-fixes.md" in message
+    assert installed == []
 
 
 # --- fault 2 ---------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Worker agents under `agent.test_context()`: no broker, memory store, outputs captured.
 
-Follows FAUST_NOTES: session-scoped loop (pyproject), the worker built inside the running loop,
-delivery replaced by a capture (a real producer would try to bootstrap from Kafka).
+Follows docs/faust-fixes.md ("Testing without a broker"): session-scoped loop (pyproject), the
+worker built inside the running loop, delivery's send step replaced by a capture (a real
+producer would try to bootstrap from Kafka).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ AGENCIES = (
 
 
 class MemoryProducer(Producer):
-    """Accepts every send at once (FAUST_NOTES 2): table changelogs need a producer."""
+    """Accepts every send at once: table changelogs need a producer (docs/faust-fixes.md)."""
 
     def __init__(self, transport: Any) -> None:
         super().__init__(transport)
@@ -111,10 +112,10 @@ async def worker(tmp_path: Path) -> tuple[StreamguardWorker, Captured]:
     async def ready() -> None:
         return None
 
-    built._deliver = deliver  # type: ignore[method-assign]
+    built.delivery.send = deliver  # type: ignore[method-assign]
     built._ensure_ready = ready  # type: ignore[method-assign]
     built.app.producer = MemoryProducer(built.app.transport)
-    await built.app.producer.maybe_start()  # started inside the running loop (FAUST_NOTES 2)
+    await built.app.producer.maybe_start()  # started inside the running loop
     return built, captured
 
 
@@ -243,7 +244,9 @@ async def test_direct_changelog_writes_use_faust_encoding(
 ) -> None:
     """Counter and head changelog records the worker sends itself are byte-identical to what
     faust's table would send, so faust's recovery restores them."""
-    from streamguard.worker.app import _Write
+    from streamguard.worker.delivery import TableWrite
+    from streamguard.worker.faust_fixes.stores import table_store
+    from streamguard.worker.stores import CachedStore
 
     app, _ = worker
     for table, key, value in (
@@ -254,7 +257,7 @@ async def test_direct_changelog_writes_use_faust_encoding(
             {"chain": "searches-0", "seq": 3, "hash": "ab" * 32, "offset": 12},
         ),
     ):
-        write = _Write(table, 0, key, value)
+        write = TableWrite(CachedStore(table_store(table)), 0, key, value)
         topic = table.changelog_topic
         assert write.topic == topic.get_topic_name()
         assert write.key_bytes == topic.prepare_key(key, None)[0]
