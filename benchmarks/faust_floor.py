@@ -10,7 +10,8 @@ concurrency 1 per agent, at-least-once, one agent per input topic, no tables, we
 * noop:  take the events, do nothing with them (faust's per-message machinery only);
 * send:  produce one message per event (the input bytes, to `<prefix>raw.out`) with faust's
   `app.producer.send`, then wait for every acknowledgement of the batch;
-* batch: the same, through aiokafka's batch API (what the worker's `_deliver` does).
+* batch: the same, through aiokafka's batch API, with the worker's own record-batch producer
+  (`streamguard.worker.delivery.RecordBatches`, what the worker's delivery sends with).
 
 The rate is events/s from the first event an agent sees to the N-th one done; it is written as
 JSON to --result and the process exits at once (nothing to commit or flush).
@@ -29,6 +30,9 @@ import uuid
 from typing import Any
 
 import faust
+
+from streamguard.worker.delivery import RecordBatches
+from streamguard.worker.faust_fixes.producer import aiokafka_producer
 
 
 def main() -> None:
@@ -79,24 +83,14 @@ def main() -> None:
             ]
             await asyncio.gather(*pending)
         elif args.mode == "batch":
-            kafka = app.producer._producer
-            batches: dict[int, Any] = {}
-            await kafka.client._wait_on_metadata(out_topic)
+            kafka = aiokafka_producer(app.producer)
+            if kafka is None:
+                raise RuntimeError("faust's producer has no started aiokafka producer")
+            out = RecordBatches(kafka)
+            await out.prepare([out_topic])
             for e in events:
-                key = e.message.key
-                partition = kafka._partition(out_topic, None, None, None, key, None)
-                builder = batches.get(partition)
-                if (
-                    builder is None
-                    or builder.append(timestamp=None, key=key, value=e.message.value) is None
-                ):
-                    builder = batches[partition] = kafka.create_batch()
-                    builder.append(timestamp=None, key=key, value=e.message.value)
-                    # (a full batch is simply replaced: fine for a floor measurement)
-            futures = [
-                await kafka.send_batch(b, out_topic, partition=p) for p, b in batches.items()
-            ]
-            await asyncio.gather(*futures)
+                out.add(out_topic, e.message.key, e.message.value, None)
+            await out.send()
 
     def agent(role: str) -> None:
         topic = app.topic(

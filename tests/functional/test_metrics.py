@@ -13,8 +13,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamguard.core import codes
+from streamguard.stream.alerts import ALERT_KINDS
 from streamguard.worker.metrics import (
-    ALERT_KINDS,
     DECISION_SECONDS_BUCKETS,
     EVENT_LAG_SECONDS_BUCKETS,
     FAUST_PREFIX,
@@ -67,7 +67,7 @@ def decide(metrics: StreamguardMetrics, **overrides: object) -> None:
 
 
 def test_contract_metric_families_are_exposed_with_their_types(metrics: StreamguardMetrics) -> None:
-    """CONTRACT 7 names appear in the exposition with the type the contract implies."""
+    """docs/contract.md 7 names appear in the exposition with the type the contract implies."""
     types = type_lines(metrics)
     for line in (
         "# TYPE streamguard_events_total counter",

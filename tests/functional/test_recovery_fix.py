@@ -1,4 +1,5 @@
-"""The fixes in `streamguard.worker.faust_fixes.recovery`.
+"""The fixes in `streamguard.worker.faust_fixes.recovery`, and the source check that guards
+them with every other faust fix (`streamguard.worker.faust_fixes.sources`).
 
 Nothing fetched is lost when partitions resume.
 
@@ -16,19 +17,28 @@ No broker: the crash test (`tests/integration/test_worker_crash.py`) runs both a
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
+import inspect
+import os
 import types
+from pathlib import Path
 from typing import Any
 
 import faust
+import faust.stores.rocksdb as faust_rocksdb
+import faust.streams
 import pytest
 from aiokafka.consumer.fetcher import Fetcher, FetchResult
 from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 
-from streamguard.worker.faust_fixes import recovery
+from streamguard.worker import faust_fixes
+from streamguard.worker.faust_fixes import consumer, monitor, recovery, sources, stores
+from streamguard.worker.faust_fixes.sources import GUARDED, FaustChangedError
+from streamguard.worker.main import main_worker
 
 INPUT = TP("sg.searches", 0)
 COMMITTED = 10  # the group's committed offset: where the seek puts the fetch position
@@ -132,17 +142,28 @@ def test_install_changes_only_the_given_apps_recovery() -> None:
 
 
 def test_installed_faust_and_aiokafka_are_the_versions_the_fixes_were_made_for() -> None:
-    assert recovery.source_sha256() == recovery.EXPECTED_SOURCES
+    assert [g.source for g in GUARDED if sources.source_sha256(g.source) is None] == []
+    assert sources.changed_sources() == []
 
 
-def test_install_refuses_a_changed_faust(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An upgrade that changes a function stops the worker at start, naming this module."""
-    name = "aiokafka Fetcher.fetched_records"
-    monkeypatch.setitem(recovery.EXPECTED_SOURCES, name, "0" * 64)
-    app = app_named("sg-recovery-changed")
-    with pytest.raises(recovery.FaustChangedError, match=r"^aiokafka Fetcher\.fetched_records "):
-        recovery.install(app)
-    assert app.tables.recovery.on_recovery_completed.__func__ is Recovery.on_recovery_completed
+def test_create_app_refuses_a_changed_faust(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upgrade that changes a function stops the worker at start, naming the function and
+    the fix, before any fix is installed."""
+
+    async def fetched_records(self: Any, partitions: Any, timeout: float = 0, **_: Any) -> Any:
+        return {}  # "upstream's new version"
+
+    installed: list[faust.App] = []
+    monkeypatch.setattr(Fetcher, "fetched_records", fetched_records)
+    monkeypatch.setattr(recovery, "install", installed.append)
+    with pytest.raises(FaustChangedError) as caught:
+        faust_fixes.create_app("sg-recovery-changed", broker="kafka://localhost:1")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "changed 1 source(s)" in message
+    assert "aiokafka.consumer.fetcher:Fetcher.fetched_records (recovery)" in message
+    assert "docs/faust-fixes.md" in message
+    assert installed == []
 
 
 # --- fault 2 ---------------------------------------------------------------------------------
@@ -257,3 +278,117 @@ def test_live_view_follows_the_set_and_is_never_empty() -> None:
     assert INPUT in view and CHANGELOG not in view
     tps.clear()
     assert view and INPUT not in view
+
+
+# --- the source check, for every fix --------------------------------------------------------
+
+
+def test_the_worker_refuses_to_start_on_a_changed_guarded_source(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`streamguard worker` with one guarded faust function changed: exit 2 and one line on
+    stderr that names the function and the fix depending on it."""
+
+    def current_event() -> Any:  # "upstream's new version" of faust.streams.current_event
+        return None
+
+    for name in [n for n in os.environ if n.startswith("STREAMGUARD_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("STREAMGUARD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("STREAMGUARD_STORE", "memory://")
+    monkeypatch.setattr(faust.streams, "current_event", current_event)
+    assert main_worker([]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("streamguard worker: error: faust-streaming ")
+    assert "changed 1 source(s)" in err
+    assert "faust.streams:current_event (context)" in err
+
+
+def test_a_renamed_private_method_counts_as_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(faust_rocksdb.Store, "_db_for_partition")
+    changed = [g.source for g in sources.changed_sources()]
+    assert changed == ["faust.stores.rocksdb:Store._db_for_partition"]
+    with pytest.raises(FaustChangedError, match=r"Store\._db_for_partition \(stores\)"):
+        sources.check_sources()
+
+
+def _defined_here(tree: ast.Module) -> set[str]:
+    """Names a StreamGuard module defines itself: functions, classes, module-level names and
+    attributes it assigns on `self`."""
+    own: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            own.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            own.add(node.id)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            own.add(node.target.id)
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.ctx, ast.Store)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+        ):
+            own.add(node.attr)
+    return own
+
+
+def _private_names_used(tree: ast.Module) -> set[str]:
+    """`x._name` attributes, and `getattr`/`hasattr(x, "_name")`, that are not dunders."""
+    used: set[str] = set()
+    for node in ast.walk(tree):
+        name = None
+        if isinstance(node, ast.Attribute):
+            name = node.attr
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "hasattr", "setattr")
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+        ):
+            name = node.args[1].value
+        if name is not None and name.startswith("_") and not name.startswith("__"):
+            used.add(name)
+    return used
+
+
+def test_private_names_of_faust_and_aiokafka_are_used_only_by_the_fixes_and_all_guarded() -> None:
+    """Every private name StreamGuard uses and does not define itself is one the source table
+    guards, and is used inside `streamguard.worker.faust_fixes` only."""
+    fixes = Path(faust_fixes.__file__).parent
+    guarded = {name for g in GUARDED for name in g.touches}
+    allowed_elsewhere = {"_exit"}  # os._exit: the standard library, not faust
+    package = fixes.parent.parent
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        foreign = _private_names_used(tree) - _defined_here(tree)
+        if path.parent == fixes:
+            assert foreign <= guarded, f"{path.name}: not in the source table: {foreign - guarded}"
+        else:
+            assert foreign <= allowed_elsewhere, f"{path}: uses {foreign} outside faust_fixes"
+
+
+def test_every_private_faust_method_a_fix_overrides_is_guarded() -> None:
+    """A method of a faust or aiokafka class that a fix's subclass replaces is in the table."""
+    guarded = {name for g in GUARDED for name in g.touches}
+    upstream = ("faust", "aiokafka", "mode")
+    overridden = set()
+    for module in (consumer, monitor, recovery, stores):
+        for cls in vars(module).values():
+            if not (isinstance(cls, type) and cls.__module__ == module.__name__):
+                continue
+            for name, value in vars(cls).items():
+                private = name.startswith("_") and not name.startswith("__")
+                if private and inspect.isfunction(value):
+                    bases = [b for b in cls.__mro__[1:] if name in vars(b)]
+                    if any(b.__module__.split(".")[0] in upstream for b in bases):
+                        overridden.add(name)
+    assert overridden == {
+        "_new_transport",
+        "_new_consumer_thread",
+        "_create_worker_consumer",
+        "_clear_partition_related_metrics",
+    }
+    assert overridden <= guarded

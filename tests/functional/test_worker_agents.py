@@ -1,13 +1,15 @@
 """Worker agents under `agent.test_context()`: no broker, memory store, outputs captured.
 
-Follows FAUST_NOTES: session-scoped loop (pyproject), the worker built inside the running loop,
-delivery replaced by a capture (a real producer would try to bootstrap from Kafka).
+Follows docs/faust-fixes.md ("Testing without a broker"): session-scoped loop (pyproject), the
+worker built inside the running loop, delivery's send step replaced by a capture (a real
+producer would try to bootstrap from Kafka).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import types
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,7 @@ AGENCIES = (
 
 
 class MemoryProducer(Producer):
-    """Accepts every send at once (FAUST_NOTES 2): table changelogs need a producer."""
+    """Accepts every send at once: table changelogs need a producer (docs/faust-fixes.md)."""
 
     def __init__(self, transport: Any) -> None:
         super().__init__(transport)
@@ -111,10 +113,10 @@ async def worker(tmp_path: Path) -> tuple[StreamguardWorker, Captured]:
     async def ready() -> None:
         return None
 
-    built._deliver = deliver  # type: ignore[method-assign]
+    built.delivery.send = deliver  # type: ignore[method-assign]
     built._ensure_ready = ready  # type: ignore[method-assign]
     built.app.producer = MemoryProducer(built.app.transport)
-    await built.app.producer.maybe_start()  # started inside the running loop (FAUST_NOTES 2)
+    await built.app.producer.maybe_start()  # started inside the running loop
     return built, captured
 
 
@@ -243,7 +245,9 @@ async def test_direct_changelog_writes_use_faust_encoding(
 ) -> None:
     """Counter and head changelog records the worker sends itself are byte-identical to what
     faust's table would send, so faust's recovery restores them."""
-    from streamguard.worker.app import _Write
+    from streamguard.worker.delivery import TableWrite
+    from streamguard.worker.faust_fixes.stores import table_store
+    from streamguard.worker.stores import CachedStore
 
     app, _ = worker
     for table, key, value in (
@@ -254,8 +258,49 @@ async def test_direct_changelog_writes_use_faust_encoding(
             {"chain": "searches-0", "seq": 3, "hash": "ab" * 32, "offset": 12},
         ),
     ):
-        write = _Write(table, 0, key, value)
+        write = TableWrite(CachedStore(table_store(table)), 0, key, value)
         topic = table.changelog_topic
         assert write.topic == topic.get_topic_name()
         assert write.key_bytes == topic.prepare_key(key, None)[0]
         assert write.value_bytes == topic.prepare_value(value, None)[0]
+
+
+class _Event:
+    """What faust's stores read of the current event."""
+
+    def __init__(self, partition: int) -> None:
+        self.message = types.SimpleNamespace(partition=partition)
+
+
+async def test_acknowledged_counter_records_are_what_faust_reads_from_rocksdb(
+    tmp_path: Path,
+) -> None:
+    """The worker writes its acknowledged counter records into faust's rocksdb store itself
+    (`faust_fixes.stores`): faust's own reads see them, a delete removes the key, and the last
+    changelog offset is what recovery resumes after."""
+    from streamguard.worker.delivery import TableWrite
+    from streamguard.worker.faust_fixes.context import as_current
+
+    built = build_worker(
+        WorkerSettings(app_id=f"fr-{tmp_path.name}", store="rocksdb://", data_dir=tmp_path),
+        statutes=load_statutes(),
+        file_agencies=AGENCIES,
+        keys={},
+        salt=b"functional-test-salt",
+        metrics=StreamguardMetrics.create(CollectorRegistry()),
+        web_enabled=False,
+    )
+    store = built.counters["counters"]
+    kept, gone = "3|searches|1m|1700000000|tx-houston-pd", "3|searches|1m|1699999940|tx-houston-pd"
+    writes = [TableWrite(store, 3, gone, 4), TableWrite(store, 3, kept, 7)]
+    writes.append(TableWrite(store, 3, gone, None))
+    for offset, write in enumerate(writes, start=40):
+        write.offset = offset
+    built.delivery.apply(writes, {3: _Event(3)})
+    data = built.tables["counters"].data
+    assert type(data).__module__ == "faust.stores.rocksdb"
+    with as_current(_Event(3)):
+        assert data.get(kept) == 7
+        assert data.get(gone) is None
+    assert data.persisted_offset(TP(store.store.changelog_topic, 3)) == 42
+    assert (store.get(kept), store.get(gone)) == (7, None)  # the worker's cache agrees

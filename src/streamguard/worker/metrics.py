@@ -1,4 +1,4 @@
-"""Every Prometheus metric StreamGuard exposes, built in one place (CONTRACT 7).
+"""Every Prometheus metric StreamGuard exposes, built in one place (docs/contract.md, 7).
 
 Business code never touches a `Counter` directly: the worker calls the `observe_*` / `set_*`
 methods of one `StreamguardMetrics` bundle, and `install_faust_sensors` hooks faust's own consumer
@@ -17,8 +17,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from faust.sensors.monitor import Monitor, TPOffsetMapping
-from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -33,20 +32,19 @@ from prometheus_client.process_collector import ProcessCollector
 
 from streamguard.core import codes
 from streamguard.stream.alerts import ALERT_KINDS
+from streamguard.worker.faust_fixes.monitor import StreamguardMonitor, faust_metrics
 
 if TYPE_CHECKING:
-    from faust.types import TP, AppT
+    from faust.types import AppT
     from faust.types.web import Request, View
     from faust.types.web import Response as WebResponse
 
 __all__ = (
-    "ALERT_KINDS",
     "ALL_CODES",
     "DECISION_SECONDS_BUCKETS",
     "EVENT_KINDS",
     "EVENT_LAG_SECONDS_BUCKETS",
     "FAUST_PREFIX",
-    "METRIC_NAMES",
     "NETWORK_DECISIONS",
     "OTHER",
     "OUTCOMES_BY_KIND",
@@ -58,13 +56,13 @@ __all__ = (
 OTHER: Final = "other"
 
 EVENT_KINDS: Final = ("search_request", "plate_read", "policy_change", "agency", "raw")
-# Which outcomes each kind can have (CONTRACT 3 and 5). Pre-creating exactly these series at 0
-# lets `rate()` and `increase()` see the first event instead of starting from a missing series.
+# Which outcomes each kind can have (docs/contract.md, 3 and 5). Pre-creating exactly these
+# series at 0 lets `rate()` and `increase()` see the first event instead of a missing series.
 OUTCOMES_BY_KIND: Final[Mapping[str, tuple[str, ...]]] = {
     "search_request": ("approved", "partial", "denied", "malformed"),
     "plate_read": ("shared", "partial", "denied", "malformed"),
     "policy_change": ("applied", "rejected", "malformed"),
-    # "deleted" is an additive outcome: a null agency value removes a registry entry (CONTRACT 1).
+    # "deleted" is additive: a null agency value removes a registry entry (docs/contract.md, 1).
     "agency": ("upserted", "deleted", "malformed"),
     "raw": ("malformed",),
 }
@@ -140,31 +138,6 @@ _MAX_CACHED_OWNER_CHILDREN: Final = 100_000
 # faust's sensor metrics get a fixed prefix instead of the app id: dashboards and alert rules must
 # not change when a deployment renames its app or topic prefix.
 FAUST_PREFIX: Final = "streamguard_faust"
-# faust 0.15.3 metrics that are wrong (FAUST_NOTES 4) and are not exposed: the three latencies
-# observe ~0 ms, and `total_rebalances` is an in-progress gauge named like a counter.
-_BROKEN_FAUST_FIELDS: Final = (
-    "rebalance_done_latency",
-    "rebalance_done_consumer_latency",
-    "http_latency",
-    "total_rebalances",
-)
-
-# Metric families StreamGuard itself defines (names as in the exposition, without suffixes).
-METRIC_NAMES: Final = (
-    "streamguard_events",
-    "streamguard_violations",
-    "streamguard_networks",
-    "streamguard_policy_changes",
-    "streamguard_alerts",
-    "streamguard_decision_seconds",
-    "streamguard_event_lag_seconds",
-    "streamguard_agency_searches",
-    "streamguard_owner_attempts",
-    "streamguard_consumer_lag_messages",
-    "streamguard_rebalances",
-    "streamguard_rebalance_in_progress",
-    "streamguard_rebalance_seconds",
-)
 
 
 def _bounded(value: str, allowed: Iterable[str]) -> str:
@@ -372,10 +345,11 @@ class StreamguardMetrics:
     def observe_owner_attempt(self, owner_id: str, kind: str) -> None:
         """Count one out-of-state or federal search attempt on `owner_id`'s network.
 
-        Additive to CONTRACT 7 (the contract's violation counter has no owner label). Call once
-        per owner network a search reached for with `OUT_OF_STATE_RECIPIENT` ("out_of_state") or
-        `FEDERAL_RECIPIENT` ("federal"), whether or not the owner shared. Owner ids should be
-        registry agencies; at most `max_agency_series` distinct owners get their own series.
+        Additive to docs/contract.md, 7 (the contract's violation counter has no owner label).
+        Call once per owner network a search reached for with `OUT_OF_STATE_RECIPIENT`
+        ("out_of_state") or `FEDERAL_RECIPIENT` ("federal"), whether or not the owner shared.
+        Owner ids should be registry agencies; at most `max_agency_series` distinct owners get
+        their own series.
         """
         child = self._owner_children.get((owner_id, kind))
         if child is None:
@@ -466,16 +440,14 @@ class StreamguardMetrics:
     def install_faust_sensors(self, app: Any) -> None:
         """Make `app` record faust's consumer/producer metrics into this bundle's registry.
 
-        Uses faust's Prometheus sensor minus its broken metrics (FAUST_NOTES 4), replaced by
+        Uses faust's Prometheus sensor minus its broken metrics (docs/faust-fixes.md), replaced by
         `streamguard_rebalances_total`, `streamguard_rebalance_in_progress` and
         `streamguard_rebalance_seconds`, plus `streamguard_consumer_lag_messages`. Call before
         the worker starts. Safe to call for several apps: the faust metrics are created once per
         bundle, so a shared registry never raises `DuplicateTimeseries`.
         """
         if self._faust is None:
-            self._faust = FaustMetrics.create(self.registry, FAUST_PREFIX)
-            for field in _BROKEN_FAUST_FIELDS:
-                self.registry.unregister(getattr(self._faust, field))
+            self._faust = faust_metrics(self.registry, FAUST_PREFIX)
         app.monitor = StreamguardMonitor(metrics=self._faust, streamguard=self)
 
     def mount_metrics_page(self, app: AppT, pattern: str = "/metrics") -> None:
@@ -505,6 +477,16 @@ class StreamguardMetrics:
         self.consumer_lag.clear()
         self._lag_children.clear()
 
+    def observe_rebalance_start(self) -> None:
+        """Count a rebalance; in progress until `observe_rebalance_end`."""
+        self.rebalances.inc()
+        self.rebalance_in_progress.set(1)
+
+    def observe_rebalance_end(self, seconds: float) -> None:
+        """A rebalance (including table recovery) ended after `seconds`."""
+        self.rebalance_in_progress.set(0)
+        self.rebalance_seconds.observe(seconds)
+
     def exposition(self) -> bytes:
         """The registry in Prometheus text format (what `/metrics` serves)."""
         return generate_latest(self.registry)
@@ -523,113 +505,3 @@ class _PendingFlush:
     def collect(self) -> list[Any]:
         self._metrics.flush()
         return []
-
-
-class StreamguardMonitor(PrometheusMonitor):
-    """faust's Prometheus sensor with its broken metrics replaced (FAUST_NOTES 4)."""
-
-    def __init__(self, metrics: FaustMetrics, streamguard: StreamguardMetrics, **kwargs: Any):
-        super().__init__(metrics=metrics, **kwargs)
-        self._streamguard = streamguard
-        # Label children of faust's per-message metrics, as `PrometheusMonitor` would look
-        # them up on every message (4 labels() calls and a regex per event, about 6 % of a
-        # busy worker). Per-partition children are dropped whenever faust removes their
-        # series (`_clear_partition_related_metrics`, on every rebalance).
-        self._tp_children: dict[tuple[str, TP], Any] = {}
-        self._stream_children: dict[Any, Any] = {}
-
-    def _tp_child(self, metric: Any, name: str, tp: TP) -> Any:
-        child = self._tp_children.get((name, tp))
-        if child is None:
-            child = self._tp_children[(name, tp)] = metric.labels(
-                topic=tp.topic, partition=tp.partition
-            )
-        return child
-
-    def on_message_in(self, tp: TP, offset: int, message: Any) -> None:
-        """What `PrometheusMonitor.on_message_in` records, with its label children kept."""
-        Monitor.on_message_in(self, tp, offset, message)
-        metrics = self._metrics
-        metrics.messages_received.inc()
-        metrics.active_messages.inc()
-        child = self._tp_children.get(("topic", tp))
-        if child is None:
-            child = self._tp_children[("topic", tp)] = metrics.messages_received_per_topics.labels(
-                topic=tp.topic
-            )
-        child.inc()
-        self._tp_child(metrics.messages_received_per_topics_partition, "in", tp).set(offset)
-
-    def on_stream_event_in(
-        self, tp: TP, offset: int, stream: Any, event: Any
-    ) -> dict[str, Any] | None:
-        """What `PrometheusMonitor.on_stream_event_in` records, with its label child kept."""
-        state = Monitor.on_stream_event_in(self, tp, offset, stream, event)
-        metrics = self._metrics
-        metrics.total_events.inc()
-        metrics.total_active_events.inc()
-        child = self._stream_children.get(stream)
-        if child is None:
-            child = self._stream_children[stream] = metrics.total_events_per_stream.labels(
-                stream=f"stream.{self._stream_label(stream)}.events"
-            )
-        child.inc()
-        return state
-
-    def _update_lag(self, tp: TP) -> None:
-        # Both are Kafka "next offset" positions (highwater, and last processed + 1), so their
-        # difference is the count of messages the group has not committed yet.
-        end = self.tp_end_offsets.get(tp)
-        committed = self.tp_committed_offsets.get(tp)
-        if end is not None and committed is not None:
-            self._streamguard.set_consumer_lag(tp.topic, tp.partition, end - committed)
-
-    def on_tp_commit(self, tp_offsets: TPOffsetMapping) -> None:
-        """Offsets committed: refresh those partitions' lag."""
-        super().on_tp_commit(tp_offsets)
-        for tp in tp_offsets:
-            self._update_lag(tp)
-
-    def track_tp_end_offset(self, tp: TP, offset: int) -> None:
-        """New end offset seen while fetching: refresh that partition's lag."""
-        Monitor.track_tp_end_offset(self, tp, offset)
-        self._tp_child(self._metrics.topic_partition_end_offset, "end", tp).set(offset)
-        self._update_lag(tp)
-
-    def on_rebalance_start(self, app: AppT) -> dict[str, Any]:
-        """Count the rebalance (faust's own `total_rebalances` is an in-progress gauge)."""
-        state = super().on_rebalance_start(app)
-        self._streamguard.rebalances.inc()
-        self._streamguard.rebalance_in_progress.set(1)
-        return state
-
-    def on_rebalance_return(self, app: AppT, state: dict[str, Any]) -> None:
-        """Skip faust's ~0 ms `rebalance_done_consumer_latency`; keep the recovering gauge."""
-        Monitor.on_rebalance_return(self, app, state)
-        self._metrics.total_rebalances_recovering.inc()
-
-    def on_rebalance_end(self, app: AppT, state: dict[str, Any]) -> None:
-        """Record the real rebalance duration (`latency_end`, seconds) instead of faust's ~0."""
-        Monitor.on_rebalance_end(self, app, state)
-        self._clear_partition_related_metrics()
-        self._metrics.total_rebalances_recovering.dec()
-        self._streamguard.rebalance_in_progress.set(0)
-        self._streamguard.rebalance_seconds.observe(state["latency_end"])
-
-    def _clear_partition_related_metrics(self) -> None:
-        super()._clear_partition_related_metrics()
-        self._tp_children.clear()
-        self._streamguard.clear_consumer_lag()
-
-    def on_web_request_end(
-        self,
-        app: AppT,
-        request: Request,
-        response: Any,
-        state: dict[str, Any],
-        *,
-        view: View | None = None,
-    ) -> None:
-        """Count status codes; skip faust's ~0 ms `http_latency`."""
-        Monitor.on_web_request_end(self, app, request, response, state, view=view)
-        self._metrics.http_status_codes.labels(status_code=int(state["status_code"])).inc()

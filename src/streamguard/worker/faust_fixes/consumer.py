@@ -14,6 +14,13 @@ from the current generation), then forget them.
 A commit that fails here is logged and the events are decided again by the next owner, as
 at-least-once allows; the counters' offset marks (`BatchProcessor`) keep them from being
 counted twice.
+
+`CommitOnRevokeConsumer.on_partitions_revoked` is a rewrite of faust's (the same source in
+faust-streaming 0.15.3 and in upstream's main branch at 181b1840): besides the order, it does
+not trace the revoke in faust's rebalancing span (`_start_span_from_rebalancing`), which the
+worker never configures a tracer for. Its source, and the hooks below (`App._new_transport`,
+`Consumer._new_consumer_thread`, `AIOKafkaConsumerThread._create_worker_consumer`, aiokafka's
+use of `_fetch_max_wait_ms`), are guarded in `sources`.
 """
 
 from __future__ import annotations
@@ -22,12 +29,18 @@ import logging
 from collections.abc import Set
 from typing import Any, Final
 
+import faust
 from faust.transport.consumer import CONSUMER_PARTITIONS_REVOKED
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode import Service
 
-__all__ = ("FETCH_MAX_WAIT_MS", "CommitOnRevokeConsumer", "use_commit_on_revoke")
+__all__ = (
+    "FETCH_MAX_WAIT_MS",
+    "CommitOnRevokeApp",
+    "CommitOnRevokeConsumer",
+    "use_commit_on_revoke",
+)
 
 log = logging.getLogger("streamguard.worker")
 
@@ -99,3 +112,10 @@ def use_commit_on_revoke(transport: Any) -> Any:
         raise TypeError(f"unexpected faust consumer class {transport.Consumer!r}")
     transport.Consumer = CommitOnRevokeConsumer
     return transport
+
+
+class CommitOnRevokeApp(faust.App):
+    """faust.App whose consumer is a `CommitOnRevokeConsumer`."""
+
+    def _new_transport(self) -> Any:
+        return use_commit_on_revoke(super()._new_transport())

@@ -54,85 +54,31 @@ Installing
 ----------
 `install(app)` patches the app's Recovery service (fault 1, this app only) and faust's
 `AIOKafkaConsumerThread._fetch_records` (fault 2, a class shared by every app in the process;
-the view changes nothing while the set is not empty). It refuses to run against any other source
-of the three functions it replaces or relies on (sha256 of their source), so an upgrade of faust
-or aiokafka stops the worker at start instead of silently mixing these copies with new code:
-whoever upgrades must check whether upstream fixed these, then drop or refresh this module.
+the view changes nothing while the set is not empty). The three functions it replaces or relies
+on are guarded in `sources` (checked before the app is built, `faust_fixes.create_app`): an
+upgrade of faust or aiokafka stops the worker at start instead of silently mixing these copies
+with new code. Whoever upgrades must check whether upstream fixed these, then drop or refresh
+this module (docs/faust-fixes.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import inspect
+import functools
 import types
-from collections.abc import Callable, Container
+from collections.abc import Container
 from typing import Any, Final, cast
 
 import faust
-from aiokafka.consumer.fetcher import Fetcher
-from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-__all__ = (
-    "EXPECTED_SOURCES",
-    "FaustChangedError",
-    "LiveActivePartitions",
-    "install",
-    "on_recovery_completed",
-)
+__all__ = ("LiveActivePartitions", "install", "on_recovery_completed")
 
-# sha256 of `inspect.getsource(...)` in faust-streaming 0.15.3 and aiokafka 0.14.0.
-EXPECTED_SOURCES: Final[dict[str, str]] = {
-    "faust Recovery.on_recovery_completed": (
-        "6ef567acf072e46da3fccbccc6d662371f634f622c3d510972d5df81f70ae3ac"
-    ),
-    "faust AIOKafkaConsumerThread._fetch_records": (
-        "39a2c6c79fc1455a199629912b533458a720c64983bc957420a42feef6593baa"
-    ),
-    "aiokafka Fetcher.fetched_records": (
-        "be4348896b9b66afe048de954e2be91c546f4e96c94cb120d5764ec77ce8f19e"
-    ),
-}
 _FAUST_FETCH_RECORDS: Final = AIOKafkaConsumerThread._fetch_records
-
-
-class FaustChangedError(RuntimeError):
-    """faust or aiokafka is not the version whose faults this module corrects."""
-
-
-def _sources() -> dict[str, Callable[..., Any]]:
-    return {
-        "faust Recovery.on_recovery_completed": Recovery.on_recovery_completed,
-        "faust AIOKafkaConsumerThread._fetch_records": _FAUST_FETCH_RECORDS,
-        "aiokafka Fetcher.fetched_records": Fetcher.fetched_records,
-    }
-
-
-def source_sha256() -> dict[str, str]:
-    """sha256 of the installed source of each function this module replaces or relies on."""
-    found = {}
-    for name, func in _sources().items():
-        try:
-            source = inspect.getsource(func)
-        except (OSError, TypeError) as exc:
-            msg = f"cannot read the source of {name} to check it: {exc}"
-            raise FaustChangedError(msg) from exc
-        found[name] = hashlib.sha256(source.encode()).hexdigest()
-    return found
 
 
 def install(app: faust.App) -> None:
     """Fix both faults (see the module docstring) for `app`."""
-    changed = [name for name, sha in source_sha256().items() if sha != EXPECTED_SOURCES[name]]
-    if changed:
-        msg = (
-            f"{', '.join(changed)} changed (faust {faust.__version__}); "
-            "streamguard.worker.faust_fixes.recovery corrects the faust-streaming 0.15.3 / "
-            "aiokafka 0.14.0 "
-            "versions: check whether upstream fixed the lost messages, then remove or refresh it"
-        )
-        raise FaustChangedError(msg)
     recovery: Any = cast(Any, app.tables).recovery  # TableManagerT does not declare it
     # On the instance, not the class: only this app's Recovery service changes.
     recovery.on_recovery_completed = types.MethodType(on_recovery_completed, recovery)
@@ -174,6 +120,10 @@ async def _fetch_records(
     return await _FAUST_FETCH_RECORDS(
         self, consumer, active_partitions, timeout=timeout, max_records=max_records
     )
+
+
+# Declares faust's method as the one this wraps: the source check hashes faust's, not this.
+functools.update_wrapper(_fetch_records, _FAUST_FETCH_RECORDS, assigned=(), updated=())
 
 
 async def on_recovery_completed(self: Any, generation_id: int = 0) -> None:

@@ -1,0 +1,280 @@
+"""The one table of faust and aiokafka sources the fixes in this package depend on.
+
+Every private name of faust or aiokafka that StreamGuard touches (an attribute it reads or sets,
+a method it overrides, calls or replaces) and every upstream function it copies is listed here,
+with the sha256 of the source that gives it its meaning in faust-streaming 0.15.3 and aiokafka
+0.14.0. `check_sources` compares them with what is installed; the worker runs it once, before
+it builds its app (`streamguard.worker.faust_fixes.create_app`), and refuses to start when any
+of them changed: a fix written for one version of faust must not run silently against another.
+
+What to do when it refuses (an upgrade): docs/faust-fixes.md, "Upgrading faust or aiokafka".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import pkgutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+import aiokafka
+import faust
+
+from streamguard.exceptions import StreamguardError
+
+__all__ = (
+    "GUARDED",
+    "FaustChangedError",
+    "Guarded",
+    "changed_sources",
+    "check_sources",
+    "source_sha256",
+)
+
+# The versions the hashes below were taken from.
+FAUST_VERSION: Final = "0.15.3"
+AIOKAFKA_VERSION: Final = "0.14.0"
+
+
+class FaustChangedError(StreamguardError):
+    """faust or aiokafka is not the version the fixes in `streamguard.worker.faust_fixes` were
+    written for.
+
+    Operator action: run the faust-streaming and aiokafka versions pinned in pyproject.toml.
+    Whoever upgrades them follows docs/faust-fixes.md, "Upgrading faust or aiokafka".
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Guarded:
+    """One upstream function a fix depends on, and what the fix touches through it."""
+
+    source: str  # "module:Qualified.name", as `pkgutil.resolve_name` reads it
+    sha256: str  # of `inspect.getsource` in the versions above
+    fix: str  # the module of this package that depends on it
+    touches: tuple[str, ...] = ()  # the private names whose meaning this source defines
+
+
+def _g(source: str, sha256: str, fix: str, *touches: str) -> Guarded:
+    return Guarded(source, sha256, fix, touches)
+
+
+_RECOVERY: Final = "recovery"
+_CONSUMER: Final = "consumer"
+_STORES: Final = "stores"
+_CONTEXT: Final = "context"
+_PRODUCER: Final = "producer"
+_MONITOR: Final = "monitor"
+_PROMETHEUS: Final = "faust.sensors.prometheus:PrometheusMonitor"
+
+GUARDED: Final[tuple[Guarded, ...]] = (
+    # recovery: faust's end of table recovery, copied with two steps swapped.
+    _g(
+        "faust.tables.recovery:Recovery.on_recovery_completed",
+        "6ef567acf072e46da3fccbccc6d662371f634f622c3d510972d5df81f70ae3ac",
+        _RECOVERY,
+        "_set_recovery_ended",
+        "_wait",
+        "_is_changelog_tp",
+        "_fetcher",
+    ),
+    # recovery: wrapped (given a never-falsy view of the active partitions) ...
+    _g(
+        "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread._fetch_records",
+        "39a2c6c79fc1455a199629912b533458a720c64983bc957420a42feef6593baa",
+        _RECOVERY,
+        "_fetch_records",
+    ),
+    # ... because of how this aiokafka method filters by that set.
+    _g(
+        "aiokafka.consumer.fetcher:Fetcher.fetched_records",
+        "be4348896b9b66afe048de954e2be91c546f4e96c94cb120d5764ec77ce8f19e",
+        _RECOVERY,
+    ),
+    # consumer: faust's revoke, rewritten to commit before it forgets the acked offsets.
+    _g(
+        "faust.transport.drivers.aiokafka:Consumer.on_partitions_revoked",
+        "d04b7ae72c6fc206924a2879d6c90dd383f3e8ba6f4b10a19ca99a921eb8f4db",
+        _CONSUMER,
+        "_active_partitions",
+        "_paused_partitions",
+        "_on_partitions_revoked",
+        "_gap",
+        "_acked",
+        "_acked_index",
+        "_read_offset",
+        "_committed_offset",
+    ),
+    # consumer: the hooks through which the app gets that consumer and its fetch wait.
+    _g(
+        "faust.app.base:App._new_transport",
+        "42db531312dd776fc3937154a32f19eeb9ad7d4ebc2722a92d081a2d271baea1",
+        _CONSUMER,
+        "_new_transport",
+    ),
+    _g(
+        "faust.transport.drivers.aiokafka:Consumer._new_consumer_thread",
+        "0870ec53dea75083995e3565c0f0a25a1c63ecceaeb238e92e2585e3623af5a9",
+        _CONSUMER,
+        "_new_consumer_thread",
+    ),
+    _g(
+        "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread._create_worker_consumer",
+        "c2701bfc3e6f6cad95c2be36d6a255a86e2c57d18d36cc1082b5fb5c482d99d7",
+        _CONSUMER,
+        "_create_worker_consumer",
+    ),
+    # consumer: where aiokafka reads the fetch wait the consumer thread overrides.
+    _g(
+        "aiokafka.consumer.consumer:AIOKafkaConsumer.start",
+        "2f1ba70443327538800d348e61042cdedd5a5e6306f40ebe1a06dddba7494c45",
+        _CONSUMER,
+        "_fetch_max_wait_ms",
+    ),
+    # context: how faust sets and reads the current event that `as_current` sets.
+    _g(
+        "faust.streams:current_event",
+        "3b821f1a78d86a58234dfe781fbf539775b00e66fdac9489c1c398a2d81d7e9d",
+        _CONTEXT,
+        "_current_event",
+    ),
+    _g(
+        "faust.streams:Stream._set_current_event",
+        "b9a41294b605ac08c44529e087ad0b907a11c587b2e0fcbecf9ad667a4633e61",
+        _CONTEXT,
+        "_set_current_event",
+    ),
+    # stores: acknowledged changelog records written to a table's store as faust writes them.
+    _g(
+        "faust.stores.rocksdb:Store._set",
+        "4227e561e288d9413bf663a3a67940fd4976f5484e70e49445858ce4d400d26e",
+        _STORES,
+        "_set",
+        "_key_index",
+    ),
+    _g(
+        "faust.stores.rocksdb:Store._del",
+        "07f42ff3caefffddb002ba3c316120ee8a608a15021fa226fd8e9ba2635004a9",
+        _STORES,
+        "_del",
+    ),
+    _g(
+        "faust.stores.rocksdb:Store._db_for_partition",
+        "cb7e67d5f9efc4bced7b7ab09a55fe717c352daad5b693594e3f7ca52a98787f",
+        _STORES,
+        "_db_for_partition",
+    ),
+    _g(
+        "faust.stores.rocksdb:Store.apply_changelog_batch",
+        "ea3344d369fc4ab5e3cdace30565691136035a463acb7b2551fdc0b8af71643b",
+        _STORES,
+    ),
+    _g(
+        "faust.tables.base:Collection._on_changelog_sent",
+        "60122c86a120d82cffa95da4c22323e12d67fa82f3112f08ac7f8edde7c47826",
+        _STORES,
+    ),
+    # producer: the aiokafka producer behind faust's, and what its `send` does per message.
+    _g(
+        "faust.transport.drivers.aiokafka:Producer.on_start",
+        "219c9a7a785d77b29016a7f32a12b29645eb9a84f4dd320eee420415eec54120",
+        _PRODUCER,
+        "_producer",
+    ),
+    _g(
+        "aiokafka.client:AIOKafkaClient._wait_on_metadata",
+        "52b0a5ee78ef3aa0c21c82b69baa20eb6983d9e5871e9e66784198cb2f1bf256",
+        _PRODUCER,
+        "_wait_on_metadata",
+    ),
+    _g(
+        "aiokafka.producer.producer:AIOKafkaProducer._partition",
+        "e45fa9c539d431d1a8af1efb94604c35e9108132a28f6a1e5b03977a0c67beaa",
+        _PRODUCER,
+        "_partitioner",
+    ),
+    # monitor: faust's Prometheus sensor, its broken metrics replaced and hot paths copied.
+    _g(
+        f"{_PROMETHEUS}.__init__",
+        "c0d8ca8cca0a20a199b85e8d74de775a98f35bcfeffd431e753c94942ae238ef",
+        _MONITOR,
+        "_metrics",
+    ),
+    _g(
+        f"{_PROMETHEUS}._stream_label",
+        "4753db036cdfceab89ea4aa3abde555c7eb78211e71e2aa304be8253e46c229f",
+        _MONITOR,
+        "_stream_label",
+    ),
+    _g(
+        f"{_PROMETHEUS}._clear_partition_related_metrics",
+        "f733982878e5c883218e71621ec05556e8583b13ab144150a495acbbb8fa348f",
+        _MONITOR,
+        "_clear_partition_related_metrics",
+    ),
+    _g(
+        f"{_PROMETHEUS}.on_message_in",
+        "ca24793cbc41deb7998cef2c78cf95604dbe96de13e1ae599d8d66797920470d",
+        _MONITOR,
+    ),
+    _g(
+        f"{_PROMETHEUS}.on_stream_event_in",
+        "f592409433679cf8cd15ec9e37aa0f2a9678d56dc1b36973cf3ae7b0a10c7522",
+        _MONITOR,
+    ),
+    _g(
+        f"{_PROMETHEUS}.track_tp_end_offset",
+        "85f7fca946f5c2be97a61d160d015c22d683c7fc6bdb6525b47433f999cba185",
+        _MONITOR,
+    ),
+    _g(
+        f"{_PROMETHEUS}.on_rebalance_return",
+        "4dbe3534a64504755340d61656d684c5ed3ea34f7937b4164800ec59ec959a40",
+        _MONITOR,
+    ),
+    _g(
+        f"{_PROMETHEUS}.on_rebalance_end",
+        "33ac613ec7131708638074b32b5f961bfb03d20734e8ca2680e30fa20830c45c",
+        _MONITOR,
+    ),
+    _g(
+        f"{_PROMETHEUS}.on_web_request_end",
+        "470b3a4f4e75c7fd125b8787359ffd0fbef72bf48c8d6c1d72d1a29c91405c2d",
+        _MONITOR,
+    ),
+)
+
+
+def source_sha256(source: str) -> str | None:
+    """sha256 of the installed source of `source` ("module:Qualified.name"); None if it is gone.
+
+    A function replaced by one of the fixes declares faust's original as `__wrapped__`, so the
+    check reads faust's source, not the fix's, after the fix is installed.
+    """
+    try:
+        func = inspect.unwrap(pkgutil.resolve_name(source))
+        text = inspect.getsource(func)
+    except (AttributeError, ImportError, OSError, TypeError, ValueError):
+        return None
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def changed_sources(guarded: Iterable[Guarded] = GUARDED) -> list[Guarded]:
+    """The entries of `guarded` whose installed source is not the one they were written for."""
+    return [g for g in guarded if source_sha256(g.source) != g.sha256]
+
+
+def check_sources(guarded: Iterable[Guarded] = GUARDED) -> None:
+    """Raise `FaustChangedError` (one line, naming every changed source) if any changed."""
+    changed = changed_sources(guarded)
+    if changed:
+        names = ", ".join(f"{g.source} ({g.fix})" for g in changed)
+        msg = (
+            f"faust-streaming {faust.__version__} / aiokafka {aiokafka.__version__} changed "
+            f"{len(changed)} source(s) the faust fixes were written against (faust-streaming "
+            f"{FAUST_VERSION} / aiokafka {AIOKAFKA_VERSION}): {names}; "
+            "see docs/faust-fixes.md before refreshing streamguard.worker.faust_fixes.sources"
+        )
+        raise FaustChangedError(msg)
