@@ -89,6 +89,16 @@ _DELEGATED: dict[str, tuple[str, str, str]] = {
         "main_audit",
         "audit a vendor search-log export (Flock, transparency portal) against the law",
     ),
+    "keys": (
+        "streamguard.keytool",
+        "main_keys",
+        "create (Ed25519), check and convert the keys that sign control records",
+    ),
+    "sign": (
+        "streamguard.keytool",
+        "main_sign",
+        "sign policy_change and agency records with a private key file",
+    ),
     "verify-audit": (
         "streamguard.trail.verify",
         "main_verify_audit",

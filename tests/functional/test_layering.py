@@ -6,7 +6,7 @@ README's (Layout):
 
 - `core` imports nothing of ours but itself and `exceptions`;
 - `trail` may add `core`; `stream` may add `trail`; `worker` may add `stream`;
-- `exports` imports `core` only;
+- `exports` and `keytool` (the administrator's key commands) import `core` only;
 - `local` (the demo, the local broker, test helpers) is imported by no other layer;
 - `exceptions` and `serde` import nothing of ours, `settings` only `exceptions`.
 """
@@ -34,9 +34,11 @@ ALLOWED: Final[dict[str, frozenset[str]]] = {
     "trail": _LEAVES | {"settings", "core"},
     "stream": _LEAVES | {"settings", "core", "trail"},
     "exports": _LEAVES | {"core"},
+    "keytool": _LEAVES | {"core"},
     "worker": _LEAVES | {"settings", "core", "trail", "stream"},
     "local": _LEAVES | {"settings", "core", "trail", "stream", "worker"},
-    "cli": _LEAVES | {"settings", "core", "trail", "stream", "exports", "worker", "local"},
+    "cli": _LEAVES
+    | {"settings", "core", "trail", "stream", "exports", "keytool", "worker", "local"},
     "__main__": frozenset({"cli"}),
 }
 
