@@ -37,9 +37,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 import zipfile
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -52,7 +51,9 @@ __all__ = (
     "BrokerHandle",
     "broker_is_up",
     "ensure_kafka_libs",
+    "format_command",
     "main_kafka",
+    "new_cluster_id",
     "start_broker",
     "stop_broker",
 )
@@ -611,11 +612,24 @@ def _log_excerpt(logs_dir: Path) -> str:
     return _one_line(picked) if picked else "(log is empty)"
 
 
-def _format_storage(
-    java: str, libs: Path, storage_class: str, *, config: Path, log4j: Path, logs_dir: Path
-) -> None:
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
-    cmd = [
+def new_cluster_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
+    """A KRaft cluster id: 16 random bytes in URL-safe base64 without padding (22 characters).
+
+    Like Kafka's own `Uuid.randomUuid()`, never one that begins with '-': one id in 64 would,
+    and command-line tools read such a value as an option (`kafka-storage ... -t -x...` fails
+    with "argument --cluster-id/-t: expected one argument").
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_bytes(16)).rstrip(b"=").decode("ascii")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def format_command(
+    java: str, libs: Path, storage_class: str, cluster_id: str, *, config: Path, log4j: Path
+) -> list[str]:
+    """The `kafka-storage format` command line for `config` with `cluster_id`."""
+    return [
         java,
         "-Xmx256m",
         f"-Dlog4j2.configurationFile={log4j}",
@@ -624,11 +638,18 @@ def _format_storage(
         storage_class,
         "format",
         "--ignore-formatted",
-        "-t",
-        cluster_id,
+        # One token, `--cluster-id=<id>`: a separate value that begins with '-' would be taken
+        # for an option, whoever generated the id.
+        f"--cluster-id={cluster_id}",
         "-c",
         str(config),
     ]
+
+
+def _format_storage(
+    java: str, libs: Path, storage_class: str, *, config: Path, log4j: Path, logs_dir: Path
+) -> None:
+    cmd = format_command(java, libs, storage_class, new_cluster_id(), config=config, log4j=log4j)
     out = logs_dir / "format.out"
     if _run_logged(cmd, out, _FORMAT_TIMEOUT_S, "formatting Kafka storage") != 0:
         raise BrokerError(
