@@ -54,6 +54,7 @@ __all__ = (
     "format_command",
     "main_kafka",
     "new_cluster_id",
+    "port_in_use",
     "start_broker",
     "stop_broker",
 )
@@ -407,10 +408,12 @@ def _is_our_broker(pid: int, config: Path) -> bool:
     return "kafka.Kafka" in args and str(config) in args
 
 
-def _port_in_use(port: int) -> bool:
+def port_in_use(port: int) -> bool:
+    """True when a process listens on 127.0.0.1:`port` (or on every address) right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # SO_REUSEADDR so that connections of a just-stopped broker in TIME_WAIT do not count:
-        # the JVM binds with it too. A live listener on the port still makes bind fail.
+        # SO_REUSEADDR so that closed connections in TIME_WAIT (a just-stopped broker, the last
+        # scrapes of a worker's /metrics) do not count: the JVM and aiohttp bind with it too.
+        # A live listener on the port still makes bind fail.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
@@ -598,7 +601,7 @@ def _controller_port(data_dir: Path) -> int:
     path = data_dir / "controller.port"
     with contextlib.suppress(OSError, ValueError):
         previous = int(path.read_text(encoding="ascii").strip())
-        if 0 < previous < 65536 and not _port_in_use(previous):
+        if 0 < previous < 65536 and not port_in_use(previous):
             return previous
     port = _free_port()
     path.write_text(f"{port}\n", encoding="ascii")
@@ -753,7 +756,7 @@ def start_broker(
             logs = running_dir / "logs"
             _wait_until_up(pid, port, logs, timeout=timeout)
             return BrokerHandle(port, pid, running_dir, bootstrap, already_running=True)
-        if _port_in_use(port):
+        if port_in_use(port):
             raise BrokerError(
                 f"port {port} is already in use by another process (not a StreamGuard broker); "
                 "stop it or choose another --port"
@@ -773,7 +776,7 @@ def start_broker(
             node_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise BrokerError(f"cannot create data dir {data}: {exc.strerror}") from None
-        if _port_in_use(port):  # the fetch can take minutes; someone may have taken the port
+        if port_in_use(port):  # the fetch can take minutes; someone may have taken the port
             raise BrokerError(f"port {port} was taken by another process while Kafka was fetched")
         controller_port = _controller_port(data)
         config = data / "server.properties"
