@@ -663,24 +663,216 @@ def test_dashboards_match_their_generator() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_every_panel_has_a_promql_target_on_the_provisioned_datasource() -> None:
-    """Each panel queries the provisioned Prometheus uid with a non-empty expression."""
-    datasource = load_yaml(PROVISIONING / "datasources" / "prometheus.yml")["datasources"][0]
+def datasource_variable(dashboard: dict[str, Any]) -> dict[str, Any]:
+    found = [v for v in dashboard["templating"]["list"] if v["type"] == "datasource"]
+    assert len(found) == 1, dashboard["uid"]
+    return found[0]
+
+
+def test_every_panel_queries_the_datasource_variable_set_to_the_provisioned_uid() -> None:
+    """Panels and targets query `${datasource}`: a Prometheus variable that defaults to the
+    provisioned data source's uid, so compose works as shipped and any Grafana can pick its
+    own Prometheus."""
+    provisioned = load_yaml(PROVISIONING / "datasources" / "prometheus.yml")["datasources"][0]
     uids = set()
     for name, dashboard in dashboards():
         uids.add(dashboard["uid"])
+        variable = datasource_variable(dashboard)
+        assert variable["query"] == provisioned["type"] == "prometheus"
+        assert variable["current"]["value"] == provisioned["uid"]
+        reference = {"type": "prometheus", "uid": "${" + variable["name"] + "}"}
         assert dashboard["panels"], name
         ids = [panel["id"] for panel in dashboard["panels"]]
         assert len(ids) == len(set(ids)), name
         for panel in dashboard["panels"]:
-            assert panel["datasource"]["uid"] == datasource["uid"], (name, panel["title"])
+            assert panel["datasource"] == reference, (name, panel["title"])
             assert panel["targets"], (name, panel["title"])
             for target in panel["targets"]:
-                assert target["datasource"]["uid"] == datasource["uid"]
+                assert target["datasource"] == reference
                 assert target["expr"].strip(), (name, panel["title"])
             grid = panel["gridPos"]
             assert grid["x"] + grid["w"] <= 24, (name, panel["title"])
     assert len(uids) == len(dashboards())
+
+
+def test_dashboards_declare_what_a_grafana_import_needs() -> None:
+    """`__inputs` asks for one Prometheus data source; `__requires` names every panel type."""
+    for name, dashboard in dashboards():
+        (wanted,) = dashboard["__inputs"]
+        assert (wanted["type"], wanted["pluginId"]) == ("datasource", "prometheus"), name
+        required = {(r["type"], r["id"]) for r in dashboard["__requires"]}
+        assert {("grafana", "grafana"), ("datasource", "prometheus")} <= required, name
+        kinds = {panel["type"] for panel in dashboard["panels"]}
+        assert {("panel", kind) for kind in kinds} <= required, name
+
+
+def test_counts_show_without_decimals() -> None:
+    """increase() extrapolates (3 searches read as 3.04); stats and bar gauges of counts round.
+    Only the share panel (a fraction) keeps a decimal."""
+    for name, dashboard in dashboards():
+        for panel in dashboard["panels"]:
+            if panel["type"] not in ("stat", "bargauge"):
+                continue
+            defaults = panel["fieldConfig"]["defaults"]
+            if defaults["unit"] == "short":
+                assert defaults.get("decimals") == 0, (name, panel["title"])
+            else:
+                assert defaults["unit"] == "percentunit", (name, panel["title"])
+
+
+def test_every_worker_series_is_selected_by_the_job_and_instance_variables() -> None:
+    """Each selector of each query names `$job` and `$instance`, and both are variables whose
+    "All" is the values found (never `.*`, which would let `up` count other jobs)."""
+    for name, dashboard in dashboards():
+        variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+        for var in ("job", "instance"):
+            assert variables[var]["type"] == "query", (name, var)
+            assert variables[var]["includeAll"] and "allValue" not in variables[var], (name, var)
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                expr = target["expr"]
+                names = metric_names_in(expr)
+                selectors = re.findall(r"\{[^}]*\}", expr)
+                assert len(selectors) == sum(expr.count(n + "{") for n in names), expr
+                for selector in selectors:
+                    assert 'job=~"$job"' in selector and 'instance=~"$instance"' in selector, (
+                        name,
+                        panel["title"],
+                        expr,
+                    )
+
+
+def test_dashboards_link_to_each_other_and_bars_to_the_drill_down() -> None:
+    """The top-bar link lists every dashboard (by a tag they all carry); data links open an
+    existing dashboard with a variable that dashboard defines."""
+    boards = {dashboard["uid"]: dashboard for _name, dashboard in dashboards()}
+    for uid, dashboard in boards.items():
+        (link,) = dashboard["links"]
+        assert link["type"] == "dashboards" and link["includeVars"] and link["keepTime"]
+        for other in boards.values():
+            assert set(link["tags"]) <= set(other["tags"]), (uid, other["uid"])
+    data_links = [
+        data_link
+        for dashboard in boards.values()
+        for panel in dashboard["panels"]
+        for data_link in panel["fieldConfig"]["defaults"].get("links", [])
+    ]
+    assert len(data_links) >= 2
+    for data_link in data_links:
+        match = re.match(r"/d/([\w-]+)\?(.*)", data_link["url"])
+        assert match, data_link
+        target = boards[match.group(1)]
+        defined = {v["name"] for v in target["templating"]["list"]}
+        passed = set(re.findall(r"var-(\w+)=", match.group(2)))
+        passed |= set(re.findall(r"\$\{(\w+):queryparam\}", match.group(2)))
+        assert passed and passed <= defined, data_link
+
+
+def panel(title: str) -> dict[str, Any]:
+    (found,) = [
+        p for _name, dashboard in dashboards() for p in dashboard["panels"] if p["title"] == title
+    ]
+    return found
+
+
+def promtool_evaluates(
+    expr: str, series: dict[str, str], at: str, value: float, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """promtool's rule-test engine evaluating `expr` over `series` (promtool notation) at `at`,
+    expecting one sample without labels of `value`."""
+    test = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": s, "values": v} for s, v in series.items()],
+                "promql_expr_test": [
+                    {
+                        "expr": expr,
+                        "eval_time": at,
+                        "exp_samples": [{"labels": "{}", "value": value}],
+                    }
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "expr.test.yml"
+    path.write_text(yaml.safe_dump(test), encoding="utf-8")
+    return subprocess.run(
+        [tool("promtool"), "test", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+
+
+def test_unlawful_search_attempts_count_what_the_owners_law_forbids(tmp_path: Path) -> None:
+    """Denials that are only NOT_SHARED are the owner's choice, not its law: 40 of them and 3
+    out-of-state plus 1 immigration-purpose attempt read as 4 (rounded, as shown); NOT_SHARED
+    denials alone read as 0. Another worker's series stay out."""
+    expr = panel("Unlawful search attempts")["targets"][0]["expr"]
+    expr = expr.replace("$job", "streamguard").replace("$instance", "w1:6066")
+    expr = "round(" + expr.replace("$__range", "10m") + ")"
+    worker = 'job="streamguard", instance="w1:6066"'
+    lawful = {
+        f'streamguard_violations_total{{code="NOT_SHARED", {worker}}}': "0+4x10",
+        f'streamguard_events_total{{kind="search_request", outcome="denied", {worker}}}': "0+4x10",
+        f'streamguard_violations_total{{code="VAGUE_PURPOSE", {worker}}}': "0+1x10",
+        # The worker creates every code's series at 0.
+        f'streamguard_violations_total{{code="OUT_OF_STATE_RECIPIENT", {worker}}}': "0x10",
+        f'streamguard_violations_total{{code="PROHIBITED_PURPOSE_IMMIGRATION", {worker}}}': "0x10",
+    }
+    unlawful = lawful | {
+        f'streamguard_violations_total{{code="OUT_OF_STATE_RECIPIENT", {worker}}}': "0 0 1 2 3x8",
+        f'streamguard_violations_total{{code="PROHIBITED_PURPOSE_IMMIGRATION", {worker}}}': (
+            "0 0 0 1x8"
+        ),
+        'streamguard_violations_total{code="OUT_OF_STATE_RECIPIENT", job="streamguard", '
+        'instance="w2:6066"}': "0+100x10",  # another worker, not selected
+    }
+    for series, value in ((unlawful, 4), (lawful, 0)):
+        result = promtool_evaluates(expr, series, "10m", value, tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_out_of_state_alert_counts_only_codes_the_dashboards_call_unlawful() -> None:
+    """One list of forbidden-recipient codes: the alert's are among the dashboard's."""
+    name = "streamguard_dashboards_generate"
+    spec = importlib.util.spec_from_file_location(name, ROOT / "dashboards" / "generate.py")
+    assert spec and spec.loader
+    generate = importlib.util.module_from_spec(spec)
+    sys.modules[name] = generate  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(generate)
+    rules = {
+        rule["alert"]: rule
+        for group in load_yaml(PROMETHEUS_DIR / "alerts.yml")["groups"]
+        for rule in group["rules"]
+    }
+    match = re.search(r'code=~"([^"]+)"', rules["StreamguardOutOfStateAttempts"]["expr"])
+    assert match
+    alerted = set(match.group(1).split("|"))
+    assert alerted <= set(generate.LAW_FORBIDS_CODES)
+    assert "NOT_SHARED" not in alerted
+    assert {"OUT_OF_STATE_RECIPIENT", "FEDERAL_RECIPIENT"} <= alerted
+
+
+def test_the_local_prometheus_config_scrapes_a_local_worker_on_the_default_port() -> None:
+    """prometheus-local.yml: same job and rules as the compose config, a 127.0.0.1 target on
+    the worker's default web port, and promtool accepts it."""
+    local = load_yaml(PROMETHEUS_DIR / "prometheus-local.yml")
+    compose_config_ = load_yaml(PROMETHEUS_DIR / "prometheus.yml")
+    assert local["rule_files"] == compose_config_["rule_files"]
+    (job,) = local["scrape_configs"]
+    assert job["job_name"] == "streamguard"
+    default_port = dict((n, d) for n, d, _doc in settings_table())["STREAMGUARD_WEB_PORT"]
+    assert [t for sc in job["static_configs"] for t in sc["targets"]] == [
+        f"127.0.0.1:{default_port}"
+    ]
+    result = subprocess.run(
+        [tool("promtool"), "check", "config", str(PROMETHEUS_DIR / "prometheus-local.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_every_queried_metric_is_exposed_by_the_worker_or_prometheus() -> None:
@@ -705,28 +897,35 @@ def test_template_variables_are_defined_and_come_from_an_exposed_label() -> None
     exposed = exposed_metric_names()
     for name, dashboard in dashboards():
         defined = {var["name"] for var in dashboard["templating"]["list"]}
+        reference = {
+            "type": "prometheus",
+            "uid": "${" + datasource_variable(dashboard)["name"] + "}",
+        }
         for var in dashboard["templating"]["list"]:
+            if var["type"] == "datasource":
+                continue
+            assert var["type"] == "query", (name, var["name"])
             match = re.fullmatch(r"label_values\((\w+),\s*(\w+)\)", var["definition"])
             assert match, (name, var["name"])
             assert match.group(1) in exposed
-            assert var["datasource"]["uid"] == "prometheus"
+            assert match.group(2) == var["name"]
+            assert var["datasource"] == reference
         for panel in dashboard["panels"]:
             for target in panel["targets"]:
                 used = set(re.findall(r"\$(\w+)", target["expr"]))
                 assert used <= defined | GRAFANA_VARIABLES, (name, panel["title"], used)
     agency = json.loads((DASHBOARD_DIR / "streamguard-agency.json").read_text(encoding="utf-8"))
-    assert agency["templating"]["list"][0]["definition"] == (
-        "label_values(streamguard_agency_searches, agency_id)"
-    )
+    agency_id = next(v for v in agency["templating"]["list"] if v["name"] == "agency_id")
+    assert agency_id["definition"] == "label_values(streamguard_agency_searches, agency_id)"
 
 
 def test_docs_list_every_panel_query_and_every_alert_rule() -> None:
-    """docs/observability.md shows each panel's query and each rule's expression as shipped."""
+    """docs/operations.md shows each panel's query and each rule's expression as shipped."""
 
     def squash(text: str) -> str:
         return re.sub(r"\s+", "", text.replace("\\|", "|"))
 
-    docs = squash((ROOT / "docs" / "observability.md").read_text(encoding="utf-8"))
+    docs = squash((ROOT / "docs" / "operations.md").read_text(encoding="utf-8"))
     for name, dashboard in dashboards():
         for panel in dashboard["panels"]:
             assert squash(panel["title"]) in docs, (name, panel["title"])
