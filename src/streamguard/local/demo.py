@@ -471,10 +471,7 @@ def _check_web_port(port: int) -> None:
     # A listener, not a closed connection: the demo's own /metrics reads of a run that just
     # ended leave the port in TIME_WAIT for a minute, and the worker binds over those.
     if port_in_use(port):
-        raise DemoError(
-            f"web port {port} is already in use (another worker? 6066 is also faust's "
-            "default); choose another --web-port"
-        )
+        raise DemoError(f"web port {port} is already in use (another worker?); choose --web-port")
 
 
 def _write_inputs(run: Run, scenario: Scenario) -> tuple[Path, Path]:
