@@ -18,6 +18,7 @@ from tests.unit.exports.samples import (
     ORG_UNDERSCORE,
     PORTAL_CA,
     PORTAL_EUGENE,
+    run_streamguard,
     write_csv,
 )
 
@@ -32,14 +33,7 @@ AGENCIES_CSV = (
 
 
 def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """`streamguard audit` in a fresh interpreter, through the top-level command table."""
-    return subprocess.run(
-        [sys.executable, "-m", "streamguard.cli", "audit", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_streamguard("audit", *args)
 
 
 def network_row(

@@ -18,6 +18,7 @@ from streamguard.exports.layouts import ExportFile
 from streamguard.exports.options import (
     FINDINGS_EXIT,
     add_owner_arguments,
+    add_unverified_argument,
     load_ownership,
     open_output,
     positive,
@@ -120,12 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="organizations and worst rows shown (default 10)",
     )
-    parser.add_argument(
-        "--no-unverified",
-        dest="enforce_unverified",
-        action="store_false",
-        help="do not apply statute provisions whose text is marked unverified",
-    )
+    add_unverified_argument(parser)
     return parser
 
 

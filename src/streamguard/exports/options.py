@@ -17,6 +17,7 @@ from typing import IO, Final
 
 from streamguard.core.models import AGENCY_KINDS, Agency
 from streamguard.core.registry import US_STATES, load_agencies_csv
+from streamguard.core.timeutil import parse_ts
 from streamguard.exceptions import InputFileError, StreamguardError
 from streamguard.exports.orgs import guess_kind, normalize_org_name
 
@@ -26,10 +27,12 @@ __all__ = (
     "OptionsError",
     "Ownership",
     "add_owner_arguments",
+    "add_unverified_argument",
     "load_ownership",
     "open_output",
     "positive",
     "run_command",
+    "timestamp",
 )
 
 DEFAULT_OWNER_ID: Final = "owner"
@@ -48,6 +51,24 @@ def positive(text: str) -> int:
         msg = f"not a whole number >= 0: {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return int(text)
+
+
+def timestamp(text: str) -> float:
+    """An argparse type: an ISO-8601 timestamp, as POSIX seconds."""
+    value = parse_ts(text)
+    if value is None:
+        msg = f"not an ISO-8601 timestamp: {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def add_unverified_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-unverified",
+        dest="enforce_unverified",
+        action="store_false",
+        help="do not apply statute provisions whose text is marked unverified",
+    )
 
 
 def _state(text: str) -> str:

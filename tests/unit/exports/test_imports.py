@@ -22,6 +22,22 @@ LAYERS: dict[str, set[str]] = {
     "summary": {"judge", "layouts", "orgs"},
     "report": {"summary"},
     "cli": {"judge", "layouts", "options", "orgs", "progress", "report", "summary"},
+    "sharelist": {"csvfile", "layouts"},
+    "sharing": {"layouts", "orgs", "sharelist"},
+    "drift": {"sharing"},
+    "sharing_summary": {"drift", "sharelist", "sharing", "summary"},
+    "sharing_report": {"drift", "report", "sharing", "sharing_summary"},
+    "sharing_cli": {
+        "drift",
+        "layouts",
+        "options",
+        "orgs",
+        "progress",
+        "sharelist",
+        "sharing",
+        "sharing_report",
+        "sharing_summary",
+    },
 }
 
 
