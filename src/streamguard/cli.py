@@ -89,6 +89,11 @@ _DELEGATED: dict[str, tuple[str, str, str]] = {
         "main_audit",
         "audit a vendor search-log export (Flock, transparency portal) against the law",
     ),
+    "audit-sharing": (
+        "streamguard.exports.sharing_cli",
+        "main_audit_sharing",
+        "audit a vendor sharing list against the law, the last list and the signed policy",
+    ),
     "verify-audit": (
         "streamguard.trail.verify",
         "main_verify_audit",
