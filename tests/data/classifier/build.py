@@ -1,4 +1,4 @@
-"""Build the classifier's evaluation sets: heldout.jsonl (measure once, never tune on it).
+"""Build the classifier's evaluation sets: heldout.jsonl (measure once) and dev.jsonl (tune on).
 
 Usage: python -m tests.data.classifier.build [--check]
 
@@ -20,10 +20,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tests.data.classifier import attacks, heldout
+from tests.data.classifier import attacks, dev, heldout
 
 HERE = Path(__file__).resolve().parent
-SETS: dict[str, ModuleType] = {"heldout": heldout}
+SETS: dict[str, ModuleType] = {"heldout": heldout, "dev": dev}
 
 # How many bases each transform is applied to, per target; small sets use all their bases.
 PER_TRANSFORM = {"immigration": 22, "health_care": 14}
