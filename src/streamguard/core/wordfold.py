@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 __all__ = ("WORD_STEPS", "Vocabulary", "WordFold", "WordFolder", "edit_distance")
@@ -139,8 +139,9 @@ class WordFolder:
         self.glue_pieces = tuple(
             sorted(vocabulary.glue_names | vocabulary.glue_words, key=len, reverse=True)
         )
-        roots = sorted(vocabulary.roots, key=len, reverse=True)
-        self.has_root = re.compile("|".join(map(re.escape, roots))) if roots else None
+        self.has_root = _any_of(vocabulary.roots)
+        self.has_inner = _any_of(vocabulary.inner_keywords)
+        self.has_name = _any_of(vocabulary.glue_names)
         self.pairs: dict[tuple[str, str], list[tuple[str, str]]] = {}
         for a, b in vocabulary.spelling_pairs:
             self.pairs.setdefault((a[0], b[0]), []).append((a, b))
@@ -204,19 +205,18 @@ class WordFolder:
         vocabulary = self.vocabulary
         if vocabulary.keyword(word):
             return None
-        for inner in vocabulary.inner_keywords:
-            at = word.find(inner)
-            if at > 0 or (at == 0 and len(word) > len(inner)):
-                parts = [word[:at], inner, word[at + len(inner) :]]
-                return " ".join(part for part in parts if part)
+        inner = self.has_inner.search(word) if self.has_inner else None
+        if inner is not None:
+            parts = [word[: inner.start()], inner.group(0), word[inner.end() :]]
+            return " ".join(part for part in parts if part)
         pieces = None
-        if any(name in word for name in vocabulary.glue_names):
+        if self.has_name is not None and self.has_name.search(word):
             pieces = self._segment(word)
         if (
             pieces is None
             and self.has_root is not None
-            and not vocabulary.known(word)
             and self.has_root.search(word)
+            and not vocabulary.known(word)
         ):
             pieces = self._segment_known(word)
         return " ".join(pieces) if pieces else None
@@ -263,7 +263,8 @@ class WordFolder:
             text = _LEET_RUN.sub(lambda m: self._leet_or_same(m.group(0), steps), text)
         words = _NON_WORD.sub(" ", text).split()
         words = self._join_split_letters(words, steps)
-        if len(words) > 1:
+        # Halves of a keyword hold a piece of it: a text without any root has none to join.
+        if len(words) > 1 and self.has_root is not None and self.has_root.search(text):
             words = self._join_halves(words, steps)
         out: list[str] = []
         for word in words:
@@ -346,8 +347,6 @@ class WordFolder:
                     len(first) >= 2
                     and len(second) >= 2
                     and len(whole) >= 6
-                    and self.has_root is not None
-                    and self.has_root.search(whole) is not None
                     and not self.vocabulary.known(first)
                     and not self.vocabulary.known(second)
                     and self.vocabulary.keyword(whole)
@@ -359,6 +358,12 @@ class WordFolder:
             out.append(words[i])
             i += 1
         return out
+
+
+def _any_of(words: Iterable[str]) -> re.Pattern[str] | None:
+    """A pattern finding any of ``words`` (longest first), or None when there are none."""
+    ordered = sorted(words, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
 
 def _near(word: str, target: str) -> bool:
