@@ -103,7 +103,8 @@ def fold_unicode(text: str) -> UnicodeFold:
         return UnicodeFold(text.casefold(), ())
     steps: set[str] = set()
     compatible = unicodedata.normalize("NFKC", text)
-    if compatible != text:
+    # Canonical composition ("i" + acute to "\u00ed") is no disguise; only compatibility folds are.
+    if compatible != text and compatible != unicodedata.normalize("NFC", text):
         steps.add("compatibility")
     out: list[str] = []
     for ch in compatible:

@@ -258,13 +258,13 @@ class WordFolder:
         steps: set[str] = set()
         text = text.replace("&", " and ")
         if "." in text:
-            text = _DOTTED_ACRONYM.sub(lambda m: m.group(0).replace(".", "").replace(" ", ""), text)
+            text = _DOTTED_ACRONYM.sub(lambda m: self._acronym(m.group(0), steps), text)
         if _HAS_LEET.search(text):
             text = _LEET_RUN.sub(lambda m: self._leet_or_same(m.group(0), steps), text)
         words = _NON_WORD.sub(" ", text).split()
         words = self._join_split_letters(words, steps)
         # Halves of a keyword hold a piece of it: a text without any root has none to join.
-        if len(words) > 1 and self.has_root is not None and self.has_root.search(text):
+        if len(words) > 1 and self.has_root is not None and self.has_root.search("".join(words)):
             words = self._join_halves(words, steps)
         out: list[str] = []
         for word in words:
@@ -283,6 +283,13 @@ class WordFolder:
         return WordFold(
             " " + " ".join(out) + " ", tuple(step for step in WORD_STEPS if step in steps)
         )
+
+    def _acronym(self, dotted: str, steps: set[str]) -> str:
+        """ "I.C.E." as "ice" ("p.c." as "pc" too, but only a keyword counts as a disguise)."""
+        joined = dotted.replace(".", "").replace(" ", "")
+        if self.vocabulary.keyword(joined):
+            steps.add("split_letters")
+        return joined
 
     def _leet_or_same(self, run: str, steps: set[str]) -> str:
         word = self.leet(run)
