@@ -201,6 +201,8 @@ _SUBJECT_SPAN = re.compile(
         # "doxxing ICE", "threatening border patrol": a crime done to the agency itself
         rf"{_CRIME_DONE_TO}(?: {_DET})* {_AGENCY}(?: {_VICTIM_NOUN})?(?! {_AGENCY_WORK} )",
         _AGENCY + rf" {_VICTIM_NOUN}(?: (?:was|were|is|got|being|been))? {_VICTIM_PARTICIPLE}",
+        # "ICE officer assault", "border patrol truck theft": the crime named after its victim
+        _AGENCY + rf" {_VICTIM_NOUN} {_CRIME_AGAINST}(?! {_AGENCY_WORK} )",
     )
     + r"(?= )"
 )
