@@ -34,22 +34,7 @@ def _lines(text: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def owners(tmp_path: Path) -> Path:
-    path = tmp_path / "owners.json"
-    path.write_text(
-        json.dumps(
-            {
-                samples.OWNER_ID: {
-                    "share_to": list(samples.SHARE_TO),
-                    "timezone": "America/Los_Angeles",
-                    "credentials": [
-                        {"id": "c1", "bearer_sha256": hashlib.sha256(b"unused").hexdigest()}
-                    ],
-                }
-            }
-        ),
-        encoding="utf-8",
-    )
-    return path
+    return samples.write_owners_file(tmp_path / "owners.json")
 
 
 def test_json_lines_are_mapped_line_by_line_with_the_owners_defaults(

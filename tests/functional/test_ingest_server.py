@@ -5,7 +5,6 @@ failures (503 with Retry-After), metrics, and no plate or image where it must no
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import time
@@ -26,8 +25,8 @@ from streamguard.ingest.server import IngestEndpoint, Limits, build_app, build_m
 from streamguard.ingest.translate import Message
 from tests.unit.ingest import samples
 
-TOKEN = "functional-test-token-ventura-0001"
-SECRET = "functional-test-gateway-secret-0123456789"
+TOKEN = samples.TOKEN
+SECRET = samples.SECRET
 BODIES: dict[str, Callable[[], dict[str, Any]]] = {
     "openalpr": samples.openalpr_group,
     "axis": samples.axis_event,
@@ -88,29 +87,6 @@ class Edge:
         return await self.client.post(f"/v1/reads/{name}", data=data, headers=sent_headers)
 
 
-def _owners(tmp_path: Path) -> Path:
-    path = tmp_path / "owners.json"
-    path.write_text(
-        json.dumps(
-            {
-                samples.OWNER_ID: {
-                    "share_to": list(samples.SHARE_TO),
-                    "timezone": "America/Los_Angeles",
-                    "credentials": [
-                        {
-                            "id": "ventura-cam",
-                            "bearer_sha256": hashlib.sha256(TOKEN.encode()).hexdigest(),
-                        },
-                        {"id": "ventura-gw", "hmac_sha256_secret": SECRET},
-                    ],
-                }
-            }
-        ),
-        encoding="utf-8",
-    )
-    return path
-
-
 EdgeFactory = Callable[..., Awaitable[Edge]]
 
 
@@ -122,7 +98,9 @@ async def make_edge(tmp_path: Path) -> AsyncIterator[EdgeFactory]:
         sink = RecordingSink()
         metrics = IngestMetrics()
         limits = limits or Limits()
-        endpoint = IngestEndpoint(load_owners(_owners(tmp_path)), sink, metrics, limits)
+        endpoint = IngestEndpoint(
+            load_owners(samples.write_owners_file(tmp_path / "owners.json")), sink, metrics, limits
+        )
         client = TestClient(TestServer(build_app(endpoint, limits.max_body_bytes)))
         await client.start_server()
         clients.append(client)

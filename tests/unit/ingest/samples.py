@@ -7,6 +7,9 @@ Plates, ids, places and images are invented; every body maps to a read of the sa
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -211,6 +214,24 @@ GENETEC_READ: dict[str, Any] = {
     "source_format": "genetec",
     "images_dropped": 0,
 }
+
+
+TOKEN = "test-token-of-the-ventura-cameras-0001"
+SECRET = "test-secret-of-the-ventura-gateway-0123456789"
+
+
+def write_owners_file(path: Path) -> Path:
+    """The owners file of OWNER: its recipients and zone, a bearer TOKEN and an HMAC SECRET."""
+    entry = {
+        "share_to": list(SHARE_TO),
+        "timezone": "America/Los_Angeles",
+        "credentials": [
+            {"id": "ventura-cam", "bearer_sha256": hashlib.sha256(TOKEN.encode()).hexdigest()},
+            {"id": "ventura-gw", "hmac_sha256_secret": SECRET},
+        ],
+    }
+    path.write_text(json.dumps({OWNER_ID: entry}), encoding="utf-8")
+    return path
 
 
 def deep_copy(value: dict[str, Any]) -> dict[str, Any]:
