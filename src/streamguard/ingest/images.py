@@ -25,17 +25,15 @@ def _images_in(value: Any) -> int:
 
 def count_images(value: Any, is_image_key: Callable[[str], bool], _depth: int = 0) -> int:
     """How many images (or image URIs) the body holds under keys `is_image_key` accepts."""
-    if _depth > _MAX_DEPTH:
+    if _depth > _MAX_DEPTH or not isinstance(value, dict | list):
         return 0
     found = 0
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str) and is_image_key(key):
-                found += _images_in(item)
-            else:
-                found += count_images(item, is_image_key, _depth + 1)
-    elif isinstance(value, list):
-        for item in value:
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        if isinstance(key, str) and is_image_key(key):
+            found += _images_in(item)
+        elif isinstance(item, dict | list) and item:
+            # Only containers are walked: most values are scalars, and a call each is the cost.
             found += count_images(item, is_image_key, _depth + 1)
     return found
 
