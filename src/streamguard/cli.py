@@ -102,6 +102,11 @@ _DELEGATED: dict[str, tuple[str, str, str]] = {
         "main_verify_audit",
         "verify every hash chain of the audit topic",
     ),
+    "ingest": (
+        "streamguard.ingest.cli",
+        "main_ingest",
+        "vendor camera events (OpenALPR, Axis, Genetec) to plate_read: a file, or `serve`",
+    ),
 }
 
 
