@@ -35,10 +35,12 @@ ALLOWED: Final[dict[str, frozenset[str]]] = {
     "stream": _LEAVES | {"settings", "core", "trail"},
     "exports": _LEAVES | {"core"},
     "keytool": _LEAVES | {"core"},
+    # The camera edge turns vendor bodies into contract events; it never decides them.
+    "ingest": _LEAVES | {"settings", "core"},
     "worker": _LEAVES | {"settings", "core", "trail", "stream"},
     "local": _LEAVES | {"settings", "core", "trail", "stream", "worker"},
     "cli": _LEAVES
-    | {"settings", "core", "trail", "stream", "exports", "keytool", "worker", "local"},
+    | {"settings", "core", "trail", "stream", "exports", "ingest", "keytool", "worker", "local"},
     "__main__": frozenset({"cli"}),
 }
 
