@@ -16,6 +16,7 @@ from streamguard.core.classifier import classify
 from streamguard.core.models import (
     Agency,
     Decision,
+    Event,
     MalformedDecision,
     NetworkVerdict,
     ReadDecision,
@@ -32,41 +33,29 @@ from streamguard.core.policy import (
 from streamguard.core.registry import agency_from_record
 from streamguard.core.timeutil import parse_ts
 
-__all__ = ("decide_event", "decide_read", "decide_search", "event_kind", "normalize_plate")
+__all__ = ("decide_event", "decide_read", "decide_search", "normalize_plate", "purpose_text")
 
 _CONTRACT: Final = "StreamGuard wire contract v1"
 _SCOPES: Final = frozenset(("national", "statewide", "networks"))
 _PLATE_JUNK: Final = str.maketrans("", "", " -\t")
-_ID_FIELDS: Final = {
-    "search_request": "search_id",
-    "plate_read": "read_id",
-    "policy_change": "change_id",
-    "agency": "agency_id",
-}
 
 
 def normalize_plate(plate: str) -> str:
-    """Upper-case and strip spaces and dashes (CONTRACT 1), before any comparison or hash."""
+    """Upper-case and strip spaces and dashes (docs/contract.md section 1), before any
+    comparison or hash."""
     return plate.translate(_PLATE_JUNK).upper()
 
 
-def event_kind(event: Mapping[str, Any]) -> str:
-    """The contract kind of an input object, `raw` when it names none we know."""
-    kind = event.get("type")
-    if isinstance(kind, str) and kind in _ID_FIELDS:
-        return kind
-    if kind is None and "agency_id" in event and "name" in event:
-        return "agency"
-    return "raw"
+def _text_id(event: Mapping[str, Any], field: str) -> str | None:
+    value = event.get(field)
+    return value if isinstance(value, str) and value else None
 
 
 def _malformed(
-    state: PolicyState, event: Mapping[str, Any], kind: str, detail: str
+    state: PolicyState, event_id: str | None, kind: str, detail: str
 ) -> MalformedDecision:
-    id_field = _ID_FIELDS.get(kind)
-    event_id = event.get(id_field) if id_field else None
     return MalformedDecision(
-        event_id if isinstance(event_id, str) and event_id else None,
+        event_id,
         kind,
         Reason(codes.SCHEMA_INVALID, f"{_CONTRACT}, section 2", detail),
         state.version,
@@ -421,7 +410,7 @@ def decide_search(
     """Decide a search_request per owner network in its scope."""
     problem = _search_schema_error(event)
     if problem is not None:
-        return _malformed(state, event, "search_request", problem)
+        return _malformed(state, _text_id(event, "search_id"), "search_request", problem)
     requester_id: str = event["requester"]["agency_id"]
     requester = state.agencies.get(requester_id)
     categories = classify(purpose_text(event))
@@ -520,7 +509,7 @@ def decide_read(
     """Decide a plate_read per recipient in its `share_to` list."""
     problem = _read_schema_error(event)
     if problem is not None:
-        return _malformed(state, event, "plate_read", problem)
+        return _malformed(state, _text_id(event, "read_id"), "plate_read", problem)
     owner_id: str = event["agency_id"]
     owner = state.agencies.get(owner_id)
     read_ts = parse_ts(event["ts"])
@@ -603,30 +592,34 @@ def _recipient_reasons(
 
 
 def decide_event(
-    event: object, state: PolicyState, now: float, keys: Mapping[str, bytes]
+    event: Event,
+    state: PolicyState,
+    now: float,
+    keys: Mapping[str, bytes],
+    *,
+    rate_limited: bool = False,
 ) -> tuple[PolicyState, Decision]:
-    """Decide any parsed input object; policy changes and upserts return the next snapshot."""
-    if not isinstance(event, Mapping):
-        reason = Reason(
-            codes.MALFORMED_EVENT, f"{_CONTRACT}, section 1", "the message is not a JSON object"
-        )
-        return state, MalformedDecision(None, "raw", reason, state.version)
-    kind = event_kind(event)
-    if kind == "search_request":
-        return state, decide_search(event, state, now)
-    if kind == "plate_read":
-        return state, decide_read(event, state, now)
-    if kind == "policy_change":
-        return apply_change(state, event, keys)
-    if kind == "agency":
-        result = agency_from_record(event)
+    """Decide one decoded input event (`streamguard.stream.intake` decodes them).
+
+    Policy changes and registry upserts and deletions return the next snapshot; everything
+    else returns `state` itself. `rate_limited` says the requester of a search is past its
+    rate limit (the worker counts searches; evaluate does not).
+    """
+    body = event.body
+    if event.kind == "search_request":
+        return state, decide_search(body, state, now, rate_limited=rate_limited)
+    if event.kind == "plate_read":
+        return state, decide_read(body, state, now)
+    if event.kind == "policy_change":
+        return apply_change(state, body, keys)
+    if event.kind == "agency" and event.deleted and event.event_id is not None:
+        new_state = state.without_agency(event.event_id)
+        return new_state, UpsertDecision(event.event_id, True, new_state.version)
+    if event.kind == "agency":
+        result = agency_from_record(body)
         if isinstance(result, str):
-            return state, _malformed(state, event, "agency", result)
+            return state, _malformed(state, event.event_id, "agency", result)
         new_state = state.with_agency(result)
-        return new_state, UpsertDecision(result.agency_id, policy_version=new_state.version)
-    reason = Reason(
-        codes.SCHEMA_INVALID,
-        f"{_CONTRACT}, section 2",
-        "field 'type' must be search_request, plate_read or policy_change (or an agency record)",
-    )
-    return state, MalformedDecision(None, "raw", reason, state.version)
+        return new_state, UpsertDecision(result.agency_id, False, new_state.version)
+    msg = f"not an event kind: {event.kind!r}"
+    raise ValueError(msg)
