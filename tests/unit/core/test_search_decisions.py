@@ -322,7 +322,7 @@ def test_every_applicable_code_is_listed_once(state: PolicyState) -> None:
     assert network_codes(decision)["va-richmond-pd"] == ("NOT_SHARED", "OUT_OF_STATE_RECIPIENT")
 
 
-def test_decisions_follow_policy_changes_not_a_stale_memo(state: PolicyState) -> None:
+def test_decisions_follow_policy_changes_not_a_stale_cache(state: PolicyState) -> None:
     """The same search decided before and after a share reflects each snapshot."""
     event = search("tx-houston-pd", networks=["tx-dallas-pd"])
     assert decide(state, event).outcome == "denied"
