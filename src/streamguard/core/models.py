@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 __all__ = (
     "AGENCY_KINDS",
@@ -21,7 +21,6 @@ __all__ = (
     "UpsertDecision",
 )
 
-AgencyKind = Literal["local", "county", "state", "federal", "tribal", "campus", "private"]
 AGENCY_KINDS: Final[frozenset[str]] = frozenset(
     ("local", "county", "state", "federal", "tribal", "campus", "private")
 )
