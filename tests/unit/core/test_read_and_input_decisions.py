@@ -187,5 +187,5 @@ def test_invalid_agency_records_are_schema_invalid(
     [("8abc 123", "8ABC123"), ("ab-12-cd", "AB12CD"), (" x y-z ", "XYZ"), ("ÄB1", "ÄB1")],
 )
 def test_plates_are_normalised_before_comparison(raw: str, normal: str) -> None:
-    """Plates compare upper-cased without spaces and dashes (CONTRACT 1)."""
+    """Plates compare upper-cased without spaces and dashes (docs/contract.md section 1)."""
     assert normalize_plate(raw) == normal

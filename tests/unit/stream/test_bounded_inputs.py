@@ -16,7 +16,7 @@ def _decode(value: bytes) -> Event | Unreadable:
 
 
 def test_small_raw_copy_is_complete() -> None:
-    """A small unreadable message is kept whole, as CONTRACT 4's raw_base64."""
+    """A small unreadable message is kept whole, as the raw_base64 of docs/contract.md section 4."""
     assert raw_original(b"\xff\x00junk") == {
         "raw_base64": base64.b64encode(b"\xff\x00junk").decode()
     }
