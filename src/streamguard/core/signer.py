@@ -112,7 +112,10 @@ class SigningKey:
         return None
 
     def signature(self, kind: str, record: Mapping[str, Any]) -> str:
-        payload = payloads_for(kind, record)[0]
+        """This key's signature of `record`'s payload (docs/contract.md section 2a)."""
+        return self.sign_payload(payloads_for(kind, record)[0])
+
+    def sign_payload(self, payload: bytes) -> str:
         if self.alg == HMAC_SHA256:
             return hmac_signature(self.material, payload)
         return ed25519_signature(self._private(), payload)

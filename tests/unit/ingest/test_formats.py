@@ -12,8 +12,9 @@ import pytest
 
 from streamguard.core.codes import SCHEMA_INVALID
 from streamguard.core.engine import decide_event
-from streamguard.core.models import Agency, MalformedDecision, ReadDecision
+from streamguard.core.models import Agency, Event, MalformedDecision, ReadDecision
 from streamguard.core.policy import PolicyState
+from streamguard.core.replay import ReplayLedger
 from streamguard.core.statutes import load_statutes
 from streamguard.ingest.formats import FORMATS, axis, genetec, openalpr
 from streamguard.ingest.types import Ignored, Mapped, MappingError, Owner
@@ -25,6 +26,11 @@ GOLDEN: list[tuple[str, Callable[[], dict[str, Any]], dict[str, Any]]] = [
     ("axis", samples.axis_event, samples.AXIS_READ),
     ("genetec", samples.genetec_visits, samples.GENETEC_READ),
 ]
+
+
+def _as_event(read: dict[str, Any]) -> Event:
+    """A mapped read as the engine takes it (decoded, as the intake would)."""
+    return Event("plate_read", read.get("read_id"), read)
 
 
 def _one_read(result: object) -> dict[str, Any]:
@@ -57,7 +63,13 @@ def test_mapped_reads_are_reads_the_engine_decides(
         Agency("ca-simi-valley-pd", "Simi Valley Police Department", "CA", "local"),
     ]
     state = PolicyState.create(load_statutes(), agencies)
-    _, decision = decide_event(_one_read(FORMATS[name].mapper(body(), OWNER)), state, 1.77e9, {})
+    _, decision = decide_event(
+        _as_event(_one_read(FORMATS[name].mapper(body(), OWNER))),
+        state,
+        1.77e9,
+        {},
+        memory=ReplayLedger(),
+    )
     assert isinstance(decision, ReadDecision), decision
     assert not isinstance(decision, MalformedDecision)
     assert [v.agency_id for v in decision.verdicts] == list(samples.SHARE_TO)
@@ -298,7 +310,9 @@ def test_any_mutation_of_a_body_maps_or_is_refused_never_raises(
         if isinstance(result, Mapped):
             seen["mapped"] += 1
             for read in result.reads:
-                _, decision = decide_event(read, state, 1.77e9, {})
+                _, decision = decide_event(
+                    _as_event(read), state, 1.77e9, {}, memory=ReplayLedger()
+                )
                 assert isinstance(decision, ReadDecision), (read, decision)
         elif isinstance(result, MappingError):
             seen["error"] += 1
