@@ -177,3 +177,64 @@ def test_a_v1_file_is_refused_and_convert_binds_each_key(tmp_path: Path) -> None
     loaded = load_keys(converted)
     assert loaded["k1"].agency_id == VENTURA and loaded["k1"].alg == "hmac-sha256"
     assert loaded["k2"].is_registry
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _evaluate(events: Path) -> list[dict[str, object]]:
+    result = run(
+        "evaluate",
+        events,
+        "--agencies",
+        EXAMPLES / "agencies.csv",
+        "--keys",
+        EXAMPLES / "keys.json",
+        "--now",
+        "2025-02-10T18:05:00Z",
+    )
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_the_readme_example_rejects_every_control_plane_attack() -> None:
+    """The shipped example: signed changes apply; the other agency's key, the replay and the
+    unsigned relabel are rejected; the search after them is denied on California data."""
+    out = _evaluate(EXAMPLES / "events.jsonl")
+    changes = [(o["event_id"], o["outcome"], o["codes"]) for o in out[:6]]
+    assert changes == [
+        ("chg-1", "applied", []),
+        ("chg-2", "rejected", ["UNSIGNED_CHANGE", "STATUTE_FORBIDS_SETTING"]),
+        ("chg-3", "applied", []),
+        ("chg-4", "rejected", ["KEY_NOT_AUTHORIZED", "ACTOR_NOT_AUTHORIZED"]),
+        ("chg-1", "rejected", ["REPLAYED_CHANGE"]),
+        ("tx-houston-pd", "rejected", ["UNSIGNED_CHANGE"]),
+    ]
+    [houston] = [o for o in out if o["event_id"] == "s-2"]
+    assert "ca-ventura-county-so" not in houston["allowed"]
+    assert load_keys(EXAMPLES / "keys.json")  # public keys only, and a valid v1.1 file
+
+
+def test_the_demo_only_example_key_signs_what_the_examples_verify(tmp_path: Path) -> None:
+    """`streamguard sign` with the published example key yields a change evaluate applies."""
+    change = {
+        "type": "policy_change",
+        "agency_id": VENTURA,
+        "setting": "statewide_lookup",
+        "value": True,
+        "ticket": "CHG-9",
+        "ts": "2025-02-10T18:00:00Z",
+    }
+    signed = run(
+        "sign",
+        "--key",
+        EXAMPLES / "demo-only-k-ventura.key.json",
+        "--user",
+        "admin-3",
+        stdin=json.dumps(change),
+    )
+    assert signed.returncode == 0, signed.stderr
+    events = tmp_path / "events.jsonl"
+    events.write_text(signed.stdout, encoding="utf-8")
+    [decision] = _evaluate(events)
+    assert (decision["outcome"], decision["codes"]) == ("applied", [])
