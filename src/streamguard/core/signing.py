@@ -120,36 +120,3 @@ def verify_ed25519(
             continue
         return True
     return False
-
-
-# --- v1 (bare HMAC secrets, unbound keys): kept only until the engine takes v1.1 keys ---------
-
-
-def sign_change(change: Mapping[str, Any], secret: bytes) -> str:
-    """v1: lowercase hex HMAC-SHA256 of the change's signing payload."""
-    return hmac_signature(secret, change_payloads(change)[0])
-
-
-def signature_valid(change: Mapping[str, Any], secret: bytes) -> bool:
-    """v1: the change's signature verifies under `secret`."""
-    return verify_hmac(secret, change_payloads(change), change.get("signature"))
-
-
-def load_keys(path: Any) -> dict[str, bytes]:
-    """v1: read KEYS.json as an object mapping key_id to secret string."""
-    from streamguard.exceptions import InputFileError
-
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        msg = f"cannot read keys file {path}: {exc.strerror or exc}"
-        raise InputFileError(msg) from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        msg = f"keys file {path} is not valid JSON: {exc}"
-        raise InputFileError(msg) from exc
-    if not isinstance(raw, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and v for k, v in raw.items()
-    ):
-        msg = f"keys file {path} must be a JSON object mapping key_id to a non-empty secret"
-        raise InputFileError(msg)
-    return {key_id: secret.encode() for key_id, secret in raw.items()}
