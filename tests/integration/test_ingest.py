@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.unit.ingest import samples
 
 from streamguard import serde
 from streamguard.local.testing import (
@@ -32,6 +31,7 @@ from streamguard.local.testing import (
     run,
     worker_env,
 )
+from tests.unit.ingest import samples
 
 KEYS = {"k1": b"integration-ingest-secret-1"}
 AGENCIES = """agency_id,name,state,kind
