@@ -33,7 +33,8 @@ ALLOWED: Final[dict[str, frozenset[str]]] = {
     "core": frozenset({"exceptions"}),
     "trail": _LEAVES | {"settings", "core"},
     "stream": _LEAVES | {"settings", "core", "trail"},
-    "exports": _LEAVES | {"core"},
+    # A policy log is replayed through the stream's front door (intake), as `evaluate` does.
+    "exports": _LEAVES | {"core", "stream"},
     # The camera edge turns vendor bodies into contract events; it never decides them.
     "ingest": _LEAVES | {"settings", "core"},
     "worker": _LEAVES | {"settings", "core", "trail", "stream"},
