@@ -57,12 +57,15 @@ def _lines(source: Iterable[bytes]) -> Iterator[bytes]:
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
-    from streamguard.core.classifier import classify
+    from streamguard.core.classifier import explain
 
     texts: Iterable[str] = args.texts if args.texts else (line.rstrip("\r\n") for line in sys.stdin)
     out = sys.stdout.buffer
     for text in texts:
-        out.write(serde.dumps({"text": text, "categories": list(classify(text))}) + b"\n")
+        found = explain(text)
+        rules = [{"rule": f.rule, "matched": f.matched} for f in found.findings]
+        line = {"text": text, "categories": list(found.categories), "rules": rules}
+        out.write(serde.dumps({**line, "folds": list(found.folds)}) + b"\n")
     out.flush()
     return 0
 
@@ -116,10 +119,20 @@ _DELEGATED: dict[str, tuple[str, str, str]] = {
         "main_audit",
         "audit a vendor search-log export (Flock, transparency portal) against the law",
     ),
+    "audit-sharing": (
+        "streamguard.exports.sharing_cli",
+        "main_audit_sharing",
+        "audit a vendor sharing list against the law, the last list and the signed policy",
+    ),
     "verify-audit": (
         "streamguard.trail.verify",
         "main_verify_audit",
         "verify every hash chain of the audit topic",
+    ),
+    "ingest": (
+        "streamguard.ingest.cli",
+        "main_ingest",
+        "vendor camera events (OpenALPR, Axis, Genetec) to plate_read: a file, or `serve`",
     ),
 }
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
 import subprocess
 import sys
@@ -11,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from streamguard.exports.cli import main_audit
-from tests.unit.exports.samples import NETWORK_2026, ORG_UNDERSCORE, PORTAL_EUGENE, write_csv
+from tests.unit.exports.samples import (
+    NETWORK_2026,
+    ORG_UNDERSCORE,
+    PORTAL_CA,
+    PORTAL_EUGENE,
+    run_streamguard,
+    write_csv,
+)
 
 PLATE = "ZZTEST9"
 AGENCIES_CSV = (
@@ -24,14 +33,7 @@ AGENCIES_CSV = (
 
 
 def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """`streamguard audit` in a fresh interpreter, through the top-level command table."""
-    return subprocess.run(
-        [sys.executable, "-m", "streamguard.cli", "audit", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_streamguard("audit", *args)
 
 
 def network_row(
@@ -281,3 +283,118 @@ def test_in_process_entry_point(
     )
     out = capsys.readouterr().out
     assert "top 3 by rows with findings" in out
+
+
+def test_owner_state_needs_no_registry(network_export: Path, tmp_path: Path) -> None:
+    """--owner-state alone: names are resolved from the state and [Federal] marker they carry."""
+    out = tmp_path / "rows.jsonl"
+    result = run(
+        network_export, "--owner-state", "CA", "--owner", "Ventura County CA SO", "--out", out
+    )
+    assert result.returncode == 0, result.stderr
+    by_id = {line["id"]: line for line in map(json.loads, out.read_text("utf-8").splitlines())}
+    assert by_id["r1"]["resolved_via"] == "owner" and by_id["r1"]["codes"] == []
+    assert by_id["r3"]["codes"] == ["OUT_OF_STATE_RECIPIENT"]
+    assert by_id["r4"]["resolved_via"] == "federal"
+    assert "FEDERAL_RECIPIENT" in by_id["r4"]["codes"]
+    # Oxnard has no state in its name: without a registry it is unresolved, and says so.
+    assert by_id["r2"]["codes"][0] == "UNKNOWN_REQUESTER"
+    assert "owner:   Ventura County CA SO (Ventura County CA SO, CA)" in result.stdout
+
+
+def test_no_owner_at_all_is_a_one_line_error(network_export: Path) -> None:
+    result = run(network_export)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "--agencies AGENCIES.csv --owner ID, or --owner-state ST" in result.stderr
+
+
+def portal_archive(tmp_path: Path) -> Path:
+    rows = [
+        [slug, "2026-04-19", f"{slug}-{i}", "***", "2026-03-20T00:06:23.972Z", "3", reason, "", ""]
+        for i, (slug, reason) in enumerate(
+            [("alpha-ca-pd", "theft 484 PC"), ("beta-ca-pd", ""), ("alpha-ca-pd", "")]
+        )
+    ]
+    return write_csv(tmp_path / "archive.csv", PORTAL_CA, rows)
+
+
+def test_a_multi_portal_archive_is_refused_or_audited_one_portal_at_a_time(
+    tmp_path: Path,
+) -> None:
+    archive = portal_archive(tmp_path)
+    result = run(archive, "--owner-state", "CA")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "archive of 2 portals (alpha-ca-pd, beta-ca-pd): audit one with --portal" in (
+        result.stderr
+    )
+    assert result.stdout == ""
+    result = run(archive, "--owner-state", "CA", "--portal", "alpha-ca-pd")
+    assert result.returncode == 0, result.stderr
+    assert "portal:  alpha-ca-pd" in result.stdout
+    assert "rows:    2   with findings: 1 (50.0%)" in result.stdout
+    assert "1 rows of the archive's other 1 portals" in result.stdout
+
+
+def test_fail_on_findings_sets_the_exit_status(network_export: Path, agencies: Path) -> None:
+    """Exit 1 with findings, 0 without: a cron job or CI can page on it."""
+    base = ("--agencies", agencies, "--owner", "ca-ventura-county-so", "--fail-on-findings")
+    result = run(network_export, *base)
+    assert result.returncode == 1, result.stderr
+    assert "rows:    7" in result.stdout  # the report is still printed in full
+    clean = write_csv(
+        network_export.parent / "clean.csv",
+        NETWORK_2026,
+        [network_row("c1", "Ventura County CA SO", "burglary 459 PC")],
+    )
+    assert run(clean, *base).returncode == 0
+    assert (
+        run(network_export, *base[:-1]).returncode == 0
+    )  # without the flag, findings are not errors
+
+
+def test_a_sharing_list_is_pointed_at_audit_sharing(agencies: Path, tmp_path: Path) -> None:
+    listing = write_csv(
+        tmp_path / "sharing.csv",
+        ["Organization Name", "Networks Shared With Me", "Networks I'm Sharing"],
+        [["Dallas TX PD", "", "Ventura County CA SO"]],
+    )
+    result = run(listing, "--agencies", agencies, "--owner", "ca-ventura-county-so")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "not a search log: audit it with `streamguard audit-sharing`" in result.stderr
+
+
+def test_progress_goes_to_a_terminal_only(network_export: Path, agencies: Path) -> None:
+    """Piped stderr carries warnings and errors only, never a progress line."""
+    result = run(network_export, "--agencies", agencies, "--owner", "ca-ventura-county-so")
+    assert "\r" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"streamguard audit: {network_export} line 14 (row 7): Search Time is not a date and time"
+    ]
+
+
+def test_progress_is_drawn_on_a_terminal(tmp_path: Path) -> None:
+    """With stderr on a terminal, a long audit shows a counter and erases it at the end."""
+    rows = [[f"e{i}", "u", "2025-06-18 00:02:04.789", "3", "theft 484 PC"] for i in range(20_000)]
+    export = write_csv(tmp_path / "big.csv", PORTAL_EUGENE, rows)
+    primary, secondary = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "streamguard.cli", "audit", str(export), "--owner-state", "OR"],
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+    ) as process:
+        os.close(secondary)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the terminal closes with the process
+                break
+            if not chunk:
+                break
+            seen += chunk
+        stdout, _ = process.communicate(timeout=120)
+    os.close(primary)
+    assert process.returncode == 0
+    assert re.search(rb"\rstreamguard audit: [\d,]+ rows \(\d+%\), [\d.]+ s", seen), seen[:200]
+    assert seen.rstrip(b" ").endswith(b"\r")  # the line is erased before the summary
+    assert b"\r" not in stdout and b"rows:    20,000" in stdout

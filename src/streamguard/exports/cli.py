@@ -12,12 +12,20 @@ from pathlib import Path
 from typing import IO
 
 from streamguard import serde
-from streamguard.core.registry import load_agencies_csv
 from streamguard.core.statutes import load_statutes
-from streamguard.exceptions import InputFileError, StreamguardError
 from streamguard.exports.judge import AuditConfig, Auditor
 from streamguard.exports.layouts import ExportFile
+from streamguard.exports.options import (
+    FINDINGS_EXIT,
+    add_owner_arguments,
+    add_unverified_argument,
+    load_ownership,
+    open_output,
+    positive,
+    run_command,
+)
 from streamguard.exports.orgs import OrgResolver
+from streamguard.exports.progress import Progress
 from streamguard.exports.report import render_html, render_text
 from streamguard.exports.summary import AuditSummary
 
@@ -31,6 +39,7 @@ def run_audit(
     jsonl: IO[bytes] | None = None,
     warn: IO[str] | None = None,
     warn_limit: int = 100,
+    progress: Progress | None = None,
 ) -> AuditSummary:
     """Judge every row, write JSONL lines as they come, and return the summary."""
     summary = AuditSummary.of(str(export.path), auditor)
@@ -38,26 +47,29 @@ def run_audit(
     for row in export:
         verdict = auditor.judge(row)
         summary.add(verdict)
+        if progress is not None:
+            progress.tick()
         if jsonl is not None:
             jsonl.write(serde.dumps(verdict.as_json()) + b"\n")
         if verdict.problems and warn is not None:
             warned += 1
             if warned <= warn_limit:
+                if progress is not None:
+                    progress.done()  # a warning starts on its own line, not after the counter
                 print(
                     f"streamguard audit: {export.path} line {verdict.line} (row {verdict.row}): "
                     f"{'; '.join(verdict.problems)}",
                     file=warn,
                 )
+    if progress is not None:
+        progress.done()
     if warn is not None and warned > warn_limit:
         print(f"streamguard audit: ... and {warned - warn_limit} more malformed rows", file=warn)
+    if export.portal is not None:
+        summary.portal = export.portal
+        summary.other_portal_rows = export.skipped
+        summary.portals_in_file = len(export.portals)
     return summary
-
-
-def _positive(text: str) -> int:
-    if not text.strip().isdigit():
-        msg = f"not a whole number >= 0: {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,98 +79,89 @@ def build_parser() -> argparse.ArgumentParser:
         "transparency-portal search audit) against the owner's state ALPR law.",
     )
     parser.add_argument("export", type=Path, metavar="EXPORT.csv")
-    parser.add_argument("--agencies", type=Path, required=True, metavar="AGENCIES.csv")
+    add_owner_arguments(parser)
     parser.add_argument(
-        "--owner",
-        required=True,
-        metavar="AGENCY_ID",
-        help="agency_id of the agency whose data was searched (its law applies)",
+        "--portal",
+        metavar="SLUG",
+        help="audit only this portal's rows of a multi-portal archive (a portal_slug column)",
     )
     parser.add_argument(
         "--out", type=Path, metavar="FILE.jsonl", help="write one JSON line per input row"
     )
     parser.add_argument("--html", type=Path, metavar="FILE", help="write an offline HTML report")
     parser.add_argument(
+        "--show-reasons",
+        action="store_true",
+        help="show each worst row's user and stated reason in the reports (they may hold "
+        "plates or names: such a report is not for publication)",
+    )
+    parser.add_argument(
+        "--fail-on-findings",
+        action="store_true",
+        help=f"exit {FINDINGS_EXIT} when any row has a finding (for cron jobs and CI)",
+    )
+    parser.add_argument(
         "--broad-networks",
-        type=_positive,
+        type=positive,
         default=1000,
         metavar="N",
         help="flag searches covering N or more networks (0 turns it off; default 1000)",
     )
     parser.add_argument(
         "--broad-devices",
-        type=_positive,
+        type=positive,
         default=0,
         metavar="N",
         help="flag searches covering N or more cameras (default 0: off)",
     )
     parser.add_argument(
         "--top",
-        type=_positive,
+        type=positive,
         default=10,
         metavar="N",
         help="organizations and worst rows shown (default 10)",
     )
-    parser.add_argument(
-        "--no-unverified",
-        dest="enforce_unverified",
-        action="store_false",
-        help="do not apply statute provisions whose text is marked unverified",
-    )
+    add_unverified_argument(parser)
     return parser
 
 
-def _open_output(path: Path, what: str) -> IO[bytes]:
-    try:
-        return path.open("wb")
-    except OSError as exc:
-        msg = f"cannot write {what} {path}: {exc.strerror or exc}"
-        raise InputFileError(msg) from exc
-
-
 def _audit(args: argparse.Namespace) -> int:
-    agencies = load_agencies_csv(args.agencies)
-    owner = next((a for a in agencies if a.agency_id == args.owner), None)
-    if owner is None:
-        msg = f"owner {args.owner!r} is not in agencies file {args.agencies}"
-        raise InputFileError(msg)
+    ownership = load_ownership(args)
     config = AuditConfig(
         broad_networks=args.broad_networks or None,
         broad_devices=args.broad_devices or None,
         top=max(args.top, 1),
         worst=max(args.top, 1),
+        show_reasons=args.show_reasons,
     )
     book = load_statutes(enforce_unverified=args.enforce_unverified)
-    with ExportFile(args.export) as export:
-        auditor = Auditor(book, owner, OrgResolver(agencies), export.layout, config)
-        jsonl = _open_output(args.out, "JSONL output") if args.out is not None else None
+    with ExportFile(args.export, portal=args.portal, keep_user=args.show_reasons) as export:
+        auditor = Auditor(
+            book, ownership.owner, OrgResolver(ownership.agencies), export.layout, config
+        )
+        jsonl = open_output(args.out, "JSONL output") if args.out is not None else None
+        progress = Progress(sys.stderr, "streamguard audit", fraction=lambda: export.fraction_read)
         try:
-            summary = run_audit(export, auditor, jsonl=jsonl, warn=sys.stderr)
+            summary = run_audit(export, auditor, jsonl=jsonl, warn=sys.stderr, progress=progress)
         finally:
+            progress.done()
             if jsonl is not None:
                 jsonl.close()
     if args.html is not None:
-        html = _open_output(args.html, "HTML report")
+        html = open_output(args.html, "HTML report")
         with html:
             html.write(render_html(summary).encode("utf-8"))
     sys.stdout.write(render_text(summary))
     sys.stdout.flush()
+    if args.fail_on_findings and summary.rows_with_findings:
+        return FINDINGS_EXIT
     return 0
 
 
 def main_audit(argv: list[str]) -> int:
-    """`streamguard audit ...`: exit 0 after a completed audit, 2 with one line on bad input."""
-    args = build_parser().parse_args(argv)
-    try:
-        return _audit(args)
-    except StreamguardError as exc:
-        print(f"streamguard: error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        return 0  # `streamguard audit ... | head` is normal use
-    except OSError as exc:
-        print(f"streamguard: error: {exc}", file=sys.stderr)
-        return 2
+    """`streamguard audit ...`: 0 after a completed audit (1 with --fail-on-findings and
+    findings), 2 with one line on bad input."""
+    return run_command(build_parser(), _audit, argv)
 
 
 if __name__ == "__main__":

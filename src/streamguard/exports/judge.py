@@ -9,6 +9,7 @@ per-row state and does no I/O; reading rows is `layouts`, counting them is `summ
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -30,6 +31,7 @@ __all__ = (
     "Auditor",
     "RowVerdict",
     "access_reasons",
+    "missing_purpose_citation",
 )
 
 # Additive codes (docs/contract.md allows extra codes). Documented in docs/audit.md.
@@ -47,6 +49,25 @@ ACCESS_LOG_FIELDS: Final = {
     "purpose": "purpose",
 }
 _NO_SETTINGS: Final = OwnerSettings()
+# The packaged baseline citation ends with a "cf." pointer to the California code that inspired
+# it; for an owner elsewhere that pointer reads as if California law applied to it.
+_CF_NOTE: Final = re.compile(r"\s*\(cf\.[^()]*(?:\([^()]*\)[^()]*)*\)\s*$")
+
+
+def missing_purpose_citation(book: StatuteBook, rule: StateRule) -> str:
+    """What `MISSING_PURPOSE` cites for an owner under `rule`.
+
+    The owner's own state's provision when it has one (a documented purpose, else an access log
+    that must hold the purpose); otherwise the StreamGuard baseline rule by name, without the
+    pointer to another state's code.
+    """
+    if rule.documented_purpose is not None:
+        return rule.documented_purpose.cited
+    log = rule.access_log
+    if log is not None and "purpose" in log.fields:
+        return log.provision.cited
+    baseline = book.missing_purpose
+    return _CF_NOTE.sub("", baseline.citation) + ("" if baseline.verified else " [unverified]")
 
 
 def access_reasons(
@@ -85,7 +106,7 @@ def access_reasons(
         found.append(
             Reason(
                 codes.MISSING_PURPOSE,
-                book.missing_purpose.cited,
+                missing_purpose_citation(book, rule),
                 "the search states no purpose (empty or placeholder reason)",
                 owner_id,
             )
@@ -119,6 +140,9 @@ class AuditConfig:
     broad_devices: int | None = None
     top: int = 10
     worst: int = 10
+    # Reports show each worst row's user and stated reason only when asked: free-text reasons
+    # can hold plates and names, and a report is otherwise safe to pass around.
+    show_reasons: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +158,12 @@ class RowVerdict:
     reasons: tuple[Reason, ...]
     problems: tuple[str, ...] = ()
     malformed: bool = False
+    search_time: float | None = None
+    networks: int | None = None
+    devices: int | None = None
+    # Filled only with AuditConfig.show_reasons, for the report; never in the JSON lines.
+    user: str | None = None
+    purpose: str | None = None
 
     @property
     def agency_id(self) -> str | None:
@@ -165,6 +195,9 @@ class RowVerdict:
             "resolved_via": resolution.via if resolution is not None else None,
             "requester_state": requester.state if requester is not None else None,
             "reasons": [r.as_dict() for r in self.reasons],
+            "search_time": _iso(self.search_time),
+            "networks": self.networks,
+            "devices": self.devices,
         }
         if self.problems:
             out["problems"] = list(self.problems)
@@ -176,11 +209,23 @@ def _day_of(day_number: int) -> str:
     return datetime.fromtimestamp(day_number * _DAY, tz=UTC).strftime("%Y-%m-%d")
 
 
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _day(epoch: float | None) -> str | None:
     """The UTC calendar day of a timestamp; formatting is cached per day, not per row."""
     if epoch is None:
         return None
     return _day_of(int(epoch // _DAY))
+
+
+def _stated_purpose(row: ExportRow) -> str | None:
+    """The purpose as the row states it (`<offense> - <reason>` when both), for the report."""
+    parts = [c for c in (row.offense_type, row.reason) if c]
+    return " - ".join(parts) if parts else None
 
 
 class Auditor:
@@ -233,7 +278,10 @@ class Auditor:
             return self._own
         if row.organization is Presence.REDACTED:
             return None
-        return self.resolver.resolve(row.org or "")
+        found = self.resolver.resolve(row.org or "")
+        if found.agency is not None and found.agency.agency_id == self.owner.agency_id:
+            return self._own  # the owner's own users, under whatever spelling of its name
+        return found
 
     def categories(self, row: ExportRow) -> tuple[str, ...] | None:
         """Purpose categories from Reason and Offense Type, None when nothing can be judged."""
@@ -281,6 +329,11 @@ class Auditor:
             day=_day(row.search_time),
             reasons=tuple(reasons),
             problems=row.problems,
+            search_time=row.search_time,
+            networks=row.networks,
+            devices=row.devices,
+            user=row.user_name if self.config.show_reasons else None,
+            purpose=_stated_purpose(row) if self.config.show_reasons else None,
         )
 
     def _log_reasons(self, row: ExportRow) -> list[Reason]:

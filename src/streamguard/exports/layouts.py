@@ -14,19 +14,19 @@ a report or a log. Reading holds one row at a time: memory does not grow with th
 
 from __future__ import annotations
 
-import csv
 import functools
 import re
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
-from typing import Final, TextIO
+from typing import Final
 
 from streamguard.core.timeutil import parse_ts
 from streamguard.exceptions import InputFileError
+from streamguard.exports.csvfile import ClosingFile, CsvFile, width_problem
 
 __all__ = (
     "FLOCK_AUDIT",
@@ -83,10 +83,16 @@ _FIELDS: Final[Mapping[str, str]] = {
     "textprompt": "text_prompt",
     "moderation": "moderation",
     "offensetype": "offense_type",
+    # Archives of many transparency portals name the portal of each row.
+    "portalslug": "portal",
+    "portal": "portal",
 }
 # Columns that only one family uses: they tell the families apart.
 _FLOCK_MARKERS: Final = frozenset(("totalnetworkssearched", "searchtime", "searchdatetime"))
 _PORTAL_MARKERS: Final = frozenset(("searchdate", "networkcount", "cameracount"))
+# A sharing list ("Organization Name, Networks Shared With Me, Networks I'm Sharing") is judged by
+# `streamguard audit-sharing`; `audit` says so instead of a generic refusal.
+_SHARING_MARKERS: Final = frozenset(("organizationname", "networksimsharing"))
 
 _HEADER_JUNK: Final = re.compile(r"[^a-z0-9#]+")
 
@@ -133,6 +139,11 @@ def detect_layout(header: Sequence[str]) -> Layout | str:
     if flock and portal:
         return "header mixes Flock audit and transparency-portal columns"
     if not flock and not portal:
+        if present >= _SHARING_MARKERS:
+            return (
+                "is a sharing list (Organization Name, Networks I'm Sharing), not a search log: "
+                "audit it with `streamguard audit-sharing`"
+            )
         shown = ", ".join(h.strip() for h in header[:8])
         return (
             f"header ({shown}{', ...' if len(header) > 8 else ''}) is not a Flock audit export "
@@ -300,6 +311,8 @@ class ExportRow:
     purpose: Presence  # reason or offense type
     case_number: Presence
     problems: tuple[str, ...] = ()
+    portal: str | None = None  # the portal of an archive row (`portal_slug`)
+    user_name: str | None = None  # the user cell, kept only when a report is to show users
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,28 +326,20 @@ class MalformedRow:
 
 
 def parse_row(
-    layout: Layout, cells: Sequence[str], row: int, line: int
+    layout: Layout, cells: Sequence[str], row: int, line: int, *, keep_user: bool = False
 ) -> ExportRow | MalformedRow:
-    """Parse one CSV record of `layout`; cells that cannot be read become `problems`."""
+    """Parse one CSV record of `layout`; cells that cannot be read become `problems`.
+
+    The user cell is kept as text only with `keep_user` (a report that shows users on request);
+    otherwise a row says only whether it was present.
+    """
     columns = layout.columns
-    if len(cells) != layout.width:
-        # Trailing empty cells are what spreadsheet round trips leave; anything else would
-        # shift every field after the break, so the row is not judged.
-        extra_is_blank = len(cells) > layout.width and not any(
-            c.strip() for c in cells[layout.width :]
+    wrong_width = width_problem(cells, layout.width)
+    if wrong_width is not None:
+        bad_id = (
+            cells[columns["id"]].strip() if "id" in columns and columns["id"] < len(cells) else ""
         )
-        if not extra_is_blank:
-            bad_id = (
-                cells[columns["id"]].strip()
-                if "id" in columns and columns["id"] < len(cells)
-                else ""
-            )
-            return MalformedRow(
-                row,
-                line,
-                bad_id or None,
-                f"has {len(cells)} columns, the header has {layout.width}",
-            )
+        return MalformedRow(row, line, bad_id or None, wrong_width)
 
     # Each known cell stripped once; a field the layout lacks reads as None.
     values = {field: cells[index].strip() for field, index in columns.items()}
@@ -379,6 +384,7 @@ def parse_row(
     reason = get("reason")
     offense = get("offense_type")
     search_type = get("search_type")
+    user = get("user")
     return ExportRow(
         row=row,
         line=line,
@@ -399,75 +405,106 @@ def parse_row(
         purpose=_presence([reason, offense]),
         case_number=_presence([get("case_number")]),
         problems=tuple(problems),
+        portal=get("portal") or None,
+        user_name=(user or None) if keep_user else None,
     )
 
 
-class ExportFile:
+_PORTALS_NAMED: Final = 5
+_PORTALS_COUNTED: Final = 10_000
+
+
+def portals_in(path: Path, column: int) -> Counter[str]:
+    """Rows per portal of an archive (distinct names capped: past the cap they are not named)."""
+    found: Counter[str] = Counter()
+    with CsvFile(path, "export") as source:
+        source.header()
+        for _, _, cells in source.records():
+            if isinstance(cells, str) or column >= len(cells):
+                continue
+            name = cells[column].strip()
+            if name in found or len(found) < _PORTALS_COUNTED:
+                found[name] += 1
+    return found
+
+
+def _named(portals: Counter[str]) -> str:
+    names = sorted(portals)
+    shown = ", ".join(n or "(empty)" for n in names[:_PORTALS_NAMED])
+    more = len(names) - _PORTALS_NAMED
+    return shown + (f" and {more:,} more" if more > 0 else "")
+
+
+class ExportFile(ClosingFile):
     """An open export: `layout` from its header, iteration yields one parsed row at a time.
 
-    Use as a context manager. Undecodable bytes become U+FFFD rather than stopping a
-    million-row audit at one bad character; the cells they land in are judged as text.
+    Use as a context manager. An archive of several transparency portals (a `portal_slug`
+    column with more than one value) is refused unless `portal` picks one: its searches belong
+    to as many owners, and judging them all under one owner's law would be wrong. With `portal`,
+    the other portals' rows are skipped (`skipped` counts them) and row numbers stay the file's.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, portal: str | None = None, keep_user: bool = False) -> None:
         self.path = path
-        try:
-            # newline="" lets the csv module see CRLF and quoted multi-line cells itself.
-            self._handle: TextIO = path.open(newline="", encoding="utf-8-sig", errors="replace")
-        except OSError as exc:
-            msg = f"cannot read export {path}: {exc.strerror or exc}"
-            raise InputFileError(msg) from exc
-        self._reader = csv.reader(self._handle)
+        self.portal = portal
+        self.keep_user = keep_user
+        self.skipped = 0
+        self.portals: Counter[str] = Counter()
+        self._source = CsvFile(path, "export")
         try:
             self.layout = self._read_header()
+            self._check_portals()
         except BaseException:
-            self._handle.close()
+            self._source.close()
             raise
 
     def _read_header(self) -> Layout:
-        try:
-            for cells in self._reader:
-                if any(c.strip() for c in cells):
-                    found = detect_layout(cells)
-                    if isinstance(found, str):
-                        msg = f"export {self.path} line {self._reader.line_num}: {found}"
-                        raise InputFileError(msg)
-                    return found
-        except csv.Error as exc:
-            msg = f"export {self.path} line {self._reader.line_num}: not CSV ({exc})"
-            raise InputFileError(msg) from exc
-        msg = f"export {self.path} is empty (no header row)"
-        raise InputFileError(msg)
+        line, cells = self._source.header()
+        found = detect_layout(cells)
+        if isinstance(found, str):
+            msg = f"export {self.path} line {line}: {found}"
+            raise InputFileError(msg)
+        return found
 
-    def __enter__(self) -> ExportFile:
-        return self
+    def _check_portals(self) -> None:
+        column = self.layout.columns.get("portal")
+        if column is None:
+            if self.portal is not None:
+                msg = f"export {self.path} has no portal_slug column; --portal does not apply"
+                raise InputFileError(msg)
+            return
+        self.portals = portals_in(self.path, column)
+        if self.portal is None and len(self.portals) > 1:
+            msg = (
+                f"export {self.path} is an archive of {len(self.portals):,} portals "
+                f"({_named(self.portals)}): audit one with --portal SLUG"
+            )
+            raise InputFileError(msg)
+        if self.portal is not None and self.portal not in self.portals:
+            msg = (
+                f"export {self.path} has no rows of portal {self.portal!r}; "
+                f"it holds {_named(self.portals)}"
+            )
+            raise InputFileError(msg)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    @property
+    def fraction_read(self) -> float | None:
+        return self._source.fraction_read
 
     def close(self) -> None:
-        self._handle.close()
+        self._source.close()
+
+    def _other_portal(self, cells: Sequence[str]) -> bool:
+        column = self.layout.columns.get("portal")
+        if self.portal is None or column is None or column >= len(cells):
+            return False  # a row whose portal cannot be read is kept, and reported if broken
+        return cells[column].strip() != self.portal
 
     def __iter__(self) -> Iterator[ExportRow | MalformedRow]:
-        reader = self._reader
-        row = 0
-        while True:
-            start = reader.line_num + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                # The reader resumes on the next line, so one broken record costs one row.
-                row += 1
-                yield MalformedRow(row, start, None, f"is not valid CSV ({exc})")
-                continue
-            if not any(c.strip() for c in cells):
-                continue  # blank lines separate nothing in these exports
-            row += 1
-            yield parse_row(self.layout, cells, row, start)
+        for row, line, cells in self._source.records():
+            if isinstance(cells, str):
+                yield MalformedRow(row, line, None, cells)
+            elif self._other_portal(cells):
+                self.skipped += 1
+            else:
+                yield parse_row(self.layout, cells, row, line, keep_user=self.keep_user)

@@ -26,8 +26,9 @@ __all__ = (
     "state_in_name",
 )
 
-# `[Federal]` appears as a prefix and, in newer Flock org lists, as a suffix.
-_FEDERAL_MARK: Final = re.compile(r"\[\s*federal\s*\]", re.IGNORECASE)
+# `[Federal]` appears as a prefix and, in newer Flock org lists, as a suffix; sharing lists
+# also spell it `(Federal)`.
+_FEDERAL_MARK: Final = re.compile(r"[\[(]\s*federal\s*[\])]", re.IGNORECASE)
 _INACTIVE_MARK: Final = re.compile(r"[\[(]\s*inactive\s*[\])]", re.IGNORECASE)
 _PARENTHETICAL: Final = re.compile(r"\([^)]*\)")
 

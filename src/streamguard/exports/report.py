@@ -7,12 +7,28 @@ row numbers and search ids, so a report can be passed around without redaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from html import escape
 from typing import Final
 
 from streamguard.exports.summary import OTHER, AuditSummary
 
-__all__ = ("day_rows", "render_html", "render_text")
+__all__ = (
+    "CSS",
+    "FIND_COLOR",
+    "ROWS_COLOR",
+    "day_rows",
+    "html_notes",
+    "html_page",
+    "html_table",
+    "pct",
+    "render_html",
+    "render_text",
+    "short",
+    "svg_hbars",
+    "text_table",
+    "utc_time",
+)
 
 # Past this many days the per-day table becomes per-month: a year of days is not readable.
 _MAX_DAYS_SHOWN: Final = 62
@@ -20,8 +36,15 @@ _UNRESOLVED_SHOWN: Final = 25
 _MALFORMED_SHOWN: Final = 20
 
 
-def _pct(part: int, whole: int) -> str:
+def pct(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:.1f}%" if whole else "0.0%"
+
+
+def utc_time(epoch: float | None) -> str:
+    """A timestamp as a reader compares it with the export (UTC, to the second); `-` if none."""
+    if epoch is None:
+        return "-"
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def day_rows(summary: AuditSummary) -> tuple[str, list[tuple[str, int, int]]]:
@@ -68,10 +91,15 @@ def _not_judged(summary: AuditSummary) -> list[str]:
         notes.append(
             "no organization column: every row is taken as a search by the owner's own users"
         )
+    if summary.portal is not None:
+        notes.append(
+            f"{summary.other_portal_rows:,} rows of the archive's other "
+            f"{summary.portals_in_file - 1:,} portals (only portal {summary.portal} is audited)"
+        )
     return notes
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
     widths = [len(h) for h in header]
     for row in rows:
         for i, cell in enumerate(row):
@@ -86,8 +114,12 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
     return [line(header), *(line(r) for r in rows)]
 
 
-def _short(text: str, width: int = 48) -> str:
+def short(text: str, width: int = 48) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _count_text(count: int | None) -> str:
+    return "-" if count is None else f"{count:,}"
 
 
 def render_text(summary: AuditSummary) -> str:
@@ -96,8 +128,9 @@ def render_text(summary: AuditSummary) -> str:
         f"StreamGuard audit of {summary.export}",
         f"layout:  {summary.layout.title} ({summary.layout.width} columns)",
         f"owner:   {_owner_line(summary)}",
+        *([f"portal:  {summary.portal}"] if summary.portal is not None else []),
         f"rows:    {summary.rows:,}   with findings: {summary.rows_with_findings:,} "
-        f"({_pct(summary.rows_with_findings, summary.rows)})   "
+        f"({pct(summary.rows_with_findings, summary.rows)})   "
         f"malformed: {summary.malformed_rows:,}",
     ]
     out.append("not judged:")
@@ -107,10 +140,10 @@ def render_text(summary: AuditSummary) -> str:
     rows: list[tuple[str, ...]]
     if summary.code_counts:
         rows = [
-            (code, f"{count:,}", _pct(count, summary.rows), summary.citations.get(code, ""))
+            (code, f"{count:,}", pct(count, summary.rows), summary.citations.get(code, ""))
             for code, count in summary.code_counts.most_common()
         ]
-        out += _table(("code", "rows", "share", "citation"), rows, {1, 2})
+        out += text_table(("code", "rows", "share", "citation"), rows, {1, 2})
     else:
         out.append("  (no findings)")
 
@@ -127,7 +160,7 @@ def render_text(summary: AuditSummary) -> str:
         ]
         rows = [
             (
-                _short(name),
+                short(name),
                 stats.agency_id or "-",
                 stats.via,
                 f"{stats.rows:,}",
@@ -136,7 +169,7 @@ def render_text(summary: AuditSummary) -> str:
             )
             for name, stats in top
         ]
-        out += _table(
+        out += text_table(
             ("organization", "agency_id", "resolved", "rows", "findings", "top codes"), rows, {3, 4}
         )
 
@@ -145,16 +178,31 @@ def render_text(summary: AuditSummary) -> str:
         out += ["", f"Per {unit} (rows, rows with findings)"]
         peak = max(p[2] for p in periods) or 1
         rows = [(p, f"{r:,}", f"{f:,}", "#" * round(30 * f / peak)) for p, r, f in periods]
-        out += _table((unit, "rows", "findings", ""), rows, {1, 2})
+        out += text_table((unit, "rows", "findings", ""), rows, {1, 2})
 
     worst = summary.worst_rows()
     if worst:
-        out += ["", "Worst rows (most severe and most codes first)"]
+        out += ["", "Worst rows (most severe and most codes first; details in --html and --out)"]
         rows = [
-            (f"{w.row:,}", f"{w.line:,}", w.id or "-", _short(w.org or "-", 36), " ".join(w.codes))
+            (
+                f"{w.row:,}",
+                f"{w.line:,}",
+                w.id or "-",
+                utc_time(w.search_time),
+                short(w.org or "-", 36),
+                _count_text(w.networks),
+                " ".join(w.codes),
+            )
             for w in worst
         ]
-        out += _table(("row", "line", "id", "organization", "codes"), rows, {0, 1})
+        out += text_table(
+            ("row", "line", "id", "search time (UTC)", "organization", "networks", "codes"),
+            rows,
+            {0, 1, 5},
+        )
+        if summary.config.show_reasons:
+            out += ["", "Worst rows: user and stated reason (--show-reasons)"]
+            out += [f"  row {w.row:,}: {w.user or '-'}: {w.purpose or '-'}" for w in worst]
 
     if summary.unresolved:
         total = sum(summary.unresolved.values())
@@ -164,10 +212,10 @@ def render_text(summary: AuditSummary) -> str:
             "(add them to the registry or its aliases)",
         ]
         rows = [
-            (_short(name, 60), f"{count:,}")
+            (short(name, 60), f"{count:,}")
             for name, count in summary.unresolved.most_common(_UNRESOLVED_SHOWN)
         ]
-        out += _table(("name", "rows"), rows, {1})
+        out += text_table(("name", "rows"), rows, {1})
         if len(summary.unresolved) > _UNRESOLVED_SHOWN:
             out.append(f"  ... {len(summary.unresolved) - _UNRESOLVED_SHOWN:,} more names")
 
@@ -187,16 +235,22 @@ def render_text(summary: AuditSummary) -> str:
 
 # --- HTML -----------------------------------------------------------------------------------------
 
-_CSS: Final = """
+# Colours meet WCAG 2.1 AA for text: #222 on white is 15.9:1, #4a4a4a (muted) 8.9:1, and the
+# notes' #222 on #f4f1e8 14.0:1; chart bars carry no text of their own.
+CSS: Final = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;margin:.5em 0}td,th{padding:2px 10px;border-bottom:1px solid #eee;
+table{border-collapse:collapse;margin:.5em 0}td,th{padding:2px 10px;border-bottom:1px solid #e2e2e2;
 text-align:left;vertical-align:top}td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.d{font-size:.92em;max-width:34em}
 .k{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}
-svg text{font:11px system-ui,sans-serif;fill:#333}.muted{color:#666}
+svg text{font:11px system-ui,sans-serif;fill:#222}.muted{color:#4a4a4a}
+.notes{background:#f4f1e8;border-left:4px solid #8a6d00;color:#222;padding:.4em 1em .4em 2em;
+margin:1em 0}.notes li{margin:.15em 0}
+.warn{background:#fde8e6;border-left:4px solid #a61b0f;color:#222;padding:.5em 1em}
 """
-_ROWS_COLOR: Final = "#c8d3e0"
-_FIND_COLOR: Final = "#c0392b"
+ROWS_COLOR: Final = "#c8d3e0"
+FIND_COLOR: Final = "#c0392b"
 
 
 def _svg_days(periods: list[tuple[str, int, int]]) -> str:
@@ -219,7 +273,7 @@ def _svg_days(periods: list[tuple[str, int, int]]) -> str:
     every = max(1, -(-len(periods) // 20))
     for i, (label, rows, findings) in enumerate(periods):
         x = left + i * slot + (slot - bar) / 2
-        for value, color in ((rows, _ROWS_COLOR), (findings, _FIND_COLOR)):
+        for value, color in ((rows, ROWS_COLOR), (findings, FIND_COLOR)):
             h = height * value / peak
             parts.append(
                 f'<rect x="{x:.1f}" y="{10 + height - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
@@ -236,78 +290,148 @@ def _svg_days(periods: list[tuple[str, int, int]]) -> str:
     return "".join(parts)
 
 
-def _svg_hbars(items: list[tuple[str, int, int]]) -> str:
-    """Horizontal bars: total behind, part in front, one line per item."""
+# Width of one character of the 11px chart font, generously: the count labels right of the bars
+# are sized from it, so the longest one still fits inside the drawing.
+_CHAR_W: Final = 7.0
+
+
+def svg_hbars(items: list[tuple[str, int, int]]) -> str:
+    """Horizontal bars: total behind, part in front, one line per item, `part / total` after."""
     width, label_w, line_h = 1000, 330, 22
     peak = max((i[1] for i in items), default=1) or 1
     height = line_h * len(items) + 10
+    counts = [f"{part:,} / {total:,}" for _, total, part in items]
+    reserve = max((len(c) for c in counts), default=0) * _CHAR_W + 16
+    span = width - label_w - reserve
     parts = [f'<svg role="img" aria-label="bar chart" viewBox="0 0 {width} {height}" width="100%">']
-    span = width - label_w - 90
-    for n, (label, total, part) in enumerate(items):
+    for n, ((label, total, part), count) in enumerate(zip(items, counts, strict=True)):
         y = 5 + n * line_h
         parts.append(
             f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">'
-            f"{escape(_short(label, 52))}</text>"
+            f"{escape(short(label, 52))}</text>"
         )
-        for value, color in ((total, _ROWS_COLOR), (part, _FIND_COLOR)):
+        for value, color in ((total, ROWS_COLOR), (part, FIND_COLOR)):
             w = span * value / peak
             parts.append(
                 f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{line_h - 6}" '
                 f'fill="{color}"/>'
             )
         parts.append(
-            f'<text x="{label_w + span * total / peak + 6:.1f}" y="{y + 15}">'
-            f"{part:,} / {total:,}</text>"
+            f'<text x="{label_w + span * total / peak + 6:.1f}" y="{y + 15}">{count}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
+def html_table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    right: set[int],
+    detail: set[int] | frozenset[int] = frozenset(),
+) -> str:
+    """A table; `right` columns are numbers, `detail` columns smaller text. A newline in a cell
+    starts a new line in the page."""
+
+    def cell(i: int, text: str) -> str:
+        body = escape(text).replace("\n", "<br>")
+        if i in right:
+            return f'<td class="n">{body}</td>'
+        if i in detail:
+            return f'<td class="d">{body}</td>'
+        return f"<td>{body}</td>"
+
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="n">{escape(c)}</td>' if i in right else f"<td>{escape(c)}</td>"
-            for i, c in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
+        "<tr>" + "".join(cell(i, c) for i, c in enumerate(row)) + "</tr>" for row in rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def html_notes(title: str, notes: Sequence[str]) -> str:
+    """Caveats as a list in a box: read before the figures, so not in faint small print."""
+    items = "".join(f"<li>{escape(n)}</li>" for n in notes)
+    return f'<div class="notes"><strong>{escape(title)}</strong><ul>{items}</ul></div>'
+
+
+def html_page(title: str, sections: Sequence[str]) -> str:
+    """A self-contained page: inline CSS and SVG, no script, nothing fetched."""
+    return (
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
+        f"<title>{escape(title)}</title>"
+        f"<style>{CSS}</style></head><body>" + "\n".join(sections) + "</body></html>\n"
+    )
+
+
+def _legend() -> str:
+    return (
+        f'<span class="k" style="background:{ROWS_COLOR}"></span>rows'
+        f'<span class="k" style="background:{FIND_COLOR}"></span>rows with findings'
+    )
+
+
+def _worst_table(summary: AuditSummary) -> str:
+    with_reasons = summary.config.show_reasons
+    header = ["row", "line", "id", "search time (UTC)", "organization", "networks"]
+    if with_reasons:
+        header += ["user", "stated reason"]
+    header += ["codes and details"]
+    rows: list[list[str]] = []
+    for w in summary.worst_rows():
+        networks = _count_text(w.networks)
+        if w.devices is not None:
+            networks += f"\n{w.devices:,} cameras"
+        cells = [
+            f"{w.row:,}",
+            f"{w.line:,}",
+            w.id or "-",
+            utc_time(w.search_time),
+            w.org or "-",
+            networks,
+        ]
+        if with_reasons:
+            cells += [w.user or "-", w.purpose or "-"]
+        cells.append("\n".join(w.details) or " ".join(w.codes))
+        rows.append(cells)
+    return html_table(header, rows, {0, 1, 5}, {len(header) - 1})
+
+
 def render_html(summary: AuditSummary) -> str:
     """A self-contained page: inline CSS and SVG, no script, nothing fetched."""
-    legend = (
-        f'<span class="k" style="background:{_ROWS_COLOR}"></span>rows'
-        f'<span class="k" style="background:{_FIND_COLOR}"></span>rows with findings'
-    )
+    legend = _legend()
     unit, periods = day_rows(summary)
     top = summary.top_orgs(summary.config.top)
-    sections = [
-        f"<h1>StreamGuard audit of {escape(summary.export)}</h1>",
-        _html_table(
-            ("", ""),
-            [
-                ("layout", f"{summary.layout.title} ({summary.layout.width} columns)"),
-                ("owner", _owner_line(summary)),
-                ("rows", f"{summary.rows:,}"),
-                (
-                    "rows with findings",
-                    f"{summary.rows_with_findings:,} "
-                    f"({_pct(summary.rows_with_findings, summary.rows)})",
-                ),
-                ("malformed rows", f"{summary.malformed_rows:,}"),
-            ],
-            set(),
+    facts = [
+        ("export", summary.export_name),
+        ("layout", f"{summary.layout.title} ({summary.layout.width} columns)"),
+        ("owner", _owner_line(summary)),
+    ]
+    if summary.portal is not None:
+        facts.append(("portal", summary.portal))
+    facts += [
+        ("rows", f"{summary.rows:,}"),
+        (
+            "rows with findings",
+            f"{summary.rows_with_findings:,} ({pct(summary.rows_with_findings, summary.rows)})",
         ),
-        "<p class=muted>Not judged: " + "; ".join(escape(n) for n in _not_judged(summary)) + "</p>",
+        ("malformed rows", f"{summary.malformed_rows:,}"),
+    ]
+    sections = [
+        f"<h1>StreamGuard audit of {escape(summary.export_name)}</h1>",
+        html_table(("", ""), facts, set()),
+        html_notes("Not judged", _not_judged(summary)),
+    ]
+    if summary.config.show_reasons:
+        sections.append(
+            '<p class="warn">This report shows users and stated reasons as the export holds them '
+            "(--show-reasons). Free-text reasons can contain plates and names: do not publish "
+            "it.</p>"
+        )
+    sections += [
         "<h2>Rows per code</h2>",
-        _svg_hbars([(c, summary.rows, n) for c, n in summary.code_counts.most_common()])
+        svg_hbars([(c, summary.rows, n) for c, n in summary.code_counts.most_common()])
         if summary.code_counts
         else "<p>No findings.</p>",
-        _html_table(
+        html_table(
             ("code", "rows", "citation"),
             [
                 (c, f"{n:,}", summary.citations.get(c, ""))
@@ -318,8 +442,8 @@ def render_html(summary: AuditSummary) -> str:
         f"<h2>Findings per {unit}</h2><p>{legend}</p>",
         _svg_days(periods),
         f"<h2>Top searching organizations</h2><p>{legend}</p>",
-        _svg_hbars([(name, s.rows, s.findings) for name, s in top]),
-        _html_table(
+        svg_hbars([(name, s.rows, s.findings) for name, s in top]),
+        html_table(
             ("organization", "agency_id", "resolved", "rows", "findings", "codes"),
             [
                 (
@@ -335,19 +459,12 @@ def render_html(summary: AuditSummary) -> str:
             {3, 4},
         ),
         "<h2>Worst rows</h2>",
-        _html_table(
-            ("row", "line", "id", "organization", "codes"),
-            [
-                (f"{w.row:,}", f"{w.line:,}", w.id or "-", w.org or "-", " ".join(w.codes))
-                for w in summary.worst_rows()
-            ],
-            {0, 1},
-        ),
+        _worst_table(summary),
     ]
     if summary.unresolved:
         sections += [
             "<h2>Unresolved organization names</h2>",
-            _html_table(
+            html_table(
                 ("name", "rows"),
                 [(n, f"{c:,}") for n, c in summary.unresolved.most_common(200)],
                 {1},
@@ -356,7 +473,7 @@ def render_html(summary: AuditSummary) -> str:
     if summary.malformed_rows:
         sections += [
             f"<h2>Malformed rows ({summary.malformed_rows:,})</h2>",
-            _html_table(
+            html_table(
                 ("line", "problem"),
                 [(f"{line:,}", detail) for line, detail in summary.malformed],
                 {0},
@@ -367,8 +484,4 @@ def render_html(summary: AuditSummary) -> str:
             "<p class=muted>(other) pools organizations or days beyond the report's table "
             "limits.</p>"
         )
-    return (
-        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
-        f"<title>StreamGuard audit: {escape(summary.owner.agency_id)}</title>"
-        f"<style>{_CSS}</style></head><body>" + "\n".join(sections) + "</body></html>\n"
-    )
+    return html_page(f"StreamGuard audit of {summary.export_name}", sections)

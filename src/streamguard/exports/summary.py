@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Final
 
 from streamguard.core import codes
@@ -71,11 +72,23 @@ class OrgStats:
 
 @dataclass(slots=True)
 class WorstRow:
+    """One of the worst rows, with what a reader needs to judge it without the JSON lines.
+
+    `user` and `purpose` are set only when the audit was asked to show them
+    (AuditConfig.show_reasons).
+    """
+
     row: int
     line: int
     id: str | None
     org: str | None
     codes: tuple[str, ...]
+    search_time: float | None = None
+    networks: int | None = None
+    devices: int | None = None
+    details: tuple[str, ...] = ()
+    user: str | None = None
+    purpose: str | None = None
 
     @property
     def score(self) -> tuple[int, int, int]:
@@ -110,6 +123,15 @@ class AuditSummary:
     unresolved: Counter[str] = field(default_factory=Counter)
     resolved_via: Counter[str] = field(default_factory=Counter)
     worst: list[tuple[tuple[int, int, int], int, WorstRow]] = field(default_factory=list)
+    portal: str | None = None  # the one portal audited of a multi-portal archive
+    other_portal_rows: int = 0
+    portals_in_file: int = 0
+
+    @property
+    def export_name(self) -> str:
+        """The export's file name: what a report is titled with (a full path says where the
+        auditor keeps files, which is nobody else's business)."""
+        return PurePath(self.export).name or self.export
 
     @classmethod
     def of(cls, export: str, auditor: Auditor) -> AuditSummary:
@@ -193,7 +215,19 @@ class AuditSummary:
         org = verdict.org
         if org is None and verdict.resolution is not None:
             org = verdict.resolution.name  # no organization column: the owner's own users
-        entry = WorstRow(verdict.row, verdict.line, verdict.id, org, findings)
+        entry = WorstRow(
+            verdict.row,
+            verdict.line,
+            verdict.id,
+            org,
+            findings,
+            search_time=verdict.search_time,
+            networks=verdict.networks,
+            devices=verdict.devices,
+            details=tuple(f"{r.code}: {r.detail}" for r in verdict.reasons),
+            user=verdict.user,
+            purpose=verdict.purpose,
+        )
         # Earlier rows win ties: negating the row number makes them compare greater.
         item = (entry.score, -verdict.row, entry)
         if len(self.worst) < self.config.worst:

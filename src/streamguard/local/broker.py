@@ -37,9 +37,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 import zipfile
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -52,7 +51,10 @@ __all__ = (
     "BrokerHandle",
     "broker_is_up",
     "ensure_kafka_libs",
+    "format_command",
     "main_kafka",
+    "new_cluster_id",
+    "port_in_use",
     "start_broker",
     "stop_broker",
 )
@@ -406,10 +408,12 @@ def _is_our_broker(pid: int, config: Path) -> bool:
     return "kafka.Kafka" in args and str(config) in args
 
 
-def _port_in_use(port: int) -> bool:
+def port_in_use(port: int) -> bool:
+    """True when a process listens on 127.0.0.1:`port` (or on every address) right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # SO_REUSEADDR so that connections of a just-stopped broker in TIME_WAIT do not count:
-        # the JVM binds with it too. A live listener on the port still makes bind fail.
+        # SO_REUSEADDR so that closed connections in TIME_WAIT (a just-stopped broker, the last
+        # scrapes of a worker's /metrics) do not count: the JVM and aiohttp bind with it too.
+        # A live listener on the port still makes bind fail.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
@@ -597,7 +601,7 @@ def _controller_port(data_dir: Path) -> int:
     path = data_dir / "controller.port"
     with contextlib.suppress(OSError, ValueError):
         previous = int(path.read_text(encoding="ascii").strip())
-        if 0 < previous < 65536 and not _port_in_use(previous):
+        if 0 < previous < 65536 and not port_in_use(previous):
             return previous
     port = _free_port()
     path.write_text(f"{port}\n", encoding="ascii")
@@ -611,11 +615,24 @@ def _log_excerpt(logs_dir: Path) -> str:
     return _one_line(picked) if picked else "(log is empty)"
 
 
-def _format_storage(
-    java: str, libs: Path, storage_class: str, *, config: Path, log4j: Path, logs_dir: Path
-) -> None:
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
-    cmd = [
+def new_cluster_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
+    """A KRaft cluster id: 16 random bytes in URL-safe base64 without padding (22 characters).
+
+    Like Kafka's own `Uuid.randomUuid()`, never one that begins with '-': one id in 64 would,
+    and command-line tools read such a value as an option (`kafka-storage ... -t -x...` fails
+    with "argument --cluster-id/-t: expected one argument").
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_bytes(16)).rstrip(b"=").decode("ascii")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def format_command(
+    java: str, libs: Path, storage_class: str, cluster_id: str, *, config: Path, log4j: Path
+) -> list[str]:
+    """The `kafka-storage format` command line for `config` with `cluster_id`."""
+    return [
         java,
         "-Xmx256m",
         f"-Dlog4j2.configurationFile={log4j}",
@@ -624,11 +641,18 @@ def _format_storage(
         storage_class,
         "format",
         "--ignore-formatted",
-        "-t",
-        cluster_id,
+        # One token, `--cluster-id=<id>`: a separate value that begins with '-' would be taken
+        # for an option, whoever generated the id.
+        f"--cluster-id={cluster_id}",
         "-c",
         str(config),
     ]
+
+
+def _format_storage(
+    java: str, libs: Path, storage_class: str, *, config: Path, log4j: Path, logs_dir: Path
+) -> None:
+    cmd = format_command(java, libs, storage_class, new_cluster_id(), config=config, log4j=log4j)
     out = logs_dir / "format.out"
     if _run_logged(cmd, out, _FORMAT_TIMEOUT_S, "formatting Kafka storage") != 0:
         raise BrokerError(
@@ -732,7 +756,7 @@ def start_broker(
             logs = running_dir / "logs"
             _wait_until_up(pid, port, logs, timeout=timeout)
             return BrokerHandle(port, pid, running_dir, bootstrap, already_running=True)
-        if _port_in_use(port):
+        if port_in_use(port):
             raise BrokerError(
                 f"port {port} is already in use by another process (not a StreamGuard broker); "
                 "stop it or choose another --port"
@@ -752,7 +776,7 @@ def start_broker(
             node_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise BrokerError(f"cannot create data dir {data}: {exc.strerror}") from None
-        if _port_in_use(port):  # the fetch can take minutes; someone may have taken the port
+        if port_in_use(port):  # the fetch can take minutes; someone may have taken the port
             raise BrokerError(f"port {port} was taken by another process while Kafka was fetched")
         controller_port = _controller_port(data)
         config = data / "server.properties"

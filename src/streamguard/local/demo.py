@@ -20,10 +20,10 @@ import io
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -31,7 +31,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final, TextIO
@@ -59,6 +59,7 @@ __all__ = (
     "metrics_events_total",
     "render_summary",
     "succeeded",
+    "worker_exit_cause",
 )
 
 OUTPUT_ROLES: Final = {
@@ -71,6 +72,7 @@ OUTPUT_ROLES: Final = {
 _PARTITIONS: Final = 4  # enough to show several audit chains; few enough to start fast
 _TOP_CODES: Final = 12
 _LOG_TAIL: Final = 15
+_CAUSE_CHARS: Final = 400
 
 
 class DemoError(StreamguardError):
@@ -215,9 +217,9 @@ class Verdict:
     expected: Expected
     audit: VerifyReport | None
     audit_error: str | None
-    metrics_url: str
+    metrics_url: str | None  # None: the worker is not the demo's (--produce-only)
     metrics_events: float | None
-    kept_running: bool
+    kept_running: bool  # the worker behind `metrics_url` is left running after the demo
 
 
 def render_summary(tally: Tally, verdict: Verdict) -> list[str]:
@@ -292,11 +294,16 @@ def _audit_fate(verdict: Verdict) -> str:
 
 
 def _metrics_fate(verdict: Verdict) -> str:
+    if verdict.metrics_url is None:
+        return "not read (--produce-only: the worker is not the demo's)"
     seen = ""
     if verdict.metrics_events is not None:
         seen = f" (streamguard_events_total {verdict.metrics_events:.0f})"
-    where = "" if verdict.kept_running else "; served while the worker ran (--keep-running)"
-    return f"{verdict.metrics_url}{seen}{where}"
+    if verdict.kept_running:
+        after = "still served after the demo ends (the worker is left running)"
+    else:
+        after = "no longer served once the demo ends (it stops the worker; --keep-running keeps it)"
+    return f"{verdict.metrics_url}{seen}; {after}"
 
 
 def failures(tally: Tally, verdict: Verdict) -> list[str]:
@@ -326,6 +333,35 @@ def agencies_csv(agencies: Iterable[Mapping[str, str]]) -> str:
     writer.writeheader()
     writer.writerows(agencies)
     return out.getvalue()
+
+
+_TRACEBACK: Final = "Traceback (most recent call last):"
+_LOG_RECORD: Final = re.compile(r"\[[^\]]*\] \[\d+\] \[(?P<level>[A-Z]+)\] (?P<message>.*)")
+_WORKER_ERROR: Final = "streamguard worker: error: "
+
+
+def worker_exit_cause(log: str) -> str | None:
+    """The one line of a dead worker's log that says why it stopped; None when no line does.
+
+    The worker's own one-line error first (bad settings), then the exception that ended the
+    last traceback (a port taken, a crash), then the last ERROR or CRITICAL record. The lines
+    after it are mode's orderly shutdown ("Stopping..." per service) and say nothing.
+    """
+    lines = [line.rstrip() for line in log.splitlines()]
+    own = [line for line in lines if line.startswith(_WORKER_ERROR)]
+    if own:
+        return own[-1].removeprefix(_WORKER_ERROR)[:_CAUSE_CHARS]
+    starts = [i for i, line in enumerate(lines) if line.startswith(_TRACEBACK)]
+    if starts:
+        # The exception line is the first one after the frames that is not indented.
+        for line in lines[starts[-1] + 1 :]:
+            if line and not line[0].isspace():
+                return line[:_CAUSE_CHARS]
+    for line in reversed(lines):
+        record = _LOG_RECORD.match(line)
+        if record is not None and record["level"] in ("ERROR", "CRITICAL"):
+            return record["message"].strip()[:_CAUSE_CHARS]
+    return None
 
 
 def metrics_events_total(text: str) -> float | None:
@@ -430,12 +466,12 @@ def _ensure_broker(run: Run, console: Console) -> None:
 
 
 def _check_web_port(port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            msg = f"web port {port} is already in use (another worker?); choose --web-port"
-            raise DemoError(msg) from None
+    from streamguard.local.broker import port_in_use
+
+    # A listener, not a closed connection: the demo's own /metrics reads of a run that just
+    # ended leave the port in TIME_WAIT for a minute, and the worker binds over those.
+    if port_in_use(port):
+        raise DemoError(f"web port {port} is already in use (another worker?); choose --web-port")
 
 
 def _write_inputs(run: Run, scenario: Scenario) -> tuple[Path, Path]:
@@ -479,12 +515,25 @@ def _start_worker(run: Run, agencies: Path, keys: Path, console: Console) -> Non
 
 def _check_worker(run: Run) -> None:
     worker = run.worker
-    if worker is not None and not worker.alive():
-        code = worker.proc.returncode if worker.proc is not None else "?"
+    if worker is None or worker.alive():
+        return
+    code = worker.proc.returncode if worker.proc is not None else "?"
+    try:
+        log = worker.log_text()
+    except OSError:
+        log = ""
+    cause = worker_exit_cause(log)
+    if cause is None:
         raise DemoError(
             f"the worker exited (code {code}); the end of {worker.log_path}:",
             _log_tail(worker.log_path),
         )
+    if "address already in use" in cause:
+        cause += (
+            f" (web port {run.web_port} was taken after the demo checked it: "
+            "choose another --web-port)"
+        )
+    raise DemoError(f"the worker exited (code {code}): {cause} (log: {worker.log_path})")
 
 
 def _fetch(url: str) -> str | None:
@@ -845,8 +894,9 @@ def _run(options: Options, run: Run, console: Console) -> int:
         return tally, report, error
 
     tally, report, error = asyncio.run(replay_and_verify())
-    url = f"http://localhost:{run.web_port}/metrics"
-    page = _fetch(url.replace("localhost", "127.0.0.1")) if run.worker is not None else None
+    ours = run.worker is not None
+    url = f"http://localhost:{run.web_port}/metrics" if ours else None
+    page = _fetch(f"http://127.0.0.1:{run.web_port}/metrics") if ours else None
     verdict = Verdict(
         flip_id=scenario.flip_id,
         expected=expected,
@@ -854,10 +904,12 @@ def _run(options: Options, run: Run, console: Console) -> int:
         audit_error=error,
         metrics_url=url,
         metrics_events=metrics_events_total(page) if page else None,
-        kept_running=options.keep_running or options.produce_only,
+        kept_running=False,
     )
-    console.lines(render_summary(tally, verdict))
     problems = failures(tally, verdict)
+    # `_cleanup` leaves the worker up only for a run that passed with --keep-running.
+    verdict = replace(verdict, kept_running=options.keep_running and not problems)
+    console.lines(render_summary(tally, verdict))
     if problems:
         console.error("; ".join(problems))
         return 1

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from streamguard import serde
 from streamguard.core.signing import sign_change
-from streamguard.local.broker import _port_in_use
+from streamguard.local.broker import port_in_use
 from streamguard.local.child import WorkerProcess, app_id, worker_env
 from streamguard.worker.topics import contract_topics, create_topics
 
@@ -482,7 +482,7 @@ def write_keys(directory: Path, keys: Mapping[str, bytes]) -> Path:
 
 def port_is_free(port: int) -> bool:
     """True when a server could listen on 127.0.0.1:`port` now (as the local broker checks)."""
-    return not _port_in_use(port)
+    return not port_in_use(port)
 
 
 def free_port(candidates: Iterable[int] | None = None) -> int:

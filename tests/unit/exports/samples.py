@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 from streamguard.core.models import Agency
@@ -192,3 +194,22 @@ def audit_rows(
     with ExportFile(path) as export:
         auditor = auditor_for(export.layout, owner, config, enforce_unverified)
         return run_audit(export, auditor)
+
+
+# --- sharing lists -------------------------------------------------------------------------------
+
+SHARING = ["Organization Name", "Networks Shared With Me", "Networks I'm Sharing"]
+SHARING_PAGED = ["Page", *SHARING]
+# The owner's networks, as a sharing list names them (a sheriff's contract cities).
+OWN_NETWORKS = "Ventura County CA SO,City of Camarillo CA (VCSO)"
+
+
+def run_streamguard(command: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`streamguard COMMAND ...` in a fresh interpreter, through the top-level command table."""
+    return subprocess.run(
+        [sys.executable, "-m", "streamguard.cli", command, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -13,12 +13,31 @@ SOURCE = Path(streamguard.exports.__file__).parent
 # Who may import whom inside the package, lowest layer first. A new edge is a design change:
 # add it here on purpose, never one that points back up.
 LAYERS: dict[str, set[str]] = {
-    "layouts": set(),
+    "csvfile": set(),
+    "layouts": {"csvfile"},
     "orgs": set(),
+    "progress": set(),
+    "options": {"orgs"},
     "judge": {"layouts", "orgs"},
     "summary": {"judge", "layouts", "orgs"},
     "report": {"summary"},
-    "cli": {"judge", "layouts", "orgs", "report", "summary"},
+    "cli": {"judge", "layouts", "options", "orgs", "progress", "report", "summary"},
+    "sharelist": {"csvfile", "layouts"},
+    "sharing": {"layouts", "orgs", "sharelist"},
+    "drift": {"sharing"},
+    "sharing_summary": {"drift", "sharelist", "sharing", "summary"},
+    "sharing_report": {"drift", "report", "sharing", "sharing_summary"},
+    "sharing_cli": {
+        "drift",
+        "layouts",
+        "options",
+        "orgs",
+        "progress",
+        "sharelist",
+        "sharing",
+        "sharing_report",
+        "sharing_summary",
+    },
 }
 
 

@@ -13,6 +13,7 @@ from streamguard.exports.judge import (
     AuditConfig,
     RowVerdict,
     access_reasons,
+    missing_purpose_citation,
 )
 from streamguard.exports.layouts import ExportFile
 from tests.unit.exports.samples import (
@@ -365,3 +366,47 @@ def test_access_reasons_retention_boundary() -> None:
     late = access_reasons(book, rule, owner, owner, (), at - limit - 1, at)
     assert [r.code for r in late] == ["RETENTION_EXCEEDED"]
     assert "not proof" in late[0].detail
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ("CA", "Cal. Civ. Code § 1798.90.52(a)(4), (b)"),  # CA's own documented-purpose rule
+        ("WA", "Wash. ESSB 6002 (2026): logs of all data access [unverified]"),  # its access log
+        ("FL", "StreamGuard baseline: an access without a stated purpose cannot be audited"),
+        ("OR", "StreamGuard baseline: an access without a stated purpose cannot be audited"),
+    ],
+)
+def test_missing_purpose_cites_the_owners_own_state(state: str, expected: str) -> None:
+    """MISSING_PURPOSE cites the owner's state's provision, else the baseline by name only."""
+    book = load_statutes()
+    assert missing_purpose_citation(book, book.rule_for(state)) == expected
+
+
+def test_missing_purpose_reason_of_a_florida_owner_cites_no_california_code(
+    tmp_path: Path,
+) -> None:
+    verdict = judged(tmp_path, "fl-okaloosa-county-so", Reason="", **{"Org Name": "Dallas TX PD"})
+    cited = {r.code: r.citation for r in verdict.reasons}
+    assert "Cal." not in cited["MISSING_PURPOSE"]
+    assert cited["MISSING_PURPOSE"].startswith("StreamGuard baseline")
+
+
+def test_owner_rows_resolve_as_owner_and_keep_search_time_and_counts(tmp_path: Path) -> None:
+    verdict = judged(tmp_path)  # the default row is Ventura's own search
+    assert verdict.resolution is not None and verdict.resolution.via == "owner"
+    line = verdict.as_json()
+    assert line["search_time"] == "2025-11-14T09:53:36Z"
+    assert (line["networks"], line["devices"]) == (12, 300)
+    assert verdict.user is None and verdict.purpose is None  # not asked for: not kept
+
+
+def test_user_and_reason_are_kept_only_when_asked_and_never_in_json(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "one.csv", HEADER, [row(**{"Offense Type": "Theft"})])
+    with ExportFile(path, keep_user=True) as export:
+        auditor = auditor_for(export.layout, config=AuditConfig(show_reasons=True))
+        verdict = auditor.judge(next(iter(export)))
+    assert verdict.user == "Officer A"
+    assert verdict.purpose == "Theft - burglary 459 PC"
+    text = str(verdict.as_json())
+    assert "Officer A" not in text and "burglary 459 PC" not in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -338,3 +339,70 @@ def test_missing_file_is_a_one_line_error(tmp_path: Path) -> None:
     """A path that does not exist is an InputFileError, not a traceback."""
     with pytest.raises(InputFileError, match="cannot read export"):
         ExportFile(tmp_path / "nope.csv")
+
+
+def portal_row(slug: str, rid: str) -> list[str]:
+    return [slug, "2026-04-19", rid, "***", "2026-03-20T00:06:23.972Z", "3", "theft", "", ""]
+
+
+def test_a_sharing_list_is_refused_with_the_command_that_reads_it() -> None:
+    found = detect_layout(
+        ["Page", "Organization Name", "Networks Shared With Me", "Networks I'm Sharing"]
+    )
+    assert isinstance(found, str)
+    assert "sharing list" in found and "streamguard audit-sharing" in found
+
+
+def test_a_multi_portal_archive_is_refused_naming_its_portals(tmp_path: Path) -> None:
+    rows = [portal_row(f"city{i}-ca-pd", f"r{i}") for i in range(7)]
+    path = write_csv(tmp_path / "archive.csv", PORTAL_CA, rows)
+    with pytest.raises(InputFileError) as caught:
+        ExportFile(path)
+    message = str(caught.value)
+    assert "archive of 7 portals" in message and "--portal SLUG" in message
+    assert "city0-ca-pd, city1-ca-pd, city2-ca-pd, city3-ca-pd, city4-ca-pd and 2 more" in message
+    assert "\n" not in message
+
+
+def test_one_portal_of_an_archive_keeps_the_files_row_numbers(tmp_path: Path) -> None:
+    rows = [portal_row("a-ca-pd", "a1"), portal_row("b-ca-pd", "b1"), portal_row("a-ca-pd", "a2")]
+    path = write_csv(tmp_path / "archive.csv", PORTAL_CA, rows)
+    with ExportFile(path, portal="a-ca-pd") as export:
+        read = [ok(r) for r in export]
+        assert export.skipped == 1 and export.portals == {"a-ca-pd": 2, "b-ca-pd": 1}
+    assert [(r.id, r.row, r.line, r.portal) for r in read] == [
+        ("a1", 1, 2, "a-ca-pd"),
+        ("a2", 3, 4, "a-ca-pd"),
+    ]
+
+
+def test_a_single_portal_archive_needs_no_portal_option(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "one.csv", PORTAL_CA, [portal_row("a-ca-pd", "a1")])
+    _, rows = read_all(path)
+    assert [ok(r).portal for r in rows] == ["a-ca-pd"]
+
+
+@pytest.mark.parametrize(
+    ("header", "portal", "fragment"),
+    [
+        (PORTAL_CA, "nowhere-ca-pd", "has no rows of portal 'nowhere-ca-pd'; it holds a-ca-pd"),
+        (PORTAL_EUGENE, "a-ca-pd", "has no portal_slug column; --portal does not apply"),
+    ],
+)
+def test_a_portal_that_is_not_there_is_an_error(
+    tmp_path: Path, header: list[str], portal: str, fragment: str
+) -> None:
+    cells = (
+        portal_row("a-ca-pd", "a1") if header is PORTAL_CA else ["e1", "u", "2025-06-18", "3", "x"]
+    )
+    path = write_csv(tmp_path / "x.csv", header, [cells])
+    with pytest.raises(InputFileError, match=re.escape(fragment)):
+        ExportFile(path, portal=portal)
+
+
+def test_the_user_cell_is_kept_only_on_request(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "n.csv", NETWORK_2024, [network_row()])
+    with ExportFile(path) as export:
+        assert ok(next(iter(export))).user_name is None
+    with ExportFile(path, keep_user=True) as export:
+        assert ok(next(iter(export))).user_name == "Officer A"

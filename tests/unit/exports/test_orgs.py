@@ -48,6 +48,9 @@ def resolver() -> OrgResolver:
         # [Federal] marker, prefix or suffix, not in the registry
         ("[Federal] US Border Patrol - El Paso", "federal", None, "US", "federal"),
         ("Wright Patterson OH Air Force Base [Federal]", "federal", None, "US", "federal"),
+        # sharing lists spell the marker with parentheses
+        ("(Federal) Wright-Patterson OH Air Force Base", "federal", None, "US", "federal"),
+        ("(federal) Postal Inspection Service", "federal", None, "US", "federal"),
         ("US - GSA Office of Inspector General", "federal", None, "US", "federal"),
         # state named or abbreviated in the name
         ("Houston TX PD", "state", None, "TX", "local"),

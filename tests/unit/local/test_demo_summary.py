@@ -1,8 +1,10 @@
-"""The demo's pure half: counting the worker's output records and the summary printed from them."""
+"""The demo's pure half: counting the worker's output records and the summary printed from them;
+and what it says when the web port is taken or the worker dies."""
 
 from __future__ import annotations
 
 import io
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,14 +17,17 @@ from streamguard.core.registry import load_agencies_csv
 from streamguard.core.statutes import load_statutes
 from streamguard.local.demo import (
     Console,
+    DemoError,
     Expected,
     Tally,
     Verdict,
+    _check_web_port,
     agencies_csv,
     failures,
     metrics_events_total,
     render_summary,
     succeeded,
+    worker_exit_cause,
 )
 from streamguard.local.scenario import Message, Scenario, build_scenario, decide_scenario
 from streamguard.stream.outputs import (
@@ -215,9 +220,29 @@ def test_summary_lists_decisions_top_codes_and_alerts() -> None:
     metrics = [line for line in lines if line.startswith("Metrics:")]
     assert metrics == [
         "Metrics:                      http://localhost:6066/metrics "
-        "(streamguard_events_total 10); served while the worker ran "
-        "(--keep-running)"
+        "(streamguard_events_total 10); no longer served once the demo ends "
+        "(it stops the worker; --keep-running keeps it)"
     ]
+
+
+def test_summary_says_whether_the_metrics_url_outlives_the_demo() -> None:
+    """Kept (--keep-running and a pass), stopped, or not the demo's worker (--produce-only)."""
+
+    def metrics_line(**changes: Any) -> str:
+        lines = render_summary(Tally(), verdict(Expected({}, 0), **changes))
+        return next(line for line in lines if line.startswith("Metrics:")).split(None, 1)[1]
+
+    assert metrics_line(kept_running=True) == (
+        "http://localhost:6066/metrics (streamguard_events_total 10); "
+        "still served after the demo ends (the worker is left running)"
+    )
+    assert metrics_line(metrics_events=None) == (
+        "http://localhost:6066/metrics; no longer served once the demo ends "
+        "(it stops the worker; --keep-running keeps it)"
+    )
+    assert metrics_line(metrics_url=None, metrics_events=None) == (
+        "not read (--produce-only: the worker is not the demo's)"
+    )
 
 
 def test_agencies_csv_loads_back_as_the_registry(tmp_path: Path, scenario: Scenario) -> None:
@@ -262,3 +287,89 @@ def test_console_redraws_progress_on_a_terminal_and_throttles_it_in_logs() -> No
     console.step("stream: done")
     lines = log.getvalue().splitlines()
     assert len(lines) == 2 and "\r" not in log.getvalue() and "\x1b" not in log.getvalue()
+
+
+# --- the web port and a dead worker ----------------------------------------------------------
+
+# The log of a worker whose web port was taken (`python -m streamguard.worker`, faust 0.15.3),
+# trimmed in the middle of the traceback and of the shutdown that follows it.
+BIND_ERROR = "error while attempting to bind on address ('127.0.0.1', 6402): address already in use"
+SHUTDOWN = (
+    *("Worker", "_App", "TableManager", "Fetcher", "Recovery", "Conductor", "AgentManager"),
+    *("ReplyConsumer", "LeaderAssignor", "Web", "Server", "CacheBackend", "Producer"),
+    *("ProducerBuffer", "StreamguardMonitor"),
+)
+PORT_TAKEN_LOG = "\n".join(
+    (
+        "no STREAMGUARD_KEYS: every policy change will be rejected",
+        "[2026-12-01 09:35:17,987] [19895] [INFO] [^--Web]: Starting... ",
+        "[2026-12-01 09:35:17,993] [19895] [INFO] [^---Server]: Starting... ",
+        f'[2026-12-01 09:35:17,994] [19895] [ERROR] [^Worker]: Error: OSError(98, "{BIND_ERROR}") ',
+        "Traceback (most recent call last):",
+        '  File ".../mode/worker.py", line 264, in execute_from_commandline',
+        "    self.loop.run_until_complete(self._starting_fut)",
+        '  File ".../aiohttp/web_runner.py", line 138, in start',
+        "    self._server = await loop.create_server(",
+        "                   ^^^^^^^^^^^^^^^^^^^^^^^^^",
+        '  File ".../asyncio/base_events.py", line 1525, in create_server',
+        "    raise OSError(err.errno, 'error while attempting '",
+        f"OSError: [Errno 98] {BIND_ERROR}",
+        *(
+            f"[2026-12-01 09:35:18,0{n:02d}] [19895] [INFO] [^--{service}]: Stopping... "
+            for n, service in enumerate(SHUTDOWN)
+        ),
+        "[2026-12-01 09:35:19,025] [19895] [INFO] [^Worker]: Closing event loop ",
+    )
+)
+
+
+def test_a_dead_workers_cause_is_the_exception_not_the_shutdown_that_follows() -> None:
+    assert worker_exit_cause(PORT_TAKEN_LOG) == f"OSError: [Errno 98] {BIND_ERROR}"
+
+
+def test_the_workers_own_error_line_and_error_records_are_causes_too() -> None:
+    settings = "streamguard worker: error: STREAMGUARD_PARTITIONS must be a positive integer\n"
+    assert worker_exit_cause("starting\n" + settings) == (
+        "STREAMGUARD_PARTITIONS must be a positive integer"
+    )
+    record = "[2026-12-01 09:35:17,994] [7] [ERROR] [^Worker]: Error: KafkaConnectionError()\n"
+    assert worker_exit_cause(
+        record + "[2026-12-01 09:35:18,011] [7] [INFO] [^Worker]: Stopping...\n"
+    ) == ("[^Worker]: Error: KafkaConnectionError()")
+    assert (
+        worker_exit_cause("[2026-12-01 09:35:18,011] [7] [INFO] [^Worker]: Stopping...\n") is None
+    )
+    assert worker_exit_cause("") is None
+
+
+def _time_wait_port() -> int:
+    """A port whose last connection the server side closed: it stays in TIME_WAIT for 60 s,
+    as the worker's port does after the demo's last /metrics read."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port: int = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    served, _ = listener.accept()
+    served.close()  # the server closes first, like the worker's HTTP server after a response
+    assert client.recv(1) == b""
+    client.close()
+    listener.close()
+    return port
+
+
+def test_a_port_in_time_wait_is_free_for_the_next_demo() -> None:
+    port = _time_wait_port()
+    with socket.socket() as plain, pytest.raises(OSError):
+        plain.bind(("127.0.0.1", port))  # a probe without SO_REUSEADDR calls it taken
+    _check_web_port(port)
+
+
+def test_a_port_someone_listens_on_is_reported_with_the_way_out() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with pytest.raises(DemoError, match=f"web port {port} is already in use.*--web-port"):
+            _check_web_port(port)
