@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NoReturn, TypeVar
 
 import pytest
@@ -73,7 +73,29 @@ AGENCIES = (
 SIGNERS = TestKeys(
     b"test-secret-k1", [*(a.agency_id for a in AGENCIES), "fl-tampa-pd", "zz-nowhere"]
 )
-KEYS = parse_keys(SIGNERS.keys_json(), "tests.helpers")
+
+
+class _Keys(Mapping[str, Key]):
+    """SIGNERS' public keys as a deployment holds them, following keys derived later (for
+    agencies a test adds to the registry)."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, Key] = {}
+
+    def __getitem__(self, key_id: str) -> Key:
+        if key_id not in self._parsed:
+            signer = SIGNERS.signers[key_id]
+            self._parsed[key_id] = parse_keys({key_id: signer.keys_entry()}, "tests")[key_id]
+        return self._parsed[key_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SIGNERS.signers)
+
+    def __len__(self) -> int:
+        return len(SIGNERS.signers)
+
+
+KEYS: Mapping[str, Key] = _Keys()
 _CHANGES = itertools.count()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib
 import sys
 import time
@@ -69,6 +70,32 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         line = {"text": text, "categories": list(found.categories), "rules": rules}
         out.write(serde.dumps({**line, "folds": list(found.folds)}) + b"\n")
     out.flush()
+    return 0
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        msg = f"not an ISO date (YYYY-MM-DD): {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def _cmd_law(args: argparse.Namespace) -> int:
+    from streamguard.core.lawbook import describe_book, describe_state
+    from streamguard.core.statutes import load_statutes
+
+    # Every provision is loaded, so one switched off by --no-unverified is listed as such.
+    book = load_statutes(enforce_unverified=True)
+    today = args.on if args.on is not None else dt.datetime.now(dt.UTC).date()
+    if args.state is None:
+        lines = describe_book(book, enforce_unverified=args.enforce_unverified, today=today)
+    else:
+        lines = describe_state(
+            book, args.state, enforce_unverified=args.enforce_unverified, today=today
+        )
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
     return 0
 
 
@@ -170,6 +197,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("texts", nargs="*", metavar="TEXT")
     classify.set_defaults(handler=_cmd_classify)
+
+    law = commands.add_parser(
+        "law",
+        help="print the law enforced for a state: each provision, its citation, verified or not",
+    )
+    law.add_argument("state", nargs="?", metavar="STATE", help="two-letter code; none lists all")
+    law.add_argument(
+        "--no-unverified",
+        dest="enforce_unverified",
+        action="store_false",
+        help="show the rule as `evaluate --no-unverified` enforces it",
+    )
+    law.add_argument(
+        "--on", type=_date, metavar="YYYY-MM-DD", help="date the in-force and repeal notes refer to"
+    )
+    law.set_defaults(handler=_cmd_law)
 
     for command, (_, _, summary) in _DELEGATED.items():
         commands.add_parser(command, help=summary, add_help=False)

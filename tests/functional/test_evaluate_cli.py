@@ -15,7 +15,7 @@ from streamguard.core.policy import PolicyState
 from streamguard.core.statutes import load_statutes
 from streamguard.stream.evaluate import evaluate_lines
 from streamguard.stream.intake import MAX_EVENT_BYTES
-from tests.helpers import AGENCIES, NOW_TS, SIGNERS, change, registry_record, search
+from tests.helpers import AGENCIES, NOW, NOW_TS, SIGNERS, change, registry_record, search
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -190,7 +190,7 @@ def test_evaluate_has_the_workers_input_limits() -> None:
     deep = serde.dumps(search("tx-houston-pd", networks=["tx-houston-pd"], search_id="deep"))
     deep = deep[:-1] + b', "extra": ' + b"[" * 300 + b"]" * 300 + b"}"
     lines = [serde.dumps(big), deep]
-    out = [json.loads(line) for line in evaluate_lines(lines, state, {}, 0.0)]
+    out = [json.loads(line) for line in evaluate_lines(lines, state, {}, NOW)]
     assert out[0]["outcome"] == "malformed" and out[0]["codes"] == ["MALFORMED_EVENT"]
     assert out[0]["event_id"] is None and out[0]["type"] is None
     assert out[1]["event_id"] == "deep" and out[1]["outcome"] == "approved"

@@ -150,6 +150,9 @@ class SearchDecision(_PerNetwork):
     verdicts: tuple[NetworkVerdict, ...]
     policy_version: str
     categories: tuple[str, ...] = ()
+    # A search that names no window start asks for everything: on each allowed owner with a
+    # retention limit the window is clamped to the limit. (owner id, earliest read time).
+    clamped: tuple[tuple[str, float], ...] = ()
 
     @property
     def codes(self) -> tuple[str, ...]:

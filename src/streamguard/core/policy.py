@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Literal
 
 from streamguard.core import codes
 from streamguard.core.models import Agency, OwnerSettings, Reason
@@ -23,9 +23,11 @@ __all__ = (
     "SETTING_NAMES",
     "PolicyState",
     "RetentionLimit",
+    "own_retention_limit",
     "purpose_law_reasons",
     "recipient_class_law_reasons",
     "recipient_law_reasons",
+    "requester_relation",
 )
 
 BOOL_SETTINGS: Final = frozenset(
@@ -157,6 +159,18 @@ class PolicyState:
         )
 
 
+def own_retention_limit(agency: Agency, settings: OwnerSettings) -> RetentionLimit | None:
+    """The owner's own `retention_days`, without its statute's limit: what still binds a read
+    that the statute exempts from its purge (a hotlist hit in New Hampshire)."""
+    if settings.retention_days is None:
+        return None
+    return (
+        settings.retention_days * _DAY,
+        f"owner setting retention_days of {agency.agency_id}",
+        f"{settings.retention_days:g} days",
+    )
+
+
 def _retention_limit(
     statutes: StatuteBook, agency: Agency, settings: OwnerSettings
 ) -> RetentionLimit | None:
@@ -166,14 +180,9 @@ def _retention_limit(
         limits.append(
             (rule.retention.days * _DAY, rule.retention.provision.cited, rule.retention.text)
         )
-    if settings.retention_days is not None:
-        limits.append(
-            (
-                settings.retention_days * _DAY,
-                f"owner setting retention_days of {agency.agency_id}",
-                f"{settings.retention_days:g} days",
-            )
-        )
+    own = own_retention_limit(agency, settings)
+    if own is not None:
+        limits.append(own)
     return min(limits) if limits else None
 
 
@@ -232,22 +241,36 @@ def recipient_class_law_reasons(
                     owner_id,
                 )
             )
-        if recipient.state != owner.state and rule.out_of_state is not None:
-            if rule.out_of_state.rule == "forbidden":
+        out_of_state = rule.out_of_state
+        if recipient.state != owner.state and out_of_state is not None:
+            if out_of_state.allowed_states is not None and (
+                recipient.state not in out_of_state.allowed_states
+            ):
                 found.append(
                     Reason(
                         codes.OUT_OF_STATE_RECIPIENT,
-                        rule.out_of_state.provision.cited,
+                        out_of_state.provision.cited,
+                        f"the recipient is in {recipient.state}; {rule.name} allows sharing "
+                        f"{owner.state} ALPR data outside {owner.state} only with agencies of "
+                        f"{', '.join(sorted(out_of_state.allowed_states))}",
+                        owner_id,
+                    )
+                )
+            elif out_of_state.rule == "forbidden":
+                found.append(
+                    Reason(
+                        codes.OUT_OF_STATE_RECIPIENT,
+                        out_of_state.provision.cited,
                         f"the recipient is in {recipient.state}; {rule.name} allows sharing "
                         f"{owner.state} ALPR data only within {owner.state}",
                         owner_id,
                     )
                 )
-            elif rule.out_of_state.rule == "declaration" and not declared:
+            elif out_of_state.rule == "declaration" and not declared:
                 found.append(
                     Reason(
                         codes.NO_DECLARATION_ON_FILE,
-                        rule.out_of_state.provision.cited,
+                        out_of_state.provision.cited,
                         f"no written declaration from this {recipient.state} recipient is on file "
                         f"with {owner_id}",
                         owner_id,
@@ -269,10 +292,34 @@ def recipient_class_law_reasons(
     return found
 
 
+# How a requester stands to an owner, for the purposes barred to some requesters only.
+Relation = Literal["same_state", "out_of_state", "federal", "unknown"]
+_RELATION_WORDS: Final = {
+    "out_of_state": "an agency of another state",
+    "federal": "a federal agency",
+    "unknown": "an agency not in the registry (it could be of any state)",
+}
+
+
+def requester_relation(owner: Agency, requester: Agency | None) -> Relation:
+    """The requester's relation to the owner: of its state, of another state, federal, or
+    unknown (not in the registry, so of no known state)."""
+    if requester is None:
+        return "unknown"
+    if requester.is_federal:
+        return "federal"
+    return "same_state" if requester.state == owner.state else "out_of_state"
+
+
 def purpose_law_reasons(
-    rule: StateRule, owner: Agency, categories: tuple[str, ...]
+    rule: StateRule, owner: Agency, categories: tuple[str, ...], relation: Relation
 ) -> list[Reason]:
-    """What the owner's state law says about a purpose, given its classifier categories."""
+    """What the owner's state law says about a purpose, given its classifier categories and the
+    requester's `relation` to the owner.
+
+    A purpose barred for some requesters only (a shield law) applies to those, and to an
+    unknown requester: it could be any of them, and StreamGuard fails closed.
+    """
     found: list[Reason] = []
     for category, provision in rule.prohibited_purposes:
         if category in categories:
@@ -282,6 +329,20 @@ def purpose_law_reasons(
                     provision.cited,
                     f"the stated purpose is {category.replace('_', ' ')}, which {rule.name} "
                     f"prohibits for {owner.state} ALPR data",
+                    owner.agency_id,
+                )
+            )
+    for shield in rule.shielded_purposes:
+        if shield.category in categories and (
+            relation == "unknown" or relation in shield.requesters
+        ):
+            found.append(
+                Reason(
+                    codes.CATEGORY_CODES[shield.category],
+                    shield.provision.cited,
+                    f"the stated purpose is {shield.category.replace('_', ' ')} and the requester "
+                    f"is {_RELATION_WORDS[relation]}; {rule.name} prohibits giving such agencies "
+                    f"{owner.state} ALPR data for it",
                     owner.agency_id,
                 )
             )

@@ -20,15 +20,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from streamguard import serde
 from streamguard.core.control import replay_entry_for
 from streamguard.core.engine import decide_event
 from streamguard.core.keys import Key
-from streamguard.core.models import Agency, ChangeDecision, Event, OwnerSettings, Reason
+from streamguard.core.models import Agency, ChangeDecision, OwnerSettings, Reason
 from streamguard.core.policy import PolicyState
 from streamguard.core.replay import ReplayLedger
 from streamguard.core.timeutil import parse_ts
 from streamguard.exports.sharing import Listed, Recipient
+from streamguard.stream.intake import Unreadable, decode
 
 __all__ = (
     "SHARE_WITH",
@@ -116,16 +116,6 @@ class SignedPolicy:
     after_as_of: int  # the owner's changes dated after --as-of, not replayed
 
 
-def _kind(event: Mapping[str, object]) -> str | None:
-    """The contract kind of a log line (as the intake tells it), None for none."""
-    kind = event.get("type")
-    if kind in ("search_request", "plate_read", "policy_change"):
-        return str(kind)
-    if kind is None and "agency_id" in event and "name" in event:
-        return "agency"
-    return None
-
-
 def replay_policy_log(
     lines: Iterable[bytes],
     state: PolicyState,
@@ -153,35 +143,25 @@ def replay_policy_log(
         if not line:
             continue
         counts["lines"] += 1
-        try:
-            event = serde.loads(line)
-        except ValueError:
+        # The same front door as `evaluate` and the worker: one rule for what an event is.
+        event = decode(line, state.version)
+        if isinstance(event, Unreadable):
             counts["malformed"] += 1
             continue
-        if not isinstance(event, Mapping):
-            counts["malformed"] += 1
-            continue
-        kind = _kind(event)
-        if kind in ("search_request", "plate_read"):
+        if event.kind in ("search_request", "plate_read"):
             counts["ignored"] += 1
             continue
-        if kind == "policy_change" and as_of is not None:
-            ts = event.get("ts")
+        if event.kind == "policy_change" and as_of is not None:
+            ts = event.body.get("ts")
             when = parse_ts(ts) if isinstance(ts, str) else None
             if when is not None and when > as_of:
                 counts["after"] += 1
                 continue
-        if kind is None:
-            counts["malformed"] += 1
-            continue
-        ts = event.get("ts")
+        ts = event.body.get("ts")
         when = parse_ts(ts) if isinstance(ts, str) else None
         at = now if when is None else min(when, now)
-        id_field = "change_id" if kind == "policy_change" else "agency_id"
-        event_id = event.get(id_field)
-        decided = Event(kind, event_id if isinstance(event_id, str) and event_id else None, event)
-        state, decision = decide_event(decided, state, at, keys, memory=memory)
-        entry = replay_entry_for(decided, decision, at)
+        state, decision = decide_event(event, state, at, keys, memory=memory)
+        entry = replay_entry_for(event, decision, at)
         if entry is not None:
             memory.remember(entry)
         if not isinstance(decision, ChangeDecision):

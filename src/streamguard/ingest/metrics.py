@@ -108,6 +108,8 @@ class IngestMetrics:
                 self.quarantined.labels(format=name, code=code)
             self.reads.labels(format=name)
             self.images_dropped.labels(format=name)
+            self.request_seconds.labels(format=name)
+            self.read_lag.labels(format=name)
         # A path naming no format is counted apart: it is a scanner or a mistyped camera URL.
         self.requests.labels(format=OTHER, outcome=NOT_FOUND)
         for reason in AUTH_FAILURES:

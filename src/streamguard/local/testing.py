@@ -146,7 +146,11 @@ class TestKeys:
         return SigningKey(key_id, ED25519, agency_id, material)
 
     def for_agency(self, agency_id: str) -> SigningKey:
-        return self.signers[f"k-{agency_id}"]
+        """The agency's key, derived on first use for an agency not named at the start."""
+        key_id = f"k-{agency_id}"
+        if key_id not in self.signers:
+            self.signers[key_id] = self._derive(key_id, agency_id)
+        return self.signers[key_id]
 
     @property
     def registry(self) -> SigningKey:

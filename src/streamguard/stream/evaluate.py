@@ -13,7 +13,7 @@ from streamguard.core.models import Decision, ReadDecision, SearchDecision
 from streamguard.core.policy import PolicyState
 from streamguard.core.replay import ReplayLedger
 from streamguard.stream.intake import Unreadable, decode
-from streamguard.stream.outputs import quarantine_kind
+from streamguard.stream.outputs import clamped_windows, quarantine_kind
 
 __all__ = ("decision_summary", "evaluate_lines")
 
@@ -29,7 +29,7 @@ def decision_summary(decision: Decision) -> dict[str, Any]:
         allowed = list(decision.allowed)
         denied = [{"agency_id": v.agency_id, "codes": list(v.codes)} for v in decision.denied]
     kind = quarantine_kind(decision)
-    return {
+    summary = {
         "event_id": decision.event_id,
         "type": None if kind == "raw" else kind,
         "outcome": decision.outcome,
@@ -37,6 +37,9 @@ def decision_summary(decision: Decision) -> dict[str, Any]:
         "allowed": allowed,
         "denied": denied,
     }
+    if isinstance(decision, SearchDecision) and decision.clamped:
+        summary["clamped_windows"] = clamped_windows(decision)
+    return summary
 
 
 def evaluate_lines(

@@ -128,7 +128,8 @@ def test_agency_upsert_changes_later_decisions(state: PolicyState, apply: Apply)
     """A registry upsert makes an unknown requester known; it is applied in order."""
     event = search("nv-reno-pd", networks=["nv-reno-pd"])
     _, before = apply(state, event)
-    assert before.codes == ("UNKNOWN_REQUESTER",)
+    # Its own network is no registered owner either: every applicable code is listed.
+    assert before.codes == ("UNKNOWN_REQUESTER", "UNKNOWN_OWNER")
     state, upsert = apply(
         state,
         registry_record(

@@ -10,14 +10,16 @@ from typing import Any
 
 import pytest
 
+from streamguard import serde
 from streamguard.core.codes import SCHEMA_INVALID
 from streamguard.core.engine import decide_event
-from streamguard.core.models import Agency, Event, MalformedDecision, ReadDecision
+from streamguard.core.models import Agency, Decision, MalformedDecision, ReadDecision
 from streamguard.core.policy import PolicyState
 from streamguard.core.replay import ReplayLedger
 from streamguard.core.statutes import load_statutes
 from streamguard.ingest.formats import FORMATS, axis, genetec, openalpr
 from streamguard.ingest.types import Ignored, Mapped, MappingError, Owner
+from streamguard.stream.intake import Unreadable, decode
 from tests.unit.ingest import samples
 from tests.unit.ingest.samples import OWNER
 
@@ -28,9 +30,12 @@ GOLDEN: list[tuple[str, Callable[[], dict[str, Any]], dict[str, Any]]] = [
 ]
 
 
-def _as_event(read: dict[str, Any]) -> Event:
-    """A mapped read as the engine takes it (decoded, as the intake would)."""
-    return Event("plate_read", read.get("read_id"), read)
+def _decide(read: dict[str, Any], state: PolicyState) -> tuple[PolicyState, Decision]:
+    """A mapped read through the worker's front door (the reads topic), then the engine."""
+    event = decode(serde.dumps(read), state.version, role="reads")
+    if isinstance(event, Unreadable):
+        return state, event.decision
+    return decide_event(event, state, 1.77e9, {}, memory=ReplayLedger())
 
 
 def _one_read(result: object) -> dict[str, Any]:
@@ -63,13 +68,7 @@ def test_mapped_reads_are_reads_the_engine_decides(
         Agency("ca-simi-valley-pd", "Simi Valley Police Department", "CA", "local"),
     ]
     state = PolicyState.create(load_statutes(), agencies)
-    _, decision = decide_event(
-        _as_event(_one_read(FORMATS[name].mapper(body(), OWNER))),
-        state,
-        1.77e9,
-        {},
-        memory=ReplayLedger(),
-    )
+    _, decision = _decide(_one_read(FORMATS[name].mapper(body(), OWNER)), state)
     assert isinstance(decision, ReadDecision), decision
     assert not isinstance(decision, MalformedDecision)
     assert [v.agency_id for v in decision.verdicts] == list(samples.SHARE_TO)
@@ -310,9 +309,7 @@ def test_any_mutation_of_a_body_maps_or_is_refused_never_raises(
         if isinstance(result, Mapped):
             seen["mapped"] += 1
             for read in result.reads:
-                _, decision = decide_event(
-                    _as_event(read), state, 1.77e9, {}, memory=ReplayLedger()
-                )
+                _, decision = _decide(read, state)
                 assert isinstance(decision, ReadDecision), (read, decision)
         elif isinstance(result, MappingError):
             seen["error"] += 1
