@@ -26,14 +26,17 @@ def _timestamp(text: str) -> float:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from streamguard.core.keys import exposure_warning, load_keys
     from streamguard.core.policy import PolicyState
     from streamguard.core.registry import load_agencies_csv
-    from streamguard.core.signing import load_keys
     from streamguard.core.statutes import load_statutes
     from streamguard.stream.evaluate import evaluate_lines
 
     agencies = load_agencies_csv(args.agencies)
     keys = load_keys(args.keys) if args.keys else {}
+    warning = exposure_warning(args.keys, keys) if args.keys else None
+    if warning is not None:
+        print(f"streamguard: warning: {warning}", file=sys.stderr)
     state = PolicyState.create(load_statutes(enforce_unverified=args.enforce_unverified), agencies)
     # The clock is read here, at the edge, once: every line is judged against the same instant.
     now = args.now if args.now is not None else time.time()
@@ -119,6 +122,16 @@ _DELEGATED: dict[str, tuple[str, str, str]] = {
         "main_audit",
         "audit a vendor search-log export (Flock, transparency portal) against the law",
     ),
+    "keys": (
+        "streamguard.keytool",
+        "main_keys",
+        "create (Ed25519), check and convert the keys that sign control records",
+    ),
+    "sign": (
+        "streamguard.keytool",
+        "main_sign",
+        "sign policy_change and agency records with a private key file",
+    ),
     "audit-sharing": (
         "streamguard.exports.sharing_cli",
         "main_audit_sharing",
@@ -162,13 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--keys",
         type=Path,
         metavar="KEYS.json",
-        help="policy-change signing secrets; without it every change is rejected",
+        help="KEYS.json v1.1: the keys that sign policy changes and agency records; without "
+        "it every change and agency line is rejected",
     )
     evaluate.add_argument(
         "--now",
         type=_timestamp,
         metavar="TS",
-        help="fix the clock for retention checks (default: the current time)",
+        help="fix the clock for retention and replay checks (default: the current time)",
     )
     evaluate.add_argument(
         "--no-unverified",
