@@ -1,0 +1,149 @@
+"""The transparency commands end to end as processes: keys, verify-audit --checkpoints on a
+tampered export, prove, verify-proof offline with the public key only, and the witness."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from streamguard.trail.checkpoint import COSIGNATURE, SignerKey
+from tests.unit.exports.samples import run_streamguard
+from tests.unit.trail.tlog_samples import fork, rechain, trail_with_checkpoints
+
+CHAIN = "searches-0"
+
+
+def run(command: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    return run_streamguard(command, *args)
+
+
+def _jsonl(path: Path, items: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
+    return path
+
+
+def _keys(tmp_path: Path) -> tuple[SignerKey, Path, Path, Path]:
+    log = run("checkpoint-key", "alpr.county.example/audit", "--out", tmp_path / "log.key")
+    assert log.returncode == 0, log.stderr
+    assert log.stdout.startswith("alpr.county.example/audit+")
+    assert (tmp_path / "log.key").stat().st_mode & 0o077 == 0
+    witness = run(
+        "checkpoint-key", "auditor.example/w", "--witness", "--out", tmp_path / "witness.key"
+    )
+    assert witness.returncode == 0, witness.stderr
+    again = run("checkpoint-key", "x.example/y", "--out", tmp_path / "log.key")
+    assert again.returncode == 2 and "never overwritten" in again.stderr
+    key = SignerKey.parse((tmp_path / "log.key").read_text())
+    return key, tmp_path / "log.key.pub", tmp_path / "witness.key", tmp_path / "witness.key.pub"
+
+
+def test_verify_audit_checkpoints_catches_a_recomputed_rewrite(tmp_path: Path) -> None:
+    key, pub, _, _ = _keys(tmp_path)
+    trail, entries = trail_with_checkpoints(key, CHAIN, 30, every=10)
+    cps = _jsonl(tmp_path / "checkpoints.jsonl", [e.as_dict() for e in entries])
+    good = _jsonl(tmp_path / "trail.jsonl", trail)
+    ok = run("verify-audit", "--trail", good, "--checkpoints", cps, "--key", pub)
+    assert ok.returncode == 0, ok.stderr
+    assert "audit OK: 1 chains, 30 records" in ok.stdout
+    assert "checkpoints OK: 3 signed checkpoints of 1 chains" in ok.stdout
+
+    forged = copy.deepcopy(trail)
+    forged[16]["outcome"] = "approved"  # seq 17, then every hash recomputed
+    bad = _jsonl(tmp_path / "forged.jsonl", rechain(forged))
+    chain_only = run("verify-audit", "--trail", bad)
+    assert chain_only.returncode == 0  # the hash chain alone cannot see it
+    caught = run("verify-audit", "--trail", bad, "--checkpoints", cps, "--key", pub)
+    assert caught.returncode == 1
+    assert "CHECKPOINT MISFIT: chain 'searches-0', checkpoint of size 20" in caught.stderr
+    assert "seq 17..20" in caught.stderr or "seq 17" in caught.stderr
+
+    truncated = _jsonl(tmp_path / "short.jsonl", trail[:25])
+    cut = run("verify-audit", "--trail", truncated, "--checkpoints", cps, "--key", pub)
+    assert cut.returncode == 1 and "holds 25 records" in cut.stderr
+
+    missing = run("verify-audit", "--trail", good, "--checkpoints", cps)
+    assert missing.returncode == 2 and "--key" in missing.stderr
+    (tmp_path / "junk.jsonl").write_text('{"chain": "x"}\n', encoding="utf-8")
+    junk = run(
+        "verify-audit", "--trail", good, "--checkpoints", tmp_path / "junk.jsonl", "--key", pub
+    )
+    assert junk.returncode == 2 and "junk.jsonl:1" in junk.stderr
+
+
+def test_prove_and_verify_proof_offline(tmp_path: Path) -> None:
+    key, pub, witness_key, witness_pub = _keys(tmp_path)
+    trail, entries = trail_with_checkpoints(key, CHAIN, 30, every=10)
+    cps = _jsonl(tmp_path / "checkpoints.jsonl", [e.as_dict() for e in entries])
+    good = _jsonl(tmp_path / "trail.jsonl", trail)
+
+    # The witness cosigns; its file is what the auditor keeps.
+    state = tmp_path / "witness-state.jsonl"
+    w = run("witness", "--from", cps, "--log-key", pub, "--key", witness_key, "--state", state)
+    assert w.returncode == 0, w.stderr
+    assert "chain 'searches-0': cosigned size 30" in w.stdout
+
+    event = trail[11]["event_id"]
+    proof_path = tmp_path / "proof.json"
+    proved = run("prove", event, "--trail", good, "--checkpoints", cps, "--out", proof_path)
+    assert proved.returncode == 0, proved.stderr
+    doc = json.loads(proof_path.read_text())
+    assert doc["tree_size"] == 20 and doc["leaf_index"] == 11  # the first checkpoint covering it
+
+    checked = run("verify-proof", proof_path, "--key", pub)
+    assert checked.returncode == 0, checked.stderr
+    assert "proof OK: record seq 12 of chain 'searches-0'" in checked.stdout
+    assert f"event_id={event}" in checked.stdout
+
+    # Against the witness's cosigned checkpoint: the cosignature's time is the "no later than".
+    cosigned = tmp_path / "cosigned.json"
+    proved = run("prove", event, "--trail", good, "--checkpoints", state, "--out", cosigned)
+    assert proved.returncode == 0, proved.stderr
+    checked = run("verify-proof", cosigned, "--key", pub, "--witness-key", witness_pub)
+    assert checked.returncode == 0, checked.stderr
+    assert "cosigned by auditor.example/w at" in checked.stdout
+
+    doc["record"]["outcome"] = "approved"
+    proof_path.write_text(json.dumps(doc))
+    forged = run("verify-proof", proof_path, "--key", pub)
+    assert forged.returncode == 1 and "FAILED" in forged.stderr and "altered" in forged.stderr
+    unknown = run("prove", "no-such-event", "--trail", good, "--checkpoints", cps)
+    assert unknown.returncode == 2 and "no audit record" in unknown.stderr
+
+
+def test_the_witness_refuses_a_rewritten_log_and_keeps_evidence(tmp_path: Path) -> None:
+    key, pub, witness_key, _ = _keys(tmp_path)
+    trail, entries = trail_with_checkpoints(key, CHAIN, 20, every=10)
+    state = tmp_path / "state.jsonl"
+    first = _jsonl(tmp_path / "first.jsonl", [entries[0].as_dict()])
+    assert (
+        run(
+            "witness", "--from", first, "--log-key", pub, "--key", witness_key, "--state", state
+        ).returncode
+        == 0
+    )
+    forged = copy.deepcopy(trail)
+    forged[3]["outcome"] = "approved"
+    split = [fork(key, rechain(forged)[:10])]
+    offered = _jsonl(tmp_path / "fork.jsonl", [e.as_dict() for e in split])
+    w = run("witness", "--from", offered, "--log-key", pub, "--key", witness_key, "--state", state)
+    assert w.returncode == 1 and "ALARM" in w.stdout
+    evidence = [json.loads(x) for x in (tmp_path / "state.jsonl.alarms").read_text().splitlines()]
+    assert evidence[0]["type"] == "witness_alarm" and evidence[0]["held"]["size"] == 10
+    lines = state.read_text().splitlines()
+    assert len(lines) == 1  # nothing cosigned after the alarm
+    wrong_key = run(
+        "witness",
+        "--from",
+        offered,
+        "--log-key",
+        pub,
+        "--key",
+        tmp_path / "log.key",
+        "--state",
+        state,
+    )
+    assert wrong_key.returncode == 2 and "cosigning" in wrong_key.stderr
+    assert COSIGNATURE == 4
