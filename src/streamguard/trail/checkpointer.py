@@ -12,14 +12,42 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
+from streamguard import serde
 from streamguard.core.timeutil import format_ts
 from streamguard.trail.checkpoint import SignerKey
-from streamguard.trail.merkle import Frontier, FrontierSource, root_from_frontier
+from streamguard.trail.merkle import (
+    HASH_SIZE,
+    Frontier,
+    FrontierSource,
+    leaf_hash,
+    root_from_frontier,
+)
 from streamguard.trail.proofs import CheckpointEntry, record_leaf, sign_entry
 
-__all__ = ("Checkpointer", "CheckpointerError")
+__all__ = ("Checkpointer", "CheckpointerError", "leaf_fields")
+
+
+# `build_record` adds `hash` last and orjson keeps insertion order, so a serialized audit record
+# ends with this and the 64 hex digits; anything else is parsed in full.
+_HASH_TAIL: Final = b',"hash":"'
+_TAIL_LENGTH: Final = len(_HASH_TAIL) + 64 + 2
+
+
+def leaf_fields(value: bytes) -> tuple[int, str]:
+    """(seq, hash) of one serialized audit record, without parsing it when it ends as usual."""
+    if value[-_TAIL_LENGTH:-66] == _HASH_TAIL and value.endswith(b'"}'):
+        digest = value[-66:-2].decode("ascii", "replace")
+        start = value.rfind(b'"seq":')
+        if start >= 0:
+            end = start + 6
+            while end < len(value) and 48 <= value[end] <= 57:
+                end += 1
+            if end > start + 6 and value[end : end + 1] in (b",", b"}"):
+                return int(value[start + 6 : end]), digest
+    record = serde.loads(value)
+    return int(record["seq"]), str(record["hash"])
 
 
 class CheckpointerError(RuntimeError):
@@ -54,6 +82,9 @@ class Checkpointer:
         self._chains: dict[str, _ChainLog] = {}
         self._history: dict[str, deque[CheckpointEntry]] = {}
         self._history_size = history
+
+    def chains(self) -> list[str]:
+        return list(self._chains)
 
     def knows(self, chain: str) -> bool:
         return chain in self._chains
@@ -98,19 +129,37 @@ class Checkpointer:
             msg = f"chain {chain!r} was not resumed before its records"
             raise CheckpointerError(msg)
         for record in records:
-            seq = record.get("seq")
-            if seq == log.frontier.size and record.get("hash") == log.last_hash:
-                continue  # a producer retry of the record just appended
-            if seq != log.frontier.size + 1:
-                msg = (
-                    f"chain {chain!r}: record seq {seq} does not follow the tree of "
-                    f"{log.frontier.size} leaves"
-                )
+            self._append(chain, log, record.get("seq"), record.get("hash"), record_leaf(record))
+
+    def extend_hashes(self, chain: str, records: Iterable[tuple[int, str]]) -> None:
+        """`extend` for records known by (seq, chain hash) only: the worker's fast path."""
+        log = self._chains.get(chain)
+        if log is None:
+            msg = f"chain {chain!r} was not resumed before its records"
+            raise CheckpointerError(msg)
+        for seq, value in records:
+            try:
+                leaf = leaf_hash(bytes.fromhex(value))
+            except ValueError:
+                leaf = b""
+            if len(leaf) != HASH_SIZE or len(value) != 64:
+                msg = f"chain {chain!r}: record seq {seq} has no SHA-256 hex hash"
                 raise CheckpointerError(msg)
-            leaf = record_leaf(record)
-            log.frontier.append(leaf)
-            log.since.append(leaf)
-            log.last_hash = str(record.get("hash"))
+            self._append(chain, log, seq, value, leaf)
+
+    @staticmethod
+    def _append(chain: str, log: _ChainLog, seq: object, value: object, leaf: bytes) -> None:
+        if seq == log.frontier.size and value == log.last_hash:
+            return  # a producer retry of the record just appended
+        if seq != log.frontier.size + 1:
+            msg = (
+                f"chain {chain!r}: record seq {seq} does not follow the tree of "
+                f"{log.frontier.size} leaves"
+            )
+            raise CheckpointerError(msg)
+        log.frontier.append(leaf)
+        log.since.append(leaf)
+        log.last_hash = str(value)
 
     def due(self, now: float, *, force: bool = False) -> list[CheckpointEntry]:
         """Sign a checkpoint for every chain with new records past N records or S seconds."""

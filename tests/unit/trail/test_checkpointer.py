@@ -93,3 +93,18 @@ def test_fails_closed_on_a_gap_or_a_bad_frontier() -> None:
         Checkpointer(key, 10, 3600.0).extend("other", trail)
     with pytest.raises(ValueError, match="every_records"):
         Checkpointer(key, 0, 1.0)
+
+
+def test_the_fast_path_builds_the_same_tree() -> None:
+    key = log_key()
+    trail = records(CHAIN, 9)
+    slow = Checkpointer(key, 100, 3600.0)
+    slow.resume(CHAIN, None, trail, now=0.0)
+    fast = Checkpointer(key, 100, 3600.0)
+    fast.resume(CHAIN, None, [], now=0.0)
+    fast.extend_hashes(CHAIN, [(r["seq"], r["hash"]) for r in trail])
+    (a,) = slow.due(0.0, force=True)
+    (b,) = fast.due(0.0, force=True)
+    assert a.checkpoint == b.checkpoint
+    with pytest.raises(CheckpointerError, match="hex"):
+        fast.extend_hashes(CHAIN, [(10, "zz" * 32)])
