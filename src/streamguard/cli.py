@@ -114,6 +114,11 @@ _DELEGATED: dict[str, tuple[str, str, str]] = {
         "main_witness",
         "poll a log's checkpoints, check consistency, cosign and keep them (an outside party)",
     ),
+    "verify-retention": (
+        "streamguard.trail.tlog_cli",
+        "main_verify_retention",
+        "show from the trail's purge records that no data was kept past N days",
+    ),
     "checkpoint-key": (
         "streamguard.trail.tlog_cli",
         "main_checkpoint_key",

@@ -147,3 +147,98 @@ def test_the_witness_refuses_a_rewritten_log_and_keeps_evidence(tmp_path: Path) 
     )
     assert wrong_key.returncode == 2 and "cosigning" in wrong_key.stderr
     assert COSIGNATURE == 4
+
+
+def test_verify_retention_and_a_purge_proof(tmp_path: Path) -> None:
+    from streamguard.trail.chain import build_record, genesis
+    from streamguard.trail.checkpointer import Checkpointer
+
+    key, pub, _, _ = _keys(tmp_path)
+    head = genesis("policy-0")
+    trail = []
+    for day in range(1, 11):
+        record, head = build_record(
+            head,
+            {
+                "event_id": f"purge-{day}",
+                "kind": "retention_purge",
+                "outcome": "purged",
+                "owner": "ca-ventura-pd",
+                "store": "vendor-db",
+                "purged_at": f"2026-03-{day:02d}T02:00:00Z",
+                "deleted_before": f"2026-02-{day:02d}T02:00:00Z",
+                "kept_days": 28.0,
+                "limit_days": 30.0,
+            },
+        )
+        trail.append(record)
+    signer = Checkpointer(key, 100, 3600.0)
+    signer.resume("policy-0", None, trail, now=0.0)
+    cps = _jsonl(tmp_path / "cps.jsonl", [e.as_dict() for e in signer.due(0.0, force=True)])
+    good = _jsonl(tmp_path / "trail.jsonl", trail)
+    window = ("--owner", "ca-ventura-pd", "--days", "30", "--trail", good)
+    ok = run(
+        "verify-retention",
+        *window,
+        "--from",
+        "2026-03-01T03:00:00Z",
+        "--to",
+        "2026-03-10T12:00:00Z",
+        "--checkpoints",
+        cps,
+        "--key",
+        pub,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "retention OK: no data of ca-ventura-pd in vendor-db was kept past 30 days" in ok.stdout
+    tight = run(
+        "verify-retention",
+        *window[:3],
+        "20",
+        *window[4:],
+        "--from",
+        "2026-03-01T03:00:00Z",
+        "--to",
+        "2026-03-10T12:00:00Z",
+    )
+    assert tight.returncode == 1 and "GAP" in tight.stderr
+    late = run(
+        "verify-retention",
+        *window,
+        "--from",
+        "2026-03-01T03:00:00Z",
+        "--to",
+        "2026-04-30T00:00:00Z",
+    )
+    assert late.returncode == 1 and "no purge since" in late.stderr
+    forged = _jsonl(tmp_path / "forged.jsonl", rechain(trail[:4] + trail[5:]))
+    hidden = run(
+        "verify-retention",
+        "--owner",
+        "ca-ventura-pd",
+        "--days",
+        "30",
+        "--trail",
+        forged,
+        "--from",
+        "2026-03-01T03:00:00Z",
+        "--to",
+        "2026-03-10T12:00:00Z",
+        "--checkpoints",
+        cps,
+        "--key",
+        pub,
+    )
+    assert hidden.returncode == 1 and "CHECKPOINT MISFIT" in hidden.stderr
+
+    proof = tmp_path / "purge-proof.json"
+    assert (
+        run("prove", "purge-3", "--trail", good, "--checkpoints", cps, "--out", proof).returncode
+        == 0
+    )
+    shown = run("verify-proof", proof, "--key", pub)
+    assert shown.returncode == 0, shown.stderr
+    assert (
+        "retention purge: vendor-db data of ca-ventura-pd older than 2026-02-03T02:00:00Z"
+        in shown.stdout
+    )

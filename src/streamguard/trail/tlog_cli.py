@@ -44,6 +44,7 @@ __all__ = (
     "main_checkpoint_key",
     "main_prove",
     "main_verify_proof",
+    "main_verify_retention",
     "main_witness",
     "read_entries",
 )
@@ -315,6 +316,12 @@ def main_verify_proof(argv: list[str]) -> int:
     )
     fields = ("event_id", "decision_id", "kind", "outcome", "codes", "requester", "decided_at")
     print("  " + ", ".join(f"{f}={record[f]}" for f in fields if record.get(f) is not None))
+    if record.get("kind") == "retention_purge":
+        print(
+            f"  retention purge: {record.get('store')} data of {record.get('owner')} older than "
+            f"{record.get('deleted_before')} deleted at {record.get('purged_at')} "
+            f"(kept at most {record.get('kept_days')} days, limit {record.get('limit_days')})"
+        )
     for name, stamp in sorted(report.cosigned.items()):
         print(f"  cosigned by {name} at {format_ts(stamp)}: logged no later than that")
     return 0
@@ -460,3 +467,65 @@ def main_witness(argv: list[str]) -> int:
             time.sleep(args.interval)
         except KeyboardInterrupt:
             return 1 if total_alarms else 0
+
+
+def main_verify_retention(argv: list[str]) -> int:
+    from streamguard.core.timeutil import parse_ts
+    from streamguard.trail.proofs import check_checkpoints
+    from streamguard.trail.purge import retention_gaps
+
+    parser = argparse.ArgumentParser(
+        prog="streamguard verify-retention",
+        description="Show from the audit trail's retention_purge records that no data of an "
+        "owner was kept past N days between two times (exit 1 names every gap).",
+    )
+    parser.add_argument("--owner", required=True, help="the data owner's agency_id")
+    parser.add_argument("--days", type=float, required=True, help="the retention limit N")
+    parser.add_argument("--from", dest="start", required=True, help="ISO-8601 start")
+    parser.add_argument("--to", dest="end", required=True, help="ISO-8601 end")
+    parser.add_argument("--trail", type=Path, help="audit records from a JSON-lines export")
+    parser.add_argument("--checkpoints", type=Path, help="first prove the trail against these")
+    parser.add_argument("--key", type=Path, help="the log's public key, with --checkpoints")
+    _broker_args(parser)
+    args = parser.parse_args(argv)
+    start, end = parse_ts(args.start), parse_ts(args.end)
+    if start is None or end is None or end < start:
+        parser.error("--from and --to must be ISO-8601 times, --from first")
+    if args.checkpoints is not None and args.key is None:
+        parser.error("--checkpoints needs --key, the log's public key")
+    try:
+        if args.trail is not None:
+            from streamguard.trail.verify import read_trail_file
+
+            values = [raw for _, _, raw in read_trail_file(args.trail)]
+        else:
+            values = _read_topic_values(args, "audit", args.topic)
+        records = list(_decoded(values))
+        if args.checkpoints is not None:
+            misfits = check_checkpoints(
+                chain_trees(records),
+                load_entries(args.checkpoints),
+                load_verifier_keys([args.key], ED25519),
+            ).misfits
+            if misfits:
+                for misfit in misfits:
+                    print(
+                        f"streamguard verify-retention: CHECKPOINT MISFIT: {misfit}",
+                        file=sys.stderr,
+                    )
+                return 1
+    except StreamguardError as exc:
+        print(f"streamguard verify-retention: error: {exc}", file=sys.stderr)
+        return 2
+    purges, gaps = retention_gaps(records, args.owner, args.days, start, end)
+    for gap in gaps:
+        print(f"streamguard verify-retention: GAP: {gap}", file=sys.stderr)
+    if gaps:
+        return 1
+    stores = sorted({str(r.get("store")) for r in purges})
+    print(
+        f"retention OK: no data of {args.owner} in {', '.join(stores)} was kept past "
+        f"{args.days:g} days from {format_ts(start)} to {format_ts(end)} "
+        f"({len(purges)} purge records; prove any with `streamguard prove PURGE_ID`)"
+    )
+    return 0
