@@ -177,53 +177,22 @@ def test_verify_retention_and_a_purge_proof(tmp_path: Path) -> None:
     cps = _jsonl(tmp_path / "cps.jsonl", [e.as_dict() for e in signer.due(0.0, force=True)])
     good = _jsonl(tmp_path / "trail.jsonl", trail)
     window = ("--owner", "ca-ventura-pd", "--days", "30", "--trail", good)
-    ok = run(
-        "verify-retention",
-        *window,
-        "--from",
-        "2026-03-01T03:00:00Z",
-        "--to",
-        "2026-03-10T12:00:00Z",
-        "--checkpoints",
-        cps,
-        "--key",
-        pub,
-    )
+    march = ("--from", "2026-03-01T03:00:00Z", "--to", "2026-03-10T12:00:00Z")
+    ok = run("verify-retention", *window, *march, "--checkpoints", cps, "--key", pub)
     assert ok.returncode == 0, ok.stderr
     assert "retention OK: no data of ca-ventura-pd in vendor-db was kept past 30 days" in ok.stdout
-    tight = run(
-        "verify-retention",
-        *window[:3],
-        "20",
-        *window[4:],
-        "--from",
-        "2026-03-01T03:00:00Z",
-        "--to",
-        "2026-03-10T12:00:00Z",
-    )
+    tight = run("verify-retention", *window[:3], "20", *window[4:], *march)
     assert tight.returncode == 1 and "GAP" in tight.stderr
-    late = run(
-        "verify-retention",
-        *window,
-        "--from",
-        "2026-03-01T03:00:00Z",
-        "--to",
-        "2026-04-30T00:00:00Z",
-    )
+    late = run("verify-retention", *window, *march[:3], "2026-04-30T00:00:00Z")
     assert late.returncode == 1 and "no purge since" in late.stderr
+    # An insider drops one purge record: the checkpoints show the trail was changed.
     forged = _jsonl(tmp_path / "forged.jsonl", rechain(trail[:4] + trail[5:]))
     hidden = run(
         "verify-retention",
-        "--owner",
-        "ca-ventura-pd",
-        "--days",
-        "30",
+        *window[:4],
         "--trail",
         forged,
-        "--from",
-        "2026-03-01T03:00:00Z",
-        "--to",
-        "2026-03-10T12:00:00Z",
+        *march,
         "--checkpoints",
         cps,
         "--key",

@@ -164,6 +164,9 @@ def main_checkpoint_key(argv: list[str]) -> int:
 
 
 def _broker_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trail", type=Path, help="audit records from a JSON-lines export instead of the broker"
+    )
     parser.add_argument("--broker", help="bootstrap server (default: STREAMGUARD_BROKER)")
     parser.add_argument("--topic", help="audit topic (default: STREAMGUARD_TOPIC_PREFIX + audit)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
@@ -178,6 +181,17 @@ def _read_topic_values(args: argparse.Namespace, name: str, explicit: str | None
     topic = explicit or settings.topic(name)
     rows = asyncio.run(read_audit(bootstrap, topic, args.timeout, settings.kafka_client_options()))
     return [raw for _, _, raw in sorted(rows, key=lambda r: (r[0], r[1]))]
+
+
+def _trail_records(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The audit records of `--trail FILE`, else of the audit topic."""
+    if args.trail is not None:
+        from streamguard.trail.verify import read_trail_file
+
+        values = [raw for _, _, raw in read_trail_file(args.trail)]
+    else:
+        values = _read_topic_values(args, "audit", args.topic)
+    return list(_decoded(values))
 
 
 def _decoded(values: Iterable[bytes]) -> Iterator[dict[str, Any]]:
@@ -213,19 +227,10 @@ def main_prove(argv: list[str]) -> int:
         "which bounds when it was logged)",
     )
     parser.add_argument("--out", type=Path, help="write the proof here instead of stdout")
-    parser.add_argument(
-        "--trail", type=Path, help="audit records from a JSON-lines export instead of the broker"
-    )
     _broker_args(parser)
     args = parser.parse_args(argv)
     try:
-        if args.trail is not None:
-            from streamguard.trail.verify import read_trail_file
-
-            values = [raw for _, _, raw in read_trail_file(args.trail)]
-        else:
-            values = _read_topic_values(args, "audit", args.topic)
-        records = list(_decoded(values))
+        records = _trail_records(args)
         if args.checkpoints is not None:
             entries = load_entries(args.checkpoints)
         else:
@@ -483,7 +488,6 @@ def main_verify_retention(argv: list[str]) -> int:
     parser.add_argument("--days", type=float, required=True, help="the retention limit N")
     parser.add_argument("--from", dest="start", required=True, help="ISO-8601 start")
     parser.add_argument("--to", dest="end", required=True, help="ISO-8601 end")
-    parser.add_argument("--trail", type=Path, help="audit records from a JSON-lines export")
     parser.add_argument("--checkpoints", type=Path, help="first prove the trail against these")
     parser.add_argument("--key", type=Path, help="the log's public key, with --checkpoints")
     _broker_args(parser)
@@ -494,13 +498,7 @@ def main_verify_retention(argv: list[str]) -> int:
     if args.checkpoints is not None and args.key is None:
         parser.error("--checkpoints needs --key, the log's public key")
     try:
-        if args.trail is not None:
-            from streamguard.trail.verify import read_trail_file
-
-            values = [raw for _, _, raw in read_trail_file(args.trail)]
-        else:
-            values = _read_topic_values(args, "audit", args.topic)
-        records = list(_decoded(values))
+        records = _trail_records(args)
         if args.checkpoints is not None:
             misfits = check_checkpoints(
                 chain_trees(records),
