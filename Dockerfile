@@ -7,7 +7,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-# Dependencies first, at the versions the tests ran with (docker/constraints.txt): this layer
+# PyICU compiles against the system ICU: its headers and a compiler (libicu-dev brings the
+# shared library the image needs at run time).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libicu-dev pkg-config g++ \
+    && rm -rf /var/lib/apt/lists/*
+# Dependencies next, at the versions the tests ran with (docker/constraints.txt): this layer
 # is rebuilt when the pins change, not on every source edit.
 COPY docker/constraints.txt ./constraints.txt
 RUN pip install --no-deps -r constraints.txt

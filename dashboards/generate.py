@@ -2,14 +2,16 @@
 
 The JSON files are what Grafana provisions and what users import; this script is the source
 they come from, so every panel shares one datasource, one layout rule and the metric names of
-`streamguard.worker.metrics`. It also writes the dashboards' reference in docs/operations.md
-(between the markers there). `python dashboards/generate.py` rewrites both; `--check` exits 1
-when a committed file differs from what the script would write (CI and the tests run it).
+`streamguard.worker.metrics` (on the camera ingest dashboard, `streamguard.ingest.metrics`). It
+also writes the dashboards' reference in docs/operations.md (between the markers there).
+`python dashboards/generate.py` rewrites both; `--check` exits 1 when a committed file differs
+from what the script would write (CI and the tests run it).
 
 Queries use Grafana's `$__rate_interval` (rates that survive a missed scrape) and `$__range`
-(totals over the time picker's range), and select the workers of the `$job` and `$instance`
-variables. The data source is the `$datasource` variable (any Prometheus; the provisioned one,
-uid `prometheus`, by default), so the files import into any Grafana as well.
+(totals over the time picker's range), and select the processes of the `$job` and `$instance`
+variables: the workers, or on the camera ingest dashboard the ingest processes. The data source
+is the `$datasource` variable (any Prometheus; the provisioned one, uid `prometheus`, by
+default), so the files import into any Grafana as well.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ DOCS_END: Final = "<!-- end of the generated dashboards reference -->"
 GRID_WIDTH: Final = 24
 SCHEMA_VERSION: Final = 39
 TAG: Final = "streamguard"
-# Every worker series a panel reads is one of the selected workers'.
-WORKERS: Final = 'job=~"$job",instance=~"$instance"'
+# Every series a panel reads is one of the selected processes' (workers, or ingest processes).
+SELECTED: Final = 'job=~"$job",instance=~"$instance"'
 
 # Codes the worker raises only where the owner's state law forbids the attempt: the recipient
 # (out of state, federal, private, not an eligible kind, no declaration the law requires on
@@ -99,8 +101,8 @@ def q(expr: str, legend: str = "") -> Query:
 
 
 def sel(metric: str, *matchers: str) -> str:
-    """`metric{...}` of the selected workers, with any further label matchers."""
-    return f"{metric}{{{','.join((WORKERS, *matchers))}}}"
+    """`metric{...}` of the selected processes, with any further label matchers."""
+    return f"{metric}{{{','.join((SELECTED, *matchers))}}}"
 
 
 def stat(title: str, queries: tuple[Query, ...], description: str, **kw: Any) -> Panel:
@@ -116,7 +118,7 @@ def stat(title: str, queries: tuple[Query, ...], description: str, **kw: Any) ->
 
 
 def quantiles(bucket_metric: str, *levels: float) -> tuple[Query, ...]:
-    """p50/p99-style queries over a histogram's buckets, summed across workers."""
+    """p50/p99-style queries over a histogram's buckets, summed across the selected processes."""
     return tuple(
         q(
             f"histogram_quantile({level}, sum by (le) "
@@ -164,7 +166,19 @@ WORKER_VARIABLES: Final = (
     query_variable("job", "Job", "streamguard_events_total", include_all=True),
     query_variable("instance", "Worker", "streamguard_events_total", include_all=True),
 )
+# The ingest processes are their own job (prometheus/prometheus.yml): they expose no
+# streamguard_events_total, so the camera ingest dashboard lists the processes that count posts.
+INGEST_VARIABLES: Final = (
+    DATASOURCE_VARIABLE,
+    query_variable("job", "Job", "streamguard_ingest_requests_total", include_all=True),
+    query_variable(
+        "instance", "Ingest process", "streamguard_ingest_requests_total", include_all=True
+    ),
+)
 AGENCY_LINK: Final = "streamguard-agency"
+# The request outcomes answered 503 (streamguard.ingest.metrics.REQUEST_OUTCOMES): the in-flight
+# limit reached, or the broker not acknowledging in time. prometheus/alerts.yml uses the same.
+BUSY_OUTCOMES: Final = ("overloaded", "unavailable")
 
 
 COMPLIANCE: Final = Dashboard(
@@ -501,7 +515,133 @@ WORKER: Final = Dashboard(
     ),
 )
 
-DASHBOARDS: Final = (COMPLIANCE, AGENCY, WORKER)
+
+def ingest_rate(metric: str, *matchers: str) -> str:
+    """`rate()` of an ingest counter over the selected ingest processes."""
+    return f"rate({sel(metric, *matchers)}[$__rate_interval])"
+
+
+INGEST: Final = Dashboard(
+    uid="streamguard-ingest",
+    title="StreamGuard / Camera ingest",
+    description=(
+        "Posts from cameras to `streamguard ingest serve`: answers, reads written, refusals, "
+        "latency and backpressure of the ingest processes."
+    ),
+    variables=INGEST_VARIABLES,
+    panels=(
+        stat(
+            "Ingest processes up",
+            (q(f"sum({sel('up')})"),),
+            "Ingest /metrics endpoints Prometheus scraped successfully.",
+            width=12,
+        ),
+        stat(
+            "Posts/s",
+            (q(f"sum({ingest_rate('streamguard_ingest_requests_total')})"),),
+            "Camera posts answered per second, every outcome, all selected ingest processes.",
+            width=12,
+            unit="reqps",
+            decimals=None,
+        ),
+        Panel(
+            "Posts by outcome",
+            "timeseries",
+            (
+                q(
+                    f"sum by (outcome) ({ingest_rate('streamguard_ingest_requests_total')})",
+                    "{{outcome}}",
+                ),
+            ),
+            "Posts answered per second: accepted (202), ignored (200: heartbeats, previews), "
+            "malformed (400), schema_invalid (422), unauthorized (401), too_large (413), "
+            "overloaded and unavailable (503), not_found (404).",
+            unit="reqps",
+        ),
+        Panel(
+            "503 share",
+            "timeseries",
+            (
+                q(
+                    "sum("
+                    + ingest_rate(
+                        "streamguard_ingest_requests_total", f'outcome=~"{"|".join(BUSY_OUTCOMES)}"'
+                    )
+                    + f") / sum({ingest_rate('streamguard_ingest_requests_total')})",
+                    "503",
+                ),
+            ),
+            "Fraction of posts answered 503: the in-flight limit was reached (overloaded) or the "
+            "broker did not acknowledge in time (unavailable). Cameras retry them; a share that "
+            "stays up means reads arrive late. Gaps are steps with no posts at all.",
+            unit="percentunit",
+        ),
+        Panel(
+            "Post latency p50/p99",
+            "timeseries",
+            quantiles("streamguard_ingest_request_seconds_bucket", 0.5, 0.99),
+            "Seconds from a post's arrival to its answer, the broker's acknowledgement included.",
+            unit="s",
+        ),
+        Panel(
+            "In flight vs limit",
+            "timeseries",
+            (
+                q(f"sum({sel('streamguard_ingest_in_flight')})", "in flight"),
+                q(f"max({sel('streamguard_ingest_in_flight_limit')})", "limit"),
+            ),
+            "Posts being read, mapped or sent now, beside STREAMGUARD_INGEST_MAX_IN_FLIGHT: a "
+            "process at its limit answers the next post 503 (overloaded).",
+        ),
+        Panel(
+            "Reads written by format",
+            "timeseries",
+            (
+                q(
+                    f"sum by (format) ({ingest_rate('streamguard_ingest_reads_total')})",
+                    "{{format}}",
+                ),
+            ),
+            "plate_read events written to the reads topic per second, by vendor format.",
+            unit="ops",
+        ),
+        Panel(
+            "Read lag p99",
+            "timeseries",
+            quantiles("streamguard_ingest_read_lag_seconds_bucket", 0.99),
+            "Seconds from a read's camera time to its ingest: high while cameras catch up after "
+            "an outage (or when a camera's clock is behind).",
+            unit="s",
+        ),
+        Panel(
+            "Quarantined by code",
+            "timeseries",
+            (
+                q(
+                    f"sum by (code) ({ingest_rate('streamguard_ingest_quarantined_total')})",
+                    "{{code}}",
+                ),
+            ),
+            "Bodies refused and written to the quarantine topic per second, by reason code.",
+            unit="ops",
+        ),
+        Panel(
+            "401s by reason",
+            "timeseries",
+            (
+                q(
+                    f"sum by (reason) ({ingest_rate('streamguard_ingest_auth_failures_total')})",
+                    "{{reason}}",
+                ),
+            ),
+            "Posts refused for their credential per second: missing, malformed, invalid (no "
+            "credential matches), bad_signature, stale (an HMAC post older than the window).",
+            unit="reqps",
+        ),
+    ),
+)
+
+DASHBOARDS: Final = (COMPLIANCE, AGENCY, WORKER, INGEST)
 
 # What a Grafana import needs to know: one Prometheus data source (the `$datasource` variable
 # offers every Prometheus; the import dialog asks for it) and the panel types used.

@@ -56,12 +56,15 @@ def _lines(source: Iterable[bytes]) -> Iterator[bytes]:
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
-    from streamguard.core.classifier import classify
+    from streamguard.core.classifier import explain
 
     texts: Iterable[str] = args.texts if args.texts else (line.rstrip("\r\n") for line in sys.stdin)
     out = sys.stdout.buffer
     for text in texts:
-        out.write(serde.dumps({"text": text, "categories": list(classify(text))}) + b"\n")
+        found = explain(text)
+        rules = [{"rule": f.rule, "matched": f.matched} for f in found.findings]
+        line = {"text": text, "categories": list(found.categories), "rules": rules}
+        out.write(serde.dumps({**line, "folds": list(found.folds)}) + b"\n")
     out.flush()
     return 0
 
@@ -123,6 +126,11 @@ _DELEGATED: dict[str, tuple[str, str, str]] = {
         "streamguard.trail.tlog_cli",
         "main_checkpoint_key",
         "create an Ed25519 checkpoint signing key or (--witness) a witness cosigning key",
+    ),
+    "ingest": (
+        "streamguard.ingest.cli",
+        "main_ingest",
+        "vendor camera events (OpenALPR, Axis, Genetec) to plate_read: a file, or `serve`",
     ),
 }
 

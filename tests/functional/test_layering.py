@@ -33,10 +33,14 @@ ALLOWED: Final[dict[str, frozenset[str]]] = {
     "core": frozenset({"exceptions"}),
     "trail": _LEAVES | {"settings", "core"},
     "stream": _LEAVES | {"settings", "core", "trail"},
-    "exports": _LEAVES | {"core"},
+    # A policy log is replayed through the stream's front door (intake), as `evaluate` does.
+    "exports": _LEAVES | {"core", "stream"},
+    # The camera edge turns vendor bodies into contract events; it never decides them.
+    "ingest": _LEAVES | {"settings", "core"},
     "worker": _LEAVES | {"settings", "core", "trail", "stream"},
     "local": _LEAVES | {"settings", "core", "trail", "stream", "worker"},
-    "cli": _LEAVES | {"settings", "core", "trail", "stream", "exports", "worker", "local"},
+    "cli": _LEAVES
+    | {"settings", "core", "trail", "stream", "exports", "ingest", "worker", "local"},
     "__main__": frozenset({"cli"}),
 }
 

@@ -2,13 +2,13 @@
 
 Pure functions of (event, policy snapshot, now). Access is decided first (the owner's settings),
 then the law of the owner's state is applied on top and can only deny more. Every applicable
-code is reported, so an audit counts attempts, not just leaks.
+code is reported, so an audit counts attempts, not just leaks. Clock-free verdicts are cached
+per snapshot (`streamguard.core.verdicts`): the cache saves work, never changes an answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 from streamguard.core import codes
@@ -16,6 +16,7 @@ from streamguard.core.classifier import classify
 from streamguard.core.models import (
     Agency,
     Decision,
+    Event,
     MalformedDecision,
     NetworkVerdict,
     ReadDecision,
@@ -27,81 +28,85 @@ from streamguard.core.policy import (
     PolicyState,
     apply_change,
     purpose_law_reasons,
+    recipient_class_law_reasons,
     recipient_law_reasons,
 )
 from streamguard.core.registry import agency_from_record
 from streamguard.core.timeutil import parse_ts
+from streamguard.core.verdicts import (
+    AccessKey,
+    Pool,
+    PoolKey,
+    Purpose,
+    VerdictCache,
+    VerdictCaches,
+    remember,
+)
 
-__all__ = ("decide_event", "decide_read", "decide_search", "event_kind", "normalize_plate")
+__all__ = ("decide_event", "decide_read", "decide_search", "normalize_plate", "purpose_text")
 
 _CONTRACT: Final = "StreamGuard wire contract v1"
 _SCOPES: Final = frozenset(("national", "statewide", "networks"))
 _PLATE_JUNK: Final = str.maketrans("", "", " -\t")
-_ID_FIELDS: Final = {
-    "search_request": "search_id",
-    "plate_read": "read_id",
-    "policy_change": "change_id",
-    "agency": "agency_id",
-}
+# Verdicts of the snapshot decided last (see streamguard.core.verdicts).
+_CACHES: Final = VerdictCaches()
 
 
 def normalize_plate(plate: str) -> str:
-    """Upper-case and strip spaces and dashes (CONTRACT 1), before any comparison or hash."""
+    """Upper-case and strip spaces and dashes (docs/contract.md section 1), before any
+    comparison or hash."""
     return plate.translate(_PLATE_JUNK).upper()
 
 
-def event_kind(event: Mapping[str, Any]) -> str:
-    """The contract kind of an input object, `raw` when it names none we know."""
-    kind = event.get("type")
-    if isinstance(kind, str) and kind in _ID_FIELDS:
-        return kind
-    if kind is None and "agency_id" in event and "name" in event:
-        return "agency"
-    return "raw"
+def _text_id(event: Mapping[str, Any], field: str) -> str | None:
+    value = event.get(field)
+    return value if isinstance(value, str) and value else None
 
 
 def _malformed(
-    state: PolicyState, event: Mapping[str, Any], kind: str, detail: str
+    state: PolicyState, event_id: str | None, kind: str, detail: str
 ) -> MalformedDecision:
-    id_field = _ID_FIELDS.get(kind)
-    event_id = event.get(id_field) if id_field else None
     return MalformedDecision(
-        event_id if isinstance(event_id, str) and event_id else None,
+        event_id,
         kind,
         Reason(codes.SCHEMA_INVALID, f"{_CONTRACT}, section 2", detail),
         state.version,
     )
 
 
-def _search_schema_error(event: Mapping[str, Any]) -> str | None:
+def _search_schema_error(event: Mapping[str, Any]) -> tuple[str | None, float | None]:
+    """What is wrong with a search_request, or None and the start of the asked-for window
+    (None when open), parsed once as it is checked."""
     if not isinstance(event.get("search_id"), str) or not event["search_id"]:
-        return "field 'search_id' must be a non-empty string"
+        return "field 'search_id' must be a non-empty string", None
     if parse_ts(event.get("ts")) is None:
-        return "field 'ts' must be an ISO-8601 timestamp"
+        return "field 'ts' must be an ISO-8601 timestamp", None
     requester = event.get("requester")
     if not isinstance(requester, Mapping) or not isinstance(requester.get("agency_id"), str):
-        return "field 'requester' must be an object with a string 'agency_id'"
+        return "field 'requester' must be an object with a string 'agency_id'", None
     if not isinstance(requester.get("user_id"), str):
-        return "field 'requester.user_id' must be a string"
+        return "field 'requester.user_id' must be a string", None
     if event.get("scope") not in _SCOPES:
-        return "field 'scope' must be one of national, statewide, networks"
+        return "field 'scope' must be one of national, statewide, networks", None
     networks = event.get("networks", [])
     if not isinstance(networks, list) or not all(isinstance(n, str) for n in networks):
-        return "field 'networks' must be a list of agency ids"
+        return "field 'networks' must be a list of agency ids", None
     if event["scope"] == "networks" and not networks:
-        return "scope 'networks' needs a non-empty 'networks' list"
+        return "scope 'networks' needs a non-empty 'networks' list", None
     query = event.get("query")
     if not isinstance(query, Mapping):
-        return "field 'query' must be an object"
-    for bound in ("from", "to"):
-        if query.get(bound) is not None and parse_ts(query[bound]) is None:
-            return f"field 'query.{bound}' must be an ISO-8601 timestamp or null"
+        return "field 'query' must be an object", None
+    asked_from = parse_ts(query.get("from"))
+    if query.get("from") is not None and asked_from is None:
+        return "field 'query.from' must be an ISO-8601 timestamp or null", None
+    if query.get("to") is not None and parse_ts(query["to"]) is None:
+        return "field 'query.to' must be an ISO-8601 timestamp or null", None
     if query.get("plate") is not None and not isinstance(query["plate"], str):
-        return "field 'query.plate' must be a string or null"
+        return "field 'query.plate' must be a string or null", None
     for name in ("reason", "case_number", "offense_type", "search_type"):
         if event.get(name) is not None and not isinstance(event[name], str):
-            return f"field {name!r} must be a string or null"
-    return None
+            return f"field {name!r} must be a string or null", None
+    return None, asked_from
 
 
 def purpose_text(event: Mapping[str, Any]) -> str:
@@ -113,41 +118,48 @@ def purpose_text(event: Mapping[str, Any]) -> str:
     return str(reason or offense)
 
 
-# A long-running worker with a stable policy would otherwise grow each memo table with every
-# new (requester, owner, purpose) combination; past this size a table starts over.
-_MEMO_LIMIT: Final = 200_000
+# Kinds the law tells apart; local, county, state and campus agencies are all public agencies
+# under every statute on file, so they share cache entries.
+_KIND_CLASSES: Final = {"federal": "federal", "private": "private", "tribal": "tribal"}
 
 
-def _table(state: PolicyState, name: str) -> dict[Any, Any]:
-    """One memo table of this snapshot (the snapshot's memo is empty for every new snapshot)."""
-    table: dict[Any, Any] | None = state.memo.get(name)
-    if table is None or len(table) > _MEMO_LIMIT:
-        table = {}
-        state.memo[name] = table
-    return table
+def _key(
+    state: PolicyState, requester: Agency, requester_class: str, scope: str, owner_id: str
+) -> AccessKey:
+    """The access key of `owner_id`'s network for this requester, with its real relation."""
+    settings = state.settings.get(owner_id)
+    requester_id = requester.agency_id
+    return AccessKey(
+        owner_id,
+        scope,
+        requester.state,
+        requester_class,
+        settings is not None and requester_id in settings.share_with,
+        requester_id == owner_id,
+        settings is not None and requester_id in settings.declaration_on_file,
+    )
 
 
 def _access_reasons(
-    state: PolicyState, requester: Agency, owner: Agency, scope: str, relation: tuple[bool, bool]
+    state: PolicyState, requester: Agency, owner: Agency, key: AccessKey
 ) -> tuple[Reason, ...]:
     """Access (the owner's settings) and the recipient law of the owner's state.
 
-    Computed per requester class (state, kind, shared-with, same agency), not per requester:
-    reason texts name the owner only, so one tuple serves every requester of the class.
+    Read from the key and the requester's state and kind, never its id: one tuple serves
+    every requester of the class (reason texts name the owner only).
     """
     owner_id = owner.agency_id
     settings = state.settings_for(owner_id)
     found: list[Reason] = []
-    in_share_list, is_self = relation
-    if not is_self:
+    if not key.is_self:
         reachable = (
-            in_share_list
+            key.in_share_list
             or (
-                scope == "statewide"
+                key.scope == "statewide"
                 and settings.statewide_lookup
                 and requester.state == owner.state
             )
-            or (scope == "national" and settings.national_lookup)
+            or (key.scope == "national" and settings.national_lookup)
         )
         if reachable and requester.is_federal and not settings.federal_sharing:
             reachable = False
@@ -157,28 +169,34 @@ def _access_reasons(
                     codes.NOT_SHARED,
                     f"{_CONTRACT}, section 2 (access)",
                     f"{owner_id} does not share its network with the requester "
-                    f"for a {scope} search",
+                    f"for a {key.scope} search",
                     owner_id,
                 )
             )
-        found.extend(recipient_law_reasons(state.rule_for(owner), owner, requester, settings))
+        found.extend(
+            recipient_class_law_reasons(
+                state.rule_for(owner), owner, requester, declared=key.holds_declaration
+            )
+        )
     return tuple(found)
 
 
 def _purpose_reasons(
-    state: PolicyState, owner_id: str, categories: tuple[str, ...], has_case_number: bool
+    state: PolicyState, cache: VerdictCache, owner_id: str, purpose: Purpose
 ) -> tuple[Reason, ...]:
     """What the owner's state law and settings say about the stated purpose."""
-    memo = _table(state, "purpose")
-    key = (owner_id, categories, has_case_number)
-    cached: tuple[Reason, ...] | None = memo.get(key)
-    if cached is not None:
-        return cached
+    by_purpose = cache.purposes.get(owner_id)
+    if by_purpose is None:
+        by_purpose = remember(cache.purposes, owner_id, {})
+    else:
+        cached = by_purpose.get(purpose)
+        if cached is not None:
+            return cached
     owner = state.agencies.get(owner_id)
     found: list[Reason] = []
     if owner is not None:
-        found.extend(purpose_law_reasons(state.rule_for(owner), owner, categories))
-        if state.settings_for(owner_id).require_case_number and not has_case_number:
+        found.extend(purpose_law_reasons(state.rule_for(owner), owner, purpose.categories))
+        if state.settings_for(owner_id).require_case_number and not purpose.has_case_number:
             found.append(
                 Reason(
                     codes.MISSING_CASE_NUMBER,
@@ -187,150 +205,100 @@ def _purpose_reasons(
                     owner_id,
                 )
             )
-    result = tuple(found)
-    memo[key] = result
-    return result
+    reasons = by_purpose[purpose] = tuple(found)
+    return reasons
 
 
 def _verdict(
-    state: PolicyState,
-    requester: Agency,
-    owner_id: str,
-    scope: str,
-    categories: tuple[str, ...],
-    has_case_number: bool,
+    state: PolicyState, cache: VerdictCache, requester: Agency, key: AccessKey, purpose: Purpose
 ) -> NetworkVerdict:
-    """The clock-free verdict on one network, shared by every search with the same inputs.
+    """The clock-free verdict on one network, shared by every search with the same keys.
 
-    The memo key holds exactly what the verdict depends on; the requester enters only through
-    its state, kind and its relation to this owner, so busy owners hit the memo even when
-    every requester is new.
+    The requester enters only through its state, class and relation to this owner, so busy
+    owners hit the cache even when every requester is new.
     """
-    owner = state.agencies.get(owner_id)
-    if owner is None:
-        return NetworkVerdict(
-            owner_id,
-            (
-                Reason(
-                    codes.UNKNOWN_OWNER,
-                    f"{_CONTRACT}, section 3",
-                    f"owner network {owner_id} is not in the registry; nothing is shared with an "
-                    "unknown owner",
-                    owner_id,
+    by_purpose = cache.verdicts.get(key)
+    if by_purpose is not None:
+        verdict = by_purpose.get(purpose)
+        if verdict is not None:
+            return verdict
+    owner_id = key.owner_id
+    reasons = cache.access.get(key)
+    if reasons is None:
+        owner = state.agencies.get(owner_id)
+        if owner is None:
+            return NetworkVerdict(
+                owner_id,
+                (
+                    Reason(
+                        codes.UNKNOWN_OWNER,
+                        f"{_CONTRACT}, section 3",
+                        f"owner network {owner_id} is not in the registry; nothing is shared "
+                        "with an unknown owner",
+                        owner_id,
+                    ),
                 ),
-            ),
-        )
-    settings = state.settings.get(owner_id)
-    requester_id = requester.agency_id
-    relation = (
-        settings is not None and requester_id in settings.share_with,
-        requester_id == owner_id,
-    )
-    holds_declaration = settings is not None and requester_id in settings.declaration_on_file
-    memo = _table(state, "verdict")
-    key = (
-        owner_id,
-        scope,
-        requester.state,
-        _kind_class(requester.kind),
-        relation,
-        holds_declaration,
-        categories,
-        has_case_number,
-    )
-    verdict: NetworkVerdict | None = memo.get(key)
-    if verdict is None:
-        access = _table(state, "access")
-        access_key = key[:6]
-        reasons: tuple[Reason, ...] | None = access.get(access_key)
-        if reasons is None:
-            reasons = _access_reasons(state, requester, owner, scope, relation)
-            access[access_key] = reasons
-        verdict = NetworkVerdict(
-            owner_id, reasons + _purpose_reasons(state, owner_id, categories, has_case_number)
-        )
-        memo[key] = verdict
+            )
+        reasons = remember(cache.access, key, _access_reasons(state, requester, owner, key))
+    if by_purpose is None:
+        by_purpose = remember(cache.verdicts, key, {})
+    verdict = NetworkVerdict(owner_id, reasons + _purpose_reasons(state, cache, owner_id, purpose))
+    by_purpose[purpose] = verdict
     return verdict
 
 
-def _declarations_by_recipient(state: PolicyState) -> dict[str, frozenset[str]]:
-    """Recipient -> owners holding its written declaration, built once per snapshot."""
-    index: dict[str, frozenset[str]] | None = state.memo.get("declarations")
-    if index is None:
-        building: dict[str, set[str]] = {}
-        for owner_id, settings in state.settings.items():
-            for recipient_id in settings.declaration_on_file:
-                building.setdefault(recipient_id, set()).add(owner_id)
-        index = {k: frozenset(v) for k, v in building.items()}
-        state.memo["declarations"] = index
-    return index
-
-
-# Kinds the law tells apart; local, county, state and campus agencies are all public agencies
-# under every statute on file, so they share memo entries.
-_KIND_CLASSES: Final = {"federal": "federal", "private": "private", "tribal": "tribal"}
-
-
-def _kind_class(kind: str) -> str:
-    return _KIND_CLASSES.get(kind, "public")
-
-
-@dataclass(frozen=True, slots=True)
-class _Pool:
-    """The clock-free verdicts of one statewide or national pool for one requester class."""
-
-    verdicts: tuple[NetworkVerdict, ...]  # sorted by owner id
-    position: dict[str, int]  # owner id -> index in verdicts
-    limited: tuple[int, ...]  # indices of owners with a retention limit to check
-    allowed: int  # how many verdicts allow
-
-
-def _pool(
-    state: PolicyState,
-    requester: Agency,
-    scope: str,
-    categories: tuple[str, ...],
-    has_case_number: bool,
-) -> _Pool:
+def _pool(state: PolicyState, cache: VerdictCache, requester: Agency, key: PoolKey) -> Pool:
     # Every owner in the pool opened its network to the scope, so its verdict depends on the
-    # requester only through state and kind (declarations aside): one computation per class.
-    memo = _table(state, "pool")
-    key = (requester.state, _kind_class(requester.kind), scope, categories, has_case_number)
-    cached: _Pool | None = memo.get(key)
-    if cached is None:
-        pool = (
-            state.national_owners
-            if scope == "national"
-            else state.statewide_owners.get(requester.state, frozenset())
+    # requester only through state and class (relations aside): one computation per class.
+    cached = cache.pools.get(key)
+    if cached is not None:
+        return cached
+    owners = sorted(
+        state.national_owners
+        if key.scope == "national"
+        else state.statewide_owners.get(key.requester_state, frozenset())
+    )
+    verdicts = tuple(
+        _verdict(
+            state,
+            cache,
+            requester,
+            # As for a requester that is none of the owners and has no relation to any.
+            AccessKey(
+                owner_id,
+                key.scope,
+                key.requester_state,
+                key.requester_class,
+                in_share_list=False,
+                is_self=False,
+                holds_declaration=False,
+            ),
+            key.purpose,
         )
-        stand_in = Agency(
-            f"\x00{requester.state}:{requester.kind}", "", requester.state, requester.kind
-        )
-        owners = sorted(pool)
-        verdicts = tuple(
-            _verdict(state, stand_in, o, scope, categories, has_case_number) for o in owners
-        )
-        cached = _Pool(
-            verdicts,
-            {o: i for i, o in enumerate(owners)},
-            tuple(i for i, o in enumerate(owners) if o in state.retention_limits),
-            sum(1 for v in verdicts if not v.reasons),
-        )
-        memo[key] = cached
-    return cached
+        for owner_id in owners
+    )
+    pool = Pool(
+        verdicts,
+        {o: i for i, o in enumerate(owners)},
+        tuple(i for i, o in enumerate(owners) if o in state.retention_limits),
+        sum(1 for v in verdicts if not v.reasons),
+    )
+    return remember(cache.pools, key, pool)
 
 
 def _fan_out(
-    state: PolicyState,
-    requester: Agency,
-    scope: str,
-    categories: tuple[str, ...],
-    has_case_number: bool,
+    state: PolicyState, cache: VerdictCache, requester: Agency, asked: PoolKey
 ) -> tuple[tuple[NetworkVerdict, ...], tuple[int, ...], int]:
     """Clock-free verdicts of a statewide or national search (own network first, then the
     pool), the indices that have a retention limit, and how many verdicts allow."""
-    pool = _pool(state, requester, scope, categories, has_case_number)
-    own = _verdict(state, requester, requester.agency_id, scope, categories, has_case_number)
+    purpose = asked.purpose
+    pool = _pool(state, cache, requester, asked)
+
+    def verdict_as_itself(owner_id: str) -> NetworkVerdict:
+        key = _key(state, requester, asked.requester_class, asked.scope, owner_id)
+        return _verdict(state, cache, requester, key, purpose)
+
+    own = verdict_as_itself(requester.agency_id)
     own_at = pool.position.get(requester.agency_id)
     allowed = pool.allowed + (0 if own.reasons else 1)
     if own_at is None:
@@ -342,16 +310,14 @@ def _fan_out(
         allowed -= 0 if pool.verdicts[own_at].reasons else 1
     if requester.agency_id in state.retention_limits:
         limited = (0, *limited)
-    personal = _declarations_by_recipient(state).get(requester.agency_id)
+    personal = cache.declarations.get(requester.agency_id)
     if personal:
         # The owners holding this requester's declaration judge it as itself, not its class.
         changed = list(verdicts)
         for i in range(1, len(changed)):
             if changed[i].agency_id in personal:
                 before = changed[i]
-                changed[i] = _verdict(
-                    state, requester, before.agency_id, scope, categories, has_case_number
-                )
+                changed[i] = verdict_as_itself(before.agency_id)
                 allowed += (0 if changed[i].reasons else 1) - (0 if before.reasons else 1)
         verdicts = tuple(changed)
     return verdicts, limited, allowed
@@ -419,9 +385,9 @@ def decide_search(
     event: Mapping[str, Any], state: PolicyState, now: float, *, rate_limited: bool = False
 ) -> SearchDecision | MalformedDecision:
     """Decide a search_request per owner network in its scope."""
-    problem = _search_schema_error(event)
+    problem, asked_from = _search_schema_error(event)
     if problem is not None:
-        return _malformed(state, event, "search_request", problem)
+        return _malformed(state, _text_id(event, "search_id"), "search_request", problem)
     requester_id: str = event["requester"]["agency_id"]
     requester = state.agencies.get(requester_id)
     categories = classify(purpose_text(event))
@@ -431,7 +397,6 @@ def decide_search(
     search_reasons = _search_level_reasons(
         requester_id, requester is not None, categories, state, rate_limited
     )
-    asked_from = parse_ts(event["query"].get("from"))
 
     verdicts: tuple[NetworkVerdict, ...]
     if requester is None:
@@ -451,8 +416,17 @@ def decide_search(
         )
         allowed = 0
     elif scope == "networks":
+        cache = _CACHES.of(state)
+        requester_class = _KIND_CLASSES.get(requester.kind, "public")
+        purpose = Purpose(categories, has_case_number)
         verdicts = tuple(
-            _verdict(state, requester, owner_id, scope, categories, has_case_number)
+            _verdict(
+                state,
+                cache,
+                requester,
+                _key(state, requester, requester_class, scope, owner_id),
+                purpose,
+            )
             for owner_id in dict.fromkeys(event["networks"])
         )
         if asked_from is not None and state.retention_limits:
@@ -461,7 +435,13 @@ def decide_search(
             )
         allowed = sum(1 for v in verdicts if not v.reasons)
     else:
-        verdicts, limited, allowed = _fan_out(state, requester, scope, categories, has_case_number)
+        asked = PoolKey(
+            requester.state,
+            _KIND_CLASSES.get(requester.kind, "public"),
+            scope,
+            Purpose(categories, has_case_number),
+        )
+        verdicts, limited, allowed = _fan_out(state, _CACHES.of(state), requester, asked)
         if asked_from is not None and limited:
             changed = list(verdicts)
             for i in limited:
@@ -520,7 +500,7 @@ def decide_read(
     """Decide a plate_read per recipient in its `share_to` list."""
     problem = _read_schema_error(event)
     if problem is not None:
-        return _malformed(state, event, "plate_read", problem)
+        return _malformed(state, _text_id(event, "read_id"), "plate_read", problem)
     owner_id: str = event["agency_id"]
     owner = state.agencies.get(owner_id)
     read_ts = parse_ts(event["ts"])
@@ -603,30 +583,34 @@ def _recipient_reasons(
 
 
 def decide_event(
-    event: object, state: PolicyState, now: float, keys: Mapping[str, bytes]
+    event: Event,
+    state: PolicyState,
+    now: float,
+    keys: Mapping[str, bytes],
+    *,
+    rate_limited: bool = False,
 ) -> tuple[PolicyState, Decision]:
-    """Decide any parsed input object; policy changes and upserts return the next snapshot."""
-    if not isinstance(event, Mapping):
-        reason = Reason(
-            codes.MALFORMED_EVENT, f"{_CONTRACT}, section 1", "the message is not a JSON object"
-        )
-        return state, MalformedDecision(None, "raw", reason, state.version)
-    kind = event_kind(event)
-    if kind == "search_request":
-        return state, decide_search(event, state, now)
-    if kind == "plate_read":
-        return state, decide_read(event, state, now)
-    if kind == "policy_change":
-        return apply_change(state, event, keys)
-    if kind == "agency":
-        result = agency_from_record(event)
+    """Decide one decoded input event (`streamguard.stream.intake` decodes them).
+
+    Policy changes and registry upserts and deletions return the next snapshot; everything
+    else returns `state` itself. `rate_limited` says the requester of a search is past its
+    rate limit (the worker counts searches; evaluate does not).
+    """
+    body = event.body
+    if event.kind == "search_request":
+        return state, decide_search(body, state, now, rate_limited=rate_limited)
+    if event.kind == "plate_read":
+        return state, decide_read(body, state, now)
+    if event.kind == "policy_change":
+        return apply_change(state, body, keys)
+    if event.kind == "agency" and event.deleted and event.event_id is not None:
+        new_state = state.without_agency(event.event_id)
+        return new_state, UpsertDecision(event.event_id, True, new_state.version)
+    if event.kind == "agency":
+        result = agency_from_record(body)
         if isinstance(result, str):
-            return state, _malformed(state, event, "agency", result)
+            return state, _malformed(state, event.event_id, "agency", result)
         new_state = state.with_agency(result)
-        return new_state, UpsertDecision(result.agency_id, policy_version=new_state.version)
-    reason = Reason(
-        codes.SCHEMA_INVALID,
-        f"{_CONTRACT}, section 2",
-        "field 'type' must be search_request, plate_read or policy_change (or an agency record)",
-    )
-    return state, MalformedDecision(None, "raw", reason, state.version)
+        return new_state, UpsertDecision(result.agency_id, False, new_state.version)
+    msg = f"not an event kind: {event.kind!r}"
+    raise ValueError(msg)

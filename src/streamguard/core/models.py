@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, Final
 
 __all__ = (
     "AGENCY_KINDS",
     "Agency",
     "ChangeDecision",
     "Decision",
+    "Event",
     "MalformedDecision",
     "NetworkVerdict",
     "OwnerSettings",
@@ -19,7 +21,6 @@ __all__ = (
     "UpsertDecision",
 )
 
-AgencyKind = Literal["local", "county", "state", "federal", "tribal", "campus", "private"]
 AGENCY_KINDS: Final[frozenset[str]] = frozenset(
     ("local", "county", "state", "federal", "tribal", "campus", "private")
 )
@@ -44,6 +45,20 @@ class Agency:
     @property
     def is_private(self) -> bool:
         return self.kind == "private"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One input event, decoded and of a known kind (docs/contract.md section 2).
+
+    Built by `streamguard.stream.intake`, the one front door for input, and decided by
+    `streamguard.core.engine.decide_event`.
+    """
+
+    kind: str  # search_request | plate_read | policy_change | agency
+    event_id: str | None  # the kind's id field, when it is a non-empty string
+    body: Mapping[str, Any]  # the JSON object as received (over-deep nesting clipped)
+    deleted: bool = False  # an agency tombstone: `body` is {"agency_id": <message key>}
 
 
 @dataclass(frozen=True, slots=True)

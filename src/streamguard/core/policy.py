@@ -2,13 +2,15 @@
 
 `PolicyState` is an immutable value: every applied change returns a new one, so a decision
 always reads one consistent snapshot, and a rejected change provably leaves nothing behind.
+(Verdicts computed against a snapshot are cached by the engine, `streamguard.core.verdicts`,
+not in the snapshot.)
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -23,6 +25,8 @@ __all__ = (
     "PolicyState",
     "RetentionLimit",
     "apply_change",
+    "purpose_law_reasons",
+    "recipient_class_law_reasons",
     "recipient_law_reasons",
 )
 
@@ -51,9 +55,6 @@ class PolicyState:
     # hot path checks retention only where a limit exists.
     retention_limits: Mapping[str, RetentionLimit]
     revision: int = 0
-    # Memo of verdicts for this snapshot; a new snapshot starts empty, so it can never serve a
-    # verdict computed under other settings or another registry.
-    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def version(self) -> str:
@@ -265,6 +266,16 @@ def recipient_law_reasons(
     """
     if recipient.agency_id == owner.agency_id:
         return []
+    declared = recipient.agency_id in settings.declaration_on_file
+    return recipient_class_law_reasons(rule, owner, recipient, declared=declared)
+
+
+def recipient_class_law_reasons(
+    rule: StateRule, owner: Agency, recipient: Agency, *, declared: bool
+) -> list[Reason]:
+    """`recipient_law_reasons` for a recipient other than the owner, told only whether its
+    written declaration is on file: it reads the recipient's state and kind, never its id, so
+    the reasons hold for every recipient of that state and kind."""
     found: list[Reason] = []
     owner_id = owner.agency_id
     if recipient.is_federal:
@@ -279,9 +290,7 @@ def recipient_law_reasons(
                         owner_id,
                     )
                 )
-            elif rule.federal.rule == "declaration" and (
-                recipient.agency_id not in settings.declaration_on_file
-            ):
+            elif rule.federal.rule == "declaration" and not declared:
                 found.append(
                     Reason(
                         codes.NO_DECLARATION_ON_FILE,
@@ -313,9 +322,7 @@ def recipient_law_reasons(
                         owner_id,
                     )
                 )
-            elif rule.out_of_state.rule == "declaration" and (
-                recipient.agency_id not in settings.declaration_on_file
-            ):
+            elif rule.out_of_state.rule == "declaration" and not declared:
                 found.append(
                     Reason(
                         codes.NO_DECLARATION_ON_FILE,

@@ -20,12 +20,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from streamguard import serde
-from streamguard.core.engine import decide_event, event_kind
+from streamguard.core.engine import decide_event
 from streamguard.core.models import Agency, ChangeDecision, OwnerSettings, Reason
 from streamguard.core.policy import PolicyState
 from streamguard.core.timeutil import parse_ts
 from streamguard.exports.sharing import Listed, Recipient
+from streamguard.stream.intake import Unreadable, decode
 
 __all__ = (
     "SHARE_WITH",
@@ -136,20 +136,16 @@ def replay_policy_log(
         if not line:
             continue
         counts["lines"] += 1
-        try:
-            event = serde.loads(line)
-        except ValueError:
+        # The same front door as `evaluate` and the worker: one rule for what an event is.
+        event = decode(line, state.version)
+        if isinstance(event, Unreadable):
             counts["malformed"] += 1
             continue
-        if not isinstance(event, Mapping):
-            counts["malformed"] += 1
-            continue
-        kind = event_kind(event)
-        if kind in ("search_request", "plate_read"):
+        if event.kind in ("search_request", "plate_read"):
             counts["ignored"] += 1
             continue
-        if kind == "policy_change" and as_of is not None:
-            ts = event.get("ts")
+        if event.kind == "policy_change" and as_of is not None:
+            ts = event.body.get("ts")
             when = parse_ts(ts) if isinstance(ts, str) else None
             if when is not None and when > as_of:
                 counts["after"] += 1

@@ -3,7 +3,7 @@
 In February-March 2025 out-of-state and federal agencies searched the Ventura County Sheriff's
 data 364,000 times; 299 justifications (under 1%) referenced immigration enforcement; the
 vendor's "National Lookup", switched off in 2023, had been switched back on without anyone at
-the sheriff's office doing it (shared LAW.md, section 0). This module rebuilds that situation as
+the sheriff's office doing it (docs/law.md, section 0). This module rebuilds that situation as
 plain data: a registry, signed lawful sharing settings, the unsigned National Lookup flip, a
 forged change, and a time-ordered stream of searches, plate reads and a few broken messages.
 
@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 from streamguard import serde
-from streamguard.core import codes
 from streamguard.core.engine import decide_event
-from streamguard.core.models import Decision, MalformedDecision, Reason
+from streamguard.core.models import Decision
 from streamguard.core.policy import PolicyState
 from streamguard.core.signing import sign_change
 from streamguard.core.statutes import StatuteBook
 from streamguard.core.timeutil import format_ts
+from streamguard.stream.intake import Unreadable, decode
 
 __all__ = (
     "DEMO_KEYS",
@@ -139,7 +139,7 @@ _VENTURA_AREA: Final = (
     "ca-santa-paula-pd",
     "ca-port-hueneme-pd",
 )
-# Mountain View switched statewide lookup off after its own audit (LAW.md section 0).
+# Mountain View switched statewide lookup off after its own audit (docs/law.md section 0).
 _CA_STATEWIDE: Final = (
     *_VENTURA_AREA,
     "ca-santa-barbara-county-so",
@@ -250,7 +250,7 @@ _VAGUE: Final = (
     "check plate",
 )
 _MISSING: Final = (None, "", "N/A", "-", "na")
-# Spellings seen in real audit logs (LAW.md section 0 and the classifier's documentation).
+# Spellings seen in real audit logs (docs/law.md section 0 and the classifier's documentation).
 _IMMIGRATION: Final = (
     "ICE+ERO",
     "assist HSI",
@@ -748,28 +748,18 @@ def decide_scenario(
 ) -> Iterator[tuple[Message, Decision]]:
     """Every message of the scenario decided by the pure engine, in the order the demo sends.
 
-    This is what the worker should decide too (its clock is later than `now`, but no retention
-    limit in the scenario sits within hours of an event), so the demo can compare the two.
+    Each message goes through the worker's front door (`streamguard.stream.intake`, with its
+    topic and key), so this is what the worker should decide too (its clock is later than
+    `now`, but no retention limit in the scenario sits within hours of an event), and the demo
+    can compare the two.
     """
     state = PolicyState.create(statutes, ())
     keys = {key_id: secret.encode() for key_id, secret in scenario.keys.items()}
     for message in scenario.messages:
-        try:
-            event: object = serde.loads(message.value)
-        except ValueError:
-            yield (
-                message,
-                MalformedDecision(
-                    None,
-                    "raw",
-                    Reason(
-                        codes.MALFORMED_EVENT,
-                        "StreamGuard wire contract v1, section 1",
-                        "the message is not UTF-8 JSON",
-                    ),
-                    state.version,
-                ),
-            )
+        key = message.key.encode() if message.key is not None else None
+        event = decode(message.value, state.version, role=message.topic, key=key)
+        if isinstance(event, Unreadable):
+            yield message, event.decision
             continue
         state, decision = decide_event(event, state, scenario.now, keys)
         yield message, decision

@@ -1,12 +1,20 @@
-"""Alert kinds: the `kind` of every record on the alerts topic (docs/contract.md section 4).
+"""Alerts: the `kind` of every record on the alerts topic (docs/contract.md section 4), and when
+the window counts raise one. Pure.
 
-One list, read by the processor that raises alerts and by the metrics that pre-create a series per
-kind, so "no alert yet" reads as 0 and never as a gap.
+The kinds are one list, read by the processor that raises alerts and by the metrics that
+pre-create a series per kind, so "no alert yet" reads as 0 and never as a gap.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+from streamguard.core.models import ChangeDecision
+from streamguard.core.timeutil import format_ts
+from streamguard.settings import WorkerSettings
+from streamguard.stream.outputs import alert_record, decision_id
+from streamguard.stream.windows import WINDOWS, crossed, parse_counter_key
 
 __all__ = (
     "ALERT_KINDS",
@@ -15,6 +23,8 @@ __all__ = (
     "PROHIBITED_PURPOSE",
     "SEARCH_RATE",
     "VIOLATION_BURST",
+    "rejected_change_alert",
+    "threshold_alerts",
 )
 
 SEARCH_RATE: Final = "search_rate"
@@ -30,3 +40,60 @@ ALERT_KINDS: Final = (
     SEARCH_RATE,
     OUT_OF_STATE_ATTEMPTS,
 )
+
+
+def _thresholds(settings: WorkerSettings) -> dict[tuple[str, str], tuple[str, int]]:
+    """(counter metric, window) -> (alert kind, threshold)."""
+    return {
+        ("searches", "1m"): (SEARCH_RATE, settings.rate_limit_per_minute),
+        ("denied", "1h"): (VIOLATION_BURST, settings.alert_denied_networks_per_hour),
+        ("immigration", "1h"): (PROHIBITED_PURPOSE, settings.alert_immigration_per_hour),
+        ("attempts", "1h"): (OUT_OF_STATE_ATTEMPTS, settings.alert_out_of_state_per_hour),
+    }
+
+
+def threshold_alerts(
+    before: Mapping[str, int], after: Mapping[str, int], settings: WorkerSettings
+) -> Iterator[dict[str, Any]]:
+    """Alert records of the window counters that passed their threshold: `before` holds the
+    value of each counter a batch moved before it moved it, `after` its new value."""
+    thresholds = _thresholds(settings)
+    for key, was in before.items():
+        parsed = parse_counter_key(key)
+        if parsed is None:
+            continue
+        _, metric, window, start, agency_id = parsed
+        rule = thresholds.get((metric, window))
+        if rule is None or (metric == "searches" and rule[1] == 0):
+            continue  # a rate limit of 0 means no limit, not "alert on every search"
+        kind, threshold = rule
+        now = after[key]
+        if crossed(was, now, threshold):
+            yield alert_record(
+                kind,
+                agency_id,
+                format_ts(start),
+                format_ts(start + WINDOWS[window].size),
+                now,
+                threshold,
+                f"{metric} for {agency_id} passed {threshold} in the {window} "
+                f"window starting {format_ts(start)}",
+            )
+
+
+def rejected_change_alert(decision: ChangeDecision, at: str) -> dict[str, Any]:
+    """The alert of a rejected policy change, dated `at` (the change's `ts`)."""
+    record = alert_record(
+        POLICY_REJECTED,
+        decision.agency_id or "unknown",
+        at,
+        at,
+        len(decision.reasons),
+        0,
+        f"policy change {decision.event_id} of {decision.setting} rejected: "
+        + ", ".join(decision.codes),
+    )
+    if decision.event_id is not None:
+        # Not a window: one alert per event, id tied to that event for replays.
+        record["alert_id"] = decision_id(f"alert:{POLICY_REJECTED}", decision.event_id)
+    return record

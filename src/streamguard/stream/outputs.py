@@ -1,4 +1,5 @@
-"""Output records of the worker (CONTRACT 4 and 6) and their deterministic ids. Pure.
+"""Output records of the worker (docs/contract.md sections 4 and 6) and their deterministic
+ids. Pure.
 
 Ids are uuid5 of what identifies the input, never random: at-least-once delivery replays
 events after a crash, and a replayed event must produce the same `decision_id` (and an alert
@@ -92,7 +93,8 @@ RAW_KEEP_BYTES: Final = 64 * 1024
 
 
 def raw_original(data: bytes) -> dict[str, Any]:
-    """The quarantine copy of a message that is not a JSON object (CONTRACT 4 `raw_base64`)."""
+    """The quarantine copy of a message that is not a JSON object (`raw_base64`,
+    docs/contract.md section 4)."""
     if len(data) <= RAW_KEEP_BYTES:
         return {"raw_base64": base64.b64encode(data).decode("ascii")}
     return {
@@ -193,7 +195,8 @@ def route(
     *,
     fallback_key: str,
 ) -> list[Out]:
-    """Where one decision goes (CONTRACT 3/4). `original` is the parsed input, or raw_original.
+    """Where one decision goes (docs/contract.md sections 3 and 4). `original` is the parsed
+    input, or raw_original.
 
     `fallback_key` keys the quarantine copy of an event whose id could not be read.
     """
@@ -272,7 +275,7 @@ def audit_fields(
     decided_at: str,
     plate_hash: str | None,
 ) -> dict[str, Any]:
-    """The CONTRACT 6 fields of one decision, without the chain bookkeeping."""
+    """The docs/contract.md section 6 fields of one decision, without the chain bookkeeping."""
     fields: dict[str, Any] = {
         "event_id": decision.event_id,
         "kind": quarantine_kind(decision),

@@ -11,7 +11,7 @@ one counter write per event instead of one per overlapping window.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -23,18 +23,20 @@ __all__ = (
     "TUMBLING_HOUR",
     "TUMBLING_MINUTE",
     "WINDOWS",
+    "Bucket",
     "WindowSpec",
     "bucket_start",
     "counter_key",
     "crossed",
     "current_start",
     "expired",
-    "expired_keys",
-    "hopping_total",
+    "expired_buckets",
+    "hopping_totals",
     "parse_counter_key",
     "window_starts",
 )
 
+Bucket = tuple[str, int]  # (window name, bucket start): what a counter's expiry depends on
 MINUTE: Final = 60
 HOUR: Final = 3600
 DAY: Final = 86_400
@@ -56,17 +58,9 @@ class WindowSpec:
             raise ValueError(msg)
 
     @property
-    def tumbling(self) -> bool:
-        return self.size == self.step
-
-    @property
     def buckets(self) -> int:
         """How many `step` buckets one window spans."""
         return self.size // self.step
-
-    def end(self, start: int) -> int:
-        """Exclusive end of the window that starts at `start`."""
-        return start + self.size
 
 
 TUMBLING_MINUTE: Final = WindowSpec("1m", MINUTE, MINUTE, grace=5 * MINUTE)
@@ -91,9 +85,18 @@ def current_start(ts: float, spec: WindowSpec) -> int:
     return bucket_start(ts, spec.step)
 
 
-def hopping_total(start: int, spec: WindowSpec, bucket: Callable[[int], int]) -> int:
-    """Value of the window starting at `start`: the sum of its `step` buckets."""
-    return sum(bucket(start + i * spec.step) for i in range(spec.buckets))
+def hopping_totals(
+    start: int, spec: WindowSpec, bucket: Callable[[int], Mapping[str, int]]
+) -> dict[str, int]:
+    """Per key, the value of the window starting at `start`: the sum of its `step` buckets.
+
+    `bucket(s)` gives the counts (key -> count) of the bucket starting at `s`.
+    """
+    totals: dict[str, int] = {}
+    for i in range(spec.buckets):
+        for key, count in bucket(start + i * spec.step).items():
+            totals[key] = totals.get(key, 0) + count
+    return totals
 
 
 def expired(start: int, spec: WindowSpec, watermark: float, *, keep: int = 0) -> bool:
@@ -136,16 +139,15 @@ def parse_counter_key(key: str) -> tuple[int, str, str, int, str] | None:
         return None
 
 
-def expired_keys(
-    keys: Iterable[str], partition: int, watermark: float, keep: dict[str, int]
-) -> list[str]:
-    """Keys of `partition` whose bucket is past its grace (and past `keep[window]`)."""
-    out: list[str] = []
-    for key in keys:
-        parsed = parse_counter_key(key)
-        if parsed is None or parsed[0] != partition:
-            continue
-        spec = WINDOWS.get(parsed[2])
-        if spec is not None and expired(parsed[3], spec, watermark, keep=keep.get(spec.name, 0)):
-            out.append(key)
+def expired_buckets(
+    buckets: Iterable[Bucket], watermark: float, keep: Mapping[str, int]
+) -> list[Bucket]:
+    """The buckets past their grace (and past `keep[window]`) once event time reached
+    `watermark`; a bucket of a window name not in `WINDOWS` never expires."""
+    out: list[Bucket] = []
+    for bucket in buckets:
+        window, start = bucket
+        spec = WINDOWS.get(window)
+        if spec is not None and expired(start, spec, watermark, keep=keep.get(window, 0)):
+            out.append(bucket)
     return out

@@ -6,11 +6,14 @@ values that real audit logs show.
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
-from streamguard.core.classifier import CATEGORIES, classify
+from streamguard import cli
+from streamguard.core.classifier import CATEGORIES, Finding, classify, explain
+from tests.data.classifier import build
 
 IMMIGRATION = [
     "ICE",
@@ -533,3 +536,223 @@ def test_repeated_reasons_return_the_same_answer() -> None:
     first = classify("ICE+ERO")
     assert classify("ICE+ERO") is first or classify("ICE+ERO") == first
     assert classify("ICE+ERO") == ("immigration",)
+
+
+# --- issue #12: texts written to get a search past the screen ----------------------------------
+
+DISGUISED_IMMIGRATION = [
+    # a crime word or a fraud adjective right before the agency
+    "robbery ICE warrant",
+    "DUI immigration hold",
+    "stolen vehicle ICE detainer",
+    "211 PC ICE hold",
+    "fake ID ICE hold",
+    "counterfeit plates immigration detainer",
+    "assault suspect HSI request",
+    # Unicode
+    "\u0406\u0421\u0415 hold",  # Cyrillic
+    "\u0399C\u0395 detainer",  # Greek
+    "\uff49\uff4d\uff4d\uff49\uff47\uff52\uff41\uff54\uff49\uff4f\uff4e",  # full-width
+    "\U0001d408\U0001d402\U0001d404 warrant",  # mathematical bold
+    "\u24be\u24b8\u24ba request",  # circled
+    "de\u200dpor\u200btation",  # zero-width joiner and space
+    "im\u00admi\u00adgra\u00adtion",  # soft hyphens
+    "ICE\u2009hold",  # thin space
+    "I\ufe0fC\ufe0fE",  # variation selectors
+    "d\u0301e\u0308portation",  # combining accents
+    "\u0131mm\u0131grat\u0131on hold",  # dotless i
+    # leetspeak, split and joined letters, misspellings
+    "1C3 hold",
+    "d3p0rt4t10n",
+    "I C E warrant",
+    "I-C-E pickup",
+    "I/C/E detainer",
+    "I*C*E",
+    "ICEhold",
+    "assistICE",
+    "HSIassist",
+    "immigraton hold",
+    "deportatoin",
+    "boarder patorl assist",
+    # Spanish
+    "la migra",
+    "patrulla fronteriza",
+    "orden de deportaci\u00f3n",
+    "estatus migratorio",
+    "conductor indocumentado",
+    # vocabulary
+    "I-247A detainer",
+    "Title 8",
+    "asylum seeker",
+    "green card check",
+    "visa overstay",
+]
+
+LOOKALIKES_NOT_IMMIGRATION = [
+    "Ice Cube concert traffic",
+    "Vanilla Ice show theft",
+    "Ice-T lookalike robbery",
+    "Deportivo fans fight",
+    "tienda de deportes robo",
+    "Alien Ant Farm concert",
+    "Ice Nine Kills show",
+    "DHS caseworker child welfare check",
+    "DHS child removal",
+    "DHS foster runaway",
+    "theft from ICE vehicle",
+    "threats against ICE officers",
+    "doxxing ICE agents",
+    "posing as an ICE agent",
+    "fake ICE officer",
+    "ICE officer assault",
+    "p*o*l*i*c*e",
+    "n o t i c e",
+    "justiceofthepeace",
+    "old asylum trespass",
+    "visa card fraud",
+    "migra\u00f1a",
+    "\u0440\u043e\u0431\u0431\u0435\u0440\u0443",  # Cyrillic letters that happen to fold to Latin
+]
+
+DISGUISED_HEALTH_CARE = [
+    "had an abortion, search for female",
+    "\u0430b\u043ert\u0456\u043en",  # Cyrillic
+    "@b0rt10n pills",
+    "a b o r t i o n",
+    "gotanabortion",
+    "abortoin",
+    "mifeprestone",
+    "aborto",
+    "pastillas abortivas",
+    "interrupci\u00f3n del embarazo",
+    "took Plan B",
+    "misoprostol order",
+    "PlannedParenthood visit",
+    "gender affirming care",
+    "trans care",
+    "death investigation, female had an abortion",
+]
+
+NOT_HEALTH_CARE_LOOKALIKES = [
+    "aborted pursuit",
+    "abortive burglary attempt",
+    "Trans Am stolen",
+    "transit center fight",
+    "pregnant victim assault",
+    "burglary at Planned Parenthood",
+    "Planned Parenthood vandalism",
+    "IVF clinic burglary",
+    "miscarriage of justice",
+    "reproduction of stolen documents",
+    "plan b if suspect flees",
+]
+
+
+@pytest.mark.parametrize("text", DISGUISED_IMMIGRATION)
+def test_disguised_immigration_reasons_are_flagged(text: str) -> None:
+    """Crime words before the agency, Unicode, leetspeak, split or glued letters, Spanish."""
+    assert "immigration" in classify(text)
+
+
+@pytest.mark.parametrize("text", LOOKALIKES_NOT_IMMIGRATION)
+def test_words_that_only_look_like_an_agency_are_not_immigration(text: str) -> None:
+    """Names, a football club, DHS as child services, the agency as victim, ordinary words."""
+    assert "immigration" not in classify(text)
+
+
+@pytest.mark.parametrize("text", DISGUISED_HEALTH_CARE)
+def test_disguised_health_care_purposes_are_flagged(text: str) -> None:
+    assert "health_care" in classify(text)
+
+
+@pytest.mark.parametrize("text", NOT_HEALTH_CARE_LOOKALIKES)
+def test_health_care_lookalikes_are_not_flagged(text: str) -> None:
+    assert "health_care" not in classify(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "rules", "folds"),
+    [
+        ("ICE+ERO", ["immigration.agency", "immigration.agency"], ()),  # ero, then ice
+        ("I-247A", ["immigration.legal_reference"], ()),
+        ("green card check", ["immigration.status_check"], ()),
+        ("deportation", ["immigration.enforcement_term"], ()),
+        ("\u0406\u0421\u0415", ["immigration.agency"], ("confusable",)),
+        ("1C3hold", ["immigration.agency"], ("leetspeak", "joined_words")),
+        ("I C E", ["immigration.agency"], ("split_letters",)),
+        ("abortoin", ["health_care.abortion"], ("misspelling",)),
+        ("mifepristone", ["health_care.abortion_medication"], ()),
+        ("Planned Parenthood", ["health_care.care_venue"], ()),
+        ("puberty blockers", ["health_care.gender_affirming_care"], ()),
+        ("no kings", ["protected_activity.protest"], ()),
+        ("gypsy", ["profiling.group_name"], ()),
+        ("hispanic male", ["profiling.descriptor_without_crime", "vague.filler_only"], ()),
+        ("investigation", ["vague.filler_only"], ()),
+        ("", ["missing.empty"], ()),
+        ("n/a", ["missing.placeholder"], ()),
+        ("Daytime Search from Hotlist for Hit with id: 12", ["missing.generated_text"], ()),
+        ("Admin test", ["missing.test_search"], ()),
+        ("211 PC", [], ()),
+    ],
+)
+def test_every_category_names_the_rule_that_fired(
+    text: str, rules: list[str], folds: tuple[str, ...]
+) -> None:
+    """explain() gives one or more rules per category and the disguises it undid."""
+    explanation = explain(text)
+    assert [finding.rule for finding in explanation.findings] == rules
+    assert explanation.folds == folds
+    assert explanation.categories == classify(text)
+    assert {finding.category for finding in explanation.findings} == set(explanation.categories)
+
+
+@pytest.mark.parametrize(
+    "text", sorted({*ALL_TEXTS, *DISGUISED_IMMIGRATION, *DISGUISED_HEALTH_CARE})
+)
+def test_each_category_has_a_finding_that_matched_words_of_the_text(text: str) -> None:
+    explanation = explain(text)
+    for category in explanation.categories:
+        matched = [f for f in explanation.findings if f.category == category]
+        assert matched, category
+        for finding in matched:
+            assert finding.matched in explanation.normalized
+
+
+def test_explain_of_a_non_string_is_missing_with_its_rule() -> None:
+    assert explain(None).findings == (Finding("missing.not_text", ""),)  # type: ignore[arg-type]
+
+
+def test_the_classify_command_prints_rules_and_folds(capsys: pytest.CaptureFixture[str]) -> None:
+    """`streamguard classify` JSON keeps `text` and `categories` and adds `rules` and `folds`."""
+    assert cli.main(["classify", "1CE hold", "burglary"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines == [
+        {
+            "text": "1CE hold",
+            "categories": ["immigration"],
+            "rules": [{"rule": "immigration.agency", "matched": "ice"}],
+            "folds": ["leetspeak"],
+        },
+        {"text": "burglary", "categories": [], "rules": [], "folds": []},
+    ]
+
+
+# --- evaluation sets ----------------------------------------------------------------------------
+
+
+def test_evaluation_set_files_are_what_their_sources_build() -> None:
+    """heldout.jsonl and dev.jsonl are reproducible: nobody edits the held-out set by hand."""
+    for name in build.SETS:
+        assert build.load(name) == build.build(name), name
+
+
+@pytest.mark.parametrize("target", ["immigration", "health_care"])
+def test_development_set_recall_and_lookalikes_stay_at_their_tuned_level(target: str) -> None:
+    """A regression guard on the set the rules were tuned on (the held-out set is not tested)."""
+    records = [r for r in build.load("dev") if r["target"] == target]
+    positives = [r for r in records if r["expect"]]
+    negatives = [r for r in records if not r["expect"]]
+    missed = [r["text"] for r in positives if target not in classify(r["text"])]
+    flagged = [r["text"] for r in negatives if target in classify(r["text"])]
+    assert len(missed) <= 0.02 * len(positives), missed
+    assert len(flagged) <= 0.02 * len(negatives), flagged

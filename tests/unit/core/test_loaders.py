@@ -153,7 +153,7 @@ def test_format_round_trips() -> None:
 
 
 def test_no_statute_tells_public_agency_kinds_apart() -> None:
-    """The engine shares memo entries across local, county, state and campus agencies; that is
+    """The engine shares cache entries across local, county, state and campus agencies; that is
     only sound while no statute's eligible kinds split them."""
     public = {"local", "county", "state", "campus"}
     for rule in load_statutes().states.values():

@@ -1,4 +1,8 @@
-"""Plate reads per recipient, registry upserts, and inputs that are not valid events."""
+"""Plate reads per recipient, registry upserts, and inputs that are not valid events.
+
+`apply` sends each event through the front door (streamguard.stream.intake) as JSON, then the
+engine; tests/unit/stream/test_intake.py tests the front door alone.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from streamguard.core.engine import decide_read, event_kind, normalize_plate
+from streamguard.core.engine import decide_read, normalize_plate
 from streamguard.core.models import MalformedDecision, ReadDecision, UpsertDecision
 from streamguard.core.policy import PolicyState, apply_change
 from tests.helpers import KEYS, NOW, Apply, change, read, search
@@ -117,7 +121,7 @@ def test_unknown_type_is_schema_invalid(state: PolicyState, apply: Apply) -> Non
     """An object of no known type is SCHEMA_INVALID."""
     _, decision = apply(state, {"type": "telemetry", "x": 1})
     assert decision.codes == ("SCHEMA_INVALID",)
-    assert event_kind({"type": "telemetry"}) == "raw"
+    assert isinstance(decision, MalformedDecision) and decision.kind == "raw"
 
 
 def test_agency_upsert_changes_later_decisions(state: PolicyState, apply: Apply) -> None:
@@ -182,5 +186,5 @@ def test_invalid_agency_records_are_schema_invalid(
     [("8abc 123", "8ABC123"), ("ab-12-cd", "AB12CD"), (" x y-z ", "XYZ"), ("ÄB1", "ÄB1")],
 )
 def test_plates_are_normalised_before_comparison(raw: str, normal: str) -> None:
-    """Plates compare upper-cased without spaces and dashes (CONTRACT 1)."""
+    """Plates compare upper-cased without spaces and dashes (docs/contract.md section 1)."""
     assert normalize_plate(raw) == normal

@@ -51,7 +51,8 @@ def test_in_state_shared_network_is_approved(state: PolicyState) -> None:
 
 
 def test_out_of_state_attempt_on_california_counts_even_when_not_shared(state: PolicyState) -> None:
-    """CONTRACT 3 example: an out-of-state attempt on CA data carries OUT_OF_STATE_RECIPIENT."""
+    """docs/contract.md section 3 example: an out-of-state attempt on CA data carries
+    OUT_OF_STATE_RECIPIENT."""
     decision = decide(state, search("tx-houston-pd", networks=["ca-ventura-county-so"]))
     assert decision.outcome == "denied"
     assert network_codes(decision) == {
@@ -322,7 +323,7 @@ def test_every_applicable_code_is_listed_once(state: PolicyState) -> None:
     assert network_codes(decision)["va-richmond-pd"] == ("NOT_SHARED", "OUT_OF_STATE_RECIPIENT")
 
 
-def test_decisions_follow_policy_changes_not_a_stale_memo(state: PolicyState) -> None:
+def test_decisions_follow_policy_changes_not_a_stale_cache(state: PolicyState) -> None:
     """The same search decided before and after a share reflects each snapshot."""
     event = search("tx-houston-pd", networks=["tx-dallas-pd"])
     assert decide(state, event).outcome == "denied"

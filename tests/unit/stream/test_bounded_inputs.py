@@ -6,17 +6,17 @@ import base64
 import hashlib
 
 from streamguard import serde
+from streamguard.core.models import Event
+from streamguard.stream.intake import MAX_EVENT_BYTES, Unreadable, decode
 from streamguard.stream.outputs import RAW_KEEP_BYTES, raw_original
-from streamguard.stream.processor import MAX_EVENT_BYTES, _parse
-from streamguard.stream.types import InMessage
 
 
-def _msg(value: bytes) -> InMessage:
-    return InMessage("searches", "t", 0, 7, b"k", value)
+def _decode(value: bytes) -> Event | Unreadable:
+    return decode(value, "v", role="searches", key=b"k")
 
 
 def test_small_raw_copy_is_complete() -> None:
-    """A small unreadable message is kept whole, as CONTRACT 4's raw_base64."""
+    """A small unreadable message is kept whole, as the raw_base64 of docs/contract.md section 4."""
     assert raw_original(b"\xff\x00junk") == {
         "raw_base64": base64.b64encode(b"\xff\x00junk").decode()
     }
@@ -33,11 +33,9 @@ def test_large_raw_copy_is_truncated_but_identified() -> None:
 
 def test_oversized_message_is_malformed() -> None:
     """A message over the event size limit is MALFORMED_EVENT, with a bounded copy."""
-    original, make = _parse(
-        _msg(serde.dumps({"type": "search_request", "x": "y" * MAX_EVENT_BYTES}))
-    )
-    assert make is not None and make("v").codes == ("MALFORMED_EVENT",)
-    assert "limit" in make("v").reason.detail and original["truncated"] is True
+    item = _decode(serde.dumps({"type": "search_request", "x": "y" * MAX_EVENT_BYTES}))
+    assert isinstance(item, Unreadable) and item.decision.codes == ("MALFORMED_EVENT",)
+    assert "limit" in item.decision.reason.detail and item.original["truncated"] is True
 
 
 def test_over_deep_object_is_clipped_so_it_can_be_written() -> None:
@@ -45,13 +43,13 @@ def test_over_deep_object_is_clipped_so_it_can_be_written() -> None:
     raw = (
         b'{"type": "search_request", "search_id": "d1", "extra": ' + b"[" * 300 + b"]" * 300 + b"}"
     )
-    original, make = _parse(_msg(raw))
-    assert make is None and original["search_id"] == "d1"
-    assert serde.loads(serde.dumps(original))["type"] == "search_request"
+    item = _decode(raw)
+    assert isinstance(item, Event) and item.body["search_id"] == "d1"
+    assert serde.loads(serde.dumps(item.body))["type"] == "search_request"
 
 
 def test_ordinary_object_is_untouched() -> None:
     """Everyday events pass through as parsed."""
     event = {"type": "search_request", "networks": ["a", "b"], "query": {"plate": "X"}}
-    original, make = _parse(_msg(serde.dumps(event)))
-    assert make is None and original == event
+    item = _decode(serde.dumps(event))
+    assert isinstance(item, Event) and item.body == event

@@ -1,7 +1,8 @@
-"""Counter expiry in the batch processor: exactly the keys `windows.expired_keys` names."""
+"""Counter expiry in the batch processor: exactly the keys whose bucket is past its grace."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -15,7 +16,7 @@ from streamguard.settings import WorkerSettings
 from streamguard.stream.processor import BatchProcessor
 from streamguard.stream.tables import build_state
 from streamguard.stream.types import InMessage
-from streamguard.stream.windows import DAY, HOUR, expired_keys
+from streamguard.stream.windows import DAY, HOUR, WINDOWS, expired, parse_counter_key
 from streamguard.worker.metrics import StreamguardMetrics
 
 AGENCIES = (
@@ -26,10 +27,26 @@ AGENCIES = (
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 
+def _expired_keys(keys: Iterable[str], partition: int, watermark: float) -> set[str]:
+    """The oracle: keys of `partition` whose bucket is past its grace once event time reached
+    `watermark`, hourly buckets kept a day longer (the 24 h windows sum them); a window the
+    worker does not know never expires."""
+    out = set()
+    for key in keys:
+        parsed = parse_counter_key(key)
+        if parsed is None or parsed[0] != partition:
+            continue
+        spec = WINDOWS.get(parsed[2])
+        keep = DAY if parsed[2] == "1h" else 0
+        if spec is not None and expired(parsed[3], spec, watermark, keep=keep):
+            out.add(key)
+    return out
+
+
 def test_expiry_drops_exactly_the_expired_keys_of_each_partition() -> None:
     """Over 30 hours of event time on two partitions, with restored keys (one of a window the
-    worker does not know), every batch expires exactly what `expired_keys` says of the keys
-    then live, and nothing else."""
+    worker does not know), every batch expires exactly what the oracle says of the keys then
+    live, and nothing else."""
     metrics = StreamguardMetrics.create(CollectorRegistry())
     proc = BatchProcessor(
         WorkerSettings(rate_limit_per_minute=0),
@@ -54,7 +71,6 @@ def test_expiry_drops_exactly_the_expired_keys_of_each_partition() -> None:
     heads: dict[str, Any] = {}
     offsets = [0, 0]
     expired_total = 0
-    keep = {"1h": DAY}
     for step in range(0, 30 * 60, 7):  # a batch every 7 minutes of event time
         ts = T0 + step * 60
         batch = []
@@ -77,9 +93,9 @@ def test_expiry_drops_exactly_the_expired_keys_of_each_partition() -> None:
         result = proc.process(batch, now=float(ts), counters=counters, heads=heads)
         want = set()
         for partition, keys in live.items():
-            watermark = proc.watermarks.get(partition)
+            watermark = proc.windows.watermarks.get(partition)
             if watermark is not None:
-                want |= set(expired_keys(keys | set(result.counters), partition, watermark, keep))
+                want |= _expired_keys(keys | set(result.counters), partition, watermark)
         # The processor expires once per minute of watermark; every step here is a new minute.
         assert set(result.expired) == want
         assert len(result.expired) == len(want)  # each key once

@@ -16,8 +16,8 @@ from streamguard.stream.windows import (
     crossed,
     current_start,
     expired,
-    expired_keys,
-    hopping_total,
+    expired_buckets,
+    hopping_totals,
     parse_counter_key,
     window_starts,
 )
@@ -53,16 +53,24 @@ def test_hopping_windows_all_contain_the_timestamp() -> None:
     assert len(starts) == 24
     assert starts[0] == T0
     assert starts[-1] == T0 - 23 * HOUR
-    assert all(start <= ts < HOPPING_DAY.end(start) for start in starts)
+    assert all(start <= ts < start + HOPPING_DAY.size for start in starts)
     assert current_start(ts, HOPPING_DAY) == T0
 
 
-def test_hopping_total_sums_its_buckets() -> None:
-    """A 24 h window's value is the sum of the 24 hourly buckets inside it, none outside."""
-    buckets = {T0 - i * HOUR: 1 for i in range(30)}  # 30 hours with one event each
-    assert hopping_total(T0 - 23 * HOUR, HOPPING_DAY, lambda s: buckets.get(s, 0)) == 24
+def test_hopping_totals_sum_their_buckets() -> None:
+    """A 24 h window's value, per key, is the sum of the 24 hourly buckets inside it, none
+    outside."""
+    buckets = {T0 - i * HOUR: {"a": 1} for i in range(30)}  # 30 hours with one event each
+    buckets[T0 - 2 * HOUR] = {"a": 1, "b": 5}
+    buckets[T0 + HOUR] = {"c": 9}  # after the window
+
+    def bucket(start: int) -> dict[str, int]:
+        return buckets.get(start, {})
+
+    assert hopping_totals(T0 - 23 * HOUR, HOPPING_DAY, bucket) == {"a": 24, "b": 5}
     # [T0-30h, T0-6h) holds buckets T0-30h .. T0-7h; T0-30h itself is empty.
-    assert hopping_total(T0 - 30 * HOUR, HOPPING_DAY, lambda s: buckets.get(s, 0)) == 23
+    assert hopping_totals(T0 - 30 * HOUR, HOPPING_DAY, bucket) == {"a": 23}
+    assert hopping_totals(T0 + 2 * HOUR, HOPPING_DAY, bucket) == {}
 
 
 def test_window_spec_rejects_uneven_hops() -> None:
@@ -107,12 +115,15 @@ def test_counter_key_round_trip() -> None:
     assert parse_counter_key("x|m|1h|start|a") is None
 
 
-def test_expired_keys_only_for_own_partition() -> None:
-    """Cleanup picks only expired buckets of the partition it was asked about."""
-    old = counter_key(1, "searches", "a", "1m", T0)
-    fresh = counter_key(1, "searches", "a", "1m", T0 + 600)
-    other = counter_key(2, "searches", "a", "1m", T0)
-    hourly = counter_key(1, "searches", "a", "1h", T0)
-    keys = [old, fresh, other, hourly, "junk"]
-    assert [old] == expired_keys(keys, 1, T0 + 700, {"1h": DAY})
-    assert [old, fresh, hourly] == expired_keys(keys, 1, T0 + HOUR + DAY + HOUR, {"1h": DAY})
+def test_expired_buckets_follow_their_window_and_keep() -> None:
+    """Expiry picks the buckets past grace; kept windows live longer, unknown ones forever."""
+    minute_old, minute_fresh = ("1m", T0), ("1m", T0 + 600)
+    hourly, unknown = ("1h", T0), ("7d", T0 - 9 * DAY)
+    buckets = [minute_old, minute_fresh, hourly, unknown]
+    assert expired_buckets(buckets, T0 + 700, {"1h": DAY}) == [minute_old]
+    assert expired_buckets(buckets, T0 + HOUR + DAY + HOUR, {"1h": DAY}) == [
+        minute_old,
+        minute_fresh,
+        hourly,
+    ]
+    assert expired_buckets(buckets, T0 + 2 * HOUR + 1, {}) == [minute_old, minute_fresh, hourly]

@@ -1,0 +1,137 @@
+"""The engine's cache of clock-free verdicts, for one policy snapshot at a time.
+
+A search's verdicts depend on the snapshot, the requester's class and relation to each owner,
+and the purpose, never on the clock (retention is applied after): the same inputs give the
+same verdict, and busy owners are asked the same question thousands of times. Each table is
+keyed by small typed keys that name exactly what its values depend on: a network's verdict is
+found under its `AccessKey`, then its `Purpose`.
+
+A cache belongs to one snapshot, by identity: `VerdictCaches.of` hands out the cache of the
+snapshot it is asked about and starts an empty one for any other, so no verdict computed under
+other settings or another registry is ever served. `PolicyState` itself stays a plain frozen
+value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, NamedTuple, TypeVar
+
+from streamguard.core.models import NetworkVerdict, Reason
+from streamguard.core.policy import PolicyState
+
+__all__ = (
+    "TABLE_LIMIT",
+    "AccessKey",
+    "Pool",
+    "PoolKey",
+    "Purpose",
+    "VerdictCache",
+    "VerdictCaches",
+    "remember",
+)
+
+# A long-running worker with a stable policy would otherwise grow each table with every new
+# (requester class, owner, purpose) combination; a table that reaches this size starts over.
+TABLE_LIMIT: Final = 200_000
+
+
+class AccessKey(NamedTuple):
+    """What access to one owner network and the recipient law of its state depend on."""
+
+    owner_id: str
+    scope: str
+    requester_state: str
+    requester_class: str  # federal | private | tribal | public (the kinds the law tells apart)
+    in_share_list: bool
+    is_self: bool
+    holds_declaration: bool
+
+
+class Purpose(NamedTuple):
+    """What the law and the owners' settings read of a search's stated purpose."""
+
+    categories: tuple[str, ...]  # the classifier's, in its fixed order
+    has_case_number: bool
+
+
+class PoolKey(NamedTuple):
+    """What the verdicts of a statewide or national pool depend on."""
+
+    requester_state: str
+    requester_class: str
+    scope: str
+    purpose: Purpose
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """The verdicts of one statewide or national pool for a requester class, computed as for
+    a requester that is none of the owners, in no share list and holds no declaration."""
+
+    verdicts: tuple[NetworkVerdict, ...]  # sorted by owner id
+    position: Mapping[str, int]  # owner id -> index in verdicts
+    limited: tuple[int, ...]  # indices of owners with a retention limit to check
+    allowed: int  # how many verdicts allow
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def remember(table: dict[_K, _V], key: _K, value: _V) -> _V:
+    """Store `value` under `key`, starting the table over when it is full; returns `value`."""
+    if len(table) >= TABLE_LIMIT:
+        table.clear()
+    table[key] = value
+    return value
+
+
+class VerdictCache:
+    """The tables of one snapshot. Only `VerdictCaches.of` makes one.
+
+    The tables keyed by owner or access key hold one small table per purpose: there are only
+    as many purposes as the classifier can tell apart (a few hundred at most), so bounding the
+    outer table bounds them too.
+    """
+
+    __slots__ = ("_declarations", "access", "pools", "purposes", "snapshot", "verdicts")
+
+    def __init__(self, snapshot: PolicyState) -> None:
+        self.snapshot = snapshot
+        # Access key -> purpose -> the network's verdict.
+        self.verdicts: dict[AccessKey, dict[Purpose, NetworkVerdict]] = {}
+        # Access key -> the access reasons, shared by every purpose.
+        self.access: dict[AccessKey, tuple[Reason, ...]] = {}
+        # Owner id -> purpose -> what the owner's law and settings say about it.
+        self.purposes: dict[str, dict[Purpose, tuple[Reason, ...]]] = {}
+        self.pools: dict[PoolKey, Pool] = {}
+        self._declarations: Mapping[str, frozenset[str]] | None = None
+
+    @property
+    def declarations(self) -> Mapping[str, frozenset[str]]:
+        """Recipient -> owners holding its written declaration, built once per snapshot."""
+        if self._declarations is None:
+            building: dict[str, set[str]] = {}
+            for owner_id, settings in self.snapshot.settings.items():
+                for recipient_id in settings.declaration_on_file:
+                    building.setdefault(recipient_id, set()).add(owner_id)
+            self._declarations = {k: frozenset(v) for k, v in building.items()}
+        return self._declarations
+
+
+class VerdictCaches:
+    """The cache of the snapshot decided last. Decisions run against one snapshot until the
+    policy changes, so one cache is enough: asking for another snapshot drops it."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: VerdictCache | None = None
+
+    def of(self, snapshot: PolicyState) -> VerdictCache:
+        cache = self._last
+        if cache is None or cache.snapshot is not snapshot:
+            cache = self._last = VerdictCache(snapshot)
+        return cache

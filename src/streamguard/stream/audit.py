@@ -1,0 +1,43 @@
+"""The audit chains one batch appends to (docs/contract.md section 6). Pure.
+
+One chain per input topic and partition (`searches-3`): only the worker that owns the partition
+appends to it, so its head, kept in the audit-heads table under that partition, is never
+written concurrently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from streamguard import serde
+from streamguard.trail.chain import ChainHead, build_record, genesis
+
+__all__ = ("BatchChains",)
+
+
+class BatchChains:
+    """Appends audit records to their chains, each continuing from its stored head."""
+
+    __slots__ = ("_heads", "_stored")
+
+    def __init__(self, stored: Mapping[str, Any]) -> None:
+        self._stored = stored  # chain -> stored head (ChainHead.as_dict), as the table holds it
+        self._heads: dict[str, tuple[int, ChainHead]] = {}  # chain -> (partition, new head)
+
+    def append(self, role: str, partition: int, fields: Mapping[str, Any]) -> tuple[str, bytes]:
+        """The next record of the chain of input topic `role`, `partition`: (chain, JSON)."""
+        chain = f"{role}-{partition}"
+        known = self._heads.get(chain)
+        if known is not None:
+            head = known[1]
+        else:
+            stored = self._stored.get(chain)
+            head = ChainHead.from_dict(stored) if isinstance(stored, Mapping) else genesis(chain)
+        record, new_head = build_record(head, fields)
+        self._heads[chain] = (partition, new_head)
+        return chain, serde.dumps(record)
+
+    def heads(self) -> dict[str, tuple[int, dict[str, Any]]]:
+        """The new head of every chain appended to: (table partition, head) by chain."""
+        return {chain: (p, head.as_dict()) for chain, (p, head) in self._heads.items()}
