@@ -19,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from streamguard import serde
-from streamguard.trail.checkpoint import NoteError, SignerKey, verify_note
+from streamguard.exceptions import InputFileError, StreamguardError
+from streamguard.trail.checkpoint import ED25519, NoteError, SignerKey, verify_note
 from streamguard.trail.checkpointer import Checkpointer, CheckpointerError, leaf_fields
 from streamguard.trail.proofs import CheckpointEntry
 from streamguard.trail.tail import AuditTail
@@ -32,7 +33,14 @@ if TYPE_CHECKING:
     from faust.types.web import Request, View
     from faust.types.web import Response as WebResponse
 
-__all__ = ("Transparency",)
+    from streamguard.worker.app import StreamguardWorker
+
+__all__ = ("Transparency", "install_transparency")
+
+_UNSIGNED: Final = (
+    "this worker has no STREAMGUARD_CHECKPOINT_KEY: its audit trail is not checkpointed, and "
+    "whoever can write to the audit topic can rewrite it undetected"
+)
 
 log = logging.getLogger("streamguard.worker")
 
@@ -63,6 +71,11 @@ class Transparency:
         self._audit = AuditTail(bootstrap, audit_topic, client_options)
         self._checkpoints = AuditTail(bootstrap, topic, client_options)
         self._lock: asyncio.Lock | None = None
+        self._halted = False
+
+    def halt(self) -> None:
+        """Sign nothing more: a batch was not delivered (the worker is stopping)."""
+        self._halted = True
 
     def _locked(self) -> asyncio.Lock:
         if self._lock is None:
@@ -71,6 +84,8 @@ class Transparency:
 
     async def delivered(self, audit: Iterable[tuple[str, bytes]]) -> None:
         """Add acknowledged audit records (chain, JSON) to their trees; sign what is due."""
+        if self._halted:
+            return
         by_chain: dict[str, list[tuple[int, str]]] = {}
         for chain, value in audit:
             by_chain.setdefault(chain, []).append(leaf_fields(value))
@@ -89,6 +104,8 @@ class Transparency:
 
     async def tick(self) -> None:
         """Sign the chains whose new records waited `every_seconds` (run by a timer)."""
+        if self._halted:
+            return
         async with self._locked():
             await self._send(self.checkpointer.due(self._clock()))
 
@@ -184,3 +201,42 @@ class Transparency:
         async def key_page(view: View, request: Request) -> WebResponse:
             body = (self.key.verifier().encode() + "\n").encode()
             return view.bytes(body, headers={"Content-Type": "text/plain; charset=utf-8"})
+
+
+def install_transparency(worker: StreamguardWorker) -> Transparency | None:
+    """Checkpoints for `worker` if STREAMGUARD_CHECKPOINT_KEY is set (fail closed on a bad
+    key file: InputFileError before anything connects); without it the worker runs, says so
+    once at start, and /tlog/checkpoints answers 503 saying why."""
+    from streamguard.trail.tlog_cli import load_signer_key
+
+    settings, app = worker.settings, worker.app
+    if settings.checkpoint_key is None:
+        log.warning("%s", _UNSIGNED)
+
+        @app.page("/tlog/checkpoints")
+        async def unsigned_page(view: View, request: Request) -> WebResponse:
+            body = serde.dumps({"error": _UNSIGNED, "checkpoints": []})
+            return view.bytes(body, status=503, headers={"Content-Type": "application/json"})
+
+        return None
+    try:
+        key = load_signer_key(settings.checkpoint_key, ED25519)
+    except StreamguardError as exc:
+        msg = f"STREAMGUARD_CHECKPOINT_KEY: {exc}"
+        raise InputFileError(msg) from None
+    transparency = Transparency(
+        key,
+        topic=worker.topics["checkpoints"],
+        audit_topic=worker.topics["audit"],
+        bootstrap=settings.bootstrap_servers,
+        client_options=settings.kafka_client_options(),
+        every_records=settings.checkpoint_every_records,
+        every_seconds=float(settings.checkpoint_every_seconds),
+        producer=lambda: worker.app.producer,
+        on_fatal=worker.on_undeliverable,
+        clock=worker.clock,
+    )
+    app.timer(1.0, name="streamguard.checkpoints")(transparency.tick)
+    transparency.mount(app)
+    log.info("transparency: signing checkpoints as %s", key.verifier().encode())
+    return transparency
