@@ -36,8 +36,11 @@ CHAIN = "searches-0"
 
 def streamguard(deployment: Deployment, *args: str | Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMGUARD_")}
-    env |= {"STREAMGUARD_BROKER": deployment.bootstrap, "STREAMGUARD_TOPIC_PREFIX": deployment.prefix}
-    return subprocess.run(  # noqa: S603 - this interpreter and our own module
+    env |= {
+        "STREAMGUARD_BROKER": deployment.bootstrap,
+        "STREAMGUARD_TOPIC_PREFIX": deployment.prefix,
+    }
+    return subprocess.run(
         [sys.executable, "-m", "streamguard", *map(str, args)],
         env=env,
         capture_output=True,
@@ -56,7 +59,9 @@ def _decide(deployment: Deployment, n: int) -> list[str]:
     return [s["search_id"] for s in searches]
 
 
-def _checkpoints(deployment: Deployment, done: Callable[[list[CheckpointEntry]], bool]) -> list[CheckpointEntry]:
+def _checkpoints(
+    deployment: Deployment, done: Callable[[list[CheckpointEntry]], bool]
+) -> list[CheckpointEntry]:
     def entries(c: Collected) -> list[CheckpointEntry]:
         return [CheckpointEntry.from_dict(v) for _, v in c.get("checkpoints", [])]
 
@@ -100,9 +105,7 @@ def test_checkpoints_witness_proofs_and_every_tampering(deploy: Deploy, tmp_path
         "checkpoint_every_records": "4",
         "checkpoint_every_seconds": "1",
     }
-    worker = deployment.add_worker(
-        PORT, agencies=write_agencies(tmp_path, AGENCIES), **settings
-    )
+    worker = deployment.add_worker(PORT, agencies=write_agencies(tmp_path, AGENCIES), **settings)
     try:
         first = _decide(deployment, 10)
         before = _checkpoints(deployment, lambda es: _largest(es) == 10)
@@ -112,8 +115,16 @@ def test_checkpoints_witness_proofs_and_every_tampering(deploy: Deploy, tmp_path
             page = json.loads(r.read())
         assert max(e["size"] for e in page["checkpoints"] if e["chain"] == CHAIN) == 10
         polled = streamguard(
-            deployment, "witness", "--url", f"http://127.0.0.1:{PORT}/tlog/checkpoints",
-            "--log-key", pub, "--key", witness_file, "--state", state,
+            deployment,
+            "witness",
+            "--url",
+            f"http://127.0.0.1:{PORT}/tlog/checkpoints",
+            "--log-key",
+            pub,
+            "--key",
+            witness_file,
+            "--state",
+            state,
         )
         assert polled.returncode == 0, polled.stderr
         assert "chain 'searches-0': cosigned size 10" in polled.stdout
@@ -124,10 +135,40 @@ def test_checkpoints_witness_proofs_and_every_tampering(deploy: Deploy, tmp_path
     worker.start()
     try:
         later = _decide(deployment, 3)
-        after = _checkpoints(deployment, lambda es: _largest(es) == 13)
+        purge = {
+            "type": "retention_purge",
+            "purge_id": "purge-2026-03-01",
+            "ts": "2026-03-01T02:00:00Z",
+            "agency_id": "ca-oxnard-pd",
+            "store": "vendor-db",
+            "deleted_before": "2026-02-01T02:00:00Z",
+            "records_deleted": 42,
+        }
+        deployment.send("purges", [("ca-oxnard-pd", purge)])
+        got = deployment.collect(
+            ["audit"], lambda c: "purge-2026-03-01" in audited(c["audit"]), 90.0
+        )
+        (record,) = [v for _, v in got["audit"] if v.get("event_id") == "purge-2026-03-01"]
+        assert (record["chain"], record["kind"], record["outcome"]) == (
+            "purges-0",
+            "retention_purge",
+            "purged",
+        )
+        after = _checkpoints(
+            deployment,
+            lambda es: _largest(es) == 13 and any(e.chain == "purges-0" for e in es),
+        )
         polled = streamguard(
-            deployment, "witness", "--url", f"http://127.0.0.1:{PORT}/tlog/checkpoints",
-            "--log-key", pub, "--key", witness_file, "--state", state,
+            deployment,
+            "witness",
+            "--url",
+            f"http://127.0.0.1:{PORT}/tlog/checkpoints",
+            "--log-key",
+            pub,
+            "--key",
+            witness_file,
+            "--state",
+            state,
         )
         assert polled.returncode == 0, polled.stderr + polled.stdout
         assert "chain 'searches-0': cosigned size 13" in polled.stdout
@@ -138,7 +179,10 @@ def test_checkpoints_witness_proofs_and_every_tampering(deploy: Deploy, tmp_path
     assert thirteen.previous_size is not None
     previous = next(e for e in after if e.checkpoint.size == thirteen.previous_size)
     verify_consistency(
-        previous.checkpoint.size, 13, previous.checkpoint.root, thirteen.checkpoint.root,
+        previous.checkpoint.size,
+        13,
+        previous.checkpoint.root,
+        thirteen.checkpoint.root,
         thirteen.consistency,
     )
     assert previous.checkpoint.size >= ten.checkpoint.size
@@ -148,19 +192,45 @@ def test_checkpoints_witness_proofs_and_every_tampering(deploy: Deploy, tmp_path
 
     ok = streamguard(deployment, "verify-audit", "--checkpoints", checkpoints, "--key", pub)
     assert ok.returncode == 0, ok.stderr
-    assert "audit OK: 1 chains, 13 records" in ok.stdout and "checkpoints OK" in ok.stdout
+    assert "audit OK: 2 chains, 14 records" in ok.stdout and "checkpoints OK" in ok.stdout
+    retention = streamguard(
+        deployment,
+        "verify-retention",
+        "--owner",
+        "ca-oxnard-pd",
+        "--days",
+        "30",
+        "--from",
+        "2026-03-01T03:00:00Z",
+        "--to",
+        "2026-03-02T00:00:00Z",
+        "--checkpoints",
+        checkpoints,
+        "--key",
+        pub,
+    )
+    assert retention.returncode == 0, retention.stderr
+    assert "no data of ca-oxnard-pd in vendor-db was kept past 30 days" in retention.stdout
     cosigned = streamguard(
-        deployment, "verify-audit", "--checkpoints", state, "--key", pub,
-        "--witness-key", witness_pub,
+        deployment,
+        "verify-audit",
+        "--checkpoints",
+        state,
+        "--key",
+        pub,
+        "--witness-key",
+        witness_pub,
     )
     assert cosigned.returncode == 0, cosigned.stderr
-    assert "2 cosigned by a trusted witness" in cosigned.stdout
+    assert "3 cosigned by a trusted witness" in cosigned.stdout  # 10, then 13 and the purge
 
     # An inclusion proof from the broker, checked offline with the public keys only.
     proof = tmp_path / "proof.json"
     proved = streamguard(deployment, "prove", first[4], "--checkpoints", state, "--out", proof)
     assert proved.returncode == 0, proved.stderr
-    checked = streamguard(deployment, "verify-proof", proof, "--key", pub, "--witness-key", witness_pub)
+    checked = streamguard(
+        deployment, "verify-proof", proof, "--key", pub, "--witness-key", witness_pub
+    )
     assert checked.returncode == 0, checked.stderr
     assert "proof OK: record seq 5 of chain 'searches-0'" in checked.stdout
     assert "cosigned by auditor.test.example/witness" in checked.stdout
@@ -169,10 +239,12 @@ def test_checkpoints_witness_proofs_and_every_tampering(deploy: Deploy, tmp_path
     assert json.loads(proved.stdout)["tree_size"] == 13
 
     # Every tampering, each on a copy of the audit topic as an insider would leave it.
-    trail = [r for r in (serde.loads(v) for _, _, v in deployment.audit_records()) if r["chain"] == CHAIN]
+    everything = [serde.loads(v) for _, _, v in deployment.audit_records()]
+    trail = [r for r in everything if r["chain"] == CHAIN]
+    others = [r for r in everything if r["chain"] != CHAIN]  # the purges chain, untouched
     assert [r["seq"] for r in trail] == list(range(1, 14))
     rewritten = copy.deepcopy(trail)
-    rewritten[2]["outcome"] = "approved"
+    rewritten[2]["outcome"] = "denied"  # an approved search made to look refused
     reordered = copy.deepcopy(trail)
     reordered[5], reordered[6] = reordered[6], reordered[5]
     tamperings: dict[str, tuple[list[dict[str, Any]], str]] = {
@@ -183,7 +255,7 @@ def test_checkpoints_witness_proofs_and_every_tampering(deploy: Deploy, tmp_path
         "chain-deleted": ([], "holds 0 records"),
     }
     for name, (records, expected) in tamperings.items():
-        topic = _forged_topic(deployment, f"audit-{name}", records)
+        topic = _forged_topic(deployment, f"audit-{name}", records + others)
         if name in ("rewritten", "reordered", "record-deleted"):
             chain_only = streamguard(deployment, "verify-audit", "--topic", topic)
             assert chain_only.returncode == 0, (name, chain_only.stderr)  # the chain cannot tell
@@ -196,5 +268,7 @@ def test_checkpoints_witness_proofs_and_every_tampering(deploy: Deploy, tmp_path
     # The rewrite is pinned to the records between the last checkpoint that fits and the first
     # that does not: record 3 sits in 1..4 when checkpoints come every 4 records.
     topic = deployment.prefix + "audit-rewritten"
-    caught = streamguard(deployment, "verify-audit", "--topic", topic, "--checkpoints", checkpoints, "--key", pub)
+    caught = streamguard(
+        deployment, "verify-audit", "--topic", topic, "--checkpoints", checkpoints, "--key", pub
+    )
     assert "the first record that does not fit is" in caught.stderr
