@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +212,27 @@ def test_verify_retention_and_a_purge_proof(tmp_path: Path) -> None:
         "retention purge: vendor-db data of ca-ventura-pd older than 2026-02-03T02:00:00Z"
         in shown.stdout
     )
+
+
+def test_the_worker_refuses_an_unusable_checkpoint_key(tmp_path: Path) -> None:
+    import os
+
+    witness_only = tmp_path / "w.key"
+    assert run("checkpoint-key", "w.example/x", "--witness", "--out", witness_only).returncode == 0
+    base = {k: v for k, v in os.environ.items() if not k.startswith("STREAMGUARD_")}
+    base |= {
+        "STREAMGUARD_DATA_DIR": str(tmp_path / "data"),
+        "STREAMGUARD_PLATE_SALT": "test-salt-0123456789abcdef",
+        "STREAMGUARD_BROKER": "kafka://127.0.0.1:1",
+    }
+    for key, why in ((tmp_path / "missing.key", "cannot read"), (witness_only, "log signing")):
+        result = subprocess.run(
+            [sys.executable, "-m", "streamguard", "worker"],
+            env=base | {"STREAMGUARD_CHECKPOINT_KEY": str(key)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert "STREAMGUARD_CHECKPOINT_KEY" in result.stderr and why in result.stderr
