@@ -170,10 +170,12 @@ class Transparency:
             ]
             outcomes = await asyncio.gather(*pending, return_exceptions=True)
         except Exception as exc:  # not queued: the next entry's previous_size would dangle
+            self.halt()
             self._on_fatal(f"checkpoint not delivered: {type(exc).__name__}")
             raise
         failed = [o for o in outcomes if isinstance(o, BaseException)]
         if failed:
+            self.halt()
             self._on_fatal(f"{len(failed)} checkpoint(s) not delivered: {type(failed[0]).__name__}")
             return
         for entry in entries:
