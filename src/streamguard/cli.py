@@ -140,7 +140,32 @@ _DELEGATED: dict[str, tuple[str, str, str]] = {
     "verify-audit": (
         "streamguard.trail.verify",
         "main_verify_audit",
-        "verify every hash chain of the audit topic",
+        "verify every hash chain of the audit topic (and, with --checkpoints, the signed tree)",
+    ),
+    "prove": (
+        "streamguard.trail.tlog_cli",
+        "main_prove",
+        "print an inclusion proof that the audit record of one event is in a signed checkpoint",
+    ),
+    "verify-proof": (
+        "streamguard.trail.tlog_cli",
+        "main_verify_proof",
+        "check an inclusion proof offline with the log's public key",
+    ),
+    "witness": (
+        "streamguard.trail.tlog_cli",
+        "main_witness",
+        "poll a log's checkpoints, check consistency, cosign and keep them (an outside party)",
+    ),
+    "verify-retention": (
+        "streamguard.trail.tlog_cli",
+        "main_verify_retention",
+        "show from the trail's purge records that no data was kept past N days",
+    ),
+    "checkpoint-key": (
+        "streamguard.trail.tlog_cli",
+        "main_checkpoint_key",
+        "create an Ed25519 checkpoint signing key or (--witness) a witness cosigning key",
     ),
     "ingest": (
         "streamguard.ingest.cli",

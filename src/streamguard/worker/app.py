@@ -49,25 +49,28 @@ from streamguard.stream.processor import BatchProcessor
 from streamguard.stream.tables import TableReplayMemory, build_state
 from streamguard.stream.types import BatchResult, InMessage, MetricsSink
 from streamguard.trail.tail import AuditTail
+from streamguard.worker.checkpoints import Transparency, install_transparency
 from streamguard.worker.delivery import Delivery
 from streamguard.worker.faust_fixes import create_app
 from streamguard.worker.faust_fixes.context import as_current
 from streamguard.worker.faust_fixes.stores import table_store
 from streamguard.worker.heads import ChainHeads
 from streamguard.worker.keys import KeyRing
+from streamguard.worker.purges import install_purges
 from streamguard.worker.stores import CachedStore
 
 __all__ = ("INPUT_ROLES", "OUTPUT_ROLES", "StreamguardWorker", "build_worker")
 
 log = logging.getLogger("streamguard.worker")
 
-INPUT_ROLES: Final = ("searches", "reads", "policy", "agencies")
+INPUT_ROLES: Final = ("searches", "reads", "policy", "agencies", "purges")
 OUTPUT_ROLES: Final = {
     "approved": "searches.approved",
     "shared": "reads.shared",
     "quarantine": "quarantine",
     "audit": "audit",
     "alerts": "alerts",
+    "checkpoints": "checkpoints",
 }
 # Tables whose counters the processor reads and the worker writes through its own changelog
 # records (`streamguard.worker.delivery`).
@@ -103,6 +106,7 @@ class StreamguardWorker:
     counters: dict[str, CachedStore] = field(init=False)  # COUNTER_TABLES -> their stores
     heads: ChainHeads = field(init=False)
     delivery: Delivery = field(init=False)
+    transparency: Transparency | None = None  # checkpoints of the audit chains (if keyed)
     _ready: bool = False
     _ready_lock: asyncio.Lock | None = None
     _built: set[str] = field(default_factory=set)  # processors with a snapshot from the tables
@@ -121,6 +125,8 @@ class StreamguardWorker:
 
     def _undeliverable(self, message: str) -> None:
         # Looked up when called: `on_undeliverable` may be replaced after the worker is built.
+        if self.transparency is not None:
+            self.transparency.halt()  # never sign over records that may not be stored
         self.on_undeliverable(message)
 
     def role_of(self, topic: str) -> str:
@@ -162,6 +168,8 @@ class StreamguardWorker:
         """After any rebalance: the partitions (and so chains and counters) this worker owns
         may have changed, and another worker may have appended to a chain this one knew."""
         self.heads.forget()
+        if self.transparency is not None:
+            self.transparency.forget()
         for store in self.counters.values():
             store.forget()
         self._seeded.clear()
@@ -286,6 +294,8 @@ class StreamguardWorker:
                 result = proc.process(batch, now=now, counters=reads, heads=heads)
             results.append((group[0], result))
         await self.delivery.deliver(events, results, store)
+        if self.transparency is not None:
+            await self.transparency.delivered(a for _, r in results for a in r.audit)
         merged = BatchResult()
         for _, result in results:
             merged.messages.extend(result.messages)
@@ -403,6 +413,8 @@ def build_worker(
         channel = raw_topic(role, compacting=compacting)
         app.agent(channel, name=f"streamguard.{role}", concurrency=1)(body)
 
+    worker.transparency = install_transparency(worker)
+    install_purges(worker)
     agent("searches", "searches", "counters")
     agent("reads", "reads", None)
     # Policy changes and registry upserts share one processor (and so one PolicyState):
@@ -410,6 +422,7 @@ def build_worker(
     agent("policy", "policy", None)
     agent("agencies", "policy", None, compacting=True)
     agent("attempts", "attempts", "owner_counters")
+    agent("purges", "purges", None)  # retention purges of downstream stores (worker.purges)
 
     # Batches publish the agency-search gauges at most once a second; without this timer the
     # last batch of a burst stayed unpublished until more traffic arrived.
