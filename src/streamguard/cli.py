@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib
 import sys
 import time
@@ -25,14 +26,17 @@ def _timestamp(text: str) -> float:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from streamguard.core.keys import exposure_warning, load_keys
     from streamguard.core.policy import PolicyState
     from streamguard.core.registry import load_agencies_csv
-    from streamguard.core.signing import load_keys
     from streamguard.core.statutes import load_statutes
     from streamguard.stream.evaluate import evaluate_lines
 
     agencies = load_agencies_csv(args.agencies)
     keys = load_keys(args.keys) if args.keys else {}
+    warning = exposure_warning(args.keys, keys) if args.keys else None
+    if warning is not None:
+        print(f"streamguard: warning: {warning}", file=sys.stderr)
     state = PolicyState.create(load_statutes(enforce_unverified=args.enforce_unverified), agencies)
     # The clock is read here, at the edge, once: every line is judged against the same instant.
     now = args.now if args.now is not None else time.time()
@@ -69,6 +73,32 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        msg = f"not an ISO date (YYYY-MM-DD): {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def _cmd_law(args: argparse.Namespace) -> int:
+    from streamguard.core.lawbook import describe_book, describe_state
+    from streamguard.core.statutes import load_statutes
+
+    # Every provision is loaded, so one switched off by --no-unverified is listed as such.
+    book = load_statutes(enforce_unverified=True)
+    today = args.on if args.on is not None else dt.datetime.now(dt.UTC).date()
+    if args.state is None:
+        lines = describe_book(book, enforce_unverified=args.enforce_unverified, today=today)
+    else:
+        lines = describe_state(
+            book, args.state, enforce_unverified=args.enforce_unverified, today=today
+        )
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
 # Commands with their own argument parsers, in their own modules; `main` hands them the rest of
 # the command line untouched so `streamguard kafka --help` and friends reach the right parser.
 _DELEGATED: dict[str, tuple[str, str, str]] = {
@@ -91,6 +121,16 @@ _DELEGATED: dict[str, tuple[str, str, str]] = {
         "streamguard.exports.cli",
         "main_audit",
         "audit a vendor search-log export (Flock, transparency portal) against the law",
+    ),
+    "keys": (
+        "streamguard.keytool",
+        "main_keys",
+        "create (Ed25519), check and convert the keys that sign control records",
+    ),
+    "sign": (
+        "streamguard.keytool",
+        "main_sign",
+        "sign policy_change and agency records with a private key file",
     ),
     "audit-sharing": (
         "streamguard.exports.sharing_cli",
@@ -160,13 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--keys",
         type=Path,
         metavar="KEYS.json",
-        help="policy-change signing secrets; without it every change is rejected",
+        help="KEYS.json v1.1: the keys that sign policy changes and agency records; without "
+        "it every change and agency line is rejected",
     )
     evaluate.add_argument(
         "--now",
         type=_timestamp,
         metavar="TS",
-        help="fix the clock for retention checks (default: the current time)",
+        help="fix the clock for retention and replay checks (default: the current time)",
     )
     evaluate.add_argument(
         "--no-unverified",
@@ -181,6 +222,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("texts", nargs="*", metavar="TEXT")
     classify.set_defaults(handler=_cmd_classify)
+
+    law = commands.add_parser(
+        "law",
+        help="print the law enforced for a state: each provision, its citation, verified or not",
+    )
+    law.add_argument("state", nargs="?", metavar="STATE", help="two-letter code; none lists all")
+    law.add_argument(
+        "--no-unverified",
+        dest="enforce_unverified",
+        action="store_false",
+        help="show the rule as `evaluate --no-unverified` enforces it",
+    )
+    law.add_argument(
+        "--on", type=_date, metavar="YYYY-MM-DD", help="date the in-force and repeal notes refer to"
+    )
+    law.set_defaults(handler=_cmd_law)
 
     for command, (_, _, summary) in _DELEGATED.items():
         commands.add_parser(command, help=summary, add_help=False)

@@ -71,7 +71,9 @@ class WorkerSettings:
     keys_path: Path | None = field(
         default=None,
         metadata=_env(
-            "KEYS", "KEYS.json with policy-change signing secrets; unset: every change is rejected"
+            "KEYS",
+            "KEYS.json v1.1 (docs/keys.md): the keys that sign policy changes and agency "
+            "records; unset: every one is rejected",
         ),
     )
     checkpoint_key: Path | None = field(

@@ -195,7 +195,9 @@ def test_org_audit_and_portal_layouts(agencies: Path, tmp_path: Path) -> None:
     lines = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
     assert [line["agency_id"] for line in lines] == ["or-eugene-pd", "or-eugene-pd"]
     assert [line["org"] for line in lines] == [None, None]
-    assert lines[0]["codes"] == ["BROAD_SEARCH"] and lines[1]["codes"] == ["MISSING_PURPOSE"]
+    # Oregon SB 1516 (2026) wants a justification for every search: "investigation" is none.
+    assert lines[0]["codes"] == ["VAGUE_PURPOSE", "BROAD_SEARCH"]
+    assert lines[1]["codes"] == ["MISSING_PURPOSE"]
     assert "no organization column" in result.stdout
     # Oregon limits retention, but a portal audit has no Time Frame: said, not guessed.
     assert "RETENTION_EXCEEDED: the owner's law limits retention" in result.stdout

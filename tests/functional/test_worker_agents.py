@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from streamguard import serde
 from streamguard.core.models import Agency
 from streamguard.core.statutes import load_statutes
+from streamguard.core.timeutil import format_ts
 from streamguard.local.testing import plate_read, policy_change, search_request
 from streamguard.settings import WorkerSettings
 from streamguard.stream.types import BatchResult
@@ -229,7 +230,8 @@ def test_last_batch_of_a_burst_reaches_the_gauge() -> None:
     counters: dict[str, int] = {}
     heads: dict[str, Any] = {}
     for offset in range(3):  # three batches within the same second
-        search = search_request("tx-houston-pd", networks=["tx-houston-pd"])
+        # Dated at the worker's clock: a search from the future is SCHEMA_INVALID.
+        search = search_request("tx-houston-pd", networks=["tx-houston-pd"], ts=format_ts(clock[0]))
         message = InMessage("searches", "s", 0, offset, b"tx-houston-pd", serde.dumps(search))
         result = proc.process([message], now=clock[0], counters=counters, heads=heads)
         counters.update(result.counters)

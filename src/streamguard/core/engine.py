@@ -13,6 +13,8 @@ from typing import Any, Final
 
 from streamguard.core import codes
 from streamguard.core.classifier import classify
+from streamguard.core.control import apply_agency_record, apply_change
+from streamguard.core.keys import Key
 from streamguard.core.models import (
     Agency,
     Decision,
@@ -22,17 +24,19 @@ from streamguard.core.models import (
     ReadDecision,
     Reason,
     SearchDecision,
-    UpsertDecision,
 )
 from streamguard.core.policy import (
     PolicyState,
-    apply_change,
+    Relation,
+    RetentionLimit,
+    own_retention_limit,
     purpose_law_reasons,
     recipient_class_law_reasons,
     recipient_law_reasons,
+    requester_relation,
 )
-from streamguard.core.registry import agency_from_record
-from streamguard.core.timeutil import parse_ts
+from streamguard.core.replay import ReplayMemory
+from streamguard.core.timeutil import format_ts, parse_ts
 from streamguard.core.verdicts import (
     AccessKey,
     Pool,
@@ -47,6 +51,15 @@ __all__ = ("decide_event", "decide_read", "decide_search", "normalize_plate", "p
 
 _CONTRACT: Final = "StreamGuard wire contract v1"
 _SCOPES: Final = frozenset(("national", "statewide", "networks"))
+# How far ahead of the deciding clock an event may be dated: producers' clocks drift, but a read
+# or search from the future would dodge retention and land in windows not yet counted. The same
+# 5 minutes as the contract's FUTURE_DATED for policy changes (docs/contract.md, section 2a).
+FUTURE_TOLERANCE: Final = 300.0
+# Case numbers that name no case: what officers type to get past a required field.
+_NO_CASE: Final = frozenset(
+    ("n/a", "na", "n.a.", "none", "null", "nil", "unknown", "unk", "tbd", "tba", "x", "xx")
+)
+_NO_CASE_CHARS: Final = frozenset("-_0./*?# ")
 _PLATE_JUNK: Final = str.maketrans("", "", " -\t")
 # Verdicts of the snapshot decided last (see streamguard.core.verdicts).
 _CACHES: Final = VerdictCaches()
@@ -74,19 +87,41 @@ def _malformed(
     )
 
 
-def _search_schema_error(event: Mapping[str, Any]) -> tuple[str | None, float | None]:
+def _dated_error(event: Mapping[str, Any], now: float) -> str | None:
+    """What is wrong with an event's `ts`: not a timestamp, or too far after the clock."""
+    ts = parse_ts(event.get("ts"))
+    if ts is None:
+        return "field 'ts' must be an ISO-8601 timestamp"
+    if ts > now + FUTURE_TOLERANCE:
+        return (
+            f"field 'ts' is {event['ts']}, {ts - now:,.0f} s after the deciding clock "
+            f"({format_ts(now)}); an event may be dated at most 5 minutes ahead"
+        )
+    return None
+
+
+def _search_schema_error(event: Mapping[str, Any], now: float) -> tuple[str | None, float | None]:
     """What is wrong with a search_request, or None and the start of the asked-for window
     (None when open), parsed once as it is checked."""
     if not isinstance(event.get("search_id"), str) or not event["search_id"]:
         return "field 'search_id' must be a non-empty string", None
-    if parse_ts(event.get("ts")) is None:
-        return "field 'ts' must be an ISO-8601 timestamp", None
+    dated = _dated_error(event, now)
+    if dated is not None:
+        return dated, None
     requester = event.get("requester")
-    if not isinstance(requester, Mapping) or not isinstance(requester.get("agency_id"), str):
-        return "field 'requester' must be an object with a string 'agency_id'", None
-    if not isinstance(requester.get("user_id"), str):
-        return "field 'requester.user_id' must be a string", None
-    if event.get("scope") not in _SCOPES:
+    if (
+        not isinstance(requester, Mapping)
+        or not isinstance(requester.get("agency_id"), str)
+        or not requester["agency_id"]
+    ):
+        return "field 'requester' must be an object with a non-empty string 'agency_id'", None
+    user_id = requester.get("user_id")
+    if not isinstance(user_id, str) or not user_id.strip():
+        # Cal. Civ. Code § 1798.90.52(a) logs the username of every access: a search by no
+        # one cannot be logged as the law requires.
+        return "field 'requester.user_id' must be a non-empty string (the user is logged)", None
+    scope = event.get("scope")
+    if not isinstance(scope, str) or scope not in _SCOPES:
         return "field 'scope' must be one of national, statewide, networks", None
     networks = event.get("networks", [])
     if not isinstance(networks, list) or not all(isinstance(n, str) for n in networks):
@@ -99,14 +134,29 @@ def _search_schema_error(event: Mapping[str, Any]) -> tuple[str | None, float | 
     asked_from = parse_ts(query.get("from"))
     if query.get("from") is not None and asked_from is None:
         return "field 'query.from' must be an ISO-8601 timestamp or null", None
-    if query.get("to") is not None and parse_ts(query["to"]) is None:
+    asked_to = parse_ts(query.get("to"))
+    if query.get("to") is not None and asked_to is None:
         return "field 'query.to' must be an ISO-8601 timestamp or null", None
+    if asked_from is not None and asked_to is not None and asked_from > asked_to:
+        return (
+            f"field 'query.from' ({query['from']}) is after 'query.to' ({query['to']}): "
+            "the window asks for nothing"
+        ), None
     if query.get("plate") is not None and not isinstance(query["plate"], str):
         return "field 'query.plate' must be a string or null", None
     for name in ("reason", "case_number", "offense_type", "search_type"):
         if event.get(name) is not None and not isinstance(event[name], str):
             return f"field {name!r} must be a string or null", None
     return None, asked_from
+
+
+def names_a_case(case_number: object) -> bool:
+    """Whether `case_number` names a case: a placeholder ("n/a", "-", "none", "0", "unknown")
+    only fills the field."""
+    if not isinstance(case_number, str):
+        return False
+    text = case_number.strip().lower()
+    return bool(text) and text not in _NO_CASE and not set(text) <= _NO_CASE_CHARS
 
 
 def purpose_text(event: Mapping[str, Any]) -> str:
@@ -181,31 +231,40 @@ def _access_reasons(
     return tuple(found)
 
 
-def _purpose_reasons(
-    state: PolicyState, cache: VerdictCache, owner_id: str, purpose: Purpose
+def _owner_purpose_reasons(
+    state: PolicyState, owner: Agency, purpose: Purpose, relation: Relation
 ) -> tuple[Reason, ...]:
-    """What the owner's state law and settings say about the stated purpose."""
-    by_purpose = cache.purposes.get(owner_id)
+    """What the owner's state law and settings say about the stated purpose of a requester
+    with this relation to the owner."""
+    owner_id = owner.agency_id
+    found = purpose_law_reasons(state.rule_for(owner), owner, purpose.categories, relation)
+    if state.settings_for(owner_id).require_case_number and not purpose.has_case_number:
+        found.append(
+            Reason(
+                codes.MISSING_CASE_NUMBER,
+                f"owner setting require_case_number of {owner_id}",
+                f"{owner_id} requires a case number for every search (a placeholder such as "
+                "'n/a' names no case)",
+                owner_id,
+            )
+        )
+    return tuple(found)
+
+
+def _purpose_reasons(
+    state: PolicyState, cache: VerdictCache, owner: Agency, purpose: Purpose, relation: Relation
+) -> tuple[Reason, ...]:
+    """`_owner_purpose_reasons`, cached per owner."""
+    by_purpose = cache.purposes.get(owner.agency_id)
     if by_purpose is None:
-        by_purpose = remember(cache.purposes, owner_id, {})
+        by_purpose = remember(cache.purposes, owner.agency_id, {})
     else:
-        cached = by_purpose.get(purpose)
+        cached = by_purpose.get((purpose, relation))
         if cached is not None:
             return cached
-    owner = state.agencies.get(owner_id)
-    found: list[Reason] = []
-    if owner is not None:
-        found.extend(purpose_law_reasons(state.rule_for(owner), owner, purpose.categories))
-        if state.settings_for(owner_id).require_case_number and not purpose.has_case_number:
-            found.append(
-                Reason(
-                    codes.MISSING_CASE_NUMBER,
-                    f"owner setting require_case_number of {owner_id}",
-                    f"{owner_id} requires a case number for every search",
-                    owner_id,
-                )
-            )
-    reasons = by_purpose[purpose] = tuple(found)
+    reasons = by_purpose[purpose, relation] = _owner_purpose_reasons(
+        state, owner, purpose, relation
+    )
     return reasons
 
 
@@ -223,28 +282,30 @@ def _verdict(
         if verdict is not None:
             return verdict
     owner_id = key.owner_id
+    owner = state.agencies.get(owner_id)
+    if owner is None:
+        return NetworkVerdict(owner_id, (_unknown_owner(owner_id),))
     reasons = cache.access.get(key)
     if reasons is None:
-        owner = state.agencies.get(owner_id)
-        if owner is None:
-            return NetworkVerdict(
-                owner_id,
-                (
-                    Reason(
-                        codes.UNKNOWN_OWNER,
-                        f"{_CONTRACT}, section 3",
-                        f"owner network {owner_id} is not in the registry; nothing is shared "
-                        "with an unknown owner",
-                        owner_id,
-                    ),
-                ),
-            )
         reasons = remember(cache.access, key, _access_reasons(state, requester, owner, key))
     if by_purpose is None:
         by_purpose = remember(cache.verdicts, key, {})
-    verdict = NetworkVerdict(owner_id, reasons + _purpose_reasons(state, cache, owner_id, purpose))
+    # The relation is the key's (the requester's state and class), so the cache stays sound.
+    relation = requester_relation(owner, requester)
+    verdict = NetworkVerdict(
+        owner_id, reasons + _purpose_reasons(state, cache, owner, purpose, relation)
+    )
     by_purpose[purpose] = verdict
     return verdict
+
+
+def _unknown_owner(owner_id: str) -> Reason:
+    return Reason(
+        codes.UNKNOWN_OWNER,
+        f"{_CONTRACT}, section 3",
+        f"owner network {owner_id} is not in the registry; nothing is shared with an unknown owner",
+        owner_id,
+    )
 
 
 def _pool(state: PolicyState, cache: VerdictCache, requester: Agency, key: PoolKey) -> Pool:
@@ -385,40 +446,30 @@ def decide_search(
     event: Mapping[str, Any], state: PolicyState, now: float, *, rate_limited: bool = False
 ) -> SearchDecision | MalformedDecision:
     """Decide a search_request per owner network in its scope."""
-    problem, asked_from = _search_schema_error(event)
+    problem, asked_from = _search_schema_error(event, now)
     if problem is not None:
         return _malformed(state, _text_id(event, "search_id"), "search_request", problem)
     requester_id: str = event["requester"]["agency_id"]
     requester = state.agencies.get(requester_id)
     categories = classify(purpose_text(event))
-    case_number = event.get("case_number")
-    has_case_number = isinstance(case_number, str) and bool(case_number.strip())
+    purpose = Purpose(categories, names_a_case(event.get("case_number")))
     scope: str = event["scope"]
     search_reasons = _search_level_reasons(
         requester_id, requester is not None, categories, state, rate_limited
     )
 
     verdicts: tuple[NetworkVerdict, ...]
+    limited: tuple[int, ...] | None = None  # indices with a retention limit; None: look all up
     if requester is None:
-        # Without a known requester there is no own network and no home state.
-        owners = (
-            list(dict.fromkeys(event["networks"]))
-            if scope == "networks"
-            else sorted(state.national_owners)
-            if scope == "national"
-            else []
-        )
-        verdicts = tuple(
-            NetworkVerdict(
-                o, tuple(Reason(r.code, r.citation, r.detail, o) for r in search_reasons)
+        verdicts = _unknown_requester_verdicts(event, state, scope, purpose, search_reasons)
+        if asked_from is not None and state.retention_limits:
+            verdicts = tuple(
+                _past_retention(state, v, asked_from, now, "the asked-for window") for v in verdicts
             )
-            for o in owners
-        )
         allowed = 0
     elif scope == "networks":
         cache = _CACHES.of(state)
         requester_class = _KIND_CLASSES.get(requester.kind, "public")
-        purpose = Purpose(categories, has_case_number)
         verdicts = tuple(
             _verdict(
                 state,
@@ -436,10 +487,7 @@ def decide_search(
         allowed = sum(1 for v in verdicts if not v.reasons)
     else:
         asked = PoolKey(
-            requester.state,
-            _KIND_CLASSES.get(requester.kind, "public"),
-            scope,
-            Purpose(categories, has_case_number),
+            requester.state, _KIND_CLASSES.get(requester.kind, "public"), scope, purpose
         )
         verdicts, limited, allowed = _fan_out(state, _CACHES.of(state), requester, asked)
         if asked_from is not None and limited:
@@ -451,6 +499,7 @@ def decide_search(
                     allowed -= 1
             verdicts = tuple(changed)
 
+    clamped: tuple[tuple[str, float], ...] = ()
     if search_reasons:
         if requester is not None:
             # A search-level violation denies every network; say which one on each.
@@ -463,10 +512,10 @@ def decide_search(
         outcome = "denied"
     elif allowed == 0:
         outcome = "denied"
-    elif allowed == len(verdicts):
-        outcome = "approved"
     else:
-        outcome = "partial"
+        outcome = "approved" if allowed == len(verdicts) else "partial"
+        if asked_from is None and state.retention_limits:
+            clamped = _clamps(state, verdicts, limited, now)
     return SearchDecision(
         event_id=event["search_id"],
         outcome=outcome,
@@ -474,15 +523,67 @@ def decide_search(
         verdicts=verdicts,
         policy_version=state.version,
         categories=categories,
+        clamped=clamped,
     )
 
 
-def _read_schema_error(event: Mapping[str, Any]) -> str | None:
+def _clamps(
+    state: PolicyState,
+    verdicts: tuple[NetworkVerdict, ...],
+    limited: tuple[int, ...] | None,
+    now: float,
+) -> tuple[tuple[str, float], ...]:
+    """(owner, earliest read time) of each allowed owner whose retention limit bounds an open
+    window. A limit reaching back before 1970 bounds nothing an ALPR holds, and is written as
+    the epoch so that it stays a timestamp."""
+    indices = range(len(verdicts)) if limited is None else limited
+    found: list[tuple[str, float]] = []
+    for i in indices:
+        verdict = verdicts[i]
+        limit = state.retention_limits.get(verdict.agency_id)
+        if limit is not None and not verdict.reasons:
+            found.append((verdict.agency_id, max(0.0, now - limit[0])))
+    return tuple(found)
+
+
+def _unknown_requester_verdicts(
+    event: Mapping[str, Any],
+    state: PolicyState,
+    scope: str,
+    purpose: Purpose,
+    search_reasons: list[Reason],
+) -> tuple[NetworkVerdict, ...]:
+    """The networks of a search by an agency outside the registry, each with every code that
+    applies without knowing the requester's state and kind: the search-level ones, an unknown
+    owner, and what each owner's law and settings say of the purpose (a prohibition for some
+    requesters only applies too: the requester could be any of them). Recipient rules need the
+    requester's state and kind and are not guessed. Without a home state there is no
+    statewide pool and no own network."""
+    if scope == "networks":
+        owners = list(dict.fromkeys(event["networks"]))
+    elif scope == "national":
+        owners = sorted(state.national_owners)
+    else:
+        owners = []
+    verdicts: list[NetworkVerdict] = []
+    for owner_id in owners:
+        reasons = _tagged(search_reasons, owner_id)
+        owner = state.agencies.get(owner_id)
+        if owner is None:
+            reasons += (_unknown_owner(owner_id),)
+        else:
+            reasons += _owner_purpose_reasons(state, owner, purpose, "unknown")
+        verdicts.append(NetworkVerdict(owner_id, reasons))
+    return tuple(verdicts)
+
+
+def _read_schema_error(event: Mapping[str, Any], now: float) -> str | None:
     for name in ("read_id", "agency_id", "plate"):
         if not isinstance(event.get(name), str) or not event[name]:
             return f"field {name!r} must be a non-empty string"
-    if parse_ts(event.get("ts")) is None:
-        return "field 'ts' must be an ISO-8601 timestamp"
+    dated = _dated_error(event, now)
+    if dated is not None:
+        return dated
     share_to = event.get("share_to", [])
     if not isinstance(share_to, list) or not all(isinstance(a, str) for a in share_to):
         return "field 'share_to' must be a list of agency ids"
@@ -491,35 +592,71 @@ def _read_schema_error(event: Mapping[str, Any]) -> str | None:
         isinstance(confidence, bool) or not isinstance(confidence, int | float)
     ):
         return "field 'confidence' must be a number"
+    if event.get("hotlist_hit") is not None and not isinstance(event["hotlist_hit"], bool):
+        return "field 'hotlist_hit' must be true, false or null"
+    for name in ("camera_id", "plate_state"):
+        if event.get(name) is not None and not isinstance(event[name], str):
+            return f"field {name!r} must be a string or null"
+    if event.get("location") is not None and not isinstance(event["location"], Mapping):
+        return "field 'location' must be an object or null"
     return None
+
+
+def _read_retention(
+    state: PolicyState, event: Mapping[str, Any], owner: Agency
+) -> RetentionLimit | None:
+    """The retention limit a read of `owner` is held to. A hotlist hit that the statute exempts
+    from its purge is held to the owner's own `retention_days` only."""
+    limit = state.retention_limits.get(owner.agency_id)
+    if limit is not None and event.get("hotlist_hit") is True:
+        retention = state.rule_for(owner).retention
+        if retention is not None and retention.hotlist_exempt:
+            return own_retention_limit(owner, state.settings_for(owner.agency_id))
+    return limit
 
 
 def decide_read(
     event: Mapping[str, Any], state: PolicyState, now: float
 ) -> ReadDecision | MalformedDecision:
-    """Decide a plate_read per recipient in its `share_to` list."""
-    problem = _read_schema_error(event)
+    """Decide a plate_read per recipient in its `share_to` list.
+
+    A read past its owner's retention limit may be neither kept nor forwarded: it is denied as
+    a whole (a read-level RETENTION_EXCEEDED), with or without recipients, and each recipient
+    says so too.
+    """
+    problem = _read_schema_error(event, now)
     if problem is not None:
         return _malformed(state, _text_id(event, "read_id"), "plate_read", problem)
     owner_id: str = event["agency_id"]
     owner = state.agencies.get(owner_id)
     read_ts = parse_ts(event["ts"])
     assert read_ts is not None  # checked by the schema
+    late: Reason | None = None
+    if owner is not None:
+        limit = _read_retention(state, event, owner)
+        if limit is not None and read_ts < now - limit[0]:
+            late = Reason(
+                codes.RETENTION_EXCEEDED,
+                limit[1],
+                f"the read is older than the {limit[2]} {owner_id} may keep ALPR data",
+                owner_id,
+            )
     verdicts: list[NetworkVerdict] = []
     for recipient_id in dict.fromkeys(event.get("share_to", [])):
         verdicts.append(
             NetworkVerdict(
-                recipient_id, _recipient_reasons(state, owner, owner_id, recipient_id, read_ts, now)
+                recipient_id, _recipient_reasons(state, owner, owner_id, recipient_id, late)
             )
         )
     allowed = sum(1 for v in verdicts if v.allowed)
-    if allowed == len(verdicts):
-        outcome = "shared"  # includes a read with no recipients: nothing leaves the owner
-    elif allowed == 0:
+    if late is not None or (verdicts and allowed == 0):
         outcome = "denied"
+    elif allowed == len(verdicts):
+        outcome = "shared"  # includes a read with no recipients: nothing leaves the owner
     else:
         outcome = "partial"
-    return ReadDecision(event["read_id"], outcome, (), tuple(verdicts), state.version)
+    read_reasons = (late,) if late is not None else ()
+    return ReadDecision(event["read_id"], outcome, read_reasons, tuple(verdicts), state.version)
 
 
 def _recipient_reasons(
@@ -527,8 +664,7 @@ def _recipient_reasons(
     owner: Agency | None,
     owner_id: str,
     recipient_id: str,
-    read_ts: float,
-    now: float,
+    late: Reason | None,
 ) -> tuple[Reason, ...]:
     if owner is None:
         return (
@@ -541,44 +677,37 @@ def _recipient_reasons(
         )
     recipient = state.agencies.get(recipient_id)
     if recipient is None:
-        return (
+        found = [
             Reason(
                 codes.UNKNOWN_REQUESTER,
                 f"{_CONTRACT}, section 3",
                 f"recipient {recipient_id} is not in the registry; nothing is shared with an "
                 "unknown agency",
                 recipient_id,
-            ),
-        )
-    settings = state.settings_for(owner_id)
-    found: list[Reason] = []
-    if recipient_id != owner_id:
-        reachable = recipient_id in settings.share_with and (
-            not recipient.is_federal or settings.federal_sharing
-        )
-        if not reachable:
-            found.append(
-                Reason(
-                    codes.NOT_SHARED,
-                    f"{_CONTRACT}, section 2 (access)",
-                    f"{owner_id} does not share its reads with {recipient_id}",
-                    recipient_id,
+            )
+        ]
+    else:
+        settings = state.settings_for(owner_id)
+        found = []
+        if recipient_id != owner_id:
+            reachable = recipient_id in settings.share_with and (
+                not recipient.is_federal or settings.federal_sharing
+            )
+            if not reachable:
+                found.append(
+                    Reason(
+                        codes.NOT_SHARED,
+                        f"{_CONTRACT}, section 2 (access)",
+                        f"{owner_id} does not share its reads with {recipient_id}",
+                        recipient_id,
+                    )
                 )
-            )
-    found.extend(
-        Reason(r.code, r.citation, r.detail, recipient_id)
-        for r in recipient_law_reasons(state.rule_for(owner), owner, recipient, settings)
-    )
-    limit = state.retention_limits.get(owner_id)
-    if limit is not None and read_ts < now - limit[0]:
-        found.append(
-            Reason(
-                codes.RETENTION_EXCEEDED,
-                limit[1],
-                f"the read is older than the {limit[2]} {owner_id} may keep ALPR data",
-                recipient_id,
-            )
+        found.extend(
+            Reason(r.code, r.citation, r.detail, recipient_id)
+            for r in recipient_law_reasons(state.rule_for(owner), owner, recipient, settings)
         )
+    if late is not None:
+        found.append(Reason(late.code, late.citation, late.detail, recipient_id))
     return tuple(found)
 
 
@@ -586,15 +715,20 @@ def decide_event(
     event: Event,
     state: PolicyState,
     now: float,
-    keys: Mapping[str, bytes],
+    keys: Mapping[str, Key],
     *,
+    memory: ReplayMemory,
     rate_limited: bool = False,
+    source: str | None = None,
 ) -> tuple[PolicyState, Decision]:
     """Decide one decoded input event (`streamguard.stream.intake` decodes them).
 
-    Policy changes and registry upserts and deletions return the next snapshot; everything
-    else returns `state` itself. `rate_limited` says the requester of a search is past its
-    rate limit (the worker counts searches; evaluate does not).
+    Policy changes and agency records are control records (`streamguard.core.control`):
+    verified against `keys` and the replay `memory`, they return the next snapshot; the caller
+    remembers them (`control.replay_entry_for`). Everything else returns `state` itself.
+    `rate_limited` says the requester of a search is past its rate limit (the worker counts
+    searches; evaluate does not). `source` is where a control record was read, for telling a
+    redelivery from a replay.
     """
     body = event.body
     if event.kind == "search_request":
@@ -602,15 +736,8 @@ def decide_event(
     if event.kind == "plate_read":
         return state, decide_read(body, state, now)
     if event.kind == "policy_change":
-        return apply_change(state, body, keys)
-    if event.kind == "agency" and event.deleted and event.event_id is not None:
-        new_state = state.without_agency(event.event_id)
-        return new_state, UpsertDecision(event.event_id, True, new_state.version)
+        return apply_change(state, body, keys, memory, now, source=source)
     if event.kind == "agency":
-        result = agency_from_record(body)
-        if isinstance(result, str):
-            return state, _malformed(state, event.event_id, "agency", result)
-        new_state = state.with_agency(result)
-        return new_state, UpsertDecision(result.agency_id, False, new_state.version)
+        return apply_agency_record(state, event, keys, memory, now, source=source)
     msg = f"not an event kind: {event.kind!r}"
     raise ValueError(msg)

@@ -150,6 +150,9 @@ class SearchDecision(_PerNetwork):
     verdicts: tuple[NetworkVerdict, ...]
     policy_version: str
     categories: tuple[str, ...] = ()
+    # A search that names no window start asks for everything: on each allowed owner with a
+    # retention limit the window is clamped to the limit. (owner id, earliest read time).
+    clamped: tuple[tuple[str, float], ...] = ()
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -223,23 +226,24 @@ class MalformedDecision:
 
 @dataclass(frozen=True, slots=True)
 class UpsertDecision:
-    """A registry entry added, replaced or deleted."""
+    """A registry entry added, replaced or deleted, or an agency record rejected (`reasons`)."""
 
     event_id: str
     deleted: bool = False
     policy_version: str = ""
+    reasons: tuple[Reason, ...] = field(default=())
+
+    @property
+    def applied(self) -> bool:
+        return not self.reasons
 
     @property
     def outcome(self) -> str:
-        return "upserted"
+        return "rejected" if self.reasons else "upserted"
 
     @property
     def codes(self) -> tuple[str, ...]:
-        return ()
-
-    @property
-    def reasons(self) -> tuple[Reason, ...]:
-        return ()
+        return tuple(dict.fromkeys(r.code for r in self.reasons))
 
 
 Decision = SearchDecision | ReadDecision | ChangeDecision | MalformedDecision | UpsertDecision

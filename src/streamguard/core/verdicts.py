@@ -104,8 +104,9 @@ class VerdictCache:
         self.verdicts: dict[AccessKey, dict[Purpose, NetworkVerdict]] = {}
         # Access key -> the access reasons, shared by every purpose.
         self.access: dict[AccessKey, tuple[Reason, ...]] = {}
-        # Owner id -> purpose -> what the owner's law and settings say about it.
-        self.purposes: dict[str, dict[Purpose, tuple[Reason, ...]]] = {}
+        # Owner id -> (purpose, the requester's relation to the owner) -> what the owner's law
+        # and settings say about it (a shield law bars a purpose for some relations only).
+        self.purposes: dict[str, dict[tuple[Purpose, str], tuple[Reason, ...]]] = {}
         self.pools: dict[PoolKey, Pool] = {}
         self._declarations: Mapping[str, frozenset[str]] | None = None
 

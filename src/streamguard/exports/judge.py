@@ -18,7 +18,11 @@ from streamguard.core import codes
 from streamguard.core.classifier import classify
 from streamguard.core.engine import purpose_text
 from streamguard.core.models import Agency, OwnerSettings, Reason
-from streamguard.core.policy import purpose_law_reasons, recipient_law_reasons
+from streamguard.core.policy import (
+    purpose_law_reasons,
+    recipient_law_reasons,
+    requester_relation,
+)
 from streamguard.core.statutes import StateRule, StatuteBook
 from streamguard.exports.layouts import ExportRow, Layout, MalformedRow, Presence, is_redacted
 from streamguard.exports.orgs import OrgResolver, Resolution
@@ -111,7 +115,7 @@ def access_reasons(
                 owner_id,
             )
         )
-    found.extend(purpose_law_reasons(rule, owner, cats))
+    found.extend(purpose_law_reasons(rule, owner, cats, requester_relation(owner, requester)))
     retention = rule.retention
     if (
         retention is not None

@@ -26,6 +26,7 @@ from streamguard.core.models import (
     SearchDecision,
     UpsertDecision,
 )
+from streamguard.core.timeutil import format_ts
 
 __all__ = (
     "NAMESPACE",
@@ -34,6 +35,7 @@ __all__ = (
     "alert_record",
     "approved_search",
     "audit_fields",
+    "clamped_windows",
     "decision_id",
     "quarantine_kind",
     "quarantine_record",
@@ -121,10 +123,16 @@ def _denied(decision: SearchDecision | ReadDecision) -> list[dict[str, Any]]:
     return [{"agency_id": v.agency_id, "codes": list(v.codes)} for v in decision.denied]
 
 
+def clamped_windows(decision: SearchDecision) -> list[dict[str, Any]]:
+    """The window each allowed owner may answer an open-ended search with (additive field
+    `clamped_windows`): reads from `from` on, its retention limit (docs/contract.md, section 2)."""
+    return [{"agency_id": owner, "from": format_ts(start)} for owner, start in decision.clamped]
+
+
 def approved_search(
     event: Mapping[str, Any], decision: SearchDecision, did: str, decided_at: str
 ) -> dict[str, Any]:
-    return {
+    record = {
         **event,
         "decision_id": did,
         "decided_at": decided_at,
@@ -132,6 +140,9 @@ def approved_search(
         "denied_networks": _denied(decision),
         "policy_version": decision.policy_version,
     }
+    if decision.clamped:
+        record["clamped_windows"] = clamped_windows(decision)
+    return record
 
 
 def shared_read(
@@ -302,6 +313,7 @@ def audit_fields(
             "scope": event["scope"],
             "query_from": query.get("from"),
             "query_to": query.get("to"),
+            **({"clamped_windows": clamped_windows(decision)} if decision.clamped else {}),
             "allowed": list(decision.allowed),
             "denied": [v.agency_id for v in decision.denied],
         }

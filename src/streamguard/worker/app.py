@@ -21,7 +21,8 @@ Design notes (see docs/streaming.md for the whole picture):
   keys are aggregated per batch (one write per key per batch) and expired by event-time
   watermark (`streamguard.stream.windows`).
 * Registry, owner settings and their revision counters are GlobalTables: every worker sees every
-  policy change, whichever worker verified it. Decision agents rebuild their immutable
+  policy change, whichever worker verified it. So is the replay memory of control records
+  (`control-decided`, `control-applied`). Decision agents rebuild their immutable
   PolicyState only when the sum of the revision counters moves.
 * concurrency=1 on every agent (faust #606: concurrency > 1 can commit past unprocessed
   offsets); throughput comes from partitions and batching.
@@ -40,11 +41,12 @@ from typing import Any, Final, cast
 
 import faust
 
+from streamguard.core.keys import Key
 from streamguard.core.models import Agency
 from streamguard.core.statutes import StatuteBook
 from streamguard.settings import WorkerSettings
 from streamguard.stream.processor import BatchProcessor
-from streamguard.stream.tables import build_state
+from streamguard.stream.tables import TableReplayMemory, build_state
 from streamguard.stream.types import BatchResult, InMessage, MetricsSink
 from streamguard.trail.tail import AuditTail
 from streamguard.worker.checkpoints import Transparency, install_transparency
@@ -93,7 +95,7 @@ class StreamguardWorker:
     app: faust.App
     statutes: StatuteBook
     file_agencies: tuple[Agency, ...]
-    keys: Mapping[str, bytes]
+    keys: Mapping[str, Key]
     salt: bytes
     metrics: MetricsSink
     topics: dict[str, str]  # role -> topic name
@@ -143,7 +145,15 @@ class StreamguardWorker:
         if proc is None:
             state = build_state(self.statutes, self.file_agencies, (), (), 0)
             proc = BatchProcessor(
-                self.settings, state, self.keys, self.salt, self.metrics, self.clock
+                self.settings,
+                state,
+                self.keys,
+                self.salt,
+                self.metrics,
+                self.clock,
+                replay=TableReplayMemory(
+                    self.tables["control_decided"], self.tables["control_applied"]
+                ),
             )
             self.processors[name] = proc
         return proc
@@ -337,6 +347,11 @@ def _tables(app: faust.App, partitions: int) -> dict[str, Any]:
         "registry": table("registry", None, is_global=True),
         "owner_settings": table("owner-settings", None, is_global=True),
         "policy_meta": table("policy-meta", int, is_global=True),
+        # The replay memory of control records (docs/contract.md section 2a): global, so every
+        # worker refuses a replay whichever partition it arrives on, and changelogged, so a
+        # restart or a new worker refuses it too.
+        "control_decided": table("control-decided", None, is_global=True),
+        "control_applied": table("control-applied", None, is_global=True),
     }
 
 
@@ -345,7 +360,7 @@ def build_worker(
     *,
     statutes: StatuteBook,
     file_agencies: Sequence[Agency],
-    keys: Mapping[str, bytes],
+    keys: Mapping[str, Key],
     salt: bytes,
     metrics: MetricsSink,
     clock: Callable[[], float] = time.time,

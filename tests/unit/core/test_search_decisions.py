@@ -8,8 +8,8 @@ import pytest
 
 from streamguard.core.engine import decide_search
 from streamguard.core.models import MalformedDecision, SearchDecision
-from streamguard.core.policy import PolicyState, apply_change
-from tests.helpers import KEYS, NOW, change, search
+from streamguard.core.policy import PolicyState
+from tests.helpers import KEYS, NOW, apply_change, change, search
 
 DAY = 86_400.0
 
@@ -320,7 +320,12 @@ def test_every_applicable_code_is_listed_once(state: PolicyState) -> None:
         "PROHIBITED_PURPOSE_IMMIGRATION",
     )
     assert len(decision.denied) == 3
-    assert network_codes(decision)["va-richmond-pd"] == ("NOT_SHARED", "OUT_OF_STATE_RECIPIENT")
+    # Virginia allows only its listed criminal-investigation purposes (Va. Code § 2.2-5517).
+    assert network_codes(decision)["va-richmond-pd"] == (
+        "NOT_SHARED",
+        "OUT_OF_STATE_RECIPIENT",
+        "PROHIBITED_PURPOSE_IMMIGRATION",
+    )
 
 
 def test_decisions_follow_policy_changes_not_a_stale_cache(state: PolicyState) -> None:

@@ -372,9 +372,17 @@ def test_access_reasons_retention_boundary() -> None:
     ("state", "expected"),
     [
         ("CA", "Cal. Civ. Code § 1798.90.52(a)(4), (b)"),  # CA's own documented-purpose rule
-        ("WA", "Wash. ESSB 6002 (2026): logs of all data access [unverified]"),  # its access log
+        # its access log
+        ("WA", "Wash. ESSB 6002, Laws of 2026 ch. 239: logs of all data access [unverified]"),
+        # a justification for every search (SB 1516, 2026)
+        (
+            "OR",
+            "Or. SB 1516 (2026), ALPR sections: every search recorded with its justification"
+            " [unverified]",
+        ),
         ("FL", "StreamGuard baseline: an access without a stated purpose cannot be audited"),
-        ("OR", "StreamGuard baseline: an access without a stated purpose cannot be audited"),
+        # a statute on file, but no purpose rule in it
+        ("GA", "StreamGuard baseline: an access without a stated purpose cannot be audited"),
     ],
 )
 def test_missing_purpose_cites_the_owners_own_state(state: str, expected: str) -> None:
