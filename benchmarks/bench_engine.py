@@ -21,11 +21,12 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from workload import KEY_ID, SECRET, agencies_csv, build
+from workload import agencies_csv, build, keys
 
 from streamguard.core.engine import decide_event
 from streamguard.core.models import Event
 from streamguard.core.policy import PolicyState
+from streamguard.core.replay import ReplayLedger
 from streamguard.core.statutes import load_statutes
 from streamguard.stream.evaluate import evaluate_lines
 from streamguard.stream.intake import decode
@@ -50,8 +51,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    work = build(args.events, args.agencies)
-    keys = {KEY_ID: SECRET}
+    work = build(args.events, args.agencies, changes_at=NOW - 3600)
+    signing = keys(work.agencies)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.jsonl"
         with path.open("wb") as handle:
@@ -74,7 +75,7 @@ def main() -> None:
     assert len(events) == total, "the workload holds only valid events"
     ready = base_state
     for change in events[: len(work.setup)]:
-        ready, _ = decide_event(change, ready, NOW, keys)
+        ready, _ = decide_event(change, ready, NOW, signing, memory=ReplayLedger())
     parsed = events[len(work.setup) :]
     # The workload itself is a few million long-lived objects; without freezing them every
     # garbage collection rescans them, and that cost would be charged to whichever loop runs.
@@ -84,13 +85,14 @@ def main() -> None:
         state = ready
         # A fresh snapshot each run so its verdict cache starts cold, as in a real run.
         state = PolicyState.create(state.statutes, state.agencies.values(), state.settings)
+        memory = ReplayLedger()
         for event in parsed:
-            state, _ = decide_event(event, state, NOW, keys)
+            state, _ = decide_event(event, state, NOW, signing, memory=memory)
         return 0
 
     def evaluate() -> int:
         out = io.BytesIO()
-        for chunk in evaluate_lines(lines, base_state, keys, NOW):
+        for chunk in evaluate_lines(lines, base_state, signing, NOW):
             out.write(chunk)
         return out.tell()
 

@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 import orjson
-from workload import KEY_ID, SECRET, build
+from workload import build, keys
 
 from streamguard.core.statutes import load_statutes
 from streamguard.settings import WorkerSettings
@@ -59,12 +59,12 @@ def run(work: Any, setup: list[InMessage], traffic: list[InMessage], batch: int)
     metrics.register_owners(a.agency_id for a in work.agencies)
     clock = time.time
     policy = BatchProcessor(
-        settings, state, {KEY_ID: SECRET}, b"salt-0123456789abcdef", metrics, clock
+        settings, state, keys(work.agencies), b"salt-0123456789abcdef", metrics, clock
     )
     policy.process(setup, now=clock(), counters={}, heads={})
     procs = {
         role: BatchProcessor(
-            settings, policy.state, {KEY_ID: SECRET}, b"salt-0123456789abcdef", metrics, clock
+            settings, policy.state, keys(work.agencies), b"salt-0123456789abcdef", metrics, clock
         )
         for role in ("searches", "reads")
     }

@@ -44,7 +44,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bench_worker import produce_all, raw_pipeline
-from workload import KEY_ID, SECRET, Workload, agencies_csv, build
+from workload import Workload, agencies_csv, build, keys_json
 
 from streamguard.core.timeutil import format_ts, parse_ts
 from streamguard.local.broker import start_broker, stop_broker
@@ -460,7 +460,7 @@ def write_inputs(workdir: Path, work: Workload) -> tuple[Path, Path]:
     agencies = workdir / "agencies.csv"
     agencies.write_text("".join(agencies_csv(work.agencies)), encoding="utf-8")
     keys = workdir / "keys.json"
-    keys.write_text(json.dumps({KEY_ID: SECRET.decode()}), encoding="utf-8")
+    keys.write_text(json.dumps(keys_json(work.agencies)), encoding="utf-8")
     return agencies, keys
 
 

@@ -4,7 +4,8 @@ Usage:
     python benchmarks/measure_classifier.py [DATA_DIR] [--review-dir DIR]
         [--sets dev,heldout] [--compare-with REV] [--no-real]
 
-DATA_DIR is the folder of real public ALPR records (default: ../shared/data next to the repository).
+DATA_DIR is the folder of real public ALPR records (default: ../shared/data next to the
+repository; never copied into it).
 
 Real logs: prints row and distinct-reason counts per category and source. The reason texts
 themselves are written only to files under --review-dir (default: the system temp folder), never

@@ -6,17 +6,36 @@ real records: names, plates and reasons are generated.
 
 from __future__ import annotations
 
+import hashlib
 import random
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from streamguard.core.keys import HMAC_SHA256, Key, parse_keys
 from streamguard.core.models import Agency
-from streamguard.core.signing import sign_change
+from streamguard.core.signer import SigningKey
 from streamguard.core.timeutil import format_ts
 
 SECRET = b"bench-secret"
-KEY_ID = "bench"
+
+
+def signer(agency_id: str) -> SigningKey:
+    """The benchmark key of one agency: HMAC (cheap to sign and check), bound to it (v1.1)."""
+    secret = hashlib.sha256(SECRET + agency_id.encode()).hexdigest().encode()
+    return SigningKey(f"bench-{agency_id}", HMAC_SHA256, agency_id, secret)
+
+
+def keys_json(agencies: Iterable[Agency]) -> dict[str, dict[str, str]]:
+    """The KEYS.json of the workload's agencies."""
+    return {s.key_id: s.keys_entry() for s in (signer(a.agency_id) for a in agencies)}
+
+
+def keys(agencies: Iterable[Agency]) -> Mapping[str, Key]:
+    return parse_keys(keys_json(agencies), "the benchmark keys")
+
+
 # Weighted towards the states with statutes, so the law is exercised, plus many neutral ones.
 STATE_WEIGHTS = {
     "CA": 20,
@@ -83,23 +102,34 @@ def _agencies(rng: random.Random, count: int) -> list[Agency]:
     return out
 
 
-def _change(agency_id: str, n: int, setting: str, value: Any) -> dict[str, Any]:
+def _change(agency_id: str, n: int, setting: str, value: Any, at: float) -> dict[str, Any]:
+    key = signer(agency_id)
     event: dict[str, Any] = {
         "type": "policy_change",
         "change_id": f"bench-chg-{n}",
-        "ts": "2025-01-01T00:00:00Z",
+        # In order, within the replay window of the clock the benchmark decides them at.
+        "ts": format_ts(at + n / 1000),
         "agency_id": agency_id,
         "setting": setting,
         "value": value,
         "actor": {"user_id": "admin", "agency_id": agency_id},
         "ticket": f"B-{n}",
-        "key_id": KEY_ID,
+        "key_id": key.key_id,
     }
-    event["signature"] = sign_change(event, SECRET)
+    event["signature"] = key.signature("policy_change", event)
     return event
 
 
-def build(events: int = 100_000, agency_count: int = 2_000, seed: int = 7) -> Workload:
+def build(
+    events: int = 100_000,
+    agency_count: int = 2_000,
+    seed: int = 7,
+    *,
+    changes_at: float | None = None,
+) -> Workload:
+    """`changes_at`: when the setup changes are dated (default an hour ago: a worker deciding
+    them on its own clock must find them recent, docs/contract.md section 2a)."""
+    at = time.time() - 3600 if changes_at is None else changes_at
     rng = random.Random(seed)
     agencies = _agencies(rng, agency_count)
     by_state: dict[str, list[Agency]] = {}
@@ -115,11 +145,11 @@ def build(events: int = 100_000, agency_count: int = 2_000, seed: int = 7) -> Wo
             for a in rng.sample(by_state[agency.state], min(8, len(by_state[agency.state])))
         ]
         shares[agency.agency_id] = peers
-        setup.append(_change(agency.agency_id, len(setup), "share_with", peers))
+        setup.append(_change(agency.agency_id, len(setup), "share_with", peers, at))
         if rng.random() < 0.5:
-            setup.append(_change(agency.agency_id, len(setup), "statewide_lookup", True))
+            setup.append(_change(agency.agency_id, len(setup), "statewide_lookup", True, at))
         if agency.state not in ("CA", "VA", "WA") and rng.random() < 0.3:
-            setup.append(_change(agency.agency_id, len(setup), "national_lookup", True))
+            setup.append(_change(agency.agency_id, len(setup), "national_lookup", True, at))
     base = 1_740_830_400.0  # 2025-03-01T12:00:00Z
     traffic: list[dict[str, Any]] = []
     owners = [a.agency_id for a in agencies if a.agency_id in shares]

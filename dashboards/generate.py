@@ -232,6 +232,26 @@ COMPLIANCE: Final = Dashboard(
             "owner's state law forbids (STATUTE_FORBIDS_SETTING).",
         ),
         stat(
+            "Access widened / registry relabels",
+            (
+                q(
+                    "sum(increase("
+                    + sel("streamguard_alerts_total", 'kind="policy_widened"')
+                    + "[$__range]))",
+                    "access widened",
+                ),
+                q(
+                    "sum(increase("
+                    + sel("streamguard_alerts_total", 'kind="registry_changed"')
+                    + "[$__range]))",
+                    "registry relabels",
+                ),
+            ),
+            "Applied signed changes that widened an owner's sharing (policy_widened) and agency "
+            "records that changed an agency's state or kind (registry_changed): each should be "
+            "one that the owner or the registry key holder intended.",
+        ),
+        stat(
             "Alerts raised",
             (q(f"sum(increase({sel('streamguard_alerts_total')}[$__range]))"),),
             "Alerts the worker published to the alerts topic in the selected range.",

@@ -7,19 +7,25 @@ fixtures are in the conftest files.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NoReturn, TypeVar
 
 import pytest
 
-from streamguard.core.models import Agency, Decision
+from streamguard.core import control
+from streamguard.core.keys import Key, parse_keys
+from streamguard.core.models import Agency, ChangeDecision, Decision, MalformedDecision
 from streamguard.core.policy import PolicyState
-from streamguard.core.timeutil import parse_ts
+from streamguard.core.replay import ReplayLedger
+from streamguard.core.signer import SigningKey
+from streamguard.core.timeutil import format_ts, parse_ts
 from streamguard.local.testing import (
     Collected,
     Deployment,
+    TestKeys,
     plate_read,
     policy_change,
     search_request,
@@ -36,8 +42,6 @@ NOW_TS = "2025-03-01T12:00:00Z"
 _NOW = parse_ts(NOW_TS)
 assert _NOW is not None
 NOW: float = _NOW
-SECRET = b"test-secret-k1"
-KEYS = {"k1": SECRET}
 
 AGENCIES = (
     Agency("ca-ventura-county-so", "Ventura County Sheriff's Office", "CA", "county"),
@@ -63,22 +67,85 @@ AGENCIES = (
     Agency("vt-burlington-pd", "Burlington Police Department", "VT", "local"),
     Agency("ga-atlanta-pd", "Atlanta Police Department", "GA", "local"),
 )
+# One Ed25519 key per agency (`k-<agency_id>`, also for two agencies the registry lacks: tests
+# add Tampa, and "zz-nowhere" is the unknown one) and `k-registry`; KEYS is what a deployment's
+# KEYS.json would hold of them.
+SIGNERS = TestKeys(
+    b"test-secret-k1", [*(a.agency_id for a in AGENCIES), "fl-tampa-pd", "zz-nowhere"]
+)
+
+
+class _Keys(Mapping[str, Key]):
+    """SIGNERS' public keys as a deployment holds them, following keys derived later (for
+    agencies a test adds to the registry)."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, Key] = {}
+
+    def __getitem__(self, key_id: str) -> Key:
+        if key_id not in self._parsed:
+            signer = SIGNERS.signers[key_id]
+            self._parsed[key_id] = parse_keys({key_id: signer.keys_entry()}, "tests")[key_id]
+        return self._parsed[key_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SIGNERS.signers)
+
+    def __len__(self) -> int:
+        return len(SIGNERS.signers)
+
+
+KEYS: Mapping[str, Key] = _Keys()
+_CHANGES = itertools.count()
 
 
 def change(
-    agency_id: str, setting: str, value: Any, *, sign: bool = True, **extra: Any
+    agency_id: str,
+    setting: str,
+    value: Any,
+    *,
+    sign: bool = True,
+    signer: SigningKey | None = None,
+    key_id: str | None = None,
+    ts: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """A policy_change, signed with the test key unless told otherwise."""
+    """A policy_change, signed with the owner's test key (or `signer`) unless told otherwise.
+
+    Each call is a new change: its own change_id and a `ts` a millisecond after the last one,
+    an hour before NOW (well inside the replay window, in order within a test). `key_id`
+    renames the signing key after signing (a key the deployment does not hold).
+    """
+    n = next(_CHANGES)
     event = policy_change(
         agency_id,
         setting,
         value,
-        ts="2025-02-01T00:00:00Z",
-        change_id=f"chg-{agency_id}-{setting}-{value!r}",
+        ts=ts or format_ts(NOW - 3600 + n / 1000),
+        change_id=f"chg-{agency_id}-{setting}-{value!r}-{n}",
         reason="configuration",
     )
     event.update(extra)
-    return signed(event, KEYS) if sign else event
+    if not sign:
+        return event
+    out = signed(event, signer or SIGNERS.for_agency(agency_id))
+    if key_id is not None:
+        out["key_id"] = key_id
+    return out
+
+
+def registry_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """An agency record dated a minute before NOW (in order within a test), signed by the
+    test registry key, as the agencies topic needs it (docs/contract.md section 2a)."""
+    n = next(_CHANGES)
+    return signed({**record, "ts": format_ts(NOW - 60 + n / 1000)}, SIGNERS.registry)
+
+
+def apply_change(
+    state: PolicyState, event: Mapping[str, Any], keys: Mapping[str, Key] = KEYS
+) -> tuple[PolicyState, ChangeDecision | MalformedDecision]:
+    """One policy change decided on its own (nothing decided before it), at the test clock."""
+    return control.apply_change(state, event, keys, ReplayLedger(), NOW)
 
 
 def search(

@@ -26,14 +26,17 @@ def _timestamp(text: str) -> float:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from streamguard.core.keys import exposure_warning, load_keys
     from streamguard.core.policy import PolicyState
     from streamguard.core.registry import load_agencies_csv
-    from streamguard.core.signing import load_keys
     from streamguard.core.statutes import load_statutes
     from streamguard.stream.evaluate import evaluate_lines
 
     agencies = load_agencies_csv(args.agencies)
     keys = load_keys(args.keys) if args.keys else {}
+    warning = exposure_warning(args.keys, keys) if args.keys else None
+    if warning is not None:
+        print(f"streamguard: warning: {warning}", file=sys.stderr)
     state = PolicyState.create(load_statutes(enforce_unverified=args.enforce_unverified), agencies)
     # The clock is read here, at the edge, once: every line is judged against the same instant.
     now = args.now if args.now is not None else time.time()
@@ -119,6 +122,16 @@ _DELEGATED: dict[str, tuple[str, str, str]] = {
         "main_audit",
         "audit a vendor search-log export (Flock, transparency portal) against the law",
     ),
+    "keys": (
+        "streamguard.keytool",
+        "main_keys",
+        "create (Ed25519), check and convert the keys that sign control records",
+    ),
+    "sign": (
+        "streamguard.keytool",
+        "main_sign",
+        "sign policy_change and agency records with a private key file",
+    ),
     "audit-sharing": (
         "streamguard.exports.sharing_cli",
         "main_audit_sharing",
@@ -127,7 +140,32 @@ _DELEGATED: dict[str, tuple[str, str, str]] = {
     "verify-audit": (
         "streamguard.trail.verify",
         "main_verify_audit",
-        "verify every hash chain of the audit topic",
+        "verify every hash chain of the audit topic (and, with --checkpoints, the signed tree)",
+    ),
+    "prove": (
+        "streamguard.trail.tlog_cli",
+        "main_prove",
+        "print an inclusion proof that the audit record of one event is in a signed checkpoint",
+    ),
+    "verify-proof": (
+        "streamguard.trail.tlog_cli",
+        "main_verify_proof",
+        "check an inclusion proof offline with the log's public key",
+    ),
+    "witness": (
+        "streamguard.trail.tlog_cli",
+        "main_witness",
+        "poll a log's checkpoints, check consistency, cosign and keep them (an outside party)",
+    ),
+    "verify-retention": (
+        "streamguard.trail.tlog_cli",
+        "main_verify_retention",
+        "show from the trail's purge records that no data was kept past N days",
+    ),
+    "checkpoint-key": (
+        "streamguard.trail.tlog_cli",
+        "main_checkpoint_key",
+        "create an Ed25519 checkpoint signing key or (--witness) a witness cosigning key",
     ),
     "ingest": (
         "streamguard.ingest.cli",
@@ -162,13 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--keys",
         type=Path,
         metavar="KEYS.json",
-        help="policy-change signing secrets; without it every change is rejected",
+        help="KEYS.json v1.1: the keys that sign policy changes and agency records; without "
+        "it every change and agency line is rejected",
     )
     evaluate.add_argument(
         "--now",
         type=_timestamp,
         metavar="TS",
-        help="fix the clock for retention checks (default: the current time)",
+        help="fix the clock for retention and replay checks (default: the current time)",
     )
     evaluate.add_argument(
         "--no-unverified",

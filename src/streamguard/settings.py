@@ -71,7 +71,29 @@ class WorkerSettings:
     keys_path: Path | None = field(
         default=None,
         metadata=_env(
-            "KEYS", "KEYS.json with policy-change signing secrets; unset: every change is rejected"
+            "KEYS",
+            "KEYS.json v1.1 (docs/keys.md): the keys that sign policy changes and agency "
+            "records; unset: every one is rejected",
+        ),
+    )
+    checkpoint_key: Path | None = field(
+        default=None,
+        metadata=_env(
+            "CHECKPOINT_KEY",
+            "Ed25519 key that signs audit checkpoints (streamguard checkpoint-key); "
+            "unset: the trail is not checkpointed",
+        ),
+    )
+    checkpoint_every_records: int = field(
+        default=1000,
+        metadata=_env(
+            "CHECKPOINT_EVERY_RECORDS", "sign a chain's checkpoint after at most N new records"
+        ),
+    )
+    checkpoint_every_seconds: int = field(
+        default=60,
+        metadata=_env(
+            "CHECKPOINT_EVERY_SECONDS", "and at most S seconds after a chain's first new record"
         ),
     )
     agencies_path: Path | None = field(
@@ -224,6 +246,8 @@ class WorkerSettings:
             "BATCH_SIZE": self.batch_size,
             "BATCH_WINDOW_MS": self.batch_window_ms,
             "COMMIT_INTERVAL_MS": self.commit_interval_ms,
+            "CHECKPOINT_EVERY_RECORDS": self.checkpoint_every_records,
+            "CHECKPOINT_EVERY_SECONDS": self.checkpoint_every_seconds,
         }
         for name, value in positive.items():
             if value < 1:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from streamguard.exports.sharing_cli import main_audit_sharing
-from tests.helpers import KEYS, change
+from tests.helpers import SIGNERS, change
 from tests.unit.exports.samples import (
     NETWORK_2026,
     OWN_NETWORKS,
@@ -169,7 +169,7 @@ def signed_log(tmp_path: Path) -> tuple[Path, Path]:
     log = tmp_path / "policy.jsonl"
     log.write_text("".join(json.dumps(c) + "\n" for c in changes), encoding="utf-8")
     keys = tmp_path / "keys.json"
-    keys.write_text(json.dumps({k: v.decode() for k, v in KEYS.items()}), encoding="utf-8")
+    keys.write_text(json.dumps(SIGNERS.keys_json()), encoding="utf-8")
     return log, keys
 
 

@@ -254,7 +254,7 @@ def test_streamguard_env_names_are_settings_their_command_reads(
     """Every STREAMGUARD_* variable is a setting of the service's command (the worker's, plus
     the ingest's for `ingest serve`) and the worker's values parse."""
     known = {name for name, _default, _doc in settings_table()}
-    # The names CONTRACT 5 promises users.
+    # The names docs/contract.md section 5 promises users.
     assert {
         "STREAMGUARD_BROKER",
         "STREAMGUARD_KEYS",

@@ -12,11 +12,10 @@ import pytest
 
 from streamguard import serde
 from streamguard.core.policy import PolicyState
-from streamguard.core.signing import sign_change
 from streamguard.core.statutes import load_statutes
 from streamguard.stream.evaluate import evaluate_lines
 from streamguard.stream.intake import MAX_EVENT_BYTES
-from tests.helpers import AGENCIES, NOW, NOW_TS, change, search
+from tests.helpers import AGENCIES, NOW, NOW_TS, SIGNERS, change, registry_record, search
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,10 +41,8 @@ def files(tmp_path: Path) -> dict[str, Path]:
         encoding="utf-8",
     )
     keys = tmp_path / "keys.json"
-    keys.write_text('{"k1": "cli-secret"}', encoding="utf-8")
-    share = change("ca-ventura-county-so", "share_with", ["ca-oxnard-pd"], sign=False)
-    share["key_id"] = "k1"
-    share["signature"] = sign_change(share, b"cli-secret")
+    keys.write_text(json.dumps(SIGNERS.keys_json()), encoding="utf-8")
+    share = change("ca-ventura-county-so", "share_with", ["ca-oxnard-pd"])
     flip = change("ca-ventura-county-so", "national_lookup", True, sign=False)
     lines = [
         json.dumps(flip),
@@ -57,7 +54,11 @@ def files(tmp_path: Path) -> dict[str, Path]:
         "{not json",
         "",
         json.dumps({"type": "search_request", "search_id": "bad-1"}),
-        json.dumps({"agency_id": "nv-reno-pd", "name": "Reno PD", "state": "NV", "kind": "local"}),
+        json.dumps(
+            registry_record(
+                {"agency_id": "nv-reno-pd", "name": "Reno PD", "state": "NV", "kind": "local"}
+            )
+        ),
         json.dumps(
             {
                 "type": "plate_read",

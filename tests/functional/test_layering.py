@@ -6,7 +6,8 @@ README's (Layout):
 
 - `core` imports nothing of ours but itself and `exceptions`;
 - `trail` may add `core`; `stream` may add `trail`; `worker` may add `stream`;
-- `exports` imports `core` only;
+- `exports` imports `core` (and the stream's intake); `keytool` (the administrator's key
+  commands) imports `core` only;
 - `local` (the demo, the local broker, test helpers) is imported by no other layer;
 - `exceptions` and `serde` import nothing of ours, `settings` only `exceptions`.
 """
@@ -35,12 +36,13 @@ ALLOWED: Final[dict[str, frozenset[str]]] = {
     "stream": _LEAVES | {"settings", "core", "trail"},
     # A policy log is replayed through the stream's front door (intake), as `evaluate` does.
     "exports": _LEAVES | {"core", "stream"},
+    "keytool": _LEAVES | {"core"},
     # The camera edge turns vendor bodies into contract events; it never decides them.
     "ingest": _LEAVES | {"settings", "core"},
     "worker": _LEAVES | {"settings", "core", "trail", "stream"},
     "local": _LEAVES | {"settings", "core", "trail", "stream", "worker"},
     "cli": _LEAVES
-    | {"settings", "core", "trail", "stream", "exports", "ingest", "worker", "local"},
+    | {"settings", "core", "trail", "stream", "exports", "ingest", "keytool", "worker", "local"},
     "__main__": frozenset({"cli"}),
 }
 

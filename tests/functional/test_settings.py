@@ -128,38 +128,45 @@ def test_bad_security_settings_are_one_line_errors(env: dict[str, str], message:
 
 
 def _write_keys(path: Path, keys: dict[str, str], mtime: int) -> None:
-    path.write_text(json.dumps(keys), encoding="utf-8")
+    """KEYS.json v1.1 with one HMAC key per (key_id, secret), bound to Ventura."""
+    entries = {
+        k: {"agency_id": "ca-ventura-county-so", "alg": "hmac-sha256", "secret": v}
+        for k, v in keys.items()
+    }
+    path.write_text(json.dumps(entries), encoding="utf-8")
     os.utime(path, (mtime, mtime))  # a distinct mtime per version, whatever the clock says
 
 
 def test_keys_rotate_without_restart(tmp_path: Path) -> None:
     path = tmp_path / "keys.json"
-    _write_keys(path, {"k1": "old-secret"}, 1_000_000)
+    _write_keys(path, {"k1": "old-secret-0123456789"}, 1_000_000)
     ring = KeyRing(path)
-    assert dict(ring) == {"k1": b"old-secret"}
+    assert {k: v.material for k, v in ring.items()} == {"k1": b"old-secret-0123456789"}
     assert ring.reload_if_changed() is False  # unchanged file: not read again
-    _write_keys(path, {"k2": "new-secret"}, 1_000_100)
+    _write_keys(path, {"k2": "new-secret-0123456789"}, 1_000_100)
     assert ring.reload_if_changed() is True
-    assert dict(ring) == {"k2": b"new-secret"}
-    assert "new-secret" not in repr(ring)
+    assert {k: v.material for k, v in ring.items()} == {"k2": b"new-secret-0123456789"}
+    assert "new-secret-0123456789" not in repr(ring)
 
 
 def test_a_bad_new_keys_file_keeps_the_old_keys_and_logs_one_error(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "keys.json"
-    _write_keys(path, {"k1": "old-secret"}, 1_000_000)
+    _write_keys(path, {"k1": "old-secret-0123456789"}, 1_000_000)
     ring = KeyRing(path)
     path.write_text('{"k1": "half-written', encoding="utf-8")
     os.utime(path, (1_000_200, 1_000_200))
     with caplog.at_level(logging.ERROR, logger="streamguard.worker"):
         for _ in range(3):  # checked again and again by the timer: one error line, not three
             assert ring.reload_if_changed() is False
-    assert dict(ring) == {"k1": b"old-secret"}
+    assert {k: v.material for k, v in ring.items()} == {"k1": b"old-secret-0123456789"}
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1
     assert "keeping the 1 key(s) loaded before" in errors[0].getMessage()
     assert "half-written" not in errors[0].getMessage()
-    _write_keys(path, {"k3": "fixed"}, 1_000_300)  # the operator fixes the file: picked up
+    _write_keys(
+        path, {"k3": "fixed-0123456789abcdef"}, 1_000_300
+    )  # the operator fixes the file: picked up
     assert ring.reload_if_changed() is True
-    assert dict(ring) == {"k3": b"fixed"}
+    assert {k: v.material for k, v in ring.items()} == {"k3": b"fixed-0123456789abcdef"}

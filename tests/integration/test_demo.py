@@ -57,7 +57,10 @@ def test_demo_replays_the_scenario_and_leaves_the_test_broker_running(
         assert re.search(rf"\b{outcome} +[1-9]", search.group(1)), search.group(0)
     for outcome in ("shared", "partial", "denied"):
         assert re.search(rf"\b{outcome} +[1-9]", read.group(1)), read.group(0)
-    assert re.search(r"applied +51 +rejected +3", change.group(1)), change.group(0)
+    # 53 signed settings; rejected: the flip, the forged, the forbidden change and the replay
+    assert re.search(r"applied +53 +rejected +4", change.group(1)), change.group(0)
+    agency = re.search(r"^  agency +\d+ +(.*)$", out, re.MULTILINE)
+    assert agency and re.search(r"rejected +1 +upserted +39", agency.group(1)), out
     for code in (
         "OUT_OF_STATE_RECIPIENT",
         "FEDERAL_RECIPIENT",
@@ -67,12 +70,15 @@ def test_demo_replays_the_scenario_and_leaves_the_test_broker_running(
         "SCHEMA_INVALID",
     ):
         assert re.search(rf"^  {code} +[1-9]", out, re.MULTILINE), code
-    assert re.search(r"^  policy_rejected +3 ", out, re.MULTILINE)
+    assert re.search(r"^  policy_rejected +4 ", out, re.MULTILINE)
+    assert re.search(r"^  policy_widened +[1-9]", out, re.MULTILINE)
     assert re.search(r"^  prohibited_purpose +[1-9]", out, re.MULTILINE)
 
     assert "REJECTED (UNSIGNED_CHANGE, STATUTE_FORBIDS_SETTING), never took effect" in out
+    assert "Replayed signed change:       REJECTED (REPLAYED_CHANGE), never took effect" in out
+    assert "Registry relabel (Houston):   REJECTED (KEY_NOT_AUTHORIZED), never took effect" in out
     assert "; 0 reached California data" in out
-    total = EVENTS + 39 + 51  # stream, agency records, signed settings
+    total = EVENTS + 39 + 53  # stream (with both acts), agency records, signed settings
     assert f"same outcome for {total} of {total} inputs" in out
     assert re.search(
         rf"^Audit chains: +verified \(\d+ chains, {total} records\)", out, re.MULTILINE

@@ -23,7 +23,9 @@ from streamguard.local.testing import (
     Collected,
     Deployment,
     PacedProducer,
+    TestKeys,
     WorkerProcess,
+    agency_ids,
     free_port,
     plate_read,
     policy_change,
@@ -41,7 +43,8 @@ ca-oxnard-pd,Oxnard Police Department,CA,local
 ca-simi-valley-pd,Simi Valley Police Department,CA,local
 tx-houston-pd,Houston Police Department,TX,local
 """
-KEYS = {"k1": b"faults-secret-1"}
+# One Ed25519 key per agency (and the registry's), derived from a seed.
+KEYS = TestKeys(b"faults-secret-1", agency_ids(AGENCIES))
 OWN_BROKER_PORTS = range(59093, 59100)
 WEB_PORTS = {"restart": 6310, "flood": 6311, "nokeys": 6312, "unreadable": 6313}
 TIMEOUT = 120.0

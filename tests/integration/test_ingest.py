@@ -22,7 +22,9 @@ import pytest
 from streamguard import serde
 from streamguard.local.testing import (
     Collected,
+    TestKeys,
     WorkerProcess,
+    agency_ids,
     collect,
     contract_topics,
     create_topics,
@@ -33,12 +35,13 @@ from streamguard.local.testing import (
 )
 from tests.unit.ingest import samples
 
-KEYS = {"k1": b"integration-ingest-secret-1"}
 AGENCIES = """agency_id,name,state,kind
 ca-ventura-county-so,Ventura County Sheriff's Office,CA,county
 ca-oxnard-pd,Oxnard Police Department,CA,local
 tx-houston-pd,Houston Police Department,TX,local
 """
+# One Ed25519 key per agency (and the registry's), derived from a seed.
+KEYS = TestKeys(b"integration-ingest-secret-1", agency_ids(AGENCIES))
 INGEST_PORT = 6450
 INGEST_METRICS_PORT = 6451
 WORKER_WEB_PORT = 6452
@@ -97,9 +100,7 @@ def _by(records: list[tuple[bytes | None, Any]], field: str, value: str) -> list
 def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     base = tmp_path_factory.mktemp("ingest")
     (base / "agencies.csv").write_text(AGENCIES, encoding="utf-8")
-    (base / "keys.json").write_text(
-        json.dumps({k: v.decode() for k, v in KEYS.items()}), encoding="utf-8"
-    )
+    (base / "keys.json").write_text(json.dumps(KEYS.keys_json()), encoding="utf-8")
     owners = samples.write_owners_file(base / "owners.json")
     data = json.loads(owners.read_text(encoding="utf-8"))
     data[samples.OWNER_ID]["share_to"] = SHARE_TO

@@ -37,7 +37,9 @@ import yaml
 from streamguard import serde
 from streamguard.local.testing import (
     Deployment,
+    TestKeys,
     WorkerProcess,
+    agency_ids,
     free_port,
     plate_read,
     policy_change,
@@ -59,7 +61,6 @@ DASHBOARD_DIR = ROOT / "dashboards" / "json"
 WORKER_JOB = "streamguard"
 INGEST_JOB = "streamguard-ingest"
 PORT_RANGE = range(9400, 9500)  # the ports this project's observability tests may use
-KEYS = {"k1": b"integration-secret-k1"}
 AGENCIES = """agency_id,name,state,kind
 ca-ventura-county-so,Ventura County Sheriff's Office,CA,county
 ca-oxnard-pd,Oxnard Police Department,CA,local
@@ -67,6 +68,8 @@ tx-houston-pd,Houston Police Department,TX,local
 tx-dallas-pd,Dallas Police Department,TX,local
 us-ice-ero,U.S. Immigration and Customs Enforcement ERO,US,federal
 """
+# One Ed25519 key per agency (and the registry's), derived from a seed.
+KEYS = TestKeys(b"integration-secret-k1", agency_ids(AGENCIES))
 # Bounded waits (seconds): each is a deadline on polling, never an assertion about speed.
 PARTITIONS = 4
 PROCESS_START_S = 90.0

@@ -27,7 +27,9 @@ from streamguard.local.testing import (
     Collected,
     Deployment,
     PacedProducer,
+    TestKeys,
     WorkerProcess,
+    agency_ids,
     metric_total,
     plate_read,
     policy_change,
@@ -42,7 +44,6 @@ from streamguard.local.testing import (
 from streamguard.trail.verify import verify_records
 from tests.helpers import event_id
 
-KEYS = {"k1": b"scale-secret-1"}
 AGENCIES = """agency_id,name,state,kind
 ca-ventura-county-so,Ventura County Sheriff's Office,CA,county
 ca-oxnard-pd,Oxnard Police Department,CA,local
@@ -54,6 +55,8 @@ il-chicago-pd,Chicago Police Department,IL,local
 wa-seattle-pd,Seattle Police Department,WA,local
 us-ice-ero,ICE Enforcement and Removal Operations,US,federal
 """
+# One Ed25519 key per agency (and the registry's), derived from a seed.
+KEYS = TestKeys(b"scale-secret-1", agency_ids(AGENCIES))
 AGENCY_IDS = [line.split(",")[0] for line in AGENCIES.splitlines()[1:]]
 PARTITIONS = 4
 RATE_LIMIT = 4  # per requester and minute; ~6 searches per requester-minute cross it

@@ -16,7 +16,10 @@ import pytest
 from streamguard.local.testing import (
     Collected,
     Deployment,
+    TestKeys,
     WorkerProcess,
+    agency_ids,
+    agency_record,
     plate_read,
     policy_change,
     scrape,
@@ -27,7 +30,6 @@ from streamguard.local.testing import (
 )
 from tests.helpers import by_field
 
-KEYS = {"k1": b"integration-secret-1"}
 AGENCIES = """agency_id,name,state,kind
 ca-ventura-county-so,Ventura County Sheriff's Office,CA,county
 ca-oxnard-pd,Oxnard Police Department,CA,local
@@ -36,6 +38,8 @@ tx-houston-pd,Houston Police Department,TX,local
 tx-dallas-pd,Dallas Police Department,TX,local
 us-ice-ero,ICE Enforcement and Removal Operations,US,federal
 """
+# One Ed25519 key per agency (and the registry's), derived from a seed.
+KEYS = TestKeys(b"integration-secret-1", agency_ids(AGENCIES))
 WEB_PORT = 6121
 TIMEOUT = 90.0
 
@@ -284,9 +288,10 @@ def test_windows_rate_limit_and_alerts(deployment: Deployment) -> None:
 
 
 def test_agency_topic_upserts_and_tombstones(deployment: Deployment) -> None:
-    """A registry upsert on the agencies topic takes effect; a null value deletes it again."""
+    """A registry upsert on the agencies topic (signed by the registry key) takes effect; a
+    null value deletes it again."""
     agency_id = f"ca-new-{uuid.uuid4().hex[:6]}"
-    record = {"agency_id": agency_id, "name": "New PD", "state": "CA", "kind": "local"}
+    record = agency_record(agency_id, "New PD", "CA", "local", signer=KEYS.registry)
     deployment.send("agencies", [(agency_id, record)])
     got = deployment.collect(["audit"], lambda c: bool(_audit_for(c, agency_id)), TIMEOUT)
     assert _audit_for(got, agency_id)[0]["outcome"] == "upserted"

@@ -41,6 +41,11 @@ STATUTE_FORBIDS_SETTING: Final = "STATUTE_FORBIDS_SETTING"
 # A contract code from v1.1 (section 2a); raised here only for an actor of another agency than
 # the one changed, because keys are not bound to agencies yet (docs/contract.md, section 2a).
 ACTOR_NOT_AUTHORIZED: Final = "ACTOR_NOT_AUTHORIZED"
+# v1.1 (section 2a): the key may not sign this record, it was decided before or is stale, or it
+# is dated ahead of the deciding clock.
+KEY_NOT_AUTHORIZED: Final = "KEY_NOT_AUTHORIZED"
+REPLAYED_CHANGE: Final = "REPLAYED_CHANGE"
+FUTURE_DATED: Final = "FUTURE_DATED"
 # any input
 MALFORMED_EVENT: Final = "MALFORMED_EVENT"
 SCHEMA_INVALID: Final = "SCHEMA_INVALID"
@@ -72,6 +77,9 @@ CHANGE_CODES: Final = (
     UNKNOWN_AGENCY,
     STATUTE_FORBIDS_SETTING,
     ACTOR_NOT_AUTHORIZED,
+    KEY_NOT_AUTHORIZED,
+    REPLAYED_CHANGE,
+    FUTURE_DATED,
 )
 INPUT_CODES: Final = (MALFORMED_EVENT, SCHEMA_INVALID)
 

@@ -13,6 +13,8 @@ from typing import Any, Final
 
 from streamguard.core import codes
 from streamguard.core.classifier import classify
+from streamguard.core.control import apply_agency_record, apply_change
+from streamguard.core.keys import Key
 from streamguard.core.models import (
     Agency,
     Decision,
@@ -22,20 +24,18 @@ from streamguard.core.models import (
     ReadDecision,
     Reason,
     SearchDecision,
-    UpsertDecision,
 )
 from streamguard.core.policy import (
     PolicyState,
     Relation,
     RetentionLimit,
-    apply_change,
     own_retention_limit,
     purpose_law_reasons,
     recipient_class_law_reasons,
     recipient_law_reasons,
     requester_relation,
 )
-from streamguard.core.registry import agency_from_record
+from streamguard.core.replay import ReplayMemory
 from streamguard.core.timeutil import format_ts, parse_ts
 from streamguard.core.verdicts import (
     AccessKey,
@@ -726,15 +726,20 @@ def decide_event(
     event: Event,
     state: PolicyState,
     now: float,
-    keys: Mapping[str, bytes],
+    keys: Mapping[str, Key],
     *,
+    memory: ReplayMemory,
     rate_limited: bool = False,
+    source: str | None = None,
 ) -> tuple[PolicyState, Decision]:
     """Decide one decoded input event (`streamguard.stream.intake` decodes them).
 
-    Policy changes and registry upserts and deletions return the next snapshot; everything
-    else returns `state` itself. `rate_limited` says the requester of a search is past its
-    rate limit (the worker counts searches; evaluate does not).
+    Policy changes and agency records are control records (`streamguard.core.control`):
+    verified against `keys` and the replay `memory`, they return the next snapshot; the caller
+    remembers them (`control.replay_entry_for`). Everything else returns `state` itself.
+    `rate_limited` says the requester of a search is past its rate limit (the worker counts
+    searches; evaluate does not). `source` is where a control record was read, for telling a
+    redelivery from a replay.
     """
     body = event.body
     if event.kind == "search_request":
@@ -742,15 +747,8 @@ def decide_event(
     if event.kind == "plate_read":
         return state, decide_read(body, state, now)
     if event.kind == "policy_change":
-        return apply_change(state, body, keys)
-    if event.kind == "agency" and event.deleted and event.event_id is not None:
-        new_state = state.without_agency(event.event_id)
-        return new_state, UpsertDecision(event.event_id, True, new_state.version)
+        return apply_change(state, body, keys, memory, now, source=source)
     if event.kind == "agency":
-        result = agency_from_record(body)
-        if isinstance(result, str):
-            return state, _malformed(state, event.event_id, "agency", result)
-        new_state = state.with_agency(result)
-        return new_state, UpsertDecision(result.agency_id, False, new_state.version)
+        return apply_agency_record(state, event, keys, memory, now, source=source)
     msg = f"not an event kind: {event.kind!r}"
     raise ValueError(msg)

@@ -226,23 +226,24 @@ class MalformedDecision:
 
 @dataclass(frozen=True, slots=True)
 class UpsertDecision:
-    """A registry entry added, replaced or deleted."""
+    """A registry entry added, replaced or deleted, or an agency record rejected (`reasons`)."""
 
     event_id: str
     deleted: bool = False
     policy_version: str = ""
+    reasons: tuple[Reason, ...] = field(default=())
+
+    @property
+    def applied(self) -> bool:
+        return not self.reasons
 
     @property
     def outcome(self) -> str:
-        return "upserted"
+        return "rejected" if self.reasons else "upserted"
 
     @property
     def codes(self) -> tuple[str, ...]:
-        return ()
-
-    @property
-    def reasons(self) -> tuple[Reason, ...]:
-        return ()
+        return tuple(dict.fromkeys(r.code for r in self.reasons))
 
 
 Decision = SearchDecision | ReadDecision | ChangeDecision | MalformedDecision | UpsertDecision

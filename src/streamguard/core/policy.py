@@ -3,28 +3,26 @@
 `PolicyState` is an immutable value: every applied change returns a new one, so a decision
 always reads one consistent snapshot, and a rejected change provably leaves nothing behind.
 (Verdicts computed against a snapshot are cached by the engine, `streamguard.core.verdicts`,
-not in the snapshot.)
+not in the snapshot.) Which changes are verified and lawful is `streamguard.core.control`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from streamguard.core import codes
-from streamguard.core.models import Agency, ChangeDecision, MalformedDecision, OwnerSettings, Reason
-from streamguard.core.signing import signature_valid
+from streamguard.core.models import Agency, OwnerSettings, Reason
 from streamguard.core.statutes import StateRule, StatuteBook
-from streamguard.core.timeutil import parse_ts
 
 __all__ = (
+    "BOOL_SETTINGS",
+    "LIST_SETTINGS",
     "SETTING_NAMES",
     "PolicyState",
     "RetentionLimit",
-    "apply_change",
     "own_retention_limit",
     "purpose_law_reasons",
     "recipient_class_law_reasons",
@@ -32,11 +30,11 @@ __all__ = (
     "requester_relation",
 )
 
-_BOOL_SETTINGS: Final = frozenset(
+BOOL_SETTINGS: Final = frozenset(
     ("national_lookup", "statewide_lookup", "federal_sharing", "require_case_number")
 )
-_LIST_SETTINGS: Final = frozenset(("share_with", "unshare_with", "declaration_on_file"))
-SETTING_NAMES: Final = _BOOL_SETTINGS | _LIST_SETTINGS | {"retention_days"}
+LIST_SETTINGS: Final = frozenset(("share_with", "unshare_with", "declaration_on_file"))
+SETTING_NAMES: Final = BOOL_SETTINGS | LIST_SETTINGS | {"retention_days"}
 _DEFAULT_SETTINGS: Final = OwnerSettings()
 _DAY: Final = 86_400.0
 
@@ -186,83 +184,6 @@ def _retention_limit(
     if own is not None:
         limits.append(own)
     return min(limits) if limits else None
-
-
-def _schema_error(change: Mapping[str, Any]) -> str | None:
-    for name in ("change_id", "ts", "agency_id", "setting"):
-        if not isinstance(change.get(name), str) or not change[name]:
-            return f"field {name!r} must be a non-empty string"
-    if parse_ts(change["ts"]) is None:
-        return "field 'ts' is not an ISO-8601 timestamp"
-    actor = change.get("actor")
-    if not isinstance(actor, Mapping) or not isinstance(actor.get("user_id"), str):
-        return "field 'actor' must be an object with a string 'user_id'"
-    if "agency_id" in actor and not isinstance(actor["agency_id"], str):
-        return "field 'actor.agency_id' must be a string"
-    for name in ("ticket", "reason", "key_id", "signature"):
-        if change.get(name) is not None and not isinstance(change[name], str):
-            return f"field {name!r} must be a string or null"
-    setting = change["setting"]
-    value = change.get("value")
-    if setting in _BOOL_SETTINGS:
-        if not isinstance(value, bool):
-            return f"setting {setting!r} takes true or false"
-    elif setting in _LIST_SETTINGS:
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            return f"setting {setting!r} takes a list of agency ids"
-    elif setting == "retention_days":
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-            return "setting 'retention_days' takes a positive number"
-    else:
-        return f"unknown setting {setting!r}; expected one of {', '.join(sorted(SETTING_NAMES))}"
-    return None
-
-
-def _forbidden_by_statute(
-    state: PolicyState, owner: Agency, setting: str, value: Any
-) -> list[Reason]:
-    """Reasons the owner's state law forbids this setting; turning sharing off is always lawful."""
-    rule = state.rule_for(owner)
-    found: list[Reason] = []
-
-    def forbid(citation: str, detail: str) -> None:
-        found.append(Reason(codes.STATUTE_FORBIDS_SETTING, citation, detail, owner.agency_id))
-
-    if setting == "national_lookup" and value is True:
-        for recipients, who in ((rule.out_of_state, "out-of-state"), (rule.federal, "federal")):
-            if recipients is not None and recipients.rule == "forbidden":
-                forbid(
-                    recipients.provision.cited,
-                    f"national lookup would open {owner.state} data to {who} agencies, "
-                    f"which {rule.name} forbids",
-                )
-    elif setting == "federal_sharing" and value is True:
-        if rule.federal is not None and rule.federal.rule == "forbidden":
-            forbid(
-                rule.federal.provision.cited,
-                f"{rule.name} forbids sharing {owner.state} ALPR data with federal agencies",
-            )
-    elif setting == "share_with":
-        for agency_id in value:
-            recipient = state.agencies.get(agency_id)
-            if recipient is None:
-                continue  # reported as UNKNOWN_AGENCY by the caller
-            for reason in recipient_law_reasons(
-                rule, owner, recipient, state.settings_for(owner.agency_id)
-            ):
-                if reason.code == codes.NO_DECLARATION_ON_FILE:
-                    continue  # lawful to configure; each search still needs the declaration
-                forbid(reason.citation, f"sharing with {agency_id}: {reason.detail}")
-    elif (
-        setting == "retention_days"
-        and rule.retention is not None
-        and float(value) > rule.retention.days
-    ):
-        forbid(
-            rule.retention.provision.cited,
-            f"retention of {value} days exceeds the {rule.retention.text} that {rule.name} allows",
-        )
-    return found
 
 
 def recipient_law_reasons(
@@ -436,103 +357,3 @@ def purpose_law_reasons(
             )
         )
     return found
-
-
-def _updated(settings: OwnerSettings, setting: str, value: Any) -> OwnerSettings:
-    if setting == "share_with":
-        return dataclasses.replace(settings, share_with=settings.share_with | frozenset(value))
-    if setting == "unshare_with":
-        return dataclasses.replace(settings, share_with=settings.share_with - frozenset(value))
-    if setting == "declaration_on_file":
-        # The list is the set of declarations held now: a withdrawn one must stop counting.
-        return dataclasses.replace(settings, declaration_on_file=frozenset(value))
-    if setting == "retention_days":
-        return dataclasses.replace(settings, retention_days=float(value))
-    return dataclasses.replace(settings, **{setting: value})
-
-
-def apply_change(
-    state: PolicyState, change: Mapping[str, Any], keys: Mapping[str, bytes]
-) -> tuple[PolicyState, ChangeDecision | MalformedDecision]:
-    """Verify one policy_change and apply it, or reject it with every reason that applies."""
-    change_id = change.get("change_id")
-    event_id = change_id if isinstance(change_id, str) else None
-    problem = _schema_error(change)
-    if problem is not None:
-        reason = Reason(codes.SCHEMA_INVALID, "StreamGuard wire contract v1, section 2", problem)
-        return state, MalformedDecision(event_id, "policy_change", reason, state.version)
-
-    agency_id: str = change["agency_id"]
-    setting: str = change["setting"]
-    value = change.get("value")
-    reasons: list[Reason] = []
-    key_id = change.get("key_id")
-    contract = "StreamGuard wire contract v1, section 2 (signed policy changes)"
-    if not key_id or not change.get("signature"):
-        reasons.append(
-            Reason(
-                codes.UNSIGNED_CHANGE,
-                contract,
-                f"change of {setting} for {agency_id} carries no key_id or signature",
-                agency_id,
-            )
-        )
-    elif key_id not in keys or not signature_valid(change, keys[key_id]):
-        reasons.append(
-            Reason(
-                codes.INVALID_SIGNATURE,
-                contract,
-                f"signature does not verify under key {key_id!r}",
-                agency_id,
-            )
-        )
-
-    owner = state.agencies.get(agency_id)
-    if owner is None:
-        reasons.append(
-            Reason(
-                codes.UNKNOWN_AGENCY,
-                contract,
-                f"agency {agency_id} is not in the registry",
-                agency_id,
-            )
-        )
-    actor_agency = change["actor"].get("agency_id")
-    if actor_agency is not None and actor_agency != agency_id:
-        reasons.append(
-            Reason(
-                codes.ACTOR_NOT_AUTHORIZED,
-                contract,
-                f"an administrator of {actor_agency} cannot change the settings of {agency_id}",
-                agency_id,
-            )
-        )
-    if setting in _LIST_SETTINGS:
-        unknown = [a for a in value or () if a not in state.agencies]
-        if unknown:
-            reasons.append(
-                Reason(
-                    codes.UNKNOWN_AGENCY,
-                    contract,
-                    f"{setting} names agencies not in the registry: {', '.join(unknown)}",
-                    agency_id,
-                )
-            )
-    if owner is not None:
-        reasons.extend(_forbidden_by_statute(state, owner, setting, value))
-
-    if reasons:
-        return state, ChangeDecision(
-            event_id,
-            agency_id,
-            setting,
-            applied=False,
-            reasons=tuple(reasons),
-            policy_version=state.version,
-        )
-    new_state = state.with_settings(
-        agency_id, _updated(state.settings_for(agency_id), setting, value)
-    )
-    return new_state, ChangeDecision(
-        event_id, agency_id, setting, applied=True, policy_version=new_state.version
-    )

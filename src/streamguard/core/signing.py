@@ -1,7 +1,10 @@
-"""HMAC signatures of policy changes and the key file that holds their secrets.
+"""What a control record's signature covers, and the two algorithms that check it. Pure.
 
-The v1 scheme of docs/contract.md, section 2; section 2a (keys bound to agencies, Ed25519, the
-v1.1 KEYS.json layout) is not implemented yet.
+docs/contract.md section 2a: a `policy_change` is signed over
+`[change_id, ts, agency_id, setting, value, actor.user_id, ticket]`, an `agency` record over
+`[agency_id, name, state, kind, ts]`, both serialized with `separators=(",", ":")` and the keys of
+any object sorted. `alg` `hmac-sha256`: the lowercase hex HMAC-SHA256 under a shared secret;
+`alg` `ed25519`: the lowercase hex of the 64-byte Ed25519 signature, checked with a public key.
 """
 
 from __future__ import annotations
@@ -10,66 +13,110 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from streamguard.exceptions import InputFileError
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-__all__ = ("load_keys", "sign_change", "signature_valid", "signing_payloads")
+__all__ = (
+    "ED25519_SIGNATURE_HEX",
+    "agency_payloads",
+    "change_payloads",
+    "ed25519_signature",
+    "hmac_signature",
+    "payloads_for",
+    "verify_ed25519",
+    "verify_hmac",
+)
+
+ED25519_SIGNATURE_HEX: Final = 128  # 64 bytes
 
 
-def signing_payloads(change: Mapping[str, Any]) -> tuple[bytes, ...]:
+def _spellings(fields: list[Any]) -> tuple[bytes, ...]:
     """The byte strings a valid signature may cover.
 
     The contract fixes the array and `separators=(",", ":")` with sorted object keys, which is
     Python's `json.dumps`; it does not say whether non-ASCII is escaped. Producers in other
-    languages emit raw UTF-8, so both spellings are accepted: each still needs the secret.
+    languages emit raw UTF-8, so both spellings are accepted: each still needs the key. The
+    escaped spelling comes first: it is the one StreamGuard's own tools sign.
     """
-    actor = change.get("actor")
-    user_id = actor.get("user_id") if isinstance(actor, Mapping) else None
-    fields = [
-        change.get("change_id"),
-        change.get("ts"),
-        change.get("agency_id"),
-        change.get("setting"),
-        change.get("value"),
-        user_id,
-        change.get("ticket"),
-    ]
     escaped = json.dumps(fields, separators=(",", ":"), sort_keys=True).encode()
     raw = json.dumps(fields, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
     return (escaped,) if escaped == raw else (escaped, raw)
 
 
-def sign_change(change: Mapping[str, Any], secret: bytes) -> str:
-    """Lowercase hex HMAC-SHA256 of the change's signing payload."""
-    return hmac.new(secret, signing_payloads(change)[0], hashlib.sha256).hexdigest()
-
-
-def signature_valid(change: Mapping[str, Any], secret: bytes) -> bool:
-    signature = change.get("signature")
-    if not isinstance(signature, str):
-        return False
-    given = signature.strip().lower().encode()
-    return any(
-        hmac.compare_digest(hmac.new(secret, payload, hashlib.sha256).hexdigest().encode(), given)
-        for payload in signing_payloads(change)
+def change_payloads(change: Mapping[str, Any]) -> tuple[bytes, ...]:
+    """What the signature of a `policy_change` covers (its spellings)."""
+    actor = change.get("actor")
+    user_id = actor.get("user_id") if isinstance(actor, Mapping) else None
+    return _spellings(
+        [
+            change.get("change_id"),
+            change.get("ts"),
+            change.get("agency_id"),
+            change.get("setting"),
+            change.get("value"),
+            user_id,
+            change.get("ticket"),
+        ]
     )
 
 
-def load_keys(path: Path) -> dict[str, bytes]:
-    """Read KEYS.json: an object mapping key_id to secret string."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        msg = f"cannot read keys file {path}: {exc.strerror or exc}"
-        raise InputFileError(msg) from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        msg = f"keys file {path} is not valid JSON: {exc}"
-        raise InputFileError(msg) from exc
-    if not isinstance(raw, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and v for k, v in raw.items()
-    ):
-        msg = f"keys file {path} must be a JSON object mapping key_id to a non-empty secret"
-        raise InputFileError(msg)
-    return {key_id: secret.encode() for key_id, secret in raw.items()}
+def agency_payloads(record: Mapping[str, Any]) -> tuple[bytes, ...]:
+    """What the signature of an `agency` record covers (its spellings)."""
+    return _spellings([record.get(name) for name in ("agency_id", "name", "state", "kind", "ts")])
+
+
+def payloads_for(kind: str, record: Mapping[str, Any]) -> tuple[bytes, ...]:
+    """`kind` is `policy_change` or `agency`."""
+    if kind == "policy_change":
+        return change_payloads(record)
+    if kind == "agency":
+        return agency_payloads(record)
+    msg = f"no signature payload is defined for {kind!r} records"
+    raise ValueError(msg)
+
+
+def hmac_signature(secret: bytes, payload: bytes) -> str:
+    """Lowercase hex HMAC-SHA256 of `payload`."""
+    return hmac.new(secret, payload, hashlib.sha256).hexdigest()
+
+
+def _normalized(signature: object) -> str | None:
+    if not isinstance(signature, str):
+        return None
+    text = signature.strip().lower()
+    return text if text and all(c in "0123456789abcdef" for c in text) else None
+
+
+def verify_hmac(secret: bytes, payloads: tuple[bytes, ...], signature: object) -> bool:
+    given = _normalized(signature)
+    if given is None:
+        return False
+    # Every spelling is tried (no early exit), in constant time per comparison.
+    matches = [
+        hmac.compare_digest(hmac_signature(secret, payload).encode(), given.encode())
+        for payload in payloads
+    ]
+    return any(matches)
+
+
+def ed25519_signature(private_key: Ed25519PrivateKey, payload: bytes) -> str:
+    """Lowercase hex of the 64-byte Ed25519 signature of `payload`."""
+    return private_key.sign(payload).hex()
+
+
+def verify_ed25519(
+    public_key: Ed25519PublicKey, payloads: tuple[bytes, ...], signature: object
+) -> bool:
+    given = _normalized(signature)
+    if given is None or len(given) != ED25519_SIGNATURE_HEX:
+        return False
+    raw = bytes.fromhex(given)
+    for payload in payloads:
+        try:
+            public_key.verify(raw, payload)
+        except InvalidSignature:
+            continue
+        return True
+    return False

@@ -20,9 +20,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from streamguard.core.control import replay_entry_for
 from streamguard.core.engine import decide_event
+from streamguard.core.keys import Key
 from streamguard.core.models import Agency, ChangeDecision, OwnerSettings, Reason
 from streamguard.core.policy import PolicyState
+from streamguard.core.replay import ReplayLedger
 from streamguard.core.timeutil import parse_ts
 from streamguard.exports.sharing import Listed, Recipient
 from streamguard.stream.intake import Unreadable, decode
@@ -116,7 +119,7 @@ class SignedPolicy:
 def replay_policy_log(
     lines: Iterable[bytes],
     state: PolicyState,
-    keys: Mapping[str, bytes],
+    keys: Mapping[str, Key],
     owner_id: str,
     *,
     now: float,
@@ -125,12 +128,16 @@ def replay_policy_log(
 ) -> SignedPolicy:
     """Replay `lines` (JSON lines) in order through the engine; returns the owner's settings.
 
-    Every policy_change and agency record is decided in log order, as the worker would; search
-    and read events are skipped. Changes dated after `as_of` (the time the sharing list was
-    exported) are not replayed, so a change made after the export is not held against it.
+    Every policy_change and agency record is decided in log order, as the worker would, with
+    the same replay rules (docs/contract.md section 2a); search and read events are skipped.
+    Each record is decided at its own `ts` (no later than `now`): the worker decided it when it
+    was sent, so an old change of a long log is not refused for its age, while one dated
+    after `now` is still FUTURE_DATED. Changes dated after `as_of` (the time the sharing list
+    was exported) are not replayed, so a change made after the export is not held against it.
     """
     counts: Counter[str] = Counter()
     rejected: Counter[str] = Counter()
+    memory = ReplayLedger()
     for raw in lines:
         line = raw.strip()
         if not line:
@@ -150,7 +157,13 @@ def replay_policy_log(
             if when is not None and when > as_of:
                 counts["after"] += 1
                 continue
-        state, decision = decide_event(event, state, now, keys)
+        ts = event.body.get("ts")
+        when = parse_ts(ts) if isinstance(ts, str) else None
+        at = now if when is None else min(when, now)
+        state, decision = decide_event(event, state, at, keys, memory=memory)
+        entry = replay_entry_for(event, decision, at)
+        if entry is not None:
+            memory.remember(entry)
         if not isinstance(decision, ChangeDecision):
             counts["malformed" if decision.outcome == "malformed" else "other"] += 1
         elif decision.agency_id != owner_id:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import IO, Final
 
 from streamguard import serde
+from streamguard.core.keys import load_keys
 from streamguard.core.policy import PolicyState
-from streamguard.core.signing import load_keys
 from streamguard.core.statutes import StatuteBook, load_statutes
 from streamguard.exceptions import InputFileError
 from streamguard.exports.drift import (

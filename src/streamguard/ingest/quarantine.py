@@ -1,4 +1,4 @@
-"""Quarantine records (CONTRACT 4) of bodies that cannot be mapped, and their ids. Pure.
+"""Quarantine records (docs/contract.md section 4) of unmappable bodies, and their ids. Pure.
 
 Ids are uuid5, never random: a sender retries a refused body, and the retry must name the same
 quarantine record so consumers can drop the copy.

@@ -1,4 +1,7 @@
-"""The contract `plate_read` (CONTRACT 2) a mapper builds: one place fixes its fields and order."""
+"""The contract `plate_read` (docs/contract.md section 2) a mapper builds.
+
+One place fixes its fields and order.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +28,8 @@ def plate_read(
     """A read of `owner`'s camera, shared by default with the owner's configured recipients.
 
     `hotlist_hit` is false: no accepted layout carries a hotlist result, and ingest matches no
-    hotlist. `source_format` and `images_dropped` are additive fields (CONTRACT 1 allows them).
+    hotlist. `source_format` and `images_dropped` are additive fields (docs/contract.md
+    section 1 allows them).
     """
     return {
         "type": "plate_read",

@@ -99,7 +99,9 @@ class Tally:
     codes: Counter[str] = field(default_factory=Counter)
     alerts: Counter[str] = field(default_factory=Counter)
     outputs: Counter[str] = field(default_factory=Counter)
-    outcomes: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    outcomes: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)  # the last
+    # Every outcome per event id, in order: a replayed control record repeats its original's id.
+    history: dict[str, list[str]] = field(default_factory=dict)
     anonymous: int = 0  # audited messages without a readable event id
     foreign_on_ca: int = 0  # out-of-state or federal searches that named California networks
     foreign_reached_ca: int = 0  # ... and were allowed one of them
@@ -132,6 +134,7 @@ class Tally:
         event_id = record.get("event_id")
         if isinstance(event_id, str):
             self.outcomes[event_id] = (outcome, codes)
+            self.history.setdefault(event_id, []).append(outcome)
         else:
             self.anonymous += 1
         if kind == "search_request":
@@ -147,40 +150,60 @@ class Tally:
             self.foreign_on_ca += 1
             self.foreign_reached_ca += bool(allowed)
 
-    def decided(self, expected_ids: Iterable[str], expected_anonymous: int) -> int:
-        """How many of the expected inputs have an audit record so far."""
-        found = sum(1 for i in expected_ids if i in self.outcomes)
-        return found + min(self.anonymous, expected_anonymous)
+    def decided(
+        self,
+        expected_ids: Iterable[str],
+        expected_anonymous: int,
+        since: Mapping[str, int] | None = None,
+        anonymous_since: int = 0,
+    ) -> int:
+        """How many of the expected inputs (an id once per input) have an audit record so far;
+        `since`: how many records each id had before, for a phase that repeats earlier ids."""
+        before = since or {}
+        found = sum(
+            min(len(self.history.get(i, ())) - before.get(i, 0), n)
+            for i, n in Counter(expected_ids).items()
+        )
+        return found + min(self.anonymous - anonymous_since, expected_anonymous)
+
+    def counts(self) -> dict[str, int]:
+        """Audit records per event id so far (for `decided`'s `since`)."""
+        return {i: len(h) for i, h in self.history.items()}
 
 
 @dataclass(frozen=True, slots=True)
 class Expected:
     """What the pure engine decided for the scenario: the yardstick for the worker."""
 
-    outcomes: Mapping[str, str]  # event id -> outcome
+    outcomes: Mapping[str, tuple[str, ...]]  # event id -> its outcomes, in order
     anonymous: int  # messages without a readable event id
 
     @property
     def total(self) -> int:
-        return len(self.outcomes) + self.anonymous
+        return sum(len(o) for o in self.outcomes.values()) + self.anonymous
+
+    @property
+    def ids(self) -> list[str]:
+        """Each event id once per input that carries it."""
+        return [i for i, outcomes in self.outcomes.items() for _ in outcomes]
 
     @classmethod
     def of(cls, decided: Iterable[tuple[Message, Any]]) -> Expected:
-        outcomes: dict[str, str] = {}
+        outcomes: dict[str, list[str]] = {}
         anonymous = 0
         for message, decision in decided:
             if message.event_id is None:
                 anonymous += 1
             else:
-                outcomes[message.event_id] = decision.outcome
-        return cls(outcomes, anonymous)
+                outcomes.setdefault(message.event_id, []).append(decision.outcome)
+        return cls({i: tuple(o) for i, o in outcomes.items()}, anonymous)
 
     def disagreements(self, tally: Tally) -> list[str]:
         """Event ids the worker decided otherwise than the engine (or not at all)."""
         return [
             i
-            for i, outcome in self.outcomes.items()
-            if tally.outcomes.get(i, ("", ()))[0] != outcome
+            for i, outcomes in self.outcomes.items()
+            if tuple(tally.history.get(i, ())) != outcomes
         ]
 
 
@@ -201,6 +224,8 @@ _ALERT_MEANING: Final = {
     "prohibited_purpose": "a requester made several immigration-purpose searches in an hour",
     "violation_burst": "a requester denied many owner networks in an hour",
     "policy_rejected": "a policy change was rejected",
+    "policy_widened": "an applied change opened an owner's data further (the owner is told)",
+    "registry_changed": "an agency's state or kind changed in the registry",
     "search_rate": "a requester passed its per-minute search limit",
 }
 
@@ -214,6 +239,8 @@ class Verdict:
     """How the run went, beyond the counts: what the summary's last lines report."""
 
     flip_id: str
+    replay_id: str
+    relabel_id: str
     expected: Expected
     audit: VerifyReport | None
     audit_error: str | None
@@ -242,7 +269,9 @@ def render_summary(tally: Tally, verdict: Verdict) -> list[str]:
         lines.append(f"  {kind:<24} {n:>4}   {_ALERT_MEANING.get(kind, '')}".rstrip())
     outputs = tally.outputs
     facts = [
-        ("Ventura National Lookup flip", _flip_fate(tally, verdict.flip_id)),
+        ("Ventura National Lookup flip", _rejection_fate(tally, verdict.flip_id)),
+        ("Replayed signed change", _rejection_fate(tally, verdict.replay_id)),
+        ("Registry relabel (Houston)", _rejection_fate(tally, verdict.relabel_id)),
         (
             "Out-of-state/federal on CA",
             f"{tally.foreign_on_ca} searches named California "
@@ -267,8 +296,8 @@ def render_summary(tally: Tally, verdict: Verdict) -> list[str]:
     return lines
 
 
-def _flip_fate(tally: Tally, flip_id: str) -> str:
-    fate = tally.outcomes.get(flip_id)
+def _rejection_fate(tally: Tally, event_id: str) -> str:
+    fate = tally.outcomes.get(event_id)
     if fate is None:
         return "NO DECISION SEEN"
     outcome, codes = fate
@@ -278,7 +307,8 @@ def _flip_fate(tally: Tally, flip_id: str) -> str:
 
 def _agreement(tally: Tally, expected: Expected) -> str:
     differ = expected.disagreements(tally)
-    same = len(expected.outcomes) - len(differ) + min(tally.anonymous, expected.anonymous)
+    same = sum(len(o) for i, o in expected.outcomes.items() if i not in differ)
+    same += min(tally.anonymous, expected.anonymous)
     line = f"same outcome for {same} of {expected.total} inputs"
     return line + (f" ({len(differ)} differ or are missing)" if differ else "")
 
@@ -308,15 +338,23 @@ def _metrics_fate(verdict: Verdict) -> str:
 
 def failures(tally: Tally, verdict: Verdict) -> list[str]:
     """What keeps the run from passing: every input decided as the engine decides it, the
-    flip rejected, the chains intact. Empty when it passed."""
+    flip, the replay and the relabel rejected, no California data out of state, the chains
+    intact. Empty when it passed."""
     found: list[str] = []
     differ = len(verdict.expected.disagreements(tally))
     differ += max(verdict.expected.anonymous - tally.anonymous, 0)
     if differ:
         found.append(f"{differ} inputs decided otherwise than the offline engine, or not at all")
-    flip = tally.outcomes.get(verdict.flip_id)
-    if flip is None or flip[0] != "rejected":
-        found.append("the National Lookup flip was not rejected")
+    for event_id, what in (
+        (verdict.flip_id, "the National Lookup flip"),
+        (verdict.replay_id, "the replayed signed change"),
+        (verdict.relabel_id, "the registry relabel"),
+    ):
+        fate = tally.outcomes.get(event_id)
+        if fate is None or fate[0] != "rejected":
+            found.append(f"{what} was not rejected")
+    if tally.foreign_reached_ca:
+        found.append("California data reached an out-of-state or federal requester")
     if verdict.audit is None or verdict.audit.broken is not None:
         found.append("the audit chains did not verify")
     return found
@@ -768,9 +806,12 @@ class _Phase:
         total = len(messages)
         sent = [0]
         tally = self.outputs.tally
+        # A phase may repeat ids of an earlier one (the replay and relabel acts): count only
+        # the records that arrive from now on.
+        since, anonymous_since = tally.counts(), tally.anonymous
 
         def decided() -> int:
-            return tally.decided(ids, anonymous)
+            return tally.decided(ids, anonymous, since, anonymous_since)
 
         def show() -> None:
             self.console.progress(f"{what}: sent {sent[0]}/{total}, decided {decided()}/{total}")
@@ -899,6 +940,8 @@ def _run(options: Options, run: Run, console: Console) -> int:
     page = _fetch(f"http://127.0.0.1:{run.web_port}/metrics") if ours else None
     verdict = Verdict(
         flip_id=scenario.flip_id,
+        replay_id=scenario.replay_id,
+        relabel_id=scenario.relabel_id,
         expected=expected,
         audit=report,
         audit_error=error,

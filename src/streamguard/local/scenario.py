@@ -4,16 +4,20 @@ In February-March 2025 out-of-state and federal agencies searched the Ventura Co
 data 364,000 times; 299 justifications (under 1%) referenced immigration enforcement; the
 vendor's "National Lookup", switched off in 2023, had been switched back on without anyone at
 the sheriff's office doing it (docs/law.md, section 0). This module rebuilds that situation as
-plain data: a registry, signed lawful sharing settings, the unsigned National Lookup flip, a
-forged change, and a time-ordered stream of searches, plate reads and a few broken messages.
+plain data: a registry signed by the registry key, lawful sharing settings each signed by its
+owner's key, the unsigned National Lookup flip, a forged change, the replay of a signed change
+its owner had revoked, a registry record relabelling Houston as Californian signed with
+Houston's own key (docs/contract.md section 2a), and a time-ordered stream of searches, plate
+reads and a few broken messages.
 
 Everything is a function of (`now`, `events`, `seed`): no clock, no files, no network, so a test
 can replay exactly what the demo sends. Agency names are real places; people, plates, case
-numbers and secrets are synthetic.
+numbers and keys are synthetic.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -21,10 +25,13 @@ from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 from streamguard import serde
+from streamguard.core.control import replay_entry_for
 from streamguard.core.engine import decide_event
+from streamguard.core.keys import ED25519, parse_keys
 from streamguard.core.models import Decision
 from streamguard.core.policy import PolicyState
-from streamguard.core.signing import sign_change
+from streamguard.core.replay import ReplayLedger
+from streamguard.core.signer import SigningKey
 from streamguard.core.statutes import StatuteBook
 from streamguard.core.timeutil import format_ts
 from streamguard.stream.intake import Unreadable, decode
@@ -36,17 +43,32 @@ __all__ = (
     "Scenario",
     "build_scenario",
     "decide_scenario",
+    "demo_signer",
 )
 
 MINUTE: Final = 60.0
 HOUR: Final = 3600.0
 DAY: Final = 86_400.0
 MIN_EVENTS: Final = 60
-_KEY_ID: Final = "sg-demo-2025"
-# A demo secret, published on purpose: the worker must verify signatures, and anyone may rerun
-# the demo. It signs nothing outside the demo's own topics.
-DEMO_KEYS: Final[Mapping[str, str]] = {_KEY_ID: "streamguard-demo-secret-not-for-production"}
-_FORGER_SECRET: Final = b"a-secret-the-worker-has-never-seen"
+# Demo keys, published on purpose: every agency's Ed25519 key is derived from this seed, so
+# anyone may rerun the demo (and anyone can sign as any demo agency: the keys sign nothing
+# outside the demo's own topics).
+_DEMO_SEED: Final = b"streamguard-demo-keys-not-for-production"
+_FORGER_SEED: Final = b"a-key-the-worker-has-never-seen"
+_REGISTRY: Final = "k-registry"
+
+
+def _derived(seed: bytes, key_id: str, agency_id: str | None) -> SigningKey:
+    material = hashlib.sha256(seed + b"/" + key_id.encode()).digest()
+    return SigningKey(key_id, ED25519, agency_id, material)
+
+
+def demo_signer(agency_id: str | None) -> SigningKey:
+    """The demo key of `agency_id` (`k-<agency_id>`), or the registry key for None."""
+    key_id = f"k-{agency_id}" if agency_id is not None else _REGISTRY
+    return _derived(_DEMO_SEED, key_id, agency_id)
+
+
 # The stream covers this span, ending a minute before `now`: recent enough that the worker's
 # event-time windows are open and its hourly alerts can fire.
 _SPAN: Final = 100 * MINUTE
@@ -70,12 +92,14 @@ class Scenario:
     now: float
     seed: int
     agencies: tuple[dict[str, str], ...]
-    keys: Mapping[str, str]
-    registry: tuple[Message, ...]  # agencies topic
+    keys: Mapping[str, Mapping[str, str]]  # KEYS.json (public keys)
+    registry: tuple[Message, ...]  # agencies topic, signed by the registry key
     policy: tuple[Message, ...]  # signed, lawful setup changes (they must land first)
     stream: tuple[Message, ...]  # time-ordered searches, reads, rejected changes, malformed
     flip_id: str  # the unsigned National Lookup re-activation for Ventura County
-    forged_id: str  # a change signed with a secret the worker does not hold
+    forged_id: str  # a change signed with a key the worker does not hold
+    replay_id: str  # the change_id of a signed change sent again after its owner revoked it
+    relabel_id: str  # the agency a registry record signed with an agency key relabels
 
     @property
     def messages(self) -> tuple[Message, ...]:
@@ -130,6 +154,12 @@ _AGENCIES: Final = (
     ("wa-seattle-pd", "Seattle Police Department", "WA", "local"),
     ("wa-king-county-so", "King County Sheriff's Office", "WA", "county"),
 )
+
+# KEYS.json of the demo: every agency's public key and the registry's.
+DEMO_KEYS: Final[Mapping[str, Mapping[str, str]]] = {
+    signer.key_id: signer.keys_entry()
+    for signer in (*(demo_signer(a[0]) for a in _AGENCIES), demo_signer(None))
+}
 
 _VENTURA_AREA: Final = (
     "ca-ventura-county-so",
@@ -347,7 +377,7 @@ class _Builder:
         value: Any,
         reason: str,
         *,
-        secret: bytes | None,
+        signer: SigningKey | None,
         actor: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         event: dict[str, Any] = {
@@ -363,10 +393,7 @@ class _Builder:
             "reason": reason,
             "ticket": f"CHG-{self.rng.randint(1000, 9999)}",
         }
-        if secret is not None:
-            event["key_id"] = _KEY_ID
-            event["signature"] = sign_change(event, secret)
-        return event
+        return event if signer is None else signed(event, signer)
 
     def some(self, options: tuple[str, ...], most: int) -> tuple[str, ...]:
         return tuple(self.rng.sample(options, self.rng.randint(1, min(most, len(options)))))
@@ -375,7 +402,15 @@ class _Builder:
 # --- lawful setup: what the owners really configured -------------------------------------------
 
 
-def _setup(b: _Builder, secret: bytes) -> list[dict[str, Any]]:
+def signed(record: dict[str, Any], signer: SigningKey) -> dict[str, Any]:
+    """`record` (a policy_change or an agency record) signed by `signer`, whatever it may sign."""
+    kind = "policy_change" if record.get("type") == "policy_change" else "agency"
+    out = {**record, "key_id": signer.key_id}
+    out["signature"] = signer.signature(kind, out)
+    return out
+
+
+def _setup(b: _Builder) -> list[dict[str, Any]]:
     start = b.now - _SPAN - _END_GAP - 2 * HOUR
     plan: list[tuple[str, str, Any, str]] = [
         (
@@ -421,10 +456,19 @@ def _setup(b: _Builder, secret: bytes) -> list[dict[str, Any]]:
     plan += [
         (owner, "share_with", list(peers), "in-state partners") for owner, peers in _VA_WA.items()
     ]
+    # A mutual-aid agreement that ended: its signed share_with is what the replay act re-sends.
+    plan += [
+        (_REVOKED[0], "share_with", [_REVOKED[1]], "mutual aid during the Mountain fire"),
+        (_REVOKED[0], "unshare_with", [_REVOKED[1]], "mutual aid ended"),
+    ]
     return [
-        b.change(start + i * MINUTE, owner, setting, value, why, secret=secret)
+        b.change(start + i * MINUTE, owner, setting, value, why, signer=demo_signer(owner))
         for i, (owner, setting, value, why) in enumerate(plan)
     ]
+
+
+# (owner, recipient) of the revoked agreement whose signed change the replay act sends again.
+_REVOKED: Final = ("ca-ventura-county-so", "ca-los-angeles-pd")
 
 
 # --- the stream -----------------------------------------------------------------------------------
@@ -651,15 +695,22 @@ def build_scenario(now: float, events: int = 4000, seed: int = 2025) -> Scenario
     # `now` is in the seed so that two runs never share event ids: consumers drop a repeated
     # id as an at-least-once replay, and a rerun against the same topics is not a replay.
     b = _Builder(random.Random(f"{seed}/{now:.0f}"), now)  # noqa: S311
-    secret = DEMO_KEYS[_KEY_ID].encode()
     agencies = tuple(
         {"agency_id": a, "name": name, "state": state, "kind": kind}
         for a, name, state, kind in _AGENCIES
     )
+    registered_at = format_ts(now - _SPAN - _END_GAP - 3 * HOUR)
     registry = tuple(
-        Message("agencies", a["agency_id"], serde.dumps(a), a["agency_id"]) for a in agencies
+        Message(
+            "agencies",
+            a["agency_id"],
+            serde.dumps(signed({**a, "ts": registered_at}, demo_signer(None))),
+            a["agency_id"],
+        )
+        for a in agencies
     )
-    policy = tuple(_message("policy", c) for c in _setup(b, secret))
+    setup = _setup(b)
+    policy = tuple(_message("policy", c) for c in setup)
 
     first, last = now - _END_GAP - _SPAN, now - _END_GAP
     timed: list[tuple[float, Message]] = []
@@ -674,7 +725,7 @@ def build_scenario(now: float, events: int = 4000, seed: int = 2025) -> Scenario
         "national_lookup",
         True,
         "re-enable National Lookup (vendor configuration sync)",
-        secret=None,
+        signer=None,
         actor={"user_id": "svc-vendor-sync"},
     )
     forged = b.change(
@@ -683,7 +734,7 @@ def build_scenario(now: float, events: int = 4000, seed: int = 2025) -> Scenario
         "declaration_on_file",
         [*_IL_DECLARATIONS["il-mount-prospect-pd"], "us-ice-ero"],
         "declaration received",
-        secret=_FORGER_SECRET,
+        signer=_derived(_FORGER_SEED, "k-il-mount-prospect-pd", "il-mount-prospect-pd"),
     )
     forbidden = b.change(
         at(0.7),
@@ -691,10 +742,34 @@ def build_scenario(now: float, events: int = 4000, seed: int = 2025) -> Scenario
         "federal_sharing",
         True,
         "join federal task force",
-        secret=secret,
+        signer=demo_signer("ca-santa-barbara-county-so"),
     )
     for fraction, change in ((0.35, flip), (0.55, forged), (0.7, forbidden)):
         timed.append((at(fraction), _message("policy", change)))
+
+    # Act: the exact bytes of Ventura's signed share_with with LAPD, sent again after Ventura
+    # revoked it; then LAPD searches Ventura's network.
+    [revoked] = [c for c in setup if c["setting"] == "share_with" and c["value"] == [_REVOKED[1]]]
+    timed.append((at(0.6), _message("policy", revoked)))
+    lapd = b.search(at(0.61), _REVOKED[1], "networks", (_REVOKED[0],), _reason(b))
+    timed.append((at(0.61), _message("searches", lapd)))
+    # Act: a registry record relabelling Houston as Californian, signed with Houston's own key
+    # (not the registry's); then Houston searches statewide, where California data would be.
+    relabel = signed(
+        {
+            "agency_id": "tx-houston-pd",
+            "name": "Houston Police Department",
+            "state": "CA",
+            "kind": "local",
+            "ts": format_ts(at(0.65)),
+        },
+        demo_signer("tx-houston-pd"),
+    )
+    timed.append(
+        (at(0.65), Message("agencies", "tx-houston-pd", serde.dumps(relabel), "tx-houston-pd"))
+    )
+    houston = b.search(at(0.66), "tx-houston-pd", "statewide", (), _reason(b))
+    timed.append((at(0.66), _message("searches", houston)))
 
     # A producer deploys a bug mid-morning: a burst of broken messages at once.
     for topic, value, key, event_id in _malformed(b, at(0.5)):
@@ -740,6 +815,8 @@ def build_scenario(now: float, events: int = 4000, seed: int = 2025) -> Scenario
         stream=tuple(m for _, m in timed),
         flip_id=flip["change_id"],
         forged_id=forged["change_id"],
+        replay_id=revoked["change_id"],
+        relabel_id=relabel["agency_id"],
     )
 
 
@@ -754,12 +831,16 @@ def decide_scenario(
     can compare the two.
     """
     state = PolicyState.create(statutes, ())
-    keys = {key_id: secret.encode() for key_id, secret in scenario.keys.items()}
+    keys = parse_keys(scenario.keys, "the demo keys")
+    memory = ReplayLedger()
     for message in scenario.messages:
         key = message.key.encode() if message.key is not None else None
         event = decode(message.value, state.version, role=message.topic, key=key)
         if isinstance(event, Unreadable):
             yield message, event.decision
             continue
-        state, decision = decide_event(event, state, scenario.now, keys)
+        state, decision = decide_event(event, state, scenario.now, keys, memory=memory)
+        entry = replay_entry_for(event, decision, scenario.now)
+        if entry is not None:
+            memory.remember(entry)
         yield message, decision

@@ -6,6 +6,9 @@ worker's /metrics, its input files, free ports and bounded waits. Never used by 
 from __future__ import annotations
 
 import asyncio
+import csv
+import hashlib
+import io
 import json
 import os
 import socket
@@ -20,7 +23,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from streamguard import serde
-from streamguard.core.signing import sign_change
+from streamguard.core.keys import ED25519
+from streamguard.core.signer import SigningKey
+from streamguard.core.timeutil import format_ts
 from streamguard.local.broker import port_in_use
 from streamguard.local.child import WorkerProcess, app_id, worker_env
 from streamguard.worker.topics import contract_topics, create_topics
@@ -30,13 +35,17 @@ __all__ = (
     "Collected",
     "Deployment",
     "PacedProducer",
+    "TestKeys",
     "WorkerProcess",
+    "agency_ids",
+    "agency_record",
     "agency_searches",
     "collect",
     "contract_topics",
     "create_topics",
     "decided_events",
     "free_port",
+    "fresh_ts",
     "metric_total",
     "new_prefix",
     "plate_read",
@@ -118,22 +127,72 @@ def plate_read(
     }
 
 
+class TestKeys:
+    """Ed25519 signing keys derived from `seed`: `k-<agency>` bound to each agency of
+    `agencies`, and `k-registry` for agency records. The same seed gives the same keys, so a
+    test and the worker it starts agree without sharing files beyond KEYS.json."""
+
+    __test__ = False  # a helper, not a test class
+
+    def __init__(self, seed: bytes, agencies: Iterable[str]) -> None:
+        self.seed = seed
+        self.signers: dict[str, SigningKey] = {}
+        for agency_id in agencies:
+            self.signers[f"k-{agency_id}"] = self._derive(f"k-{agency_id}", agency_id)
+        self.signers["k-registry"] = self._derive("k-registry", None)
+
+    def _derive(self, key_id: str, agency_id: str | None) -> SigningKey:
+        material = hashlib.sha256(self.seed + b"/" + key_id.encode()).digest()
+        return SigningKey(key_id, ED25519, agency_id, material)
+
+    def for_agency(self, agency_id: str) -> SigningKey:
+        """The agency's key, derived on first use for an agency not named at the start."""
+        key_id = f"k-{agency_id}"
+        if key_id not in self.signers:
+            self.signers[key_id] = self._derive(key_id, agency_id)
+        return self.signers[key_id]
+
+    @property
+    def registry(self) -> SigningKey:
+        return self.signers["k-registry"]
+
+    def keys_json(self) -> dict[str, dict[str, str]]:
+        """The KEYS.json a worker verifies these keys with (public keys only)."""
+        return {key_id: signer.keys_entry() for key_id, signer in self.signers.items()}
+
+
+def agency_ids(csv_text: str) -> list[str]:
+    """The agency ids of a registry CSV's text."""
+    return [row["agency_id"] for row in csv.DictReader(io.StringIO(csv_text))]
+
+
+_last_ts = 0.0
+
+
+def fresh_ts() -> str:
+    """Now, strictly later than the last call: successive changes of one setting stay in order."""
+    global _last_ts  # noqa: PLW0603  # one clock for the whole test process
+    _last_ts = max(time.time(), _last_ts + 0.001)
+    return format_ts(_last_ts)
+
+
 def policy_change(
     owner: str,
     setting: str,
     value: Any,
     *,
-    keys: Mapping[str, bytes] | None = None,
-    key_id: str = "k1",
-    ts: str = "2026-01-10T18:00:00Z",
+    keys: TestKeys | None = None,
+    signer: SigningKey | None = None,
+    ts: str | None = None,
     change_id: str | None = None,
     reason: str = "test",
 ) -> dict[str, Any]:
-    """A policy_change, signed with `keys[key_id]` when keys are given, else unsigned."""
+    """A policy_change dated now (or `ts`), signed with `signer`, else with the owner's key
+    of `keys` when given, else unsigned."""
     change: dict[str, Any] = {
         "type": "policy_change",
         "change_id": change_id or str(uuid.uuid4()),
-        "ts": ts,
+        "ts": ts or fresh_ts(),
         "agency_id": owner,
         "setting": setting,
         "value": value,
@@ -141,13 +200,35 @@ def policy_change(
         "reason": reason,
         "ticket": "CHG-1",
     }
-    return change if keys is None else signed(change, keys, key_id)
+    if signer is None and keys is not None:
+        signer = keys.for_agency(owner)
+    return change if signer is None else signed(change, signer)
 
 
-def signed(change: dict[str, Any], keys: Mapping[str, bytes], key_id: str = "k1") -> dict[str, Any]:
-    """`change` with `key_id` and the signature of everything else in it."""
-    out = {**change, "key_id": key_id}
-    out["signature"] = sign_change(out, keys[key_id])
+def agency_record(
+    agency_id: str,
+    name: str,
+    state: str,
+    kind: str,
+    *,
+    signer: SigningKey | None = None,
+    ts: str | None = None,
+) -> dict[str, Any]:
+    """An agency record of the agencies topic, dated now (or `ts`), signed when given a key."""
+    record = {"agency_id": agency_id, "name": name, "state": state, "kind": kind}
+    record["ts"] = ts or fresh_ts()
+    return record if signer is None else signed(record, signer)
+
+
+def signed(record: dict[str, Any], signer: SigningKey) -> dict[str, Any]:
+    """`record` (a policy_change or an agency record) with `key_id` and `signer`'s signature.
+
+    Refuses nothing the key may not sign: tests sign with the wrong key on purpose.
+    """
+    kind = "policy_change" if record.get("type") == "policy_change" else "agency"
+    out = {**record, "key_id": signer.key_id}
+    out.pop("signature", None)
+    out["signature"] = signer.signature(kind, out)
     return out
 
 
@@ -471,12 +552,12 @@ def write_agencies(directory: Path, csv_text: str) -> Path:
     return path
 
 
-def write_keys(directory: Path, keys: Mapping[str, bytes]) -> Path:
-    """The signing keys file (STREAMGUARD_KEYS), `keys.json`, readable by its owner only."""
+def write_keys(directory: Path, keys: TestKeys) -> Path:
+    """The signing keys file (STREAMGUARD_KEYS), `keys.json`: the public keys of `keys`."""
     path = directory / "keys.json"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({key_id: secret.decode() for key_id, secret in keys.items()}, handle)
+        json.dump(keys.keys_json(), handle)
     return path
 
 

@@ -20,9 +20,13 @@ __all__ = (
     "ALERT_KINDS",
     "OUT_OF_STATE_ATTEMPTS",
     "POLICY_REJECTED",
+    "POLICY_WIDENED",
     "PROHIBITED_PURPOSE",
+    "REGISTRY_CHANGED",
     "SEARCH_RATE",
     "VIOLATION_BURST",
+    "policy_widened_alert",
+    "registry_changed_alert",
     "rejected_change_alert",
     "threshold_alerts",
 )
@@ -32,6 +36,10 @@ VIOLATION_BURST: Final = "violation_burst"
 PROHIBITED_PURPOSE: Final = "prohibited_purpose"
 POLICY_REJECTED: Final = "policy_rejected"
 OUT_OF_STATE_ATTEMPTS: Final = "out_of_state_attempts"
+# docs/contract.md section 2a: the owner is told at once of every change that opens access, and
+# an agency of every change of its standing in the registry.
+POLICY_WIDENED: Final = "policy_widened"
+REGISTRY_CHANGED: Final = "registry_changed"
 
 ALERT_KINDS: Final = (
     VIOLATION_BURST,
@@ -39,6 +47,8 @@ ALERT_KINDS: Final = (
     POLICY_REJECTED,
     SEARCH_RATE,
     OUT_OF_STATE_ATTEMPTS,
+    POLICY_WIDENED,
+    REGISTRY_CHANGED,
 )
 
 
@@ -96,4 +106,31 @@ def rejected_change_alert(decision: ChangeDecision, at: str) -> dict[str, Any]:
     if decision.event_id is not None:
         # Not a window: one alert per event, id tied to that event for replays.
         record["alert_id"] = decision_id(f"alert:{POLICY_REJECTED}", decision.event_id)
+    return record
+
+
+def policy_widened_alert(
+    decision: ChangeDecision, at: str, widenings: tuple[str, ...]
+) -> dict[str, Any]:
+    """The alert of an applied change that opens access (`widenings` say how), dated `at`."""
+    record = alert_record(
+        POLICY_WIDENED,
+        decision.agency_id or "unknown",
+        at,
+        at,
+        len(widenings),
+        0,
+        f"policy change {decision.event_id} widened access of {decision.agency_id}: "
+        + "; ".join(widenings),
+    )
+    if decision.event_id is not None:
+        record["alert_id"] = decision_id(f"alert:{POLICY_WIDENED}", decision.event_id)
+    return record
+
+
+def registry_changed_alert(agency_id: str, record_id: str, at: str, change: str) -> dict[str, Any]:
+    """The alert of an applied agency record or tombstone that changed an existing agency's
+    state, kind or existence; `record_id` names the record (ids repeat on a redelivery only)."""
+    record = alert_record(REGISTRY_CHANGED, agency_id, at, at, 1, 0, f"registry changed: {change}")
+    record["alert_id"] = decision_id(f"alert:{REGISTRY_CHANGED}", record_id)
     return record

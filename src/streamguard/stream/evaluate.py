@@ -6,9 +6,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from streamguard import serde
+from streamguard.core.control import replay_entry_for
 from streamguard.core.engine import decide_event
+from streamguard.core.keys import Key
 from streamguard.core.models import Decision, ReadDecision, SearchDecision
 from streamguard.core.policy import PolicyState
+from streamguard.core.replay import ReplayLedger
 from streamguard.stream.intake import Unreadable, decode
 from streamguard.stream.outputs import clamped_windows, quarantine_kind
 
@@ -40,17 +43,23 @@ def decision_summary(decision: Decision) -> dict[str, Any]:
 
 
 def evaluate_lines(
-    lines: Iterable[bytes], state: PolicyState, keys: Mapping[str, bytes], now: float
+    lines: Iterable[bytes], state: PolicyState, keys: Mapping[str, Key], now: float
 ) -> Iterator[bytes]:
-    """Decide each line in order; policy changes and agency upserts affect later lines.
+    """Decide each line in order; policy changes and agency records affect later lines.
 
     A line goes through the same front door as a worker's message (`streamguard.stream.intake`),
-    with the same limits. Holds one line at a time, so memory does not grow with the input.
+    with the same limits, and control records through the same replay rules: what the file
+    decided before is remembered as the worker's tables remember it. Holds one line at a time
+    (and the replay memory, one small entry per policy change or agency record).
     """
+    memory = ReplayLedger()
     for line in lines:
         event = decode(line, state.version)
         if isinstance(event, Unreadable):
             decision: Decision = event.decision
         else:
-            state, decision = decide_event(event, state, now, keys)
+            state, decision = decide_event(event, state, now, keys, memory=memory)
+            entry = replay_entry_for(event, decision, now)
+            if entry is not None:
+                memory.remember(entry)
         yield serde.dumps(decision_summary(decision)) + b"\n"

@@ -15,7 +15,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from streamguard.core import codes
+from streamguard.core.control import registry_change, replay_entry_for, widened
 from streamguard.core.engine import decide_event
+from streamguard.core.keys import Key
 from streamguard.core.models import (
     ChangeDecision,
     Decision,
@@ -27,9 +30,15 @@ from streamguard.core.models import (
     UpsertDecision,
 )
 from streamguard.core.policy import PolicyState
+from streamguard.core.replay import ReplayLedger
 from streamguard.core.timeutil import format_ts, parse_ts
 from streamguard.settings import WorkerSettings
-from streamguard.stream.alerts import rejected_change_alert, threshold_alerts
+from streamguard.stream.alerts import (
+    policy_widened_alert,
+    registry_changed_alert,
+    rejected_change_alert,
+    threshold_alerts,
+)
 from streamguard.stream.attempts import BatchAttempts, attempt_kind, read_attempt
 from streamguard.stream.audit import BatchChains
 from streamguard.stream.counters import KEEP, BatchCounts, WindowCounters, mark_key
@@ -45,7 +54,13 @@ from streamguard.stream.outputs import (
     route,
 )
 from streamguard.stream.revisions import Revisions
-from streamguard.stream.tables import DELETED, agency_to_value, settings_to_value
+from streamguard.stream.tables import (
+    DELETED,
+    TableReplayMemory,
+    agency_to_value,
+    replay_writes,
+    settings_to_value,
+)
 from streamguard.stream.types import BatchResult, InMessage, MetricsSink
 from streamguard.stream.windows import (
     TUMBLING_HOUR,
@@ -69,6 +84,7 @@ log = logging.getLogger("streamguard.worker")
 DECISION_ERROR: Final = "DECISION_ERROR"
 # Roles whose messages are counted in windows: their partitions carry an offset mark.
 _COUNTED_ROLES: Final = frozenset({"searches", "attempts"})
+_CONTROL_KINDS: Final = frozenset({"policy_change", "agency"})
 
 
 @dataclass(slots=True)
@@ -82,6 +98,10 @@ class _Batch:
     now: float
     decided_at: str
     received: float
+    # Control records decided in this batch: decided-record keys and subjects whose last
+    # applied ts moved (their table values are written with the batch).
+    decided_keys: dict[str, int]  # -> the partition it was read from
+    moved_subjects: dict[str, int]
 
 
 class BatchProcessor:
@@ -91,14 +111,20 @@ class BatchProcessor:
         self,
         settings: WorkerSettings,
         state: PolicyState,
-        keys: Mapping[str, bytes],
+        keys: Mapping[str, Key],
         salt: bytes,
         metrics: MetricsSink,
         clock: Callable[[], float],
+        *,
+        replay: TableReplayMemory | None = None,
     ) -> None:
+        """`replay`: the worker's replay tables; the processor keeps what it decided on top of
+        them, so a replay in the same batch, or before the tables have it, is refused too."""
         self.settings = settings
         self.state = state
         self.keys = keys
+        self.replay_tables = replay
+        self.replay = ReplayLedger(replay)
         self.salt = salt
         self.metrics = metrics
         self.clock = clock
@@ -152,6 +178,8 @@ class BatchProcessor:
             now,
             format_ts(now),
             self.clock(),
+            {},
+            {},
         )
         touched: set[int] = set()
         for msg in batch:
@@ -171,6 +199,7 @@ class BatchProcessor:
                 result.counters.pop(key, None)
                 result.expired.append(key)
         result.heads.update(work.chains.heads())
+        self._record_replay(work)
         self.gauges.publish_due(work.received)
         return result
 
@@ -205,7 +234,7 @@ class BatchProcessor:
             plate = event_ts = None
         out_kind = quarantine_kind(decision)
         if decision.event_id is not None:
-            did = decision_id(out_kind, decision.event_id)
+            did = decision_id(out_kind, _id_basis(decision, original, msg))
         else:
             did = raw_decision_id(msg.topic, msg.partition, msg.offset)
         work.result.messages.extend(
@@ -246,9 +275,21 @@ class BatchProcessor:
         counted_for, rate_limited = None, False
         if event.kind == "search_request":
             counted_for, rate_limited = self._rate_check(event, event_ts, msg, work)
+        before = self.state
+        source = None
+        if event.kind in _CONTROL_KINDS:
+            source = f"{msg.topic}-{msg.partition}@{msg.offset}"
         self.state, decision = decide_event(
-            event, self.state, work.now, self.keys, rate_limited=rate_limited
+            event,
+            self.state,
+            work.now,
+            self.keys,
+            memory=self.replay,
+            rate_limited=rate_limited,
+            source=source,
         )
+        if source is not None:
+            self._remember(event, decision, source, msg.partition, work)
         if (
             isinstance(decision, SearchDecision)
             and counted_for is not None
@@ -256,9 +297,9 @@ class BatchProcessor:
         ):
             self._count_search(decision, counted_for, event_ts, msg.partition, work)
         elif isinstance(decision, ChangeDecision):
-            self._changed(decision, event, msg.partition, work)
+            self._changed(decision, event, before, msg.partition, work)
         elif isinstance(decision, UpsertDecision):
-            self._registered(decision, msg.partition, work)
+            self._registered(decision, event, before, source or "", msg.partition, work)
         return event.body, decision, _plate(event), event_ts
 
     def _rate_check(
@@ -312,22 +353,60 @@ class BatchProcessor:
                 self.metrics.observe_owner_attempt(owner.agency_id, kind)
                 work.attempts.add(owner.agency_id, hour, ts)
 
+    def _remember(
+        self, event: Event, decision: Decision, source: str, partition: int, work: _Batch
+    ) -> None:
+        """Keep a decided control record in the replay memory (written with the batch)."""
+        entry = replay_entry_for(event, decision, work.now, source=source)
+        if entry is None:
+            return
+        self.replay.remember(entry)
+        work.decided_keys[entry.key] = partition
+        if entry.applied_ts is not None:
+            work.moved_subjects[entry.subject] = partition
+
+    def _record_replay(self, work: _Batch) -> None:
+        decided, applied = replay_writes(
+            self.replay, self.replay_tables, work.decided_keys, work.moved_subjects
+        )
+        for key, value in decided.items():
+            work.result.control_decided[key] = (work.decided_keys[key], value)
+        for subject, groups in applied.items():
+            work.result.control_applied[subject] = (work.moved_subjects[subject], groups)
+
     def _changed(
-        self, decision: ChangeDecision, event: Event, partition: int, work: _Batch
+        self,
+        decision: ChangeDecision,
+        event: Event,
+        before: PolicyState,
+        partition: int,
+        work: _Batch,
     ) -> None:
         self.metrics.observe_policy_change(decision.outcome)
+        ts = event.body.get("ts")
+        at = ts if isinstance(ts, str) else work.decided_at
         if decision.applied and decision.agency_id is not None:
-            work.result.settings[decision.agency_id] = (
-                partition,
-                settings_to_value(self.state.settings_for(decision.agency_id)),
-            )
+            owner = decision.agency_id
+            after = self.state.settings_for(owner)
+            work.result.settings[owner] = (partition, settings_to_value(after))
             self.revisions.bump("policy", partition, work.result.revisions)
+            widenings = widened(before.settings_for(owner), after)
+            if widenings:
+                self._alert(policy_widened_alert(decision, at, widenings), work)
         elif not decision.applied:
-            ts = event.body.get("ts")
-            at = ts if isinstance(ts, str) else work.decided_at
             self._alert(rejected_change_alert(decision, at), work)
 
-    def _registered(self, decision: UpsertDecision, partition: int, work: _Batch) -> None:
+    def _registered(
+        self,
+        decision: UpsertDecision,
+        event: Event,
+        before: PolicyState,
+        source: str,
+        partition: int,
+        work: _Batch,
+    ) -> None:
+        if not decision.applied:
+            return  # quarantined and audited by the caller; nothing changes
         agency_id = decision.event_id
         agency = self.state.agencies.get(agency_id)
         if decision.deleted or agency is None:
@@ -335,6 +414,13 @@ class BatchProcessor:
         else:
             work.result.registry[agency_id] = (partition, agency_to_value(agency))
         self.revisions.bump("agencies", partition, work.result.revisions)
+        change = registry_change(before.agencies.get(agency_id), agency)
+        if change is not None:
+            ts = event.body.get("ts")
+            at = ts if isinstance(ts, str) else work.decided_at
+            # A tombstone has no ts: it is named by where it was read (same on a redelivery).
+            record_id = f"{agency_id}@{ts}" if isinstance(ts, str) else f"{agency_id}@{source}"
+            self._alert(registry_changed_alert(agency_id, record_id, at, change), work)
 
     def _alert(self, record: dict[str, Any], work: _Batch) -> None:
         work.result.messages.append(Out("alerts", record["agency_id"], record))
@@ -367,6 +453,26 @@ class BatchProcessor:
             record.start,
             record.n,
         )
+
+
+def _id_basis(decision: Decision, original: Any, msg: InMessage) -> str:
+    """What a decision's id is made of: the event id, except for control records.
+
+    A replayed control record carries the id of the record it copies, but it is a decision of
+    its own (a rejection that consumers must not drop as a copy of the original), so it is
+    named by where it was read. An agency record has no id of its own: one agency's record is
+    named by its `ts`, a tombstone by where it was read.
+    """
+    assert decision.event_id is not None
+    where = f"{decision.event_id}@{msg.topic}:{msg.partition}:{msg.offset}"
+    if codes.REPLAYED_CHANGE in decision.codes:
+        return where
+    if isinstance(decision, UpsertDecision):
+        ts = original.get("ts") if isinstance(original, Mapping) else None
+        if decision.deleted or not isinstance(ts, str):
+            return where
+        return f"{decision.event_id}@{ts}"
+    return decision.event_id
 
 
 def _plate(event: Event) -> str | None:

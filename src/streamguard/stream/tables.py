@@ -13,12 +13,15 @@ from typing import Any, Final
 from streamguard.core.models import Agency, OwnerSettings
 from streamguard.core.policy import PolicyState
 from streamguard.core.registry import agency_from_record
+from streamguard.core.replay import Decided, ReplayLedger
 from streamguard.core.statutes import StatuteBook
 
 __all__ = (
     "DELETED",
+    "TableReplayMemory",
     "agency_to_value",
     "build_state",
+    "replay_writes",
     "settings_from_value",
     "settings_to_value",
 )
@@ -86,3 +89,59 @@ def build_state(
             owner_settings[agency_id] = parsed_settings
     state = PolicyState.create(statutes, agencies.values(), owner_settings)
     return dataclasses.replace(state, revision=revision)
+
+
+class TableReplayMemory:
+    """The replay memory (`streamguard.core.replay.ReplayMemory`) over two table mappings:
+    decided-record key -> `Decided.to_value()`, and subject -> {setting group: last applied ts}.
+
+    A decided value that cannot be read still counts as decided (fail closed: the record is
+    refused again). An unreadable last-applied value is skipped: exact replays are still
+    refused by the decided-record table.
+    """
+
+    __slots__ = ("_applied", "_decided")
+
+    def __init__(self, decided: Mapping[str, Any], applied: Mapping[str, Any]) -> None:
+        self._decided = decided
+        self._applied = applied
+
+    def decided(self, key: str) -> Decided | None:
+        value = self._decided.get(key)
+        if value is None:
+            return None
+        return Decided.from_value(value) or Decided(applied=False, decided_at=0.0)
+
+    def last_applied(self, subject: str, group: str) -> float | None:
+        groups = self.applied_value(subject)
+        return groups.get(group)
+
+    def applied_value(self, subject: str) -> dict[str, float]:
+        """The readable part of `subject`'s last-applied table value."""
+        value = self._applied.get(subject)
+        if not isinstance(value, Mapping):
+            return {}
+        return {
+            str(group): float(ts)
+            for group, ts in value.items()
+            if isinstance(ts, int | float) and not isinstance(ts, bool)
+        }
+
+
+def replay_writes(
+    ledger: ReplayLedger,
+    base: TableReplayMemory | None,
+    keys: Iterable[str],
+    subjects: Iterable[str],
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, float]]]:
+    """The table values to write for the decided `keys` and the `subjects` whose last-applied
+    ts moved, as `ledger` (over `base`) holds them now."""
+    decided = {k: ledger.decided_writes[k].to_value() for k in keys}
+    applied: dict[str, dict[str, float]] = {}
+    for subject in subjects:
+        groups = base.applied_value(subject) if base is not None else {}
+        for (owner, group), ts in ledger.applied_writes.items():
+            if owner == subject:
+                groups[group] = ts
+        applied[subject] = groups
+    return decided, applied

@@ -55,3 +55,7 @@ class BatchResult:
     registry: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     settings: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     revisions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # The replay memory of control records (docs/contract.md section 2a): decided-record key ->
+    # its value, and owner or agency -> last applied ts per setting group.
+    control_decided: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    control_applied: dict[str, tuple[int, dict[str, float]]] = field(default_factory=dict)

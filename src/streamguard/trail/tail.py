@@ -11,6 +11,10 @@ default (murmur2) partitioner picks for that key. The chain's last record is fou
 that partition backwards in growing chunks, never below `floor`: the offset of a head the worker
 stored earlier (a record of that chain known to exist), or the beginning for a chain it never
 stored. Only the keys are compared; one record is decoded.
+
+The same reader serves the checkpoints topic (keyed by chain too: a chain's last checkpoint)
+and, for the transparency log, the records of a chain after its last checkpoint
+(`records_after`), read backwards the same way.
 """
 
 from __future__ import annotations
@@ -87,6 +91,54 @@ class AuditTail:
             return await self._last_record(chain, floor)
 
     async def _last_record(self, chain: str, floor: int | None) -> dict[str, Any] | None:
+        consumer, tp, low, high = await self._partition_of(chain)
+        floor = low if floor is None else min(max(low, floor), high)
+        key = chain.encode()
+        deadline = time.monotonic() + self.timeout
+        chunk = _FIRST_CHUNK
+        while high > floor:
+            start = max(floor, high - chunk)
+            found = await self._keyed_in(consumer, tp, start, high, key, deadline, last_only=True)
+            if found:
+                offset, raw = found[-1]
+                record = serde.loads(raw)
+                if isinstance(record, dict):
+                    return record | {"offset": offset}
+                return None
+            high, chunk = start, chunk * 4
+        return None
+
+    async def records_after(self, chain: str, after: int, before: int) -> list[dict[str, Any]]:
+        """The chain's records with `after` < seq < `before`, in topic order.
+
+        Read backwards until the record of seq `after` + 1 is in hand (or the partition's
+        start): after a checkpoint of size `after`, these are the leaves to continue from.
+        """
+        if before <= after + 1:
+            return []
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            consumer, tp, low, high = await self._partition_of(chain)
+            key = chain.encode()
+            deadline = time.monotonic() + self.timeout
+            chunk = _FIRST_CHUNK
+            found: list[dict[str, Any]] = []
+            while high > low:
+                start = max(low, high - chunk)
+                older: list[dict[str, Any]] = []
+                for _, raw in await self._keyed_in(consumer, tp, start, high, key, deadline):
+                    record = serde.loads(raw)
+                    seq = record.get("seq") if isinstance(record, dict) else None
+                    if isinstance(seq, int) and after < seq < before:
+                        older.append(record)
+                found = older + found
+                if any(r["seq"] == after + 1 for r in older):
+                    break
+                high, chunk = start, chunk * 4
+            return found
+
+    async def _partition_of(self, chain: str) -> tuple[Any, Any, int, int]:
         from aiokafka import TopicPartition
 
         if self._consumer is None or self._partitions is None:
@@ -97,27 +149,23 @@ class AuditTail:
         consumer.assign([tp])
         low = (await consumer.beginning_offsets([tp]))[tp]
         high = (await consumer.end_offsets([tp]))[tp]
-        floor = low if floor is None else min(max(low, floor), high)
-        key = chain.encode()
-        deadline = time.monotonic() + self.timeout
-        chunk = _FIRST_CHUNK
-        while high > floor:
-            start = max(floor, high - chunk)
-            found = await self._last_in(consumer, tp, start, high, key, deadline)
-            if found is not None:
-                offset, raw = found
-                record = serde.loads(raw)
-                if isinstance(record, dict):
-                    return record | {"offset": offset}
-                return None
-            high, chunk = start, chunk * 4
-        return None
+        return consumer, tp, low, high
 
-    async def _last_in(
-        self, consumer: Any, tp: Any, start: int, end: int, key: bytes, deadline: float
-    ) -> tuple[int, bytes] | None:
+    async def _keyed_in(
+        self,
+        consumer: Any,
+        tp: Any,
+        start: int,
+        end: int,
+        key: bytes,
+        deadline: float,
+        *,
+        last_only: bool = False,
+    ) -> list[tuple[int, bytes]]:
+        """(offset, value) of every message keyed `key` in [start, end), in offset order
+        (`last_only`: just the last, so a long scan holds one message)."""
         consumer.seek(tp, start)
-        found: tuple[int, bytes] | None = None
+        found: list[tuple[int, bytes]] = []
         while True:
             if time.monotonic() > deadline:
                 msg = f"timed out reading the tail of {self.topic}"
@@ -127,6 +175,8 @@ class AuditTail:
                 if message.offset >= end:
                     return found
                 if message.key == key and message.value is not None:
-                    found = (message.offset, message.value)
+                    if last_only:
+                        found.clear()
+                    found.append((message.offset, message.value))
             if await consumer.position(tp) >= end:
                 return found

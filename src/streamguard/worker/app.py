@@ -21,7 +21,8 @@ Design notes (see docs/streaming.md for the whole picture):
   keys are aggregated per batch (one write per key per batch) and expired by event-time
   watermark (`streamguard.stream.windows`).
 * Registry, owner settings and their revision counters are GlobalTables: every worker sees every
-  policy change, whichever worker verified it. Decision agents rebuild their immutable
+  policy change, whichever worker verified it. So is the replay memory of control records
+  (`control-decided`, `control-applied`). Decision agents rebuild their immutable
   PolicyState only when the sum of the revision counters moves.
 * concurrency=1 on every agent (faust #606: concurrency > 1 can commit past unprocessed
   offsets); throughput comes from partitions and batching.
@@ -40,32 +41,36 @@ from typing import Any, Final, cast
 
 import faust
 
+from streamguard.core.keys import Key
 from streamguard.core.models import Agency
 from streamguard.core.statutes import StatuteBook
 from streamguard.settings import WorkerSettings
 from streamguard.stream.processor import BatchProcessor
-from streamguard.stream.tables import build_state
+from streamguard.stream.tables import TableReplayMemory, build_state
 from streamguard.stream.types import BatchResult, InMessage, MetricsSink
 from streamguard.trail.tail import AuditTail
+from streamguard.worker.checkpoints import Transparency, install_transparency
 from streamguard.worker.delivery import Delivery
 from streamguard.worker.faust_fixes import create_app
 from streamguard.worker.faust_fixes.context import as_current
 from streamguard.worker.faust_fixes.stores import table_store
 from streamguard.worker.heads import ChainHeads
 from streamguard.worker.keys import KeyRing
+from streamguard.worker.purges import install_purges
 from streamguard.worker.stores import CachedStore
 
 __all__ = ("INPUT_ROLES", "OUTPUT_ROLES", "StreamguardWorker", "build_worker")
 
 log = logging.getLogger("streamguard.worker")
 
-INPUT_ROLES: Final = ("searches", "reads", "policy", "agencies")
+INPUT_ROLES: Final = ("searches", "reads", "policy", "agencies", "purges")
 OUTPUT_ROLES: Final = {
     "approved": "searches.approved",
     "shared": "reads.shared",
     "quarantine": "quarantine",
     "audit": "audit",
     "alerts": "alerts",
+    "checkpoints": "checkpoints",
 }
 # Tables whose counters the processor reads and the worker writes through its own changelog
 # records (`streamguard.worker.delivery`).
@@ -90,7 +95,7 @@ class StreamguardWorker:
     app: faust.App
     statutes: StatuteBook
     file_agencies: tuple[Agency, ...]
-    keys: Mapping[str, bytes]
+    keys: Mapping[str, Key]
     salt: bytes
     metrics: MetricsSink
     topics: dict[str, str]  # role -> topic name
@@ -101,6 +106,7 @@ class StreamguardWorker:
     counters: dict[str, CachedStore] = field(init=False)  # COUNTER_TABLES -> their stores
     heads: ChainHeads = field(init=False)
     delivery: Delivery = field(init=False)
+    transparency: Transparency | None = None  # checkpoints of the audit chains (if keyed)
     _ready: bool = False
     _ready_lock: asyncio.Lock | None = None
     _built: set[str] = field(default_factory=set)  # processors with a snapshot from the tables
@@ -119,6 +125,8 @@ class StreamguardWorker:
 
     def _undeliverable(self, message: str) -> None:
         # Looked up when called: `on_undeliverable` may be replaced after the worker is built.
+        if self.transparency is not None:
+            self.transparency.halt()  # never sign over records that may not be stored
         self.on_undeliverable(message)
 
     def role_of(self, topic: str) -> str:
@@ -137,7 +145,15 @@ class StreamguardWorker:
         if proc is None:
             state = build_state(self.statutes, self.file_agencies, (), (), 0)
             proc = BatchProcessor(
-                self.settings, state, self.keys, self.salt, self.metrics, self.clock
+                self.settings,
+                state,
+                self.keys,
+                self.salt,
+                self.metrics,
+                self.clock,
+                replay=TableReplayMemory(
+                    self.tables["control_decided"], self.tables["control_applied"]
+                ),
             )
             self.processors[name] = proc
         return proc
@@ -152,6 +168,8 @@ class StreamguardWorker:
         """After any rebalance: the partitions (and so chains and counters) this worker owns
         may have changed, and another worker may have appended to a chain this one knew."""
         self.heads.forget()
+        if self.transparency is not None:
+            self.transparency.forget()
         for store in self.counters.values():
             store.forget()
         self._seeded.clear()
@@ -276,6 +294,8 @@ class StreamguardWorker:
                 result = proc.process(batch, now=now, counters=reads, heads=heads)
             results.append((group[0], result))
         await self.delivery.deliver(events, results, store)
+        if self.transparency is not None:
+            await self.transparency.delivered(a for _, r in results for a in r.audit)
         merged = BatchResult()
         for _, result in results:
             merged.messages.extend(result.messages)
@@ -327,6 +347,11 @@ def _tables(app: faust.App, partitions: int) -> dict[str, Any]:
         "registry": table("registry", None, is_global=True),
         "owner_settings": table("owner-settings", None, is_global=True),
         "policy_meta": table("policy-meta", int, is_global=True),
+        # The replay memory of control records (docs/contract.md section 2a): global, so every
+        # worker refuses a replay whichever partition it arrives on, and changelogged, so a
+        # restart or a new worker refuses it too.
+        "control_decided": table("control-decided", None, is_global=True),
+        "control_applied": table("control-applied", None, is_global=True),
     }
 
 
@@ -335,7 +360,7 @@ def build_worker(
     *,
     statutes: StatuteBook,
     file_agencies: Sequence[Agency],
-    keys: Mapping[str, bytes],
+    keys: Mapping[str, Key],
     salt: bytes,
     metrics: MetricsSink,
     clock: Callable[[], float] = time.time,
@@ -388,6 +413,8 @@ def build_worker(
         channel = raw_topic(role, compacting=compacting)
         app.agent(channel, name=f"streamguard.{role}", concurrency=1)(body)
 
+    worker.transparency = install_transparency(worker)
+    install_purges(worker)
     agent("searches", "searches", "counters")
     agent("reads", "reads", None)
     # Policy changes and registry upserts share one processor (and so one PolicyState):
@@ -395,6 +422,7 @@ def build_worker(
     agent("policy", "policy", None)
     agent("agencies", "policy", None, compacting=True)
     agent("attempts", "attempts", "owner_counters")
+    agent("purges", "purges", None)  # retention purges of downstream stores (worker.purges)
 
     # Batches publish the agency-search gauges at most once a second; without this timer the
     # last batch of a burst stayed unpublished until more traffic arrived.

@@ -10,9 +10,9 @@ is acknowledged by the broker. For one batch, `Delivery.deliver`:
 2. remembers the batch's input offsets as delivered (`DeliveredOffsets`), so a copy faust hands
    over again right after a rebalance is not decided twice;
 3. records the batch's state through the tables (`record`): chain heads, registry, owner
-   settings and revision counters. faust queues those changelog records in its producer and
-   flushes it before every commit (`Consumer._commit_offsets`), so they too are stored before
-   the offsets move;
+   settings, the replay memory of control records and revision counters. faust queues those
+   changelog records in its producer and flushes it before every commit
+   (`Consumer._commit_offsets`), so they too are stored before the offsets move;
 4. writes the acknowledged counter records to the local stores with their changelog offsets
    (`apply`), as faust's recovery would have.
 
@@ -347,7 +347,12 @@ class Delivery:
             # Only a floor for the next recovery (`ChainHeads.recover`): the audit topic is the
             # truth.
             heads[chain] = entry
-        for name, writes in (("registry", result.registry), ("owner_settings", result.settings)):
+        for name, writes in (
+            ("registry", result.registry),
+            ("owner_settings", result.settings),
+            ("control_decided", result.control_decided),
+            ("control_applied", result.control_applied),
+        ):
             table = tables[name]
             for key, (_, entry) in writes.items():
                 table[key] = entry

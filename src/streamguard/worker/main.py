@@ -75,6 +75,12 @@ def prepare_worker(settings: WorkerSettings, *, web_enabled: bool = True) -> Str
         metrics.mount_metrics_page(worker.app)
     if not keys:
         log.warning("no %sKEYS: every policy change will be rejected", ENV_PREFIX)
+    elif not any(key.is_registry for key in keys.values()):
+        log.warning(
+            "no registry key in %sKEYS: every agency record on the agencies topic will be "
+            "rejected (the agencies file is loaded as it is)",
+            ENV_PREFIX,
+        )
     return worker
 
 

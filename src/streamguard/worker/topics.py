@@ -33,10 +33,12 @@ def contract_topics(prefix: str) -> list[str]:
         "reads",
         "policy",
         "agencies",
+        "purges",
         "searches.approved",
         "reads.shared",
         "quarantine",
         "audit",
         "alerts",
+        "checkpoints",
     )
     return [prefix + n for n in names]

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from streamguard.core.models import Agency, ReadDecision
-from streamguard.core.policy import PolicyState, apply_change
+from streamguard.core.policy import PolicyState
 from streamguard.core.statutes import load_statutes
 from streamguard.core.timeutil import format_ts
-from tests.helpers import AGENCIES, KEYS, NOW, Apply, change, read, search
+from tests.helpers import AGENCIES, KEYS, NOW, Apply, apply_change, change, read, search
 from tests.unit.core.test_search_decisions import DAY, decide, network_codes, shared
 
 ABORTION = "had an abortion, search for female"  # a real Texas search, over 6,809 networks

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from streamguard.core.keys import load_keys
 from streamguard.core.registry import load_agencies_csv
-from streamguard.core.signing import load_keys
 from streamguard.core.statutes import NEUTRAL, load_statutes
 from streamguard.core.timeutil import format_ts, parse_ts
 from streamguard.exceptions import InputFileError
@@ -108,20 +108,32 @@ def test_missing_agencies_file_is_an_input_error(tmp_path: Path) -> None:
         load_agencies_csv(tmp_path / "nope.csv")
 
 
-@pytest.mark.parametrize("content", ["not json", "[1,2]", '{"k1": 5}', '{"k1": ""}'])
+@pytest.mark.parametrize(
+    "content", ["not json", "[1,2]", '{"k1": 5}', '{"k1": ""}', '{"k1": "a-v1-secret"}']
+)
 def test_bad_keys_file_is_an_input_error(tmp_path: Path, content: str) -> None:
-    """KEYS.json must map key ids to non-empty secrets."""
+    """KEYS.json must map key ids to bound keys (v1.1); a v1 bare secret is refused too."""
     path = tmp_path / "keys.json"
     path.write_text(content, encoding="utf-8")
     with pytest.raises(InputFileError):
         load_keys(path)
 
 
-def test_keys_file_loads_secrets_as_bytes(tmp_path: Path) -> None:
-    """Secrets are read as UTF-8 bytes for HMAC."""
+def test_keys_file_loads_hmac_secrets_as_bytes(tmp_path: Path) -> None:
+    """HMAC secrets are read as UTF-8 bytes, bound to their agency."""
     path = tmp_path / "keys.json"
-    path.write_text('{"k1": "s3cret", "k2": "ünï"}', encoding="utf-8")
-    assert load_keys(path) == {"k1": b"s3cret", "k2": "ünï".encode()}
+    entry = {"agency_id": "ca-ventura-county-so", "alg": "hmac-sha256"}
+    path.write_text(
+        json.dumps(
+            {"k1": {**entry, "secret": "s3cret-0123456789"}, "k2": {**entry, "secret": "ünï" * 6}}
+        ),
+        encoding="utf-8",
+    )
+    loaded = load_keys(path)
+    assert {k: v.material for k, v in loaded.items()} == {
+        "k1": b"s3cret-0123456789",
+        "k2": ("ünï" * 6).encode(),
+    }
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,13 @@ import dataclasses
 import pytest
 
 from streamguard.core.models import ChangeDecision, MalformedDecision
-from streamguard.core.policy import PolicyState, apply_change
-from streamguard.core.signing import sign_change
+from streamguard.core.policy import PolicyState
+from streamguard.core.signing import change_payloads
 from streamguard.core.statutes import load_statutes
-from tests.helpers import AGENCIES, KEYS, SECRET, change
+from streamguard.local.testing import signed
+from tests.helpers import AGENCIES, KEYS, SIGNERS, apply_change, change
+
+VENTURA_KEY = SIGNERS.for_agency("ca-ventura-county-so")
 
 
 def test_signed_lawful_change_is_applied_and_bumps_the_version(state: PolicyState) -> None:
@@ -66,8 +69,6 @@ def test_forged_or_unsigned_changes_are_rejected(state: PolicyState, mutate, cod
 
 def test_signature_accepts_raw_utf8_serialisation(state: PolicyState) -> None:
     """A producer that does not escape non-ASCII (ensure_ascii=False) still verifies."""
-    import hashlib
-    import hmac
     import json
 
     event = change(
@@ -86,8 +87,8 @@ def test_signature_accepts_raw_utf8_serialisation(state: PolicyState) -> None:
         separators=(",", ":"),
         ensure_ascii=False,
     ).encode()
-    event["key_id"] = "k1"
-    event["signature"] = hmac.new(SECRET, payload, hashlib.sha256).hexdigest()
+    event["key_id"] = VENTURA_KEY.key_id
+    event["signature"] = VENTURA_KEY.sign_payload(payload)
     _, decision = apply_change(state, event, KEYS)
     assert decision.outcome == "applied"
 
@@ -104,7 +105,7 @@ def test_object_values_are_signed_with_sorted_keys() -> None:
         "ticket": None,
     }
     b = {**a, "value": {"a": 2, "b": 1}}
-    assert sign_change(a, SECRET) == sign_change(b, SECRET)
+    assert change_payloads(a) == change_payloads(b)
 
 
 @pytest.mark.parametrize(
@@ -197,9 +198,7 @@ def test_admin_of_another_agency_cannot_change_settings(state: PolicyState) -> N
         sign=False,
         actor={"user_id": "admin-9", "agency_id": "tx-houston-pd"},
     )
-    event["key_id"] = "k1"
-    event["signature"] = sign_change(event, SECRET)
-    _, decision = apply_change(state, event, KEYS)
+    _, decision = apply_change(state, signed(event, VENTURA_KEY), KEYS)
     assert decision.codes == ("ACTOR_NOT_AUTHORIZED",)
 
 

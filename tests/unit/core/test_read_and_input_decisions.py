@@ -12,8 +12,8 @@ import pytest
 
 from streamguard.core.engine import decide_read, normalize_plate
 from streamguard.core.models import MalformedDecision, ReadDecision, UpsertDecision
-from streamguard.core.policy import PolicyState, apply_change
-from tests.helpers import KEYS, NOW, Apply, change, read, search
+from streamguard.core.policy import PolicyState
+from tests.helpers import KEYS, NOW, Apply, apply_change, change, read, registry_record, search
 
 DAY = 86_400.0
 
@@ -131,7 +131,10 @@ def test_agency_upsert_changes_later_decisions(state: PolicyState, apply: Apply)
     # Its own network is no registered owner either: every applicable code is listed.
     assert before.codes == ("UNKNOWN_REQUESTER", "UNKNOWN_OWNER")
     state, upsert = apply(
-        state, {"agency_id": "nv-reno-pd", "name": "Reno PD", "state": "nv", "kind": "Local"}
+        state,
+        registry_record(
+            {"agency_id": "nv-reno-pd", "name": "Reno PD", "state": "nv", "kind": "Local"}
+        ),
     )
     assert isinstance(upsert, UpsertDecision) and upsert.outcome == "upserted"
     assert state.agencies["nv-reno-pd"].state == "NV"
@@ -144,13 +147,15 @@ def test_agency_moving_state_is_judged_by_its_new_state(state: PolicyState, appl
     state = share(state, "ca-ventura-county-so", "ca-oxnard-pd")
     state, _ = apply(
         state,
-        {
-            "type": "agency",
-            "agency_id": "ca-oxnard-pd",
-            "name": "Oxnard PD",
-            "state": "NV",
-            "kind": "local",
-        },
+        registry_record(
+            {
+                "type": "agency",
+                "agency_id": "ca-oxnard-pd",
+                "name": "Oxnard PD",
+                "state": "NV",
+                "kind": "local",
+            }
+        ),
     )
     _, decision = apply(state, search("ca-oxnard-pd", networks=["ca-ventura-county-so"]))
     assert decision.codes == ("OUT_OF_STATE_RECIPIENT",)

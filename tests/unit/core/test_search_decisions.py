@@ -8,8 +8,8 @@ import pytest
 
 from streamguard.core.engine import decide_search
 from streamguard.core.models import MalformedDecision, SearchDecision
-from streamguard.core.policy import PolicyState, apply_change
-from tests.helpers import KEYS, NOW, change, search
+from streamguard.core.policy import PolicyState
+from tests.helpers import KEYS, NOW, apply_change, change, search
 
 DAY = 86_400.0
 

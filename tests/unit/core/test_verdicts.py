@@ -11,9 +11,9 @@ import pytest
 from streamguard.core import verdicts
 from streamguard.core.engine import decide_search
 from streamguard.core.models import SearchDecision
-from streamguard.core.policy import PolicyState, apply_change
+from streamguard.core.policy import PolicyState
 from streamguard.core.verdicts import VerdictCaches, remember
-from tests.helpers import KEYS, NOW, change, search
+from tests.helpers import KEYS, NOW, apply_change, change, search
 
 
 def _decide(state: PolicyState, event: dict[str, Any]) -> SearchDecision:

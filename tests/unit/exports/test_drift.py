@@ -21,7 +21,7 @@ from streamguard.exports.drift import (
 )
 from streamguard.exports.orgs import OrgResolver
 from streamguard.exports.sharing import Listed, SharingJudge, recipient_key
-from tests.helpers import KEYS, change, search
+from tests.helpers import KEYS, NOW, change, search
 from tests.unit.exports.samples import AGENCIES, BY_ID
 
 OWNER = BY_ID["ca-ventura-county-so"]
@@ -54,7 +54,7 @@ def replay(*events: Any, as_of: str | None = None) -> Any:
         state,
         KEYS,
         OWNER.agency_id,
-        now=parse_ts("2025-03-01T00:00:00Z") or 0,
+        now=NOW,
         as_of=when,
     )
 

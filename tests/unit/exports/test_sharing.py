@@ -16,7 +16,7 @@ from streamguard.exports.orgs import OrgResolver
 from streamguard.exports.sharelist import SharingRow, detect_sharing_layout
 from streamguard.exports.sharing import Listed, SharingJudge, collect, recipient_key
 from streamguard.exports.sharing_summary import SharingAudit
-from tests.helpers import KEYS, change
+from tests.helpers import KEYS, NOW, change
 from tests.unit.exports.samples import AGENCIES, BY_ID, SHARING
 
 OWNER = BY_ID["ca-ventura-county-so"]
@@ -144,7 +144,7 @@ def test_unsigned_sharing_joins_the_codes_and_absent_agencies_get_lines() -> Non
         state,
         KEYS,
         owner,
-        now=0.0,
+        now=NOW,
     )
     plain = audit_of(OWNER, "Simi Valley CA PD")
     drift = compare_policy(plain.recipients, policy, OWNER)

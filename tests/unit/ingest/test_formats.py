@@ -15,6 +15,7 @@ from streamguard.core.codes import SCHEMA_INVALID
 from streamguard.core.engine import decide_event
 from streamguard.core.models import Agency, Decision, MalformedDecision, ReadDecision
 from streamguard.core.policy import PolicyState
+from streamguard.core.replay import ReplayLedger
 from streamguard.core.statutes import load_statutes
 from streamguard.ingest.formats import FORMATS, axis, genetec, openalpr
 from streamguard.ingest.types import Ignored, Mapped, MappingError, Owner
@@ -34,7 +35,7 @@ def _decide(read: dict[str, Any], state: PolicyState) -> tuple[PolicyState, Deci
     event = decode(serde.dumps(read), state.version, role="reads")
     if isinstance(event, Unreadable):
         return state, event.decision
-    return decide_event(event, state, 1.77e9, {})
+    return decide_event(event, state, 1.77e9, {}, memory=ReplayLedger())
 
 
 def _one_read(result: object) -> dict[str, Any]:

@@ -61,6 +61,8 @@ def audit(
 def verdict(expected: Expected, flip_id: str = "flip", **changes: Any) -> Verdict:
     values: dict[str, Any] = {
         "flip_id": flip_id,
+        "replay_id": "replay",
+        "relabel_id": "relabel",
         "expected": expected,
         "audit": VerifyReport(chains=3, records=10, duplicates=0, broken=None),
         "audit_error": None,
@@ -70,6 +72,11 @@ def verdict(expected: Expected, flip_id: str = "flip", **changes: Any) -> Verdic
     }
     values.update(changes)
     return Verdict(**values)
+
+
+def acts(scenario: Scenario) -> dict[str, str]:
+    """The ids of the replay and relabel acts, for `verdict`."""
+    return {"replay_id": scenario.replay_id, "relabel_id": scenario.relabel_id}
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +94,8 @@ def worker_like_outputs(scenario: Scenario) -> Iterator[tuple[str, dict[str, Any
         except ValueError:
             original = raw_original(message.value)
         event_id = decision.event_id
-        did = decision_id(quarantine_kind(decision), event_id) if event_id else f"raw-{n}"
+        # By position, as the worker names replayed control records (their ids repeat).
+        did = decision_id(quarantine_kind(decision), f"{event_id}@{n}") if event_id else f"raw-{n}"
         at = "2025-03-01T12:00:00Z"
         yield "audit", audit_fields(original, decision, did, at, None)
         for out in route(original, decision, did, at, fallback_key=did):
@@ -157,12 +165,14 @@ def test_worker_outputs_for_the_scenario_match_the_engine(scenario: Scenario) ->
     expected = Expected.of(decide_scenario(scenario, load_statutes()))
     assert expected.total == len(scenario.messages)
     assert expected.disagreements(tally) == []
-    assert tally.decided(expected.outcomes, expected.anonymous) == expected.total
-    done = verdict(expected, scenario.flip_id)
+    assert tally.decided(expected.ids, expected.anonymous) == expected.total
+    done = verdict(expected, scenario.flip_id, **acts(scenario))
     assert succeeded(tally, done)
     text = "\n".join(render_summary(tally, done))
     assert f"same outcome for {expected.total} of {expected.total} inputs" in text
     assert "REJECTED (UNSIGNED_CHANGE, STATUTE_FORBIDS_SETTING), never took effect" in text
+    assert "Replayed signed change:       REJECTED (REPLAYED_CHANGE), never took effect" in text
+    assert "Registry relabel (Houston):   REJECTED (KEY_NOT_AUTHORIZED), never took effect" in text
     assert "0 reached California data" in text
     assert "Audit chains:                 verified (3 chains, 10 records)" in text
     for outcome in ("approved", "partial", "denied", "shared", "applied", "rejected"):
@@ -180,26 +190,28 @@ def test_a_changed_decision_a_lost_flip_or_a_broken_chain_fail_the_run(scenario:
     for role, value in worker_like_outputs(scenario):
         tally.add(role, value)
     expected = Expected.of(decide_scenario(scenario, load_statutes()))
-    assert failures(tally, verdict(expected, "no-such-change")) == [
+    assert failures(tally, verdict(expected, "no-such-change", **acts(scenario))) == [
         "the National Lookup flip was not rejected"
     ]
     broken = VerifyReport(3, 10, 0, ChainBreak("searches-0", 4, "prev_hash does not match"))
-    assert failures(tally, verdict(expected, scenario.flip_id, audit=broken)) == [
+    assert failures(tally, verdict(expected, scenario.flip_id, **acts(scenario), audit=broken)) == [
         "the audit chains did not verify"
     ]
     assert "BROKEN: chain 'searches-0' breaks at seq 4" in "\n".join(
-        render_summary(tally, verdict(expected, scenario.flip_id, audit=broken))
+        render_summary(tally, verdict(expected, scenario.flip_id, **acts(scenario), audit=broken))
     )
-    unverified = verdict(expected, scenario.flip_id, audit=None, audit_error="timed out")
+    unverified = verdict(
+        expected, scenario.flip_id, **acts(scenario), audit=None, audit_error="timed out"
+    )
     assert not succeeded(tally, unverified)
     assert "NOT VERIFIED (timed out)" in "\n".join(render_summary(tally, unverified))
     some_id = next(iter(expected.outcomes))
-    tally.outcomes[some_id] = ("something else", ())
-    assert failures(tally, verdict(expected, scenario.flip_id)) == [
+    tally.history[some_id] = ["something else"]
+    assert failures(tally, verdict(expected, scenario.flip_id, **acts(scenario))) == [
         "1 inputs decided otherwise than the offline engine, or not at all"
     ]
     assert "(1 differ or are missing)" in "\n".join(
-        render_summary(tally, verdict(expected, scenario.flip_id))
+        render_summary(tally, verdict(expected, scenario.flip_id, **acts(scenario)))
     )
 
 

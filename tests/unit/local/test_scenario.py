@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from streamguard import serde
+from streamguard.core.keys import parse_keys
 from streamguard.core.models import ChangeDecision, Decision, ReadDecision, SearchDecision
-from streamguard.core.signing import signature_valid
 from streamguard.core.statutes import load_statutes
 from streamguard.core.timeutil import parse_ts
 from streamguard.local.scenario import (
@@ -59,14 +59,17 @@ def test_same_seed_and_time_same_scenario_else_other_events() -> None:
     assert other.stream != one.stream
     assert other.agencies == one.agencies  # the registry is the story, not the dice
     later = build_scenario(NOW + 60, 200, seed=3)
-    ids = {m.event_id for m in one.stream} - {None}
-    assert ids.isdisjoint(m.event_id for m in later.stream)  # a rerun is not a replay
+    # a rerun is not a replay (the relabel act names its agency, as every agency record does)
+    ids = {m.event_id for m in one.stream} - {None, one.relabel_id}
+    assert ids.isdisjoint(m.event_id for m in later.stream)
 
 
 def test_stream_has_the_asked_size_and_unique_event_ids(scenario: Scenario) -> None:
     assert len(scenario.stream) == EVENTS
-    ids = [m.event_id for m in scenario.messages if m.event_id is not None]
-    assert len(ids) == len(set(ids))
+    ids = Counter(m.event_id for m in scenario.messages if m.event_id is not None)
+    # Only the two acts repeat an id: the replayed change and the relabel of a registered agency.
+    assert {i for i, n in ids.items() if n > 1} == {scenario.replay_id, scenario.relabel_id}
+    assert ids[scenario.replay_id] == ids[scenario.relabel_id] == 2
     with pytest.raises(ValueError, match="at least"):
         build_scenario(NOW, MIN_EVENTS - 1)
 
@@ -118,12 +121,17 @@ def test_the_ventura_flip_is_unsigned_and_reenables_national_lookup(scenario: Sc
 
 
 def test_lawful_changes_verify_and_the_forged_one_does_not(scenario: Scenario) -> None:
-    keys = {k: v.encode() for k, v in scenario.keys.items()}
+    keys = parse_keys(scenario.keys, "the demo keys")
     setup = list(_objects(scenario.policy))
-    assert setup and all(signature_valid(c, keys[c["key_id"]]) for c in setup)
+    assert setup and all(keys[c["key_id"]].verifies("policy_change", c) for c in setup)
+    assert all(keys[c["key_id"]].agency_id == c["agency_id"] for c in setup)
+    registry = list(_objects(scenario.registry))
+    assert all(
+        keys[r["key_id"]].is_registry and keys[r["key_id"]].verifies("agency", r) for r in registry
+    )
     [forged] = [c for c in _objects(scenario.stream) if c.get("change_id") == scenario.forged_id]
     assert forged["key_id"] in keys
-    assert not signature_valid(forged, keys[forged["key_id"]])
+    assert not keys[forged["key_id"]].verifies("policy_change", forged)
 
 
 def test_searches_are_recent_and_in_time_order(scenario: Scenario) -> None:
@@ -214,12 +222,20 @@ def test_engine_outcome_mix(decided: list[tuple[Message, Decision]]) -> None:
 def test_setup_applies_and_the_flip_is_rejected(
     scenario: Scenario, decided: list[tuple[Message, Decision]]
 ) -> None:
-    setup = {m.event_id for m in scenario.policy}
-    assert all(d.outcome == "applied" for m, d in decided if m.event_id in setup)
+    start = len(scenario.registry)
+    assert all(d.outcome == "upserted" for _, d in decided[:start])
+    setup = decided[start : start + len(scenario.policy)]
+    assert setup and all(d.outcome == "applied" for _, d in setup)
     flip = _decision(decided, scenario.flip_id)
     assert isinstance(flip, ChangeDecision) and not flip.applied
     assert set(flip.codes) == {"UNSIGNED_CHANGE", "STATUTE_FORBIDS_SETTING"}
     assert _decision(decided, scenario.forged_id).codes == ("INVALID_SIGNATURE",)
+    # the acts: the exact replay of a revoked signed change, a relabel signed by Houston's key
+    stream = decided[start + len(scenario.policy) :]
+    [replay] = [d for m, d in stream if m.event_id == scenario.replay_id]
+    assert (replay.outcome, replay.codes) == ("rejected", ("REPLAYED_CHANGE",))
+    [relabel] = [d for m, d in stream if m.event_id == scenario.relabel_id]
+    assert (relabel.outcome, relabel.codes) == ("rejected", ("KEY_NOT_AUTHORIZED",))
 
 
 def test_no_out_of_state_or_federal_search_reaches_california_data(

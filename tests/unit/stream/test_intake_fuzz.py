@@ -26,7 +26,7 @@ from streamguard.stream.evaluate import evaluate_lines
 from streamguard.stream.processor import DECISION_ERROR, BatchProcessor
 from streamguard.stream.tables import build_state
 from streamguard.stream.types import InMessage
-from tests.helpers import AGENCIES, KEYS, NOW, NOW_TS, RecordingSink
+from tests.helpers import AGENCIES, KEYS, NOW, NOW_TS, SIGNERS, RecordingSink, registry_record
 
 KNOWN_CODES = frozenset(
     (*codes.SEARCH_CODES, *codes.NETWORK_CODES, *codes.CHANGE_CODES, *codes.INPUT_CODES)
@@ -81,9 +81,12 @@ def _templates() -> list[dict[str, Any]]:
     read = plate_read("nh-concord-pd", ["nh-concord-pd", "ca-oxnard-pd"], ts=NOW_TS, read_id="r")
     read["hotlist_hit"] = True
     change = signed(
-        policy_change("va-richmond-pd", "retention_days", 7, ts=NOW_TS, change_id="c-1"), KEYS
+        policy_change("va-richmond-pd", "retention_days", 7, ts=NOW_TS, change_id="c-1"),
+        SIGNERS.for_agency("va-richmond-pd"),
     )
-    agency = {"agency_id": "nv-reno-pd", "name": "Reno PD", "state": "NV", "kind": "local"}
+    agency = registry_record(
+        {"agency_id": "nv-reno-pd", "name": "Reno PD", "state": "NV", "kind": "local"}
+    )
     return [anchor, national, read, change, agency]
 
 

@@ -15,7 +15,7 @@ from streamguard.stream import processor as processor_module
 from streamguard.stream.processor import DECISION_ERROR, BatchProcessor
 from streamguard.stream.tables import DELETED, build_state
 from streamguard.stream.types import BatchResult, InMessage
-from tests.helpers import AGENCIES, NOW, RecordingSink, read, search
+from tests.helpers import AGENCIES, KEYS, NOW, RecordingSink, read, registry_record, search
 
 
 def _processor() -> BatchProcessor:
@@ -23,7 +23,7 @@ def _processor() -> BatchProcessor:
     return BatchProcessor(
         WorkerSettings(rate_limit_per_minute=0),
         state,
-        {},
+        KEYS,
         b"salt-salt-salt-salt",
         RecordingSink(),
         lambda: NOW,
@@ -59,7 +59,9 @@ def test_unreadable_and_misplaced_messages_are_quarantined_with_their_reason() -
 
 def test_agency_records_and_tombstones_change_the_registry() -> None:
     proc = _processor()
-    reno = {"agency_id": "nv-reno-pd", "name": "Reno PD", "state": "NV", "kind": "local"}
+    reno = registry_record(
+        {"agency_id": "nv-reno-pd", "name": "Reno PD", "state": "NV", "kind": "local"}
+    )
     batch = [
         _msg("agencies", 0, serde.dumps(reno), b"nv-reno-pd"),
         _msg("agencies", 1, None, b"tx-dallas-pd"),
