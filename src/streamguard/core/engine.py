@@ -122,7 +122,9 @@ def _search_schema_error(event: Mapping[str, Any], now: float) -> tuple[str | No
     if not isinstance(scope, str) or scope not in _SCOPES:
         return "field 'scope' must be one of national, statewide, networks", None
     networks = event.get("networks", [])
-    if not isinstance(networks, list) or not all(isinstance(n, str) for n in networks):
+    # A list comprehension, not a generator: all() resuming a generator per id costs more than
+    # the whole check on the hot path.
+    if not isinstance(networks, list) or not all([isinstance(n, str) for n in networks]):
         return "field 'networks' must be a list of agency ids", None
     if event["scope"] == "networks" and not networks:
         return "scope 'networks' needs a non-empty 'networks' list", None
@@ -414,7 +416,7 @@ def _past_retention(
 
 def _tagged(reasons: list[Reason], agency_id: str) -> tuple[Reason, ...]:
     """Search-level reasons restated on one network."""
-    return tuple(Reason(r.code, r.citation, r.detail, agency_id) for r in reasons)
+    return tuple([Reason(r.code, r.citation, r.detail, agency_id) for r in reasons])
 
 
 def _search_level_reasons(
@@ -596,7 +598,7 @@ def _read_schema_error(event: Mapping[str, Any], now: float) -> str | None:
     if ts is None or ts > now + FUTURE_TOLERANCE:
         return _dated_error(event, ts, now)
     share_to = event.get("share_to", [])
-    if not isinstance(share_to, list) or not all(isinstance(a, str) for a in share_to):
+    if not isinstance(share_to, list) or not all([isinstance(a, str) for a in share_to]):
         return "field 'share_to' must be a list of agency ids"
     confidence = event.get("confidence")
     if confidence is not None and (
