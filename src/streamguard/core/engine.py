@@ -59,7 +59,7 @@ FUTURE_TOLERANCE: Final = 300.0
 _NO_CASE: Final = frozenset(
     ("n/a", "na", "n.a.", "none", "null", "nil", "unknown", "unk", "tbd", "tba", "x", "xx")
 )
-_NO_CASE_CHARS: Final = frozenset("-_0./*?# ")
+_NO_CASE_CHARS: Final = "-_0./*?# "  # a case number of only these is a placeholder
 _PLATE_JUNK: Final = str.maketrans("", "", " -\t")
 # Verdicts of the snapshot decided last (see streamguard.core.verdicts).
 _CACHES: Final = VerdictCaches()
@@ -87,17 +87,15 @@ def _malformed(
     )
 
 
-def _dated_error(event: Mapping[str, Any], now: float) -> str | None:
-    """What is wrong with an event's `ts`: not a timestamp, or too far after the clock."""
-    ts = parse_ts(event.get("ts"))
+def _dated_error(event: Mapping[str, Any], ts: float | None, now: float) -> str:
+    """What is wrong with an event's `ts` (parsed as `ts`): not a timestamp, or too far after
+    the clock."""
     if ts is None:
         return "field 'ts' must be an ISO-8601 timestamp"
-    if ts > now + FUTURE_TOLERANCE:
-        return (
-            f"field 'ts' is {event['ts']}, {ts - now:,.0f} s after the deciding clock "
-            f"({format_ts(now)}); an event may be dated at most 5 minutes ahead"
-        )
-    return None
+    return (
+        f"field 'ts' is {event['ts']}, {ts - now:,.0f} s after the deciding clock "
+        f"({format_ts(now)}); an event may be dated at most 5 minutes ahead"
+    )
 
 
 def _search_schema_error(event: Mapping[str, Any], now: float) -> tuple[str | None, float | None]:
@@ -105,9 +103,9 @@ def _search_schema_error(event: Mapping[str, Any], now: float) -> tuple[str | No
     (None when open), parsed once as it is checked."""
     if not isinstance(event.get("search_id"), str) or not event["search_id"]:
         return "field 'search_id' must be a non-empty string", None
-    dated = _dated_error(event, now)
-    if dated is not None:
-        return dated, None
+    ts = parse_ts(event.get("ts"))
+    if ts is None or ts > now + FUTURE_TOLERANCE:
+        return _dated_error(event, ts, now), None
     requester = event.get("requester")
     if (
         not isinstance(requester, Mapping)
@@ -124,7 +122,9 @@ def _search_schema_error(event: Mapping[str, Any], now: float) -> tuple[str | No
     if not isinstance(scope, str) or scope not in _SCOPES:
         return "field 'scope' must be one of national, statewide, networks", None
     networks = event.get("networks", [])
-    if not isinstance(networks, list) or not all(isinstance(n, str) for n in networks):
+    # A list comprehension, not a generator: all() resuming a generator per id costs more than
+    # the whole check on the hot path.
+    if not isinstance(networks, list) or not all([isinstance(n, str) for n in networks]):
         return "field 'networks' must be a list of agency ids", None
     if event["scope"] == "networks" and not networks:
         return "scope 'networks' needs a non-empty 'networks' list", None
@@ -156,7 +156,7 @@ def names_a_case(case_number: object) -> bool:
     if not isinstance(case_number, str):
         return False
     text = case_number.strip().lower()
-    return bool(text) and text not in _NO_CASE and not set(text) <= _NO_CASE_CHARS
+    return bool(text.strip(_NO_CASE_CHARS)) and text not in _NO_CASE
 
 
 def purpose_text(event: Mapping[str, Any]) -> str:
@@ -252,18 +252,31 @@ def _owner_purpose_reasons(
 
 
 def _purpose_reasons(
-    state: PolicyState, cache: VerdictCache, owner: Agency, purpose: Purpose, relation: Relation
+    state: PolicyState, cache: VerdictCache, owner_id: str, requester: Agency, purpose: Purpose
 ) -> tuple[Reason, ...]:
-    """`_owner_purpose_reasons`, cached per owner."""
-    by_purpose = cache.purposes.get(owner.agency_id)
+    """`_owner_purpose_reasons`, cached per owner, and per the requester's relation to it only
+    where the owner's law bars a purpose for some requesters (most owners' answers hold for
+    every requester, and their table stays one per owner)."""
+    shielded = cache.shielded.get(owner_id)
+    if shielded is None:
+        known = state.agencies.get(owner_id)
+        shielded = known is not None and bool(state.rule_for(known).shielded_purposes)
+        cache.shielded[owner_id] = shielded
+    relation: Relation = "same_state"  # read only where the owner's law has a shield
+    table: str | tuple[str, str] = owner_id
+    if shielded:
+        relation = requester_relation(state.agencies[owner_id], requester)
+        table = (owner_id, relation)
+    by_purpose = cache.purposes.get(table)
     if by_purpose is None:
-        by_purpose = remember(cache.purposes, owner.agency_id, {})
+        by_purpose = remember(cache.purposes, table, {})
     else:
-        cached = by_purpose.get((purpose, relation))
+        cached = by_purpose.get(purpose)
         if cached is not None:
             return cached
-    reasons = by_purpose[purpose, relation] = _owner_purpose_reasons(
-        state, owner, purpose, relation
+    owner = state.agencies.get(owner_id)
+    reasons = by_purpose[purpose] = (
+        () if owner is None else _owner_purpose_reasons(state, owner, purpose, relation)
     )
     return reasons
 
@@ -282,18 +295,18 @@ def _verdict(
         if verdict is not None:
             return verdict
     owner_id = key.owner_id
-    owner = state.agencies.get(owner_id)
-    if owner is None:
-        return NetworkVerdict(owner_id, (_unknown_owner(owner_id),))
     reasons = cache.access.get(key)
     if reasons is None:
+        owner = state.agencies.get(owner_id)
+        if owner is None:
+            return NetworkVerdict(owner_id, (_unknown_owner(owner_id),))
         reasons = remember(cache.access, key, _access_reasons(state, requester, owner, key))
     if by_purpose is None:
         by_purpose = remember(cache.verdicts, key, {})
-    # The relation is the key's (the requester's state and class), so the cache stays sound.
-    relation = requester_relation(owner, requester)
+    # A shield reads the requester's relation to the owner: its state and class, which are the
+    # key's, so the verdict may be cached under the key.
     verdict = NetworkVerdict(
-        owner_id, reasons + _purpose_reasons(state, cache, owner, purpose, relation)
+        owner_id, reasons + _purpose_reasons(state, cache, owner_id, requester, purpose)
     )
     by_purpose[purpose] = verdict
     return verdict
@@ -403,7 +416,7 @@ def _past_retention(
 
 def _tagged(reasons: list[Reason], agency_id: str) -> tuple[Reason, ...]:
     """Search-level reasons restated on one network."""
-    return tuple(Reason(r.code, r.citation, r.detail, agency_id) for r in reasons)
+    return tuple([Reason(r.code, r.citation, r.detail, agency_id) for r in reasons])
 
 
 def _search_level_reasons(
@@ -581,11 +594,11 @@ def _read_schema_error(event: Mapping[str, Any], now: float) -> str | None:
     for name in ("read_id", "agency_id", "plate"):
         if not isinstance(event.get(name), str) or not event[name]:
             return f"field {name!r} must be a non-empty string"
-    dated = _dated_error(event, now)
-    if dated is not None:
-        return dated
+    ts = parse_ts(event.get("ts"))
+    if ts is None or ts > now + FUTURE_TOLERANCE:
+        return _dated_error(event, ts, now)
     share_to = event.get("share_to", [])
-    if not isinstance(share_to, list) or not all(isinstance(a, str) for a in share_to):
+    if not isinstance(share_to, list) or not all([isinstance(a, str) for a in share_to]):
         return "field 'share_to' must be a list of agency ids"
     confidence = event.get("confidence")
     if confidence is not None and (

@@ -96,7 +96,15 @@ class VerdictCache:
     outer table bounds them too.
     """
 
-    __slots__ = ("_declarations", "access", "pools", "purposes", "snapshot", "verdicts")
+    __slots__ = (
+        "_declarations",
+        "access",
+        "pools",
+        "purposes",
+        "shielded",
+        "snapshot",
+        "verdicts",
+    )
 
     def __init__(self, snapshot: PolicyState) -> None:
         self.snapshot = snapshot
@@ -104,9 +112,12 @@ class VerdictCache:
         self.verdicts: dict[AccessKey, dict[Purpose, NetworkVerdict]] = {}
         # Access key -> the access reasons, shared by every purpose.
         self.access: dict[AccessKey, tuple[Reason, ...]] = {}
-        # Owner id -> (purpose, the requester's relation to the owner) -> what the owner's law
-        # and settings say about it (a shield law bars a purpose for some relations only).
-        self.purposes: dict[str, dict[tuple[Purpose, str], tuple[Reason, ...]]] = {}
+        # Owner id -> purpose -> what the owner's law and settings say about it; where the
+        # owner's law bars a purpose for some requesters only (a shield law), keyed by
+        # (owner id, the requester's relation to the owner) instead.
+        self.purposes: dict[str | tuple[str, str], dict[Purpose, tuple[Reason, ...]]] = {}
+        # Owner id -> whether its law has such a bar (bounded by the registry's size).
+        self.shielded: dict[str, bool] = {}
         self.pools: dict[PoolKey, Pool] = {}
         self._declarations: Mapping[str, frozenset[str]] | None = None
 
