@@ -12,7 +12,7 @@ from pathlib import Path
 
 from streamguard import __version__, serde
 from streamguard.core.timeutil import parse_ts
-from streamguard.exceptions import StreamguardError
+from streamguard.exceptions import StreamguardError, error_line, warning_line
 
 __all__ = ("main",)
 
@@ -36,7 +36,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     keys = load_keys(args.keys) if args.keys else {}
     warning = exposure_warning(args.keys, keys) if args.keys else None
     if warning is not None:
-        print(f"streamguard: warning: {warning}", file=sys.stderr)
+        print(warning_line("evaluate", warning), file=sys.stderr)
     state = PolicyState.create(load_statutes(enforce_unverified=args.enforce_unverified), agencies)
     # The clock is read here, at the edge, once: every line is judged against the same instant.
     now = args.now if args.now is not None else time.time()
@@ -246,13 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    # Every command's last line on failure is `streamguard <command>: error: <cause>` (exit 2).
+    command = args_list[0] if args_list else ""
     try:
-        if args_list and args_list[0] in _DELEGATED:
-            return _delegate(args_list[0], args_list[1:])
+        if command in _DELEGATED:
+            return _delegate(command, args_list[1:])
         args = build_parser().parse_args(args_list)
         result: int = args.handler(args)
     except StreamguardError as exc:
-        print(f"streamguard: error: {exc}", file=sys.stderr)
+        print(error_line(command, exc), file=sys.stderr)
         return 2
     except BrokenPipeError:
         # `streamguard evaluate ... | head` is normal use, not an error.

@@ -31,16 +31,11 @@ from streamguard.core.keys import (
     read_json_file,
 )
 from streamguard.core.signer import SigningKey, sign_record
-from streamguard.exceptions import InputFileError, StreamguardError
+from streamguard.exceptions import InputFileError, StreamguardError, error_line, warning_line
 
 __all__ = ("main_keys", "main_sign")
 
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def _error(message: str) -> int:
-    print(f"streamguard: error: {message}", file=sys.stderr)
-    return 2
 
 
 def _default_key_id(agency_id: str | None, now: float) -> str:
@@ -99,7 +94,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     keys = load_keys(args.keys_file)
     warning = exposure_warning(args.keys_file, keys)
     if warning is not None:
-        print(f"streamguard: warning: {warning}", file=sys.stderr)
+        print(warning_line("keys", warning), file=sys.stderr)
     for key in sorted(keys.values(), key=lambda k: k.key_id):
         print(f"{key.key_id}\t{key.alg}\t{key.binding}")
     print(f"{args.keys_file}: {len(keys)} key(s), KEYS.json v1.1", file=sys.stderr)
@@ -158,7 +153,7 @@ def _cmd_sign(args: argparse.Namespace) -> int:
     key = SigningKey.load(args.key)
     warning = SigningKey.exposure_warning(args.key)
     if warning is not None:
-        print(f"streamguard: warning: {warning}", file=sys.stderr)
+        print(warning_line("sign", warning), file=sys.stderr)
     if args.records is None:
         source, lines = "stdin", list(sys.stdin)
     else:
@@ -241,7 +236,8 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
     try:
         result: int = args.handler(args)
     except StreamguardError as exc:
-        return _error(str(exc))
+        print(error_line(parser.prog.removeprefix("streamguard "), exc), file=sys.stderr)
+        return 2
     return result
 
 

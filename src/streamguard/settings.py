@@ -68,6 +68,14 @@ class WorkerSettings:
         default="kafka://localhost:9092",
         metadata=_env("BROKER", "Kafka bootstrap server(s), comma-separated"),
     )
+    broker_wait_seconds: int = field(
+        default=30,
+        metadata=_env(
+            "BROKER_WAIT_SECONDS",
+            "how long the worker waits at start for a broker to answer; then it exits with "
+            "one error line",
+        ),
+    )
     keys_path: Path | None = field(
         default=None,
         metadata=_env(
@@ -241,6 +249,7 @@ class WorkerSettings:
     def check(self) -> None:
         """Reject combinations no worker could run with (one-line SettingsError)."""
         positive = {
+            "BROKER_WAIT_SECONDS": self.broker_wait_seconds,
             "PARTITIONS": self.partitions,
             "REPLICATION": self.replication,
             "BATCH_SIZE": self.batch_size,

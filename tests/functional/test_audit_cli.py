@@ -219,7 +219,7 @@ def test_unknown_layout_is_a_one_line_error(
     result = run(export, "--agencies", agencies, "--owner", "ca-ventura-county-so")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and fragment in result.stderr
-    assert result.stderr.startswith("streamguard: error: ")
+    assert result.stderr.startswith("streamguard audit: error: ")
     assert result.stdout == ""
 
 

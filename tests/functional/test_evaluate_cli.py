@@ -152,7 +152,8 @@ def test_bad_input_files_are_one_line_errors(
     assert result.returncode != 0
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("streamguard: error:")
+    assert len(lines) == 1 and message in lines[0]
+    assert lines[0].startswith("streamguard evaluate: error:")
 
 
 def test_missing_events_file_is_a_one_line_error(files: dict[str, Path], tmp_path: Path) -> None:

@@ -39,7 +39,10 @@ def _one_line_error(result: subprocess.CompletedProcess[str], says: str) -> None
     assert result.returncode == 2, result
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("streamguard: error: ") and says in lines[0]
+    command = result.args[3]  # [python, -m, streamguard, COMMAND, ...]
+    assert command in ("keys", "sign")
+    assert len(lines) == 1 and lines[0].startswith(f"streamguard {command}: error: ")
+    assert says in lines[0]
 
 
 def test_keys_new_writes_a_private_file_and_prints_the_public_entry(tmp_path: Path) -> None:

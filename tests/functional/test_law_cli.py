@@ -148,4 +148,4 @@ def test_bad_arguments_exit_2_with_one_line(args: list[str], fragment: str) -> N
     assert result.returncode == 2 and result.stdout == ""
     assert fragment in result.stderr.splitlines()[-1]
     if args[1] == "ZZ":
-        assert result.stderr == f"streamguard: error: {fragment}\n"
+        assert result.stderr == f"streamguard law: error: {fragment}\n"

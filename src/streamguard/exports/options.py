@@ -18,7 +18,7 @@ from typing import IO, Final
 from streamguard.core.models import AGENCY_KINDS, Agency
 from streamguard.core.registry import US_STATES, load_agencies_csv
 from streamguard.core.timeutil import parse_ts
-from streamguard.exceptions import InputFileError, StreamguardError
+from streamguard.exceptions import InputFileError, StreamguardError, error_line
 from streamguard.exports.orgs import guess_kind, normalize_org_name
 
 __all__ = (
@@ -170,11 +170,8 @@ def run_command(
     args = parser.parse_args(argv)
     try:
         return command(args)
-    except StreamguardError as exc:
-        print(f"streamguard: error: {exc}", file=sys.stderr)
-        return 2
     except BrokenPipeError:
         return 0  # `streamguard audit ... | head` is normal use
-    except OSError as exc:
-        print(f"streamguard: error: {exc}", file=sys.stderr)
+    except (StreamguardError, OSError) as exc:
+        print(error_line(parser.prog.removeprefix("streamguard "), exc), file=sys.stderr)
         return 2

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from streamguard.exceptions import BrokerError
+from streamguard.exceptions import BrokerError, error_line
 
 __all__ = (
     "DEFAULT_PORT",
@@ -877,7 +877,7 @@ def main_kafka(argv: list[str]) -> int:
     try:
         args = _build_parser().parse_args(argv)
     except _UsageError as exc:
-        print(f"streamguard kafka: error: {exc}", file=sys.stderr)
+        print(error_line("kafka", exc), file=sys.stderr)
         return 2
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
@@ -905,7 +905,7 @@ def main_kafka(argv: list[str]) -> int:
             print(f"no StreamGuard Kafka broker running on port {args.port}")
         return 0
     except BrokerError as exc:
-        print(f"streamguard kafka: error: {exc}", file=sys.stderr)
+        print(error_line("kafka", exc), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("streamguard kafka: interrupted", file=sys.stderr)

@@ -37,7 +37,7 @@ from types import FrameType
 from typing import Any, Final, TextIO
 
 from streamguard import serde
-from streamguard.exceptions import StreamguardError
+from streamguard.exceptions import StreamguardError, error_line
 from streamguard.local.scenario import (
     MIN_EVENTS,
     Message,
@@ -375,7 +375,7 @@ def agencies_csv(agencies: Iterable[Mapping[str, str]]) -> str:
 
 _TRACEBACK: Final = "Traceback (most recent call last):"
 _LOG_RECORD: Final = re.compile(r"\[[^\]]*\] \[\d+\] \[(?P<level>[A-Z]+)\] (?P<message>.*)")
-_WORKER_ERROR: Final = "streamguard worker: error: "
+_WORKER_ERROR: Final = error_line("worker", "")
 
 
 def worker_exit_cause(log: str) -> str | None:
@@ -463,7 +463,7 @@ class Console:
     def error(self, message: str, detail: Iterable[str] = ()) -> None:
         """`streamguard demo: error: ...` on stderr, then any detail (a log tail) below it."""
         self._close()
-        for line in (f"streamguard demo: error: {message}", *detail):
+        for line in (error_line("demo", message), *detail):
             print(line, file=self.err)
         self.err.flush()
 

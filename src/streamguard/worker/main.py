@@ -14,11 +14,12 @@ import sys
 
 from streamguard.core.registry import load_agencies_csv
 from streamguard.core.statutes import load_statutes
-from streamguard.exceptions import InputFileError, StreamguardError
+from streamguard.exceptions import InputFileError, StreamguardError, error_line
 from streamguard.settings import ENV_PREFIX, WorkerSettings, settings_table
 from streamguard.worker.app import StreamguardWorker, build_worker
 from streamguard.worker.keys import KeyRing
 from streamguard.worker.metrics import StreamguardMetrics
+from streamguard.worker.startup import FatalRecordFilter, describe_failure, wait_for_broker
 
 __all__ = ("load_salt", "main_worker", "prepare_worker")
 
@@ -95,27 +96,49 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main_worker(argv: list[str]) -> int:
-    """Entry point of `streamguard worker`; returns the exit code."""
+    """Entry point of `streamguard worker`; returns the exit code.
+
+    2 when the worker cannot start (a bad file or setting, no broker within the wait), 1 when
+    faust stops it with an error (a port taken, a store that cannot open, a crash); either way
+    the last line on stderr is `streamguard worker: error: <cause>`.
+    """
     _parser().parse_args(argv)
     try:
         settings = WorkerSettings.from_env()
         worker = prepare_worker(settings)
+        wait_for_broker(settings)
     except StreamguardError as exc:
-        print(f"streamguard worker: error: {exc}", file=sys.stderr)
+        print(error_line("worker", exc), file=sys.stderr)
         return 2
+    return _run(worker, settings)
+
+
+def _run(worker: StreamguardWorker, settings: WorkerSettings) -> int:
     import faust  # the worker's runtime only; not needed to check the files above
 
     level = settings.log_level.upper()
-    runner = faust.Worker(worker.app, loglevel=level)
+    numeric = logging.getLevelName(level)
+    fatal = FatalRecordFilter(verbose=isinstance(numeric, int) and numeric <= logging.DEBUG)
+
+    # Named Worker: mode labels its log lines with the class name (`[^Worker]: Starting...`).
+    class Worker(faust.Worker):
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            for handler in logger.handlers:
+                handler.addFilter(fatal)
+
+    runner = Worker(worker.app, loglevel=level)
     # The Kafka client logs every request at debug; building those records (and dropping them
     # in the handler) cost a tenth of the worker's time. Filter at the logger instead.
     for name in ("aiokafka", "faust", "mode", "kafka"):
         logging.getLogger(name).setLevel(
-            max(logging.getLevelName(level), logging.INFO)
-            if isinstance(logging.getLevelName(level), int)
-            else logging.INFO
+            max(numeric, logging.INFO) if isinstance(numeric, int) else logging.INFO
         )
     try:
         runner.execute_from_commandline()
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
+        code = exc.code if isinstance(exc.code, int) else 1
+        cause = fatal.failure or exc.__context__
+        if code != 0 and cause is not None:
+            print(error_line("worker", describe_failure(cause, settings)), file=sys.stderr)
+        return code
