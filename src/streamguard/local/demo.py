@@ -59,6 +59,7 @@ __all__ = (
     "metrics_events_total",
     "render_summary",
     "succeeded",
+    "with_port_hint",
     "worker_exit_cause",
 )
 
@@ -402,6 +403,17 @@ def worker_exit_cause(log: str) -> str | None:
     return None
 
 
+def with_port_hint(cause: str, web_port: int) -> str:
+    """A dead worker's cause, with what to do when its web port was taken under the demo."""
+    # The worker's own line names the setting; a faust of old says only "address already in use".
+    if "(STREAMGUARD_WEB_PORT)" in cause or "address already in use" in cause:
+        return (
+            f"{cause}; port {web_port} was taken after the demo checked it: "
+            "choose another --web-port"
+        )
+    return cause
+
+
 def metrics_events_total(text: str) -> float | None:
     """Sum of `streamguard_events_total` samples in a Prometheus text page."""
     values = [
@@ -566,12 +578,10 @@ def _check_worker(run: Run) -> None:
             f"the worker exited (code {code}); the end of {worker.log_path}:",
             _log_tail(worker.log_path),
         )
-    if "address already in use" in cause:
-        cause += (
-            f" (web port {run.web_port} was taken after the demo checked it: "
-            "choose another --web-port)"
-        )
-    raise DemoError(f"the worker exited (code {code}): {cause} (log: {worker.log_path})")
+    raise DemoError(
+        f"the worker exited (code {code}): {with_port_hint(cause, run.web_port)} "
+        f"(log: {worker.log_path})"
+    )
 
 
 def _fetch(url: str) -> str | None:

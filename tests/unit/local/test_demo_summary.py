@@ -27,6 +27,7 @@ from streamguard.local.demo import (
     metrics_events_total,
     render_summary,
     succeeded,
+    with_port_hint,
     worker_exit_cause,
 )
 from streamguard.local.scenario import Message, Scenario, build_scenario, decide_scenario
@@ -352,6 +353,19 @@ def test_the_workers_own_error_line_and_error_records_are_causes_too() -> None:
         worker_exit_cause("[2026-12-01 09:35:18,011] [7] [INFO] [^Worker]: Stopping...\n") is None
     )
     assert worker_exit_cause("") is None
+
+
+def test_the_workers_one_line_is_the_cause_and_a_taken_port_says_what_to_do() -> None:
+    line = "web port 6402 on 127.0.0.1 is already in use (STREAMGUARD_WEB_PORT)"
+    log = "\n".join((*PORT_TAKEN_LOG.splitlines()[:3], f"streamguard worker: error: {line}"))
+    cause = worker_exit_cause(log)
+    assert cause == line
+    assert with_port_hint(cause, 6402) == (
+        f"{line}; port 6402 was taken after the demo checked it: choose another --web-port"
+    )
+    assert with_port_hint(f"OSError: [Errno 98] {BIND_ERROR}", 6402).endswith("--web-port")
+    refused = "no Kafka broker of kafka://localhost:1 (STREAMGUARD_BROKER) answered within 30 s"
+    assert with_port_hint(refused, 6402) == refused
 
 
 def _time_wait_port() -> int:
