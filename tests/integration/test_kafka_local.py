@@ -92,9 +92,13 @@ def test_start_is_idempotent_and_stop_frees_the_port(
     """A second broker starts on another port, a repeated start reuses it, stop frees the port."""
     del kafka_bootstrap  # only gates the test: the environment can run Kafka with a warm cache
     data_dir = tmp_path / "kafka-data"
-    handle = start_broker(second_port, data_dir, timeout=120)
+    steps: list[str] = []
+    handle = start_broker(second_port, data_dir, timeout=120, stage=steps.append)
     assert handle.bootstrap == f"localhost:{second_port}"
     assert not handle.already_running
+    # Each step is told as it begins (the fetch only when the jars are not cached yet).
+    starting = [step.split(" ", 1)[0] for step in steps if not step.startswith(("fetch", "down"))]
+    assert starting == ["formatting", "starting", "waiting"], steps
     assert handle.data_dir == data_dir.resolve()
     assert broker_is_up(handle.bootstrap, timeout=10)
 
@@ -103,9 +107,10 @@ def test_start_is_idempotent_and_stop_frees_the_port(
     assert again.pid == handle.pid
 
     assert main_kafka(["start", "--port", str(second_port), "--data-dir", str(data_dir)]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "already running" in out
     assert len(out.strip().splitlines()) == 1
+    assert err == ""  # not a terminal: no status line
 
     assert stop_broker(second_port) is True
     assert not _alive(handle.pid)

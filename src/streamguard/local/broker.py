@@ -44,12 +44,15 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from streamguard.exceptions import BrokerError, error_line
+from streamguard.local.status import StatusLine
 
 __all__ = (
     "DEFAULT_PORT",
     "KAFKA_VERSION",
     "BrokerHandle",
+    "Stage",
     "broker_is_up",
+    "download_step",
     "ensure_kafka_libs",
     "format_command",
     "main_kafka",
@@ -184,6 +187,15 @@ def _run_logged(cmd: list[str], log: Path, timeout: float, what: str) -> int:
     return proc.returncode
 
 
+# Told each step of a long start ("fetching Kafka 4.4.0 with mvn", "waiting for the broker"):
+# `streamguard kafka start` shows it on a terminal, the demo in its progress line.
+Stage = Callable[[str], None]
+
+
+def _silent(_step: str) -> None:
+    return None
+
+
 def _maven_pom(version: str) -> str:
     deps = [
         ("org.apache.kafka", f"kafka_{SCALA_VERSION}", version),
@@ -230,14 +242,28 @@ def _fetch_with_maven(mvn: str, version: str, work: Path, out: Path) -> None:
         )
 
 
-def _download(url: str, dest: Path) -> None:
+def _download(url: str, dest: Path, stage: Stage = _silent) -> None:
     if not url.startswith("https://"):  # urlopen also takes file:// and ftp://; we never want them
         raise BrokerError(f"refusing non-https download {url}")
+    name = url.rsplit("/", 1)[-1]
     with (
         urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as resp,  # noqa: S310
         dest.open("wb") as sink,
     ):
-        shutil.copyfileobj(resp, sink, length=1 << 20)
+        total = int(resp.headers.get("Content-Length") or 0)
+        done = 0
+        for chunk in iter(lambda: resp.read(1 << 20), b""):
+            sink.write(chunk)
+            done += len(chunk)
+            stage(download_step(name, done, total))
+
+
+def download_step(name: str, done: int, total: int) -> str:
+    """`downloading kafka_2.13-4.4.0.tgz: 12 of 120 MB (10%)`; without a length, MB so far."""
+    got = f"downloading {name}: {done / 1e6:.0f}"
+    if total > 0:
+        return f"{got} of {total / 1e6:.0f} MB ({100 * done / total:.0f}%)"
+    return f"{got} MB"
 
 
 def _expected_sha512(text: str) -> str:
@@ -250,14 +276,15 @@ def _expected_sha512(text: str) -> str:
     return digest
 
 
-def _fetch_from_apache(version: str, work: Path, out: Path) -> None:
+def _fetch_from_apache(version: str, work: Path, out: Path, stage: Stage = _silent) -> None:
     name = f"kafka_{SCALA_VERSION}-{version}"
     archive = work / f"{name}.tgz"
     failures: list[str] = []
     for mirror in _APACHE_MIRRORS:
         url = f"{mirror}/{version}/{name}.tgz"
         try:
-            _download(url, archive)
+            stage(f"downloading Kafka {version} from {mirror}")
+            _download(url, archive, stage)
             _download(url + ".sha512", work / "sha512.txt")
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -271,6 +298,7 @@ def _fetch_from_apache(version: str, work: Path, out: Path) -> None:
     with archive.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
+    stage(f"checking and unpacking Kafka {version}")
     if digest.hexdigest() != expected:
         raise BrokerError(f"downloaded Kafka {version} does not match its published SHA-512")
     out.mkdir(parents=True, exist_ok=True)
@@ -286,7 +314,7 @@ def _fetch_from_apache(version: str, work: Path, out: Path) -> None:
                         shutil.copyfileobj(source, sink)
 
 
-def ensure_kafka_libs(version: str | None = None) -> Path:
+def ensure_kafka_libs(version: str | None = None, *, stage: Stage = _silent) -> Path:
     """Return the cached classpath folder of Kafka `version`, fetching it on first use."""
     version = version or kafka_version()
     root = _cache_root() / version
@@ -303,6 +331,7 @@ def ensure_kafka_libs(version: str | None = None) -> Path:
             mvn = shutil.which("mvn")
             errors: list[str] = []
             if mvn:
+                stage(f"fetching Kafka {version} with mvn (first run only; about a minute)")
                 try:
                     _fetch_with_maven(mvn, version, work, staged)
                 except BrokerError as exc:
@@ -310,7 +339,7 @@ def ensure_kafka_libs(version: str | None = None) -> Path:
                     shutil.rmtree(staged, ignore_errors=True)
             if not mvn or errors:
                 try:
-                    _fetch_from_apache(version, work, staged)
+                    _fetch_from_apache(version, work, staged, stage)
                 except BrokerError as exc:
                     errors.append(str(exc))
                     raise BrokerError("; ".join(errors)) from None
@@ -711,8 +740,11 @@ def _check_port(port: int) -> None:
         raise BrokerError(f"port must be between 1 and 65535, got {port}")
 
 
-def _wait_until_up(pid: int, port: int, logs_dir: Path, *, timeout: float) -> None:
+def _wait_until_up(
+    pid: int, port: int, logs_dir: Path, *, timeout: float, stage: Stage = _silent
+) -> None:
     bootstrap = f"localhost:{port}"
+    stage(f"waiting for the broker on {bootstrap} (up to {timeout:.0f} s)")
     deadline = time.monotonic() + timeout
     while True:
         if not _pid_alive(pid):
@@ -737,12 +769,13 @@ def start_broker(
     *,
     timeout: float = 90.0,
     partitions: int = DEFAULT_PARTITIONS,
+    stage: Stage = _silent,
 ) -> BrokerHandle:
     """Start a local single-node KRaft broker on 127.0.0.1:`port` and wait until it serves.
 
     Returns at once (with `already_running=True`) when our broker already serves that port.
     `timeout` bounds the wait for the broker to come up, not the one-time download.
-    Raises BrokerError with a one-line message on any failure.
+    `stage` is told each step as it begins. Raises BrokerError with a one-line message.
     """
     _check_port(port)
     if partitions < 1:
@@ -754,7 +787,7 @@ def start_broker(
             pid = int(record["pid"])
             running_dir = Path(str(record.get("data_dir", "")))
             logs = running_dir / "logs"
-            _wait_until_up(pid, port, logs, timeout=timeout)
+            _wait_until_up(pid, port, logs, timeout=timeout, stage=stage)
             return BrokerHandle(port, pid, running_dir, bootstrap, already_running=True)
         if port_in_use(port):
             raise BrokerError(
@@ -762,7 +795,7 @@ def start_broker(
                 "stop it or choose another --port"
             )
         java = _find_java()
-        libs = ensure_kafka_libs()
+        libs = ensure_kafka_libs(stage=stage)
         storage_class = _storage_tool_class(libs)
 
         data = (data_dir if data_dir is not None else default_data_dir(port)).expanduser()
@@ -787,10 +820,12 @@ def start_broker(
         )
         log4j.write_text(_log4j_properties(logs_dir), encoding="utf-8")
         if not (node_dir / "meta.properties").is_file():
+            stage(f"formatting the broker's storage in {node_dir}")
             _format_storage(
                 java, libs, storage_class, config=config, log4j=log4j, logs_dir=logs_dir
             )
 
+        stage("starting the broker's JVM")
         pid = _launch(java, libs, config, log4j, logs_dir)
         _write_record(
             port,
@@ -805,7 +840,7 @@ def start_broker(
             },
         )
         try:
-            _wait_until_up(pid, port, logs_dir, timeout=timeout)
+            _wait_until_up(pid, port, logs_dir, timeout=timeout, stage=stage)
         except BaseException:
             # Never leave a half-started JVM holding the port behind a failed start.
             with contextlib.suppress(BrokerError):
@@ -884,9 +919,16 @@ def main_kafka(argv: list[str]) -> int:
     try:
         if args.command == "start":
             started = time.monotonic()
-            handle = start_broker(
-                args.port, args.data_dir, timeout=args.timeout, partitions=args.partitions
-            )
+            # On a terminal, one line says which step runs (the first run fetches Kafka for
+            # half a minute or more); elsewhere nothing, so logs hold the result only.
+            with StatusLine(sys.stderr, "streamguard kafka") as status:
+                handle = start_broker(
+                    args.port,
+                    args.data_dir,
+                    timeout=args.timeout,
+                    partitions=args.partitions,
+                    stage=status,
+                )
             if handle.already_running:
                 print(
                     f"Kafka broker already running on {handle.bootstrap} "

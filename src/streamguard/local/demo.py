@@ -509,7 +509,7 @@ def _ensure_broker(run: Run, console: Console) -> None:
         f"Kafka: starting a local broker on {bootstrap} (the first run fetches "
         f"Kafka {kafka_version()}, which can take a few minutes)"
     )
-    handle = start_broker(run.port, run.data_dir / "kafka", timeout=120.0)
+    handle = start_broker(run.port, run.data_dir / "kafka", timeout=120.0, stage=console.progress)
     run.bootstrap = handle.bootstrap
     run.started_broker = not handle.already_running
     console.step(f"Kafka: broker up on {handle.bootstrap} (pid {handle.pid})")
