@@ -83,7 +83,7 @@ def test_the_day_and_the_memory_are_printed(output: str) -> None:
     assert_audited_once(topics)
     assert topics["reads"][0] == pytest.approx(0.5)
     memory = re.search(
-        rf"^\[memory\] tracemalloc: registry \+ settled policy state ({NUMBER}) MiB; "
+        rf"^\[memory\] tracemalloc: registry \+ policy state built from the tables ({NUMBER}) MiB; "
         rf"after the day .* ({NUMBER}) MiB, peak ({NUMBER}) MiB; process RSS",
         output,
         re.M,
