@@ -478,7 +478,7 @@ def main() -> None:
         print(
             f"  {name}: {len(sub):,} events, {f.events / f.seconds:,.0f} decisions/s, "
             f"{f.us:,.1f} µs/event; orjson loop {f.events / f.baseline:,.0f}/s, "
-            f"ratio {f.baseline / f.seconds:.4f}"
+            f"ratio {f.baseline / f.seconds:.3g}"
         )
         print(f"    {traffic_line(f.traffic)}")
 
@@ -489,7 +489,7 @@ def main() -> None:
     print(
         f"[day] {len(stream):,} events in ts order: {len(stream) / seconds:,.0f} decisions/s, "
         f"{seconds / len(stream) * 1e6:,.1f} µs/event; orjson loop "
-        f"{len(stream) / baseline:,.0f}/s, ratio {baseline / seconds:.4f}"
+        f"{len(stream) / baseline:,.0f}/s, ratio {baseline / seconds:.3g}"
     )
     print(f"  {traffic_line(worker.traffic.per_event(len(stream)))}")
     counters = sum(len(c) for c in worker.counters.values())
