@@ -107,3 +107,21 @@ def test_the_sizing_gives_workers_partitions_and_broker_figures(output: str) -> 
 def test_no_plate_is_printed(output: str) -> None:
     # The workload's plates are six digits and an X.
     assert re.search(r"\d{6}X", output) is None
+
+
+def test_table_values_settle_like_the_signed_changes() -> None:
+    """`--settle tables` must give the decisions the state the signed changes give."""
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        import bench_national  # a script, importable only from its directory
+        from workload import build_day
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    day = build_day(10, 10, agency_count=300, national_pool=30)
+    signed, values = bench_national.settled(day, 4)
+    assert values == bench_national.table_values(day)
+    loaded = bench_national.from_tables(day, 4, values).state
+    assert loaded.settings == signed.state.settings
+    assert loaded.national_owners == signed.state.national_owners
+    assert len(loaded.national_owners) == 30
+    assert dict(loaded.statewide_owners) == dict(signed.state.statewide_owners)
