@@ -120,6 +120,29 @@ def _change(agency_id: str, n: int, setting: str, value: Any, at: float) -> dict
     return event
 
 
+def _search(
+    rng: random.Random, n: int, ts: float, requester: str, scope: str, networks: list[str]
+) -> dict[str, Any]:
+    """Search number `n`: reason, case number and the asked-for window drawn from `rng`."""
+    return {
+        "type": "search_request",
+        "search_id": f"s-{n}",
+        "ts": format_ts(ts),
+        "requester": {"agency_id": requester, "user_id": f"u-{n % 500}"},
+        "reason": rng.choice(REASONS).format(n=n),
+        "case_number": f"25-{n:06d}" if rng.random() < 0.7 else None,
+        "offense_type": None,
+        "search_type": "lookup",
+        "query": {
+            "plate": f"{rng.randrange(10**6):06d}X",
+            "to": format_ts(ts),
+            "from": format_ts(ts - 86_400 * rng.randint(0, 40)),
+        },
+        "scope": scope,
+        "networks": networks,
+    }
+
+
 def build(
     events: int = 100_000,
     agency_count: int = 2_000,
@@ -183,26 +206,8 @@ def build(
             scope, networks = "statewide", []
         else:
             scope, networks = "national", []
-        reason = rng.choice(REASONS).format(n=n)
-        traffic.append(
-            {
-                "type": "search_request",
-                "search_id": f"s-{n}",
-                "ts": format_ts(ts),
-                "requester": {"agency_id": requester.agency_id, "user_id": f"u-{n % 500}"},
-                "reason": reason,
-                "case_number": f"25-{n:06d}" if rng.random() < 0.7 else None,
-                "offense_type": None,
-                "search_type": "lookup",
-                "query": {
-                    "plate": f"{rng.randrange(10**6):06d}X",
-                    "to": format_ts(ts),
-                    "from": format_ts(ts - 86_400 * rng.randint(0, 40)),
-                },
-                "scope": scope,
-                "networks": networks or ([requester.agency_id] if scope == "networks" else []),
-            }
-        )
+        networks = networks or ([requester.agency_id] if scope == "networks" else [])
+        traffic.append(_search(rng, n, ts, requester.agency_id, scope, networks))
     return Workload(agencies, setup, traffic)
 
 
@@ -210,3 +215,104 @@ def agencies_csv(agencies: list[Agency]) -> Iterator[str]:
     yield "agency_id,name,state,kind\n"
     for a in agencies:
         yield f"{a.agency_id},{a.name},{a.state},{a.kind}\n"
+
+
+# --- a national day (benchmarks/bench_national.py) --------------------------------------------
+
+DAY = 86_400.0
+# States whose law forbids national lookup (out-of-state or federal sharing): their owners
+# cannot join the national pool, the change would be refused (STATUTE_FORBIDS_SETTING).
+NO_NATIONAL = frozenset({"CA", "VA", "WA", "OR"})
+
+
+@dataclass(frozen=True)
+class Day:
+    agencies: list[Agency]
+    setup: list[dict[str, Any]]  # signed policy changes, dated before the day
+    events: list[dict[str, Any]]  # the day's reads and searches, in `ts` order
+    start: float  # epoch seconds of the day's first instant
+    scopes: dict[str, int]  # search scope -> searches of that scope in `events`
+
+
+def build_day(
+    reads: int,
+    searches: int,
+    agency_count: int = 20_000,
+    national_pool: int = 7_000,
+    *,
+    national_share: float = 0.02,
+    statewide_share: float = 0.08,
+    seed: int = 14,
+    start: float = 1_740_787_200.0,  # 2025-03-01T00:00:00Z
+) -> Day:
+    """A day of event time over a large registry: `national_pool` owners open to national
+    lookup (drawn from states whose law allows it), about half of every state's owners open to
+    statewide lookup, every owner sharing with up to 8 peers of its state. Searches are
+    `national_share` national, `statewide_share` statewide, the rest networks-scoped; reads
+    come from the owners' cameras and are forwarded to 0-3 of the owner's peers."""
+    rng = random.Random(seed)
+    agencies = _agencies(rng, agency_count)
+    owners = [a for a in agencies if not (a.is_federal or a.is_private)]
+    by_state: dict[str, list[Agency]] = {}  # owners only: sharing with private firms is refused
+    for agency in owners:
+        by_state.setdefault(agency.state, []).append(agency)
+    eligible = [a.agency_id for a in owners if a.state not in NO_NATIONAL]
+    national = set(rng.sample(eligible, min(national_pool, len(eligible))))
+    at = start - 3600
+    setup: list[dict[str, Any]] = []
+    shares: dict[str, list[str]] = {}
+    for agency in owners:
+        state_peers = by_state[agency.state]
+        peers = [a.agency_id for a in rng.sample(state_peers, min(8, len(state_peers)))]
+        shares[agency.agency_id] = peers
+        setup.append(_change(agency.agency_id, len(setup), "share_with", peers, at))
+        if rng.random() < 0.5:
+            setup.append(_change(agency.agency_id, len(setup), "statewide_lookup", True, at))
+        if agency.agency_id in national:
+            setup.append(_change(agency.agency_id, len(setup), "national_lookup", True, at))
+    shared_with: dict[str, list[str]] = {}
+    for owner, peers in shares.items():
+        for peer in peers:
+            shared_with.setdefault(peer, []).append(owner)
+    owner_ids = list(shares)
+    times = sorted(start + rng.random() * DAY for _ in range(reads + searches))
+    kinds = ["read"] * reads + ["search"] * searches
+    rng.shuffle(kinds)
+    events: list[dict[str, Any]] = []
+    scopes = {"networks": 0, "statewide": 0, "national": 0}
+    for n, (kind, ts) in enumerate(zip(kinds, times, strict=True)):
+        if kind == "read":
+            owner = rng.choice(owner_ids)
+            peers = shares[owner]
+            events.append(
+                {
+                    "type": "plate_read",
+                    "read_id": f"r-{n}",
+                    "ts": format_ts(ts),
+                    "agency_id": owner,
+                    "camera_id": f"cam-{owner}-{n % 13}",
+                    "plate": f"{rng.randrange(10**6):06d}X",
+                    "plate_state": "CA",
+                    "confidence": 0.9,
+                    "location": {"lat": 34.2, "lon": -119.2},
+                    "hotlist_hit": rng.random() < 0.001,
+                    "share_to": rng.sample(peers, min(len(peers), rng.randint(0, 3))),
+                }
+            )
+            continue
+        requester = rng.choice(agencies)
+        roll = rng.random()
+        networks: list[str] = []
+        if roll < national_share:
+            scope = "national"
+        elif roll < national_share + statewide_share:
+            scope = "statewide"
+        else:
+            scope = "networks"
+            candidates = shared_with.get(requester.agency_id, [])
+            networks = rng.sample(candidates, min(len(candidates), rng.randint(1, 5)))
+            networks += rng.sample(owner_ids, rng.randint(0, 2))
+            networks = networks or [requester.agency_id]
+        scopes[scope] += 1
+        events.append(_search(rng, n, ts, requester.agency_id, scope, networks))
+    return Day(agencies, setup, events, start, scopes)
