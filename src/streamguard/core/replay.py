@@ -208,12 +208,15 @@ class ReplayLedger:
     so a worker's batch sees its own earlier decisions before they reach its tables.
     """
 
-    __slots__ = ("_applied", "_decided", "base")
+    __slots__ = ("_applied", "_by_subject", "_decided", "base")
 
     def __init__(self, base: ReplayMemory | None = None) -> None:
         self.base = base
         self._decided: dict[str, Decided] = {}
         self._applied: dict[tuple[str, str], float] = {}
+        # The same ts by subject: a batch writes its subjects' rows, and scanning every write
+        # ever made per subject made a batch of n changes cost n x (all changes so far).
+        self._by_subject: dict[str, dict[str, float]] = {}
 
     def decided(self, key: str) -> Decided | None:
         found = self._decided.get(key)
@@ -233,6 +236,7 @@ class ReplayLedger:
             last = self.last_applied(entry.subject, entry.group)
             if last is None or entry.applied_ts > last:
                 self._applied[(entry.subject, entry.group)] = entry.applied_ts
+                self._by_subject.setdefault(entry.subject, {})[entry.group] = entry.applied_ts
 
     @property
     def decided_writes(self) -> Mapping[str, Decided]:
@@ -242,3 +246,7 @@ class ReplayLedger:
     @property
     def applied_writes(self) -> Mapping[tuple[str, str], float]:
         return self._applied
+
+    def applied_writes_of(self, subject: str) -> Mapping[str, float]:
+        """What `remember` added here for `subject`: last applied ts per group."""
+        return self._by_subject.get(subject, {})

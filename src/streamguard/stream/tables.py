@@ -140,8 +140,6 @@ def replay_writes(
     applied: dict[str, dict[str, float]] = {}
     for subject in subjects:
         groups = base.applied_value(subject) if base is not None else {}
-        for (owner, group), ts in ledger.applied_writes.items():
-            if owner == subject:
-                groups[group] = ts
+        groups.update(ledger.applied_writes_of(subject))
         applied[subject] = groups
     return decided, applied

@@ -139,6 +139,8 @@ def test_a_ledger_over_a_base_reads_through_and_writes_only_itself() -> None:
     _decide(batch, second, applied=True)
     assert set(batch.decided_writes) == {"change:chg-2"}
     assert batch.applied_writes == {(VENTURA, "national_lookup"): NOW - 30}
+    assert batch.applied_writes_of(VENTURA) == {"national_lookup": NOW - 30}
+    assert batch.applied_writes_of("tx-houston-pd") == {}
     assert base.decided("change:chg-2") is None
 
 
