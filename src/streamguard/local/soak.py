@@ -89,7 +89,7 @@ AGENCY_IDS: Final = tuple(agency_ids(AGENCIES))
 OWNERS: Final = ("ca-ventura-county-so", "ca-oxnard-pd", "tx-austin-pd", "wa-spokane-pd")
 SEARCH_REASONS: Final = ("stolen vehicle 10851 VC case 25-000123", "robbery 211 PC", "", "ICE")
 # Web ports of the two workers and ports the soak's own broker may take (issue #13's range).
-WEB_PORTS: Final = (29601, 29602)
+WEB_PORTS: Final = range(29600, 29690)
 BROKER_PORTS: Final = range(29690, 29700)
 PARTITIONS: Final = 4
 # Event time: 0.1 s per event from EPOCH, so one 1 h bucket holds 36 000 events and a
@@ -119,7 +119,6 @@ class SoakOptions:
     # Time left for the last input to be decided after the producer stops (a SIGKILLed
     # worker's partitions wait for its session to time out, faust's default is 60 s).
     drain_timeout: float = 120.0
-    web_ports: tuple[int, int] = WEB_PORTS
 
 
 @dataclass
@@ -130,7 +129,9 @@ class Fault:
     kind: str  # "SIGKILL", "SIGTERM" or "broker restart"
     target: str
     exit_code: int | None = None
-    down: float = 0.0  # broker: stopped until it served again; worker: until it settled again
+    # Broker: stopped until it served again. Worker: started again until it settled (None when
+    # it was hit again before it settled).
+    down: float | None = None
     drained: float | None = None  # until every event acknowledged before the fault was decided
 
 
@@ -152,6 +153,7 @@ class Figures:
     output_copies: Counter[str] = field(default_factory=Counter)
     faults: list[Fault] = field(default_factory=list)
     unexpected_exits: list[str] = field(default_factory=list)
+    hung_stops: int = 0  # SIGTERMs the worker did not finish within 60 s (then SIGKILLed)
     lag_max: float = 0.0
     lag_p50: float = 0.0
     lag_p99: float = 0.0
@@ -179,14 +181,21 @@ class Figures:
             + (", ".join(f"{n} {k}" for k, n in sorted(self.output_copies.items())) or "none"),
             "faults: "
             + ", ".join(f"{n} {k}" for k, n in sorted(kills.items()))
-            + f"; unexpected worker exits: {len(self.unexpected_exits)}",
+            + f"; unexpected worker exits: {len(self.unexpected_exits)}; "
+            f"graceful stops that hung past 60 s: {self.hung_stops}",
         ]
         for fault in self.faults:
             drained = "-" if fault.drained is None else f"{fault.drained:.1f} s"
-            what = "down" if fault.kind == "broker restart" else "back"
+            if fault.kind == "broker restart":
+                cost = f"down {fault.down or 0.0:.1f} s"
+            elif fault.down is None:
+                cost = "hit again before it settled"
+            else:
+                cost = f"settled again {fault.down:.1f} s after"
             out.append(
                 f"  t+{fault.at:5.1f} s {fault.kind:<14} {fault.target:<8} "
-                f"exit {fault.exit_code!s:<4} {what} {fault.down:5.1f} s, drained {drained}"
+                f"exit {fault.exit_code!s:<4} {cost}; all sent before it decided "
+                f"{drained} after"
             )
         out += [
             f"decision lag: max {self.lag_max:.1f} s, p99 {self.lag_p99:.2f} s, "
@@ -432,6 +441,7 @@ class Soak:
         self.figures = Figures(seed=seed)
         self.failures: list[str] = []
         self.port = 0
+        self.web_ports = (0, 0)
         self.deployment: Deployment | None = None
         self.workers: list[WorkerProcess] = []
         self._t0 = 0.0
@@ -464,7 +474,9 @@ class Soak:
             partitions=PARTITIONS,
         )
         self.deployment = deployment
-        for index, port in enumerate(options.web_ports):
+        first = free_port(WEB_PORTS)
+        self.web_ports = (first, free_port(range(first + 1, WEB_PORTS.stop)))
+        for index, port in enumerate(self.web_ports):
             self.workers.append(
                 deployment.add_worker(
                     port,
@@ -475,7 +487,7 @@ class Soak:
                     log_level="info",  # the logs say what a failure was doing
                 )
             )
-        for index, port in enumerate(options.web_ports):
+        for index, port in enumerate(self.web_ports):
             self._wait_settled(index, port)
         watcher = Watcher(deployment)
         producer = Producer(deployment, Traffic(self.seed, self.keys), options.rate)
@@ -549,8 +561,12 @@ class Soak:
         began = time.monotonic()
         fault.exit_code = worker.kill() if how is signal.SIGKILL else worker.stop(60)
         # A SIGTERM before the worker installed its handlers (it was still starting) ends it
-        # with -15: nothing had started, so nothing is lost.
-        if how is signal.SIGTERM and fault.exit_code not in (0, -signal.SIGTERM):
+        # with -15: nothing had started, so nothing is lost. A stop that hangs (seen while the
+        # group coordinator was still coming back after the broker restart) is SIGKILLed after
+        # 60 s: counted, and the checks show what it cost.
+        if how is signal.SIGTERM and fault.exit_code == -signal.SIGKILL:
+            self.figures.hung_stops += 1
+        elif how is signal.SIGTERM and fault.exit_code not in (0, -signal.SIGTERM):
             self.failures.append(
                 f"worker-{index} exited {fault.exit_code} on SIGTERM:\n{worker.log_text()[-2000:]}"
             )
@@ -573,7 +589,7 @@ class Soak:
         """Note the workers that settled after a fault; start again a worker that died without
         being told to (a finding: it is reported)."""
         for index, (fault, began) in list(self._recovering.items()):
-            if settled(self.options.web_ports[index]):
+            if settled(self.web_ports[index]):
                 fault.down = time.monotonic() - began
                 del self._recovering[index]
         for index, worker in enumerate(self.workers):
@@ -747,7 +763,7 @@ class Soak:
 
         def shown() -> Counter[str]:
             total: Counter[str] = Counter()
-            for port in self.options.web_ports:
+            for port in self.web_ports:
                 total.update(agency_searches(port, "24h"))
             return total
 
