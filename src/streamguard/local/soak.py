@@ -3,9 +3,10 @@ restarts, then every promise of at-least-once delivery checked against what was 
 
 The soak starts a broker of its own (it restarts it), a deployment on a fresh prefix and two
 workers in one consumer group. A producer sends searches, reads and signed policy changes at a
-steady rate; every 20 to 40 s a random worker gets SIGKILL or SIGTERM and is started again at
-once, as a supervisor would, and once, mid-run, the broker is stopped and started again. Then
-the producer stops, the workers drain the input and stop gracefully, and the soak checks:
+steady rate; every 20 to 40 s a random worker gets SIGKILL or SIGTERM (a run with room for one
+kill only gets a SIGKILL) and is started again at once, as a supervisor would, and once,
+mid-run, the broker is stopped and started again. Then the producer stops, the workers drain
+the input and stop gracefully, and the soak checks:
 
 * every input message was decided (audited), every copy of a decision carries the same
   `decision_id`, and every outcome reached the output topics the contract routes it to;
@@ -97,6 +98,8 @@ PARTITIONS: Final = 4
 EPOCH: Final = 1_768_039_200.0  # 2026-01-10T10:00:00Z
 EVENT_STEP: Final = 0.1
 RATE_LIMIT: Final = 80
+# Seconds of chaos below which a run has room for one worker kill only (and the broker restart).
+SHORT_RUN: Final = 120.0
 OUTPUT_ROLES: Final = ("audit", "searches.approved", "reads.shared", "quarantine")
 INPUT_ROLES: Final = ("searches", "reads", "policy")
 ROUTES: Final = {
@@ -324,6 +327,7 @@ class Watcher:
         self.deployment = deployment
         self.records: dict[str, list[dict[str, Any]]] = {role: [] for role in OUTPUT_ROLES}
         self.first_seen: dict[str, float] = {}
+        self.read: Counter[str] = Counter()  # messages read per role, whatever they hold
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._target, daemon=True)
@@ -361,6 +365,7 @@ class Watcher:
                 now = time.time()
                 for tp, messages in batch.items():
                     role = roles[tp.topic]
+                    self.read[role] += len(messages)
                     for message in messages:
                         value = serde.loads(message.value) if message.value else None
                         if not isinstance(value, dict):
@@ -401,6 +406,23 @@ async def _read_topic(
         return out
     finally:
         await consumer.stop()
+
+
+async def _ends(deployment: Deployment, roles: Iterable[str]) -> dict[str, int]:
+    """How many messages each role's topic holds (its partitions' end offsets, summed)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    tps = [TopicPartition(deployment.topic(r), p) for r in roles for p in range(PARTITIONS)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=deployment.bootstrap)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    out: Counter[str] = Counter()
+    for tp, end in ends.items():
+        out[tp.topic.removeprefix(deployment.prefix)] += end
+    return {role: n for role, n in out.items() if n}
 
 
 def read_topic(
@@ -513,7 +535,8 @@ class Soak:
             self.figures.drain_after_stop = max(0.0, last - stopped)
             self._check_gauges(deployment)
             self._stop_workers(deployment)
-            time.sleep(1.0)  # the last batches' records are on their way to the watcher
+            ends = asyncio.run(_ends(deployment, OUTPUT_ROLES))
+            wait_for(lambda: dict(watcher.read), 60.0, until=lambda n: n == ends)
         finally:
             watcher.stop()
         if watcher.error is not None:
@@ -525,26 +548,26 @@ class Soak:
 
     def _chaos(self, producer: Producer) -> None:
         """A fault every 20-40 s (counted from the last one, whether or not the workers have
-        recovered) until `seconds` have passed; the broker restart is the first fault past the
-        middle. No fault starts in the last 15 s."""
+        recovered) until `seconds` have passed, none in the last 15 s. The broker restart is
+        the first fault past the middle, or comes 15 s before the end if no fault fell there."""
         options = self.options
         low, high = options.fault_every
+        last_start = options.seconds - 15
         next_fault = self.rng.uniform(low, high)
         broker_done = False
         while (now := self._elapsed()) < options.seconds:
             if producer.error is not None:
                 return
             self._tend()
-            if now >= next_fault and now < options.seconds - 15:
-                if not broker_done and now >= options.seconds / 2:
-                    self._restart_broker()
-                    broker_done = True
-                else:
-                    self._kill_one()
+            due = now >= next_fault and now < last_start
+            if not broker_done and (now >= last_start or (due and now >= options.seconds / 2)):
+                self._restart_broker()
+                broker_done = True
+                next_fault = now + self.rng.uniform(low, high)
+            elif due:
+                self._kill_one()
                 next_fault = now + self.rng.uniform(low, high)
             time.sleep(0.2)
-        if not broker_done:
-            self._restart_broker()  # a run too short for it still restarts the broker once
 
     def _elapsed(self) -> float:
         return time.monotonic() - self._t0
@@ -552,9 +575,12 @@ class Soak:
     def _kill_one(self) -> None:
         index = self.rng.randrange(len(self.workers))
         worker = self.workers[index]
-        # Random, but a run with two kills or more has one of each.
+        # Random, but a run with two kills or more has one of each, and a run too short for two
+        # starts with the SIGKILL: the fault that makes the workers replay.
         used = {fault.kind for fault in self.figures.faults}
         fresh = [sig for sig in (signal.SIGKILL, signal.SIGTERM) if sig.name not in used]
+        if self.options.seconds < SHORT_RUN and len(fresh) == 2:
+            fresh = [signal.SIGKILL]
         how = self.rng.choice(fresh or [signal.SIGKILL, signal.SIGTERM])
         fault = Fault(self._elapsed(), how.name, f"worker-{index}")
         self._fault_wall.append(time.time())
