@@ -9,7 +9,9 @@ of the chain on the audit topic (`streamguard.trail.tail.AuditTail`), from the o
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,6 +23,8 @@ from streamguard.worker.stores import TableStore
 __all__ = ("ChainHeads",)
 
 log = logging.getLogger("streamguard.worker")
+# Between two tries of a chain head while the broker cannot be reached.
+RETRY_PAUSE = 1.0
 
 
 class ChainHeads:
@@ -64,7 +68,7 @@ class ChainHeads:
         floor = floor if isinstance(floor, int) else None
         if self.audit_tail is not None:
             try:
-                record = await self.audit_tail.last_record(chain, floor)
+                record = await self._last_record(self.audit_tail, chain, floor)
             except Exception as exc:  # any failure: do not guess a head
                 self._on_undeliverable(
                     f"cannot read the head of audit chain {chain}: {type(exc).__name__}"
@@ -85,3 +89,19 @@ class ChainHeads:
                     )
                 return head
         return dict(stored) if stored is not None else genesis(chain).as_dict()
+
+    @staticmethod
+    async def _last_record(tail: AuditTail, chain: str, floor: int | None) -> dict[str, Any] | None:
+        """`tail.last_record`, retried while the broker cannot be reached (a broker restart
+        takes tens of seconds) until the tail's timeout; the batch waits meanwhile."""
+        from aiokafka.errors import KafkaError
+
+        deadline = time.monotonic() + tail.timeout
+        while True:
+            try:
+                return await tail.last_record(chain, floor)
+            except KafkaError as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("audit chain %s: head not read yet (%s), retrying", chain, exc)
+                await asyncio.sleep(RETRY_PAUSE)
