@@ -24,11 +24,13 @@ from streamguard.core.policy import PolicyState
 __all__ = (
     "TABLE_LIMIT",
     "AccessKey",
+    "DecisionLists",
     "Pool",
     "PoolKey",
     "Purpose",
     "VerdictCache",
     "VerdictCaches",
+    "decision_lists",
     "remember",
 )
 
@@ -147,3 +149,34 @@ class VerdictCaches:
         if cache is None or cache.snapshot is not snapshot:
             cache = self._last = VerdictCache(snapshot)
         return cache
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionLists:
+    """The lists every output of a per-network decision reads, computed once per decision:
+    the allowed ids and the denied verdicts in decision order, and the codes (event-level
+    first, then in order of first appearance), as the decision's own properties give them."""
+
+    allowed: tuple[str, ...]
+    denied: tuple[NetworkVerdict, ...]
+    codes: tuple[str, ...]
+
+
+def decision_lists(
+    top: tuple[Reason, ...], verdicts: tuple[NetworkVerdict, ...]
+) -> DecisionLists:
+    """One pass over `verdicts` (the decision's `allowed`, `denied` and `codes` are one each)."""
+    allowed: list[str] = []
+    denied: list[NetworkVerdict] = []
+    seen: dict[str, None] = {}
+    for reason in top:
+        seen[reason.code] = None
+    for verdict in verdicts:
+        reasons = verdict.reasons
+        if reasons:
+            denied.append(verdict)
+            for reason in reasons:
+                seen[reason.code] = None
+        else:
+            allowed.append(verdict.agency_id)
+    return DecisionLists(tuple(allowed), tuple(denied), tuple(seen))

@@ -1,5 +1,8 @@
 """Out-of-state and federal search attempts on an owner's network, counted per owner. Pure.
 
+An attempt is a search whose verdict on the owner's network says the owner's law forbids this
+requester (`OUT_OF_STATE_RECIPIENT`, `FEDERAL_RECIPIENT`); a search the law allows is none.
+
 A search is decided, and counted, on the partition of its requester; its attempts on other
 states' owners are counted on the partition of each owner. The deciding worker sends one small
 record per (owner, hour) per batch to the internal attempts topic, keyed by owner, and the worker
@@ -11,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streamguard import serde
-from streamguard.core.models import Agency
+from streamguard.core import codes
+from streamguard.core.models import NetworkVerdict
 from streamguard.stream.outputs import Out
 
 __all__ = ("AttemptRecord", "BatchAttempts", "attempt_kind", "read_attempt")
@@ -27,14 +31,18 @@ class AttemptRecord:
     ts: float
 
 
-def attempt_kind(requester: Agency, owner: Agency) -> str | None:
-    """`federal` or `out_of_state` when a search by `requester` on `owner`'s network is an
-    attempt the owner's counter counts; None for the owner itself and in-state requesters."""
-    if owner.agency_id == requester.agency_id:
-        return None
-    if requester.is_federal:
-        return "federal"
-    return "out_of_state" if requester.state != owner.state else None
+def attempt_kind(verdict: NetworkVerdict) -> str | None:
+    """`federal` or `out_of_state` when the verdict on an owner's network is an attempt its
+    counter counts: one the owner's law forbids (`FEDERAL_RECIPIENT`, `OUT_OF_STATE_RECIPIENT`).
+    None otherwise: an out-of-state search on an owner whose law allows it (TX, IL, GA) is no
+    attempt to count or alert on, whether or not the owner shared."""
+    kind = None
+    for reason in verdict.reasons:
+        if reason.code == codes.FEDERAL_RECIPIENT:
+            return "federal"
+        if reason.code == codes.OUT_OF_STATE_RECIPIENT:
+            kind = "out_of_state"
+    return kind
 
 
 class BatchAttempts:

@@ -16,27 +16,36 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+import orjson
+
 from streamguard.core.engine import normalize_plate, purpose_text
 from streamguard.core.models import (
     ChangeDecision,
     Decision,
     MalformedDecision,
+    NetworkVerdict,
     ReadDecision,
     Reason,
     SearchDecision,
     UpsertDecision,
 )
 from streamguard.core.timeutil import format_ts
+from streamguard.core.verdicts import DecisionLists, decision_lists
 
 __all__ = (
+    "LIST_LIMIT",
+    "MAX_MESSAGE_BYTES",
     "NAMESPACE",
     "Out",
     "alert_id",
     "alert_record",
     "approved_search",
     "audit_fields",
+    "bounded",
     "clamped_windows",
     "decision_id",
+    "grouped_reasons",
+    "lists_of",
     "quarantine_kind",
     "quarantine_record",
     "raw_decision_id",
@@ -119,8 +128,33 @@ def quarantine_kind(decision: Decision) -> str:
     return decision.kind
 
 
-def _denied(decision: SearchDecision | ReadDecision) -> list[dict[str, Any]]:
-    return [{"agency_id": v.agency_id, "codes": list(v.codes)} for v in decision.denied]
+# Per-network lists longer than this are not repeated in every output (docs/contract.md,
+# section 4): `denied_networks` and `denied_recipients` keep their first LIST_LIMIT entries and
+# say how many they leave out, and the audit record keeps counts instead of its id lists. The
+# complete lists are in the decision's approved/shared record (allowed) and quarantine record
+# (denied, grouped by code), which carry the same decision_id.
+LIST_LIMIT: Final = 100
+# The largest output message written whole: Kafka's default `max.message.bytes` is 1048588,
+# less the headroom of a record batch's framing, key and headers. A larger one is split.
+MAX_MESSAGE_BYTES: Final = 1_000_000
+# In the detail of a grouped reason, this stands for each listed network.
+AGENCY_PLACEHOLDER: Final = "{agency_id}"
+
+
+def lists_of(decision: SearchDecision | ReadDecision) -> DecisionLists:
+    """The decision's allowed, denied and codes lists, in one pass."""
+    top = decision.search_reasons if isinstance(decision, SearchDecision) else decision.read_reasons
+    return decision_lists(top, decision.verdicts)
+
+
+def _denied(lists: DecisionLists) -> list[dict[str, Any]]:
+    return [{"agency_id": v.agency_id, "codes": list(v.codes)} for v in lists.denied[:LIST_LIMIT]]
+
+
+def _with_denied(record: dict[str, Any], field: str, lists: DecisionLists) -> None:
+    record[field] = _denied(lists)
+    if len(lists.denied) > LIST_LIMIT:
+        record[f"{field}_omitted"] = len(lists.denied) - LIST_LIMIT
 
 
 def clamped_windows(decision: SearchDecision) -> list[dict[str, Any]]:
@@ -130,46 +164,88 @@ def clamped_windows(decision: SearchDecision) -> list[dict[str, Any]]:
 
 
 def approved_search(
-    event: Mapping[str, Any], decision: SearchDecision, did: str, decided_at: str
+    event: Mapping[str, Any],
+    decision: SearchDecision,
+    did: str,
+    decided_at: str,
+    lists: DecisionLists | None = None,
 ) -> dict[str, Any]:
+    lists = lists or lists_of(decision)
     record = {
         **event,
         "decision_id": did,
         "decided_at": decided_at,
-        "allowed_networks": list(decision.allowed),
-        "denied_networks": _denied(decision),
-        "policy_version": decision.policy_version,
+        "allowed_networks": list(lists.allowed),
     }
+    _with_denied(record, "denied_networks", lists)
+    record["policy_version"] = decision.policy_version
     if decision.clamped:
         record["clamped_windows"] = clamped_windows(decision)
     return record
 
 
 def shared_read(
-    event: Mapping[str, Any], decision: ReadDecision, did: str, decided_at: str
+    event: Mapping[str, Any],
+    decision: ReadDecision,
+    did: str,
+    decided_at: str,
+    lists: DecisionLists | None = None,
 ) -> dict[str, Any]:
-    return {
+    lists = lists or lists_of(decision)
+    record = {
         **event,
         "decision_id": did,
         "decided_at": decided_at,
-        "recipients": list(decision.allowed),
-        "denied_recipients": _denied(decision),
+        "recipients": list(lists.allowed),
     }
+    _with_denied(record, "denied_recipients", lists)
+    return record
+
+
+def grouped_reasons(
+    top: tuple[Reason, ...], denied: tuple[NetworkVerdict, ...]
+) -> list[dict[str, Any]]:
+    """The reasons of a per-network decision in the v1.1 grouped form (docs/contract.md,
+    section 4): event-level reasons as they are, then one entry per code, citation and detail
+    with the `agency_ids` it applies to, in order of first appearance. The network's id in a
+    detail is written as `{agency_id}`, so expanding an entry gives back the per-network
+    reasons exactly."""
+    out: list[dict[str, Any]] = [r.as_dict() for r in top]
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for verdict in denied:
+        for reason in verdict.reasons:
+            agency_id = reason.agency_id
+            if agency_id is None:  # not a network's reason: kept as it is
+                out.append(reason.as_dict())
+                continue
+            detail = reason.detail.replace(agency_id, AGENCY_PLACEHOLDER)
+            key = (reason.code, reason.citation, detail)
+            ids = groups.get(key)
+            if ids is None:
+                groups[key] = [agency_id]
+            elif ids[-1] != agency_id:
+                ids.append(agency_id)
+    out += [
+        {"code": code, "citation": citation, "detail": detail, "agency_ids": ids}
+        for (code, citation, detail), ids in groups.items()
+    ]
+    return out
 
 
 def quarantine_record(
     event_id: str | None,
     kind: str,
-    reasons: tuple[Reason, ...],
+    reasons: tuple[Reason, ...] | list[dict[str, Any]],
     did: str,
     decided_at: str,
     policy_version: str,
     original: Any,
 ) -> dict[str, Any]:
+    """`reasons`: Reason objects (written one entry each) or entries already written."""
     return {
         "event_id": event_id,
         "kind": kind,
-        "reasons": [r.as_dict() for r in reasons],
+        "reasons": [r.as_dict() if isinstance(r, Reason) else r for r in reasons],
         "decision_id": did,
         "decided_at": decided_at,
         "policy_version": policy_version,
@@ -205,39 +281,40 @@ def route(
     decided_at: str,
     *,
     fallback_key: str,
+    lists: DecisionLists | None = None,
+    max_bytes: int = MAX_MESSAGE_BYTES,
 ) -> list[Out]:
     """Where one decision goes (docs/contract.md sections 3 and 4). `original` is the parsed
     input, or raw_original.
 
-    `fallback_key` keys the quarantine copy of an event whose id could not be read.
+    `fallback_key` keys the quarantine copy of an event whose id could not be read. `lists`:
+    the decision's lists, when the caller has them already. A record of more than `max_bytes`
+    is split (`bounded`).
     """
     out: list[Out] = []
     event = original if isinstance(original, Mapping) else {}
-    if isinstance(decision, SearchDecision):
-        if decision.outcome in ("approved", "partial"):
-            out.append(
-                Out(
-                    "approved",
-                    _requester_id(event),
-                    approved_search(event, decision, did, decided_at),
-                )
-            )
-        if decision.outcome == "approved":
-            return out
-    elif isinstance(decision, ReadDecision):
-        if decision.outcome in ("shared", "partial"):
-            out.append(
-                Out(
-                    "shared",
-                    str(event.get("agency_id", "")),
-                    shared_read(event, decision, did, decided_at),
-                )
-            )
-        if decision.outcome == "shared":
-            return out
+    reasons: tuple[Reason, ...] | list[dict[str, Any]]
+    if isinstance(decision, SearchDecision | ReadDecision):
+        lists = lists or lists_of(decision)
+        if isinstance(decision, SearchDecision):
+            if decision.outcome in ("approved", "partial"):
+                value = approved_search(event, decision, did, decided_at, lists)
+                out.append(Out("approved", _requester_id(event), value))
+            if decision.outcome == "approved":
+                return _bounded_all(out, lists, max_bytes)
+            top = decision.search_reasons
+        else:
+            if decision.outcome in ("shared", "partial"):
+                value = shared_read(event, decision, did, decided_at, lists)
+                out.append(Out("shared", str(event.get("agency_id", "")), value))
+            if decision.outcome == "shared":
+                return _bounded_all(out, lists, max_bytes)
+            top = decision.read_reasons
+        reasons = grouped_reasons(top, lists.denied)
     elif isinstance(decision, ChangeDecision | UpsertDecision) and decision.outcome != "rejected":
         return out
-    reasons = decision.reasons
+    else:
+        reasons = decision.reasons
     event_id = decision.event_id
     out.append(
         Out(
@@ -254,7 +331,89 @@ def route(
             ),
         )
     )
-    return out
+    return _bounded_all(out, lists, max_bytes)
+
+
+# Below this many networks no output can come near the limit (ids are registry ids, and the
+# input itself fits a message): its size is not measured.
+_MEASURED_FROM: Final = 1_000
+
+
+def _bounded_all(out: list[Out], lists: DecisionLists | None, max_bytes: int) -> list[Out]:
+    if lists is None or len(lists.allowed) + len(lists.denied) < _MEASURED_FROM:
+        return out
+    return [part for record in out for part in bounded(record, max_bytes)]
+
+
+# The per-network list each kind of output is split along.
+_SPLIT_FIELDS: Final = {"approved": "allowed_networks", "shared": "recipients"}
+
+
+def bounded(out: Out, max_bytes: int = MAX_MESSAGE_BYTES) -> list[Out]:
+    """`out` itself if its JSON fits `max_bytes`, else its parts (docs/contract.md, section 4).
+
+    Each part is the whole record with `part` (from 1) and `parts` added, and a share of its
+    per-network list: of `allowed_networks` (approved) or `recipients` (shared), or of the
+    `agency_ids` of the grouped `reasons` (quarantine; a part keeps the entries it has ids of,
+    and the event-level ones go in part 1). Parts are filled in list order up to the limit, so
+    one decision always splits the same way.
+    """
+    size = len(orjson.dumps(out.value))
+    if size <= max_bytes:
+        return [out]
+    value = out.value
+    if out.role == "quarantine":
+        shares = _split_reasons(value, size, max_bytes)
+    elif out.role in _SPLIT_FIELDS:
+        field = _SPLIT_FIELDS[out.role]
+        shares = [{field: ids} for ids in _chunks(value[field], size, max_bytes)]
+    else:
+        return [out]  # nothing to split along: the producer refuses it, loudly
+    return [
+        Out(out.role, out.key, {**value, **share, "part": n, "parts": len(shares)})
+        for n, share in enumerate(shares, 1)
+    ]
+
+
+def _chunks(ids: list[str], size: int, max_bytes: int) -> list[list[str]]:
+    """`ids` cut into runs whose JSON, with the rest of a record of `size` bytes, fits."""
+    room = max_bytes - (size - len(orjson.dumps(ids))) - 64  # 64: `part`, `parts` and commas
+    if room <= 0:
+        return [ids]
+    chunks: list[list[str]] = [[]]
+    used = 2
+    for agency_id in ids:
+        cost = len(agency_id) + 3  # quotes and comma; ids are registry ids, escaped rarely
+        if used + cost > room and chunks[-1]:
+            chunks.append([])
+            used = 2
+        chunks[-1].append(agency_id)
+        used += cost
+    return chunks
+
+
+def _split_reasons(value: Mapping[str, Any], size: int, max_bytes: int) -> list[dict[str, Any]]:
+    reasons: list[dict[str, Any]] = value["reasons"]
+    listed = [r for r in reasons if "agency_ids" in r]
+    single = [r for r in reasons if "agency_ids" not in r]
+    room = max_bytes - (size - len(orjson.dumps(reasons))) - 64
+    parts: list[list[dict[str, Any]]] = [list(single)]
+    used = len(orjson.dumps(single))
+    for entry in listed:
+        head = len(orjson.dumps({**entry, "agency_ids": []})) + 1
+        used += head
+        ids: list[str] = []
+        for agency_id in entry["agency_ids"]:
+            cost = len(agency_id) + 3
+            if used + cost > room and (ids or parts[-1]):
+                if ids:
+                    parts[-1].append({**entry, "agency_ids": ids})
+                parts.append([])
+                ids, used = [], 2 + head
+            ids.append(agency_id)
+            used += cost
+        parts[-1].append({**entry, "agency_ids": ids})
+    return [{"reasons": part} for part in parts]
 
 
 def _requester_id(event: Mapping[str, Any]) -> str:
@@ -279,19 +438,40 @@ def redact_plate(text: str, plate: str | None) -> str:
     return re.sub(pattern, "[plate]", text, flags=re.IGNORECASE)
 
 
+def _network_fields(lists: DecisionLists) -> dict[str, Any]:
+    """The networks of a decision on its audit record: the id lists, or beyond LIST_LIMIT
+    networks counts (how many allowed, denied, and denied with each code). The lists
+    themselves are then in the approved/shared and quarantine records of the same
+    decision_id (docs/contract.md, section 6)."""
+    if len(lists.allowed) + len(lists.denied) <= LIST_LIMIT:
+        return {"allowed": list(lists.allowed), "denied": [v.agency_id for v in lists.denied]}
+    by_code: dict[str, int] = {}
+    for verdict in lists.denied:
+        for code in verdict.codes:
+            by_code[code] = by_code.get(code, 0) + 1
+    return {
+        "allowed_count": len(lists.allowed),
+        "denied_count": len(lists.denied),
+        "denied_codes": by_code,
+    }
+
+
 def audit_fields(
     original: Any,
     decision: Decision,
     did: str,
     decided_at: str,
     plate_hash: str | None,
+    lists: DecisionLists | None = None,
 ) -> dict[str, Any]:
     """The docs/contract.md section 6 fields of one decision, without the chain bookkeeping."""
+    if lists is None and isinstance(decision, SearchDecision | ReadDecision):
+        lists = lists_of(decision)
     fields: dict[str, Any] = {
         "event_id": decision.event_id,
         "kind": quarantine_kind(decision),
         "outcome": decision.outcome,
-        "codes": list(decision.codes),
+        "codes": list(decision.codes if lists is None else lists.codes),
         "policy_version": decision.policy_version,
         "decided_at": decided_at,
         "decision_id": did,
@@ -313,16 +493,16 @@ def audit_fields(
             "scope": event["scope"],
             "query_from": query.get("from"),
             "query_to": query.get("to"),
-            **({"clamped_windows": clamped_windows(decision)} if decision.clamped else {}),
-            "allowed": list(decision.allowed),
-            "denied": [v.agency_id for v in decision.denied],
         }
+        if decision.clamped:
+            if len(decision.clamped) <= LIST_LIMIT:
+                fields["clamped_windows"] = clamped_windows(decision)
+            else:
+                fields["clamped_count"] = len(decision.clamped)
+        fields |= _network_fields(lists or lists_of(decision))
     elif isinstance(decision, ReadDecision):
-        fields |= {
-            "owner": event["agency_id"],
-            "allowed": list(decision.allowed),
-            "denied": [v.agency_id for v in decision.denied],
-        }
+        fields["owner"] = event["agency_id"]
+        fields |= _network_fields(lists or lists_of(decision))
     elif isinstance(decision, ChangeDecision):
         actor = event.get("actor") or {}
         fields |= {

@@ -32,6 +32,7 @@ from streamguard.core.models import (
 from streamguard.core.policy import PolicyState
 from streamguard.core.replay import ReplayLedger
 from streamguard.core.timeutil import format_ts, parse_ts
+from streamguard.core.verdicts import DecisionLists
 from streamguard.settings import WorkerSettings
 from streamguard.stream.alerts import (
     policy_widened_alert,
@@ -45,9 +46,11 @@ from streamguard.stream.counters import KEEP, BatchCounts, WindowCounters, mark_
 from streamguard.stream.gauges import SearchGauges
 from streamguard.stream.intake import TOPIC_KINDS, Unreadable, decode
 from streamguard.stream.outputs import (
+    MAX_MESSAGE_BYTES,
     Out,
     audit_fields,
     decision_id,
+    lists_of,
     quarantine_kind,
     raw_decision_id,
     raw_original,
@@ -117,9 +120,12 @@ class BatchProcessor:
         clock: Callable[[], float],
         *,
         replay: TableReplayMemory | None = None,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         """`replay`: the worker's replay tables; the processor keeps what it decided on top of
-        them, so a replay in the same batch, or before the tables have it, is refused too."""
+        them, so a replay in the same batch, or before the tables have it, is refused too.
+        `max_message_bytes`: the largest output written whole (larger ones are split)."""
+        self.max_message_bytes = max_message_bytes
         self.settings = settings
         self.state = state
         self.keys = keys
@@ -206,8 +212,9 @@ class BatchProcessor:
     # --- decisions ---------------------------------------------------------------------------
 
     def _decide_one(self, msg: InMessage, work: _Batch) -> None:
+        lists: DecisionLists | None
         try:
-            original, decision, plate, event_ts = self._decide(msg, work)
+            original, decision, lists, plate, event_ts = self._decide(msg, work)
         except Exception as exc:  # one bad event must not stop the partition
             # Type and position only: the exception text may quote the event, plate included.
             log.error(
@@ -231,6 +238,7 @@ class BatchProcessor:
                 ),
                 self.state.version,
             )
+            lists = None
             plate = event_ts = None
         out_kind = quarantine_kind(decision)
         if decision.event_id is not None:
@@ -238,7 +246,15 @@ class BatchProcessor:
         else:
             did = raw_decision_id(msg.topic, msg.partition, msg.offset)
         work.result.messages.extend(
-            route(original, decision, did, work.decided_at, fallback_key=did)
+            route(
+                original,
+                decision,
+                did,
+                work.decided_at,
+                fallback_key=did,
+                lists=lists,
+                max_bytes=self.max_message_bytes,
+            )
         )
         fields = audit_fields(
             original,
@@ -246,18 +262,19 @@ class BatchProcessor:
             did,
             work.decided_at,
             plate_sha256(plate, self.salt) if plate else None,
+            lists,
         )
         outcome = decision.outcome
         if isinstance(decision, UpsertDecision) and decision.deleted:
             outcome = fields["outcome"] = "deleted"
         work.result.audit.append(work.chains.append(msg.role, msg.partition, fields))
         allowed = denied = 0
-        if isinstance(decision, SearchDecision | ReadDecision):
-            allowed, denied = len(decision.allowed), len(decision.denied)
+        if lists is not None:
+            allowed, denied = len(lists.allowed), len(lists.denied)
         self.metrics.observe_decision(
             out_kind,
             outcome,
-            decision.codes,
+            decision.codes if lists is None else lists.codes,
             allowed,
             denied,
             self.clock() - work.received,
@@ -266,11 +283,12 @@ class BatchProcessor:
 
     def _decide(
         self, msg: InMessage, work: _Batch
-    ) -> tuple[Any, Decision, str | None, float | None]:
-        """(what outputs echo, the decision, the plate to hash, the event's ts) of `msg`."""
+    ) -> tuple[Any, Decision, DecisionLists | None, str | None, float | None]:
+        """(what outputs echo, the decision, its lists, the plate to hash, the event's ts) of
+        `msg`."""
         event = decode(msg.value, self.state.version, role=msg.role, key=msg.key)
         if isinstance(event, Unreadable):
-            return event.original, event.decision, None, None
+            return event.original, event.decision, None, None, None
         event_ts = parse_ts(event.body.get("ts")) if event.kind != "agency" else None
         counted_for, rate_limited = None, False
         if event.kind == "search_request":
@@ -290,17 +308,21 @@ class BatchProcessor:
         )
         if source is not None:
             self._remember(event, decision, source, msg.partition, work)
+        lists = None
+        if isinstance(decision, SearchDecision | ReadDecision):
+            lists = lists_of(decision)  # once: every output and count reads them
         if (
             isinstance(decision, SearchDecision)
+            and lists is not None
             and counted_for is not None
             and event_ts is not None
         ):
-            self._count_search(decision, counted_for, event_ts, msg.partition, work)
+            self._count_search(decision, lists, counted_for, event_ts, msg.partition, work)
         elif isinstance(decision, ChangeDecision):
             self._changed(decision, event, before, msg.partition, work)
         elif isinstance(decision, UpsertDecision):
             self._registered(decision, event, before, source or "", msg.partition, work)
-        return event.body, decision, _plate(event), event_ts
+        return event.body, decision, lists, _plate(event), event_ts
 
     def _rate_check(
         self, event: Event, ts: float | None, msg: InMessage, work: _Batch
@@ -321,10 +343,16 @@ class BatchProcessor:
         return (None if replayed else requester_id), rate_limited
 
     def _count_search(
-        self, decision: SearchDecision, requester_id: str, ts: float, partition: int, work: _Batch
+        self,
+        decision: SearchDecision,
+        lists: DecisionLists,
+        requester_id: str,
+        ts: float,
+        partition: int,
+        work: _Batch,
     ) -> None:
         watermark = self.windows.advance(partition, ts)
-        denied = len(decision.denied)
+        denied = len(lists.denied)
         immigration = "immigration" in decision.categories
         for spec in (TUMBLING_MINUTE, TUMBLING_HOUR):
             start = current_start(ts, spec)
@@ -342,16 +370,14 @@ class BatchProcessor:
                 self.windows.count(
                     work.counts, partition, "immigration", requester_id, spec.name, start, 1
                 )
-        requester = self.state.agencies.get(requester_id)
-        if requester is None:
+        if requester_id not in self.state.agencies:
             return
         hour = current_start(ts, TUMBLING_HOUR)
-        for verdict in decision.verdicts:
-            owner = self.state.agencies.get(verdict.agency_id)
-            kind = attempt_kind(requester, owner) if owner is not None else None
-            if owner is not None and kind is not None:
-                self.metrics.observe_owner_attempt(owner.agency_id, kind)
-                work.attempts.add(owner.agency_id, hour, ts)
+        for verdict in lists.denied:  # an allowed verdict carries no code, so is no attempt
+            kind = attempt_kind(verdict)
+            if kind is not None and verdict.agency_id in self.state.agencies:
+                self.metrics.observe_owner_attempt(verdict.agency_id, kind)
+                work.attempts.add(verdict.agency_id, hour, ts)
 
     def _remember(
         self, event: Event, decision: Decision, source: str, partition: int, work: _Batch
