@@ -162,9 +162,7 @@ class DecisionLists:
     codes: tuple[str, ...]
 
 
-def decision_lists(
-    top: tuple[Reason, ...], verdicts: tuple[NetworkVerdict, ...]
-) -> DecisionLists:
+def decision_lists(top: tuple[Reason, ...], verdicts: tuple[NetworkVerdict, ...]) -> DecisionLists:
     """One pass over `verdicts` (the decision's `allowed`, `denied` and `codes` are one each)."""
     allowed: list[str] = []
     denied: list[NetworkVerdict] = []
