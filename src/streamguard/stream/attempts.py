@@ -18,7 +18,7 @@ from streamguard.core import codes
 from streamguard.core.models import NetworkVerdict
 from streamguard.stream.outputs import Out
 
-__all__ = ("AttemptRecord", "BatchAttempts", "attempt_kind", "read_attempt")
+__all__ = ("AttemptRecord", "Attempts", "BatchAttempts", "attempt_kind", "read_attempt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,21 +45,68 @@ def attempt_kind(verdict: NetworkVerdict) -> str | None:
     return kind
 
 
-class BatchAttempts:
-    """The attempts one batch noted, one record per (owner, hour)."""
+Attempts = tuple[tuple[str, str], ...]  # (owner id, attempt kind) of one search's networks
 
-    __slots__ = ("_seen",)
+
+class BatchAttempts:
+    """The attempts one batch noted, one record per (owner, hour).
+
+    A statewide or national search attempts the same owners as every search of its requester
+    class (a shared spread, less the requester's own network): those are noted once per
+    (owners, hour, own network) with how many searches made them, and spread over the owners
+    when the batch ends, instead of once per owner per search."""
+
+    __slots__ = ("_groups", "_left_out", "_seen")
 
     def __init__(self) -> None:
         self._seen: dict[tuple[str, int], tuple[int, float]] = {}  # (owner, hour) -> (n, newest)
+        # (id of owners, hour) -> (owners, n, newest)
+        self._groups: dict[tuple[int, int], tuple[Attempts, int, float]] = {}
+        # (id of owners, hour, owner) -> how many of the group's searches left the owner out
+        self._left_out: dict[tuple[int, int, str], int] = {}
 
     def add(self, owner_id: str, hour: int, ts: float) -> None:
         n, newest = self._seen.get((owner_id, hour), (0, ts))
         self._seen[(owner_id, hour)] = (n + 1, max(newest, ts))
 
+    def add_group(self, owners: Attempts, hour: int, ts: float, without: str | None) -> None:
+        """One attempt on each of `owners` but `without` (`owners` is shared, not copied)."""
+        key = (id(owners), hour)
+        found = self._groups.get(key)
+        if found is None:
+            self._groups[key] = (owners, 1, ts)
+        else:
+            self._groups[key] = (owners, found[1] + 1, max(found[2], ts))
+        if without is not None:
+            out = (key[0], hour, without)
+            self._left_out[out] = self._left_out.get(out, 0) + 1
+
+    def flush_groups(self) -> dict[tuple[str, str], int]:
+        """Spread the grouped attempts over their owners; returns how many attempts of each
+        (owner, kind) they held (for the owner-attempt metric)."""
+        totals: dict[tuple[str, str], int] = {}
+        seen = self._seen
+        left_out = self._left_out
+        for (group, hour), (owners, n, ts) in self._groups.items():
+            for pair in owners:
+                owner_id = pair[0]
+                made = n - left_out.get((group, hour, owner_id), 0) if left_out else n
+                if made <= 0:
+                    continue
+                totals[pair] = totals.get(pair, 0) + made
+                key = (owner_id, hour)
+                had = seen.get(key)
+                if had is None:
+                    seen[key] = (made, ts)
+                else:
+                    seen[key] = (had[0] + made, had[1] if had[1] >= ts else ts)
+        self._groups.clear()
+        left_out.clear()
+        return totals
+
     def messages(self) -> list[Out]:
         """The records to send, keyed by owner: whichever worker owns that owner's partition
-        of the attempts topic then counts them."""
+        of the attempts topic then counts them (after `flush_groups`)."""
         return [
             Out("attempts", owner, {"owner": owner, "start": hour, "n": n, "ts": ts})
             for (owner, hour), (n, ts) in self._seen.items()

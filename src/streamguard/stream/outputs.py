@@ -12,13 +12,13 @@ import base64
 import hashlib
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 import orjson
 
-from streamguard.core.engine import normalize_plate, purpose_text
+from streamguard.core.engine import fanned, normalize_plate, purpose_text
 from streamguard.core.models import (
     ChangeDecision,
     Decision,
@@ -30,7 +30,7 @@ from streamguard.core.models import (
     UpsertDecision,
 )
 from streamguard.core.timeutil import format_ts
-from streamguard.core.verdicts import DecisionLists, decision_lists
+from streamguard.core.verdicts import DecisionLists, Fanned, Spread, decision_lists
 
 __all__ = (
     "LIST_LIMIT",
@@ -54,6 +54,8 @@ __all__ = (
     "route",
     "shared_read",
 )
+
+_T = TypeVar("_T")
 
 # Fixed for all time: changing it would change every id and defeat replay de-duplication.
 NAMESPACE: Final = uuid.UUID("6f1d2a7e-3c4b-5e8f-9a0b-1c2d3e4f5a6b")
@@ -142,9 +144,69 @@ AGENCY_PLACEHOLDER: Final = "{agency_id}"
 
 
 def lists_of(decision: SearchDecision | ReadDecision) -> DecisionLists:
-    """The decision's allowed, denied and codes lists, in one pass."""
-    top = decision.search_reasons if isinstance(decision, SearchDecision) else decision.read_reasons
-    return decision_lists(top, decision.verdicts)
+    """The decision's allowed, denied and codes lists: in one pass, or for a statewide or
+    national search made from a shared spread, from the spread's lists (computed once)."""
+    if isinstance(decision, SearchDecision):
+        how = fanned(decision)
+        if how is not None:
+            return _fanned_lists(how, decision.search_reasons)
+        return decision_lists(decision.search_reasons, decision.verdicts)
+    return decision_lists(decision.read_reasons, decision.verdicts)
+
+
+def _positions(spread: Spread, name: str, ids: Callable[[], Iterable[str]]) -> dict[str, int]:
+    return spread.memo(name, lambda: {a: i for i, a in enumerate(ids())})
+
+
+def _without(items: tuple[_T, ...], at: int) -> tuple[_T, ...]:
+    return items[:at] + items[at + 1 :]
+
+
+def _first_two(verdicts: tuple[NetworkVerdict, ...]) -> dict[str, tuple[int, int | None]]:
+    """Code -> the indices of the first two verdicts carrying it."""
+    found: dict[str, tuple[int, int | None]] = {}
+    for i, verdict in enumerate(verdicts):
+        if not verdict.reasons:
+            continue
+        for code in verdict.codes:
+            seen = found.get(code)
+            if seen is None:
+                found[code] = (i, None)
+            elif seen[1] is None and seen[0] != i:
+                found[code] = (seen[0], i)
+    return found
+
+
+def _fanned_lists(how: Fanned, top: tuple[Reason, ...]) -> DecisionLists:
+    """`decision_lists(top, (own, *spread without own_at))`, from the spread's lists."""
+    spread, own, own_at = how.spread, how.own, how.own_at
+    base = spread.memo("lists", lambda: decision_lists((), spread.verdicts))
+    allowed, denied, codes = base.allowed, base.denied, base.codes
+    if own_at is not None:
+        gone = spread.verdicts[own_at]
+        if gone.reasons:
+            at = _positions(spread, "denied_at", lambda: (v.agency_id for v in base.denied))
+            denied = _without(denied, at[gone.agency_id])
+            firsts = spread.memo("firsts", lambda: _first_two(spread.verdicts))
+            order: dict[str, int] = {}
+            for code in codes:
+                first, second = firsts[code]
+                if first != own_at:
+                    order[code] = first
+                elif second is not None:
+                    order[code] = second
+            codes = tuple(sorted(order, key=order.__getitem__))
+        else:
+            at = _positions(spread, "allowed_at", lambda: base.allowed)
+            allowed = _without(allowed, at[gone.agency_id])
+    if own.reasons:
+        denied = (own, *denied)
+        codes = (*own.codes, *codes)
+    else:
+        allowed = (own.agency_id, *allowed)
+    if top or own.reasons:
+        codes = tuple(dict.fromkeys((*(r.code for r in top), *codes)))
+    return DecisionLists(allowed, denied, codes)
 
 
 def _denied(lists: DecisionLists) -> list[dict[str, Any]]:
@@ -202,21 +264,20 @@ def shared_read(
     return record
 
 
-def grouped_reasons(
-    top: tuple[Reason, ...], denied: tuple[NetworkVerdict, ...]
-) -> list[dict[str, Any]]:
-    """The reasons of a per-network decision in the v1.1 grouped form (docs/contract.md,
-    section 4): event-level reasons as they are, then one entry per code, citation and detail
-    with the `agency_ids` it applies to, in order of first appearance. The network's id in a
-    detail is written as `{agency_id}`, so expanding an entry gives back the per-network
-    reasons exactly."""
-    out: list[dict[str, Any]] = [r.as_dict() for r in top]
-    groups: dict[tuple[str, str, str], list[str]] = {}
+_GroupKey = tuple[str, str, str]  # code, citation, detail with the id as AGENCY_PLACEHOLDER
+
+
+def _groups(
+    denied: tuple[NetworkVerdict, ...],
+) -> tuple[list[dict[str, Any]], dict[_GroupKey, list[str]]]:
+    """(reasons of no network, as they are; the networks of each group, in order)."""
+    loose: list[dict[str, Any]] = []
+    groups: dict[_GroupKey, list[str]] = {}
     for verdict in denied:
         for reason in verdict.reasons:
             agency_id = reason.agency_id
             if agency_id is None:  # not a network's reason: kept as it is
-                out.append(reason.as_dict())
+                loose.append(reason.as_dict())
                 continue
             detail = reason.detail.replace(agency_id, AGENCY_PLACEHOLDER)
             key = (reason.code, reason.citation, detail)
@@ -225,11 +286,67 @@ def grouped_reasons(
                 groups[key] = [agency_id]
             elif ids[-1] != agency_id:
                 ids.append(agency_id)
+    return loose, groups
+
+
+def _entries(
+    top: tuple[Reason, ...], loose: list[dict[str, Any]], groups: Mapping[_GroupKey, list[str]]
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [r.as_dict() for r in top]
+    out += loose
     out += [
         {"code": code, "citation": citation, "detail": detail, "agency_ids": ids}
         for (code, citation, detail), ids in groups.items()
     ]
     return out
+
+
+def _fanned_groups(how: Fanned) -> dict[_GroupKey, list[str]] | None:
+    """`_groups` of (own, *spread without own_at) from the spread's groups; None when a
+    verdict that differs carries a reason of no network (then the caller groups them all)."""
+    spread, own, own_at = how.spread, how.own, how.own_at
+    loose, base = spread.memo("groups", lambda: _groups(spread.verdicts))
+    if loose:
+        return None
+    own_loose, mine = _groups((own,) if own.reasons else ())
+    if own_loose:
+        return None
+    groups = dict(base)
+    if own_at is not None and spread.verdicts[own_at].reasons:
+        gone = spread.verdicts[own_at]
+        gone_loose, gone_groups = _groups((gone,))
+        if gone_loose:
+            return None
+        for key in gone_groups:
+            ids = groups[key]
+            at = ids.index(gone.agency_id)
+            rest = ids[:at] + ids[at + 1 :]
+            if rest:
+                groups[key] = rest
+            else:
+                del groups[key]
+        position = spread.pool.position
+        groups = dict(sorted(groups.items(), key=lambda item: position[item[1][0]]))
+    merged = {key: [*ids, *groups.pop(key, ())] for key, ids in mine.items()}
+    merged.update(groups)
+    return merged
+
+
+def grouped_reasons(
+    top: tuple[Reason, ...],
+    denied: tuple[NetworkVerdict, ...],
+    how: Fanned | None = None,
+) -> list[dict[str, Any]]:
+    """The reasons of a per-network decision in the v1.1 grouped form (docs/contract.md,
+    section 4): event-level reasons as they are, then one entry per code, citation and detail
+    with the `agency_ids` it applies to, in order of first appearance. The network's id in a
+    detail is written as `{agency_id}`, so expanding an entry gives back the per-network
+    reasons exactly. `how`: the spread a statewide or national decision was made from, whose
+    groups are computed once."""
+    groups = _fanned_groups(how) if how is not None else None
+    if groups is not None:
+        return _entries(top, [], groups)
+    return _entries(top, *_groups(denied))
 
 
 def quarantine_record(
@@ -310,7 +427,8 @@ def route(
             if decision.outcome == "shared":
                 return _bounded_all(out, lists, max_bytes)
             top = decision.read_reasons
-        reasons = grouped_reasons(top, lists.denied)
+        how = fanned(decision) if isinstance(decision, SearchDecision) else None
+        reasons = grouped_reasons(top, lists.denied, how)
     elif isinstance(decision, ChangeDecision | UpsertDecision) and decision.outcome != "rejected":
         return out
     else:
@@ -438,21 +556,40 @@ def redact_plate(text: str, plate: str | None) -> str:
     return re.sub(pattern, "[plate]", text, flags=re.IGNORECASE)
 
 
-def _network_fields(lists: DecisionLists) -> dict[str, Any]:
+def _code_counts(denied: tuple[NetworkVerdict, ...]) -> dict[str, int]:
+    """Code -> how many of `denied` carry it."""
+    by_code: dict[str, int] = {}
+    for verdict in denied:
+        for code in verdict.codes:
+            by_code[code] = by_code.get(code, 0) + 1
+    return by_code
+
+
+def _fanned_counts(how: Fanned) -> dict[str, int]:
+    spread = how.spread
+    counts = dict(spread.memo("counts", lambda: _code_counts(spread.verdicts)))
+    if how.own_at is not None:
+        for code in spread.verdicts[how.own_at].codes:
+            counts[code] -= 1
+            if not counts[code]:
+                del counts[code]
+    for code in how.own.codes:
+        counts[code] = counts.get(code, 0) + 1
+    return counts
+
+
+def _network_fields(lists: DecisionLists, how: Fanned | None = None) -> dict[str, Any]:
     """The networks of a decision on its audit record: the id lists, or beyond LIST_LIMIT
     networks counts (how many allowed, denied, and denied with each code). The lists
     themselves are then in the approved/shared and quarantine records of the same
     decision_id (docs/contract.md, section 6)."""
     if len(lists.allowed) + len(lists.denied) <= LIST_LIMIT:
         return {"allowed": list(lists.allowed), "denied": [v.agency_id for v in lists.denied]}
-    by_code: dict[str, int] = {}
-    for verdict in lists.denied:
-        for code in verdict.codes:
-            by_code[code] = by_code.get(code, 0) + 1
+    by_code = _fanned_counts(how) if how is not None else _code_counts(lists.denied)
     return {
         "allowed_count": len(lists.allowed),
         "denied_count": len(lists.denied),
-        "denied_codes": by_code,
+        "denied_codes": dict(sorted(by_code.items())),
     }
 
 
@@ -499,7 +636,7 @@ def audit_fields(
                 fields["clamped_windows"] = clamped_windows(decision)
             else:
                 fields["clamped_count"] = len(decision.clamped)
-        fields |= _network_fields(lists or lists_of(decision))
+        fields |= _network_fields(lists or lists_of(decision), fanned(decision))
     elif isinstance(decision, ReadDecision):
         fields["owner"] = event["agency_id"]
         fields |= _network_fields(lists or lists_of(decision))

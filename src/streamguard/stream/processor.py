@@ -17,13 +17,15 @@ from typing import Any, Final
 
 from streamguard.core import codes
 from streamguard.core.control import registry_change, replay_entry_for, widened
-from streamguard.core.engine import decide_event
+from streamguard.core.engine import decide_event, fanned
 from streamguard.core.keys import Key
 from streamguard.core.models import (
+    Agency,
     ChangeDecision,
     Decision,
     Event,
     MalformedDecision,
+    NetworkVerdict,
     ReadDecision,
     Reason,
     SearchDecision,
@@ -40,7 +42,7 @@ from streamguard.stream.alerts import (
     rejected_change_alert,
     threshold_alerts,
 )
-from streamguard.stream.attempts import BatchAttempts, attempt_kind, read_attempt
+from streamguard.stream.attempts import Attempts, BatchAttempts, attempt_kind, read_attempt
 from streamguard.stream.audit import BatchChains
 from streamguard.stream.counters import KEEP, BatchCounts, WindowCounters, mark_key
 from streamguard.stream.gauges import SearchGauges
@@ -197,6 +199,8 @@ class BatchProcessor:
             if msg.role in _COUNTED_ROLES:
                 work.counts.counted_through(msg.partition, msg.offset)
         work.counts.write_marks()
+        for (owner_id, kind), n in work.attempts.flush_groups().items():
+            self.metrics.observe_owner_attempt(owner_id, kind, n)
         result.messages.extend(work.attempts.messages())
         for record in threshold_alerts(work.counts.before, result.counters, self.settings):
             self._alert(record, work)
@@ -373,7 +377,19 @@ class BatchProcessor:
         if requester_id not in self.state.agencies:
             return
         hour = current_start(ts, TUMBLING_HOUR)
-        for verdict in lists.denied:  # an allowed verdict carries no code, so is no attempt
+        how = fanned(decision)
+        attempted = lists.denied
+        if how is not None:
+            # Retention and search-level reasons never add a recipient code: the attempts of
+            # every spread of a pool are its root's.
+            root, agencies = how.spread.root, self.state.agencies
+            owners = root.memo("attempts", lambda: _attempts(root.verdicts, agencies))
+            at = how.own_at
+            work.attempts.add_group(
+                owners, hour, ts, None if at is None else root.verdicts[at].agency_id
+            )
+            attempted = (how.own,) if how.own.reasons else ()
+        for verdict in attempted:  # an allowed verdict carries no code, so is no attempt
             kind = attempt_kind(verdict)
             if kind is not None and verdict.agency_id in self.state.agencies:
                 self.metrics.observe_owner_attempt(verdict.agency_id, kind)
@@ -481,6 +497,16 @@ class BatchProcessor:
         )
 
 
+def _attempts(verdicts: tuple[NetworkVerdict, ...], agencies: Mapping[str, Agency]) -> Attempts:
+    """The (owner, kind) of every verdict that is an attempt on a registry owner."""
+    found = []
+    for verdict in verdicts:
+        kind = attempt_kind(verdict) if verdict.reasons else None
+        if kind is not None and verdict.agency_id in agencies:
+            found.append((verdict.agency_id, kind))
+    return tuple(found)
+
+
 def _id_basis(decision: Decision, original: Any, msg: InMessage) -> str:
     """What a decision's id is made of: the event id, except for control records.
 
@@ -491,7 +517,9 @@ def _id_basis(decision: Decision, original: Any, msg: InMessage) -> str:
     """
     assert decision.event_id is not None
     where = f"{decision.event_id}@{msg.topic}:{msg.partition}:{msg.offset}"
-    if codes.REPLAYED_CHANGE in decision.codes:
+    if isinstance(decision, ChangeDecision | UpsertDecision | MalformedDecision) and (
+        codes.REPLAYED_CHANGE in decision.codes
+    ):
         return where
     if isinstance(decision, UpsertDecision):
         ts = original.get("ts") if isinstance(original, Mapping) else None
