@@ -11,6 +11,7 @@ that owns that owner's partition adds it to the owner's hourly counter.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from streamguard import serde
@@ -60,49 +61,63 @@ class BatchAttempts:
 
     def __init__(self) -> None:
         self._seen: dict[tuple[str, int], tuple[int, float]] = {}  # (owner, hour) -> (n, newest)
-        # (id of owners, hour) -> (owners, n, newest)
-        self._groups: dict[tuple[int, int], tuple[Attempts, int, float]] = {}
-        # (id of owners, hour, owner) -> how many of the group's searches left the owner out
-        self._left_out: dict[tuple[int, int, str], int] = {}
+        # (id of owners, hour) -> (owners, their ids, n, newest)
+        self._groups: dict[tuple[int, int], tuple[Attempts, tuple[str, ...], int, float]] = {}
+        # (hour, (owner, kind)) -> how many grouped searches left that attempt out
+        self._left_out: Counter[tuple[int, tuple[str, str]]] = Counter()
 
     def add(self, owner_id: str, hour: int, ts: float) -> None:
         n, newest = self._seen.get((owner_id, hour), (0, ts))
         self._seen[(owner_id, hour)] = (n + 1, max(newest, ts))
 
-    def add_group(self, owners: Attempts, hour: int, ts: float, without: str | None) -> None:
-        """One attempt on each of `owners` but `without` (`owners` is shared, not copied)."""
+    def add_group(
+        self,
+        owners: Attempts,
+        ids: tuple[str, ...],
+        hour: int,
+        ts: float,
+        without: tuple[str, str] | None,
+    ) -> None:
+        """One attempt on each of `owners` (whose ids are `ids`; both shared, not copied) but
+        the attempt `without`, which must be one of them."""
         key = (id(owners), hour)
         found = self._groups.get(key)
         if found is None:
-            self._groups[key] = (owners, 1, ts)
+            self._groups[key] = (owners, ids, 1, ts)
         else:
-            self._groups[key] = (owners, found[1] + 1, max(found[2], ts))
+            self._groups[key] = (owners, ids, found[2] + 1, max(found[3], ts))
         if without is not None:
-            out = (key[0], hour, without)
-            self._left_out[out] = self._left_out.get(out, 0) + 1
+            self._left_out[(hour, without)] += 1
 
     def flush_groups(self) -> dict[tuple[str, str], int]:
         """Spread the grouped attempts over their owners; returns how many attempts of each
         (owner, kind) they held (for the owner-attempt metric)."""
-        totals: dict[tuple[str, str], int] = {}
+        by_hour: dict[int, list[tuple[Attempts, tuple[str, ...], int, float]]] = {}
+        for (_, hour), group in self._groups.items():
+            by_hour.setdefault(hour, []).append(group)
+        totals: Counter[tuple[str, str]] = Counter()
         seen = self._seen
-        left_out = self._left_out
-        for (group, hour), (owners, n, ts) in self._groups.items():
-            for pair in owners:
-                owner_id = pair[0]
-                made = n - left_out.get((group, hour, owner_id), 0) if left_out else n
-                if made <= 0:
+        for hour, groups in by_hour.items():
+            counts: Counter[tuple[str, str]] = Counter()
+            newest: dict[str, float] = {}
+            for owners, ids, n, ts in sorted(groups, key=lambda group: group[3]):
+                for _ in range(n):
+                    counts.update(owners)  # counted in C: thousands of owners per group
+                newest.update(dict.fromkeys(ids, ts))  # in ts order: the newest stays
+            for (at, pair), n in self._left_out.items():
+                if at == hour:
+                    counts[pair] -= n
+            for pair, n in counts.items():
+                if n <= 0:
                     continue
-                totals[pair] = totals.get(pair, 0) + made
-                key = (owner_id, hour)
+                totals[pair] += n
+                key = (pair[0], hour)
                 had = seen.get(key)
-                if had is None:
-                    seen[key] = (made, ts)
-                else:
-                    seen[key] = (had[0] + made, had[1] if had[1] >= ts else ts)
+                ts = newest[pair[0]]
+                seen[key] = (n, ts) if had is None else (had[0] + n, max(had[1], ts))
         self._groups.clear()
-        left_out.clear()
-        return totals
+        self._left_out.clear()
+        return dict(totals)
 
     def messages(self) -> list[Out]:
         """The records to send, keyed by owner: whichever worker owns that owner's partition

@@ -384,10 +384,14 @@ class BatchProcessor:
             # every spread of a pool are its root's.
             root, agencies = how.spread.root, self.state.agencies
             owners = root.memo("attempts", lambda: _attempts(root.verdicts, agencies))
-            at = how.own_at
-            work.attempts.add_group(
-                owners, hour, ts, None if at is None else root.verdicts[at].agency_id
-            )
+            ids = root.memo("attempt_ids", lambda: tuple([o for o, _ in owners]))
+            without = None
+            if how.own_at is not None:
+                gone = root.verdicts[how.own_at]
+                kind = attempt_kind(gone) if gone.reasons else None
+                if kind is not None and gone.agency_id in agencies:
+                    without = (gone.agency_id, kind)
+            work.attempts.add_group(owners, ids, hour, ts, without)
             attempted = (how.own,) if how.own.reasons else ()
         for verdict in attempted:  # an allowed verdict carries no code, so is no attempt
             kind = attempt_kind(verdict)
