@@ -336,3 +336,19 @@ def test_at_the_broker_limit_a_denial_of_20000_networks_is_split_and_a_smaller_o
     assert [o.role for o in outs] == ["approved", "quarantine"]
     assert all("part" not in o.value for o in outs)
     assert bounded(outs[0], MAX_MESSAGE_BYTES) == [outs[0]]
+
+
+def test_an_encoded_audit_record_is_the_chain_record_with_its_hash() -> None:
+    """The audit record written with its hash spliced in is the record `build_record` makes."""
+    from streamguard import serde
+    from streamguard.stream.audit import BatchChains
+    from streamguard.trail.chain import build_record, genesis, verify
+
+    fields = audit_fields(SEARCH, _search("approved", (NetworkVerdict("ca-a"),)), "d1", AT, "ab")
+    chains = BatchChains({})
+    _, first = chains.append("searches", 3, fields)
+    _, second = chains.append("searches", 3, {**fields, "decision_id": "d2"})
+    expected, head = build_record(genesis("searches-3"), fields)
+    assert serde.loads(first) == expected
+    assert serde.loads(second) == build_record(head, {**fields, "decision_id": "d2"})[0]
+    assert verify([serde.loads(first), serde.loads(second)]) is None
