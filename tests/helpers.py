@@ -194,8 +194,8 @@ class RecordingSink:
     def observe_alert(self, kind: str) -> None:
         self.alerts.append(kind)
 
-    def observe_owner_attempt(self, owner_id: str, kind: str) -> None:
-        self.attempts.append((owner_id, kind))
+    def observe_owner_attempt(self, owner_id: str, kind: str, n: int = 1) -> None:
+        self.attempts.extend([(owner_id, kind)] * n)
 
     def set_agency_searches(self, window: str, counts: Any) -> None:
         self.gauges[window] = dict(counts)

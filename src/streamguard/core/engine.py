@@ -39,15 +39,24 @@ from streamguard.core.replay import ReplayMemory
 from streamguard.core.timeutil import format_ts, parse_ts
 from streamguard.core.verdicts import (
     AccessKey,
+    Fanned,
     Pool,
     PoolKey,
     Purpose,
+    Spread,
     VerdictCache,
     VerdictCaches,
     remember,
 )
 
-__all__ = ("decide_event", "decide_read", "decide_search", "normalize_plate", "purpose_text")
+__all__ = (
+    "decide_event",
+    "decide_read",
+    "decide_search",
+    "fanned",
+    "normalize_plate",
+    "purpose_text",
+)
 
 _CONTRACT: Final = "StreamGuard wire contract v1"
 _SCOPES: Final = frozenset(("national", "statewide", "networks"))
@@ -360,41 +369,157 @@ def _pool(state: PolicyState, cache: VerdictCache, requester: Agency, key: PoolK
     return remember(cache.pools, key, pool)
 
 
+_WINDOW: Final = "the asked-for window"
+
+
+def _bucket(limits: tuple[float, ...], asked_from: float | None, now: float) -> int:
+    """How many of the snapshot's distinct retention limits (ascending) a window starting at
+    `asked_from` passes, by the comparison `_past_retention` makes: searches in one bucket get
+    the same verdicts from every owner."""
+    passed = 0
+    if asked_from is not None:
+        for seconds in limits:
+            if asked_from >= now - seconds:
+                break
+            passed += 1
+    return passed
+
+
+def _spread(
+    state: PolicyState,
+    cache: VerdictCache,
+    pool: Pool,
+    key: PoolKey,
+    asked_from: float | None,
+    now: float,
+) -> Spread:
+    """The pool's verdicts with retention applied for the bucket of `asked_from`."""
+    bucket = _bucket(cache.limits, asked_from, now)
+    found = cache.spreads.get((key, bucket))
+    if found is not None:
+        return found
+    root = cache.spreads.get((key, 0))
+    if root is None:
+        root = remember(cache.spreads, (key, 0), Spread(pool, pool.verdicts, pool.allowed))
+    if bucket == 0 or asked_from is None:
+        return root
+    else:
+        changed = list(pool.verdicts)
+        allowed = pool.allowed
+        for i in pool.limited:
+            before = changed[i]
+            changed[i] = _past_retention(state, before, asked_from, now, _WINDOW)
+            if changed[i] is not before and not before.reasons:
+                allowed -= 1
+        spread = Spread(pool, tuple(changed), allowed, root)
+    return remember(cache.spreads, (key, bucket), spread)
+
+
 def _fan_out(
-    state: PolicyState, cache: VerdictCache, requester: Agency, asked: PoolKey
-) -> tuple[tuple[NetworkVerdict, ...], tuple[int, ...], int]:
-    """Clock-free verdicts of a statewide or national search (own network first, then the
-    pool), the indices that have a retention limit, and how many verdicts allow."""
+    state: PolicyState,
+    cache: VerdictCache,
+    requester: Agency,
+    asked: PoolKey,
+    asked_from: float | None,
+    now: float,
+) -> tuple[tuple[NetworkVerdict, ...], tuple[int, ...] | None, int, Fanned | None]:
+    """Verdicts of a statewide or national search (own network first, then the pool), with
+    retention applied to the asked-for window; the indices that have a retention limit (for an
+    open window only, else None); how many verdicts allow; and how they were made from a shared
+    spread (None when the requester's declarations changed some)."""
     purpose = asked.purpose
     pool = _pool(state, cache, requester, asked)
+    spread = _spread(state, cache, pool, asked, asked_from, now)
 
     def verdict_as_itself(owner_id: str) -> NetworkVerdict:
         key = _key(state, requester, asked.requester_class, asked.scope, owner_id)
-        return _verdict(state, cache, requester, key, purpose)
+        verdict = _verdict(state, cache, requester, key, purpose)
+        if asked_from is None:
+            return verdict
+        return _past_retention(state, verdict, asked_from, now, _WINDOW)
 
-    own = verdict_as_itself(requester.agency_id)
-    own_at = pool.position.get(requester.agency_id)
-    allowed = pool.allowed + (0 if own.reasons else 1)
+    requester_id = requester.agency_id
+    own = verdict_as_itself(requester_id)
+    own_at = pool.position.get(requester_id)
+    pooled = spread.verdicts
+    allowed = spread.allowed + (0 if own.reasons else 1)
     if own_at is None:
-        verdicts = (own, *pool.verdicts)
-        limited = tuple(i + 1 for i in pool.limited)
+        verdicts = (own, *pooled)
     else:
-        verdicts = (own, *pool.verdicts[:own_at], *pool.verdicts[own_at + 1 :])
-        limited = tuple(i + 1 if i < own_at else i for i in pool.limited if i != own_at)
-        allowed -= 0 if pool.verdicts[own_at].reasons else 1
-    if requester.agency_id in state.retention_limits:
-        limited = (0, *limited)
-    personal = cache.declarations.get(requester.agency_id)
+        verdicts = (own, *pooled[:own_at], *pooled[own_at + 1 :])
+        allowed -= 0 if pooled[own_at].reasons else 1
+    fanned: Fanned | None = Fanned(own, own_at, spread)
+    personal = cache.declarations.get(requester_id)
     if personal:
         # The owners holding this requester's declaration judge it as itself, not its class.
         changed = list(verdicts)
-        for i in range(1, len(changed)):
-            if changed[i].agency_id in personal:
-                before = changed[i]
-                changed[i] = verdict_as_itself(before.agency_id)
-                allowed += (0 if changed[i].reasons else 1) - (0 if before.reasons else 1)
-        verdicts = tuple(changed)
-    return verdicts, limited, allowed
+        touched = False
+        for owner_id in personal:
+            i = pool.position.get(owner_id)
+            if i is None or i == own_at:
+                continue
+            at = i + 1 if own_at is None or i < own_at else i
+            before = changed[at]
+            changed[at] = verdict_as_itself(owner_id)
+            allowed += (0 if changed[at].reasons else 1) - (0 if before.reasons else 1)
+            touched = touched or changed[at] is not before
+        if touched:
+            verdicts, fanned = tuple(changed), None
+    limited: tuple[int, ...] | None = None
+    if asked_from is None:
+        if own_at is None:
+            limited = tuple(i + 1 for i in pool.limited)
+        else:
+            limited = tuple(i + 1 if i < own_at else i for i in pool.limited if i != own_at)
+        if requester_id in state.retention_limits:
+            limited = (0, *limited)
+    return verdicts, limited, allowed, fanned
+
+
+def _compose(how: Fanned) -> tuple[NetworkVerdict, ...]:
+    """(own, *the spread's verdicts without the one at own_at)."""
+    pooled, at = how.spread.verdicts, how.own_at
+    if at is None:
+        return (how.own, *pooled)
+    return (how.own, *pooled[:at], *pooled[at + 1 :])
+
+
+def _tagged_fan(how: Fanned, search_reasons: tuple[Reason, ...]) -> Fanned:
+    """`how` with the search-level reasons restated on every network that has none of its own
+    (as `decide_search` does), from a tagged spread made once per spread and reasons."""
+
+    def tag(verdict: NetworkVerdict) -> NetworkVerdict:
+        if verdict.reasons:
+            return verdict
+        return NetworkVerdict(verdict.agency_id, _tagged(list(search_reasons), verdict.agency_id))
+
+    spread = how.spread
+    tagged = spread.memo(
+        ("tagged", search_reasons),
+        lambda: Spread(spread.pool, tuple([tag(v) for v in spread.verdicts]), 0, spread.root),
+    )
+    return Fanned(tag(how.own), how.own_at, tagged)
+
+
+# The decisions made from a spread lately, by the identity of their verdicts tuple: outputs
+# read their lists from the spread (`fanned`) instead of walking thousands of verdicts.
+_FANNED: Final[dict[int, tuple[tuple[NetworkVerdict, ...], Fanned]]] = {}
+_FANNED_LIMIT: Final = 256
+
+
+def fanned(decision: SearchDecision) -> Fanned | None:
+    """How a statewide or national decision's verdicts were made from a shared spread, if the
+    engine made it lately and nothing but its own network differs from the spread."""
+    entry = _FANNED.get(id(decision.verdicts))
+    if entry is None or entry[0] is not decision.verdicts:
+        return None
+    return entry[1]
+
+
+def _remember_fanned(verdicts: tuple[NetworkVerdict, ...], how: Fanned) -> None:
+    if len(_FANNED) >= _FANNED_LIMIT:
+        _FANNED.clear()
+    _FANNED[id(verdicts)] = (verdicts, how)
 
 
 def _past_retention(
@@ -473,6 +598,7 @@ def decide_search(
 
     verdicts: tuple[NetworkVerdict, ...]
     limited: tuple[int, ...] | None = None  # indices with a retention limit; None: look all up
+    how: Fanned | None = None
     if requester is None:
         verdicts = _unknown_requester_verdicts(event, state, scope, purpose, search_reasons)
         if asked_from is not None and state.retention_limits:
@@ -502,18 +628,16 @@ def decide_search(
         asked = PoolKey(
             requester.state, _KIND_CLASSES.get(requester.kind, "public"), scope, purpose
         )
-        verdicts, limited, allowed = _fan_out(state, _CACHES.of(state), requester, asked)
-        if asked_from is not None and limited:
-            changed = list(verdicts)
-            for i in limited:
-                before = changed[i]
-                changed[i] = _past_retention(state, before, asked_from, now, "the asked-for window")
-                if changed[i] is not before and not before.reasons:
-                    allowed -= 1
-            verdicts = tuple(changed)
+        verdicts, limited, allowed, how = _fan_out(
+            state, _CACHES.of(state), requester, asked, asked_from, now
+        )
 
     clamped: tuple[tuple[str, float], ...] = ()
-    if search_reasons:
+    if search_reasons and how is not None:
+        how = _tagged_fan(how, tuple(search_reasons))
+        verdicts = _compose(how)
+        outcome = "denied"
+    elif search_reasons:
         if requester is not None:
             # A search-level violation denies every network; say which one on each.
             verdicts = tuple(
@@ -529,6 +653,8 @@ def decide_search(
         outcome = "approved" if allowed == len(verdicts) else "partial"
         if asked_from is None and state.retention_limits:
             clamped = _clamps(state, verdicts, limited, now)
+    if how is not None:
+        _remember_fanned(verdicts, how)
     return SearchDecision(
         event_id=event["search_id"],
         outcome=outcome,

@@ -14,7 +14,7 @@ value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, NamedTuple, TypeVar
 
@@ -24,11 +24,15 @@ from streamguard.core.policy import PolicyState
 __all__ = (
     "TABLE_LIMIT",
     "AccessKey",
+    "DecisionLists",
+    "Fanned",
     "Pool",
     "PoolKey",
     "Purpose",
+    "Spread",
     "VerdictCache",
     "VerdictCaches",
+    "decision_lists",
     "remember",
 )
 
@@ -80,6 +84,49 @@ _K = TypeVar("_K")
 _V = TypeVar("_V")
 
 
+class Spread:
+    """A pool's verdicts with retention applied for one retention bucket (which of the owners'
+    limits the asked-for window passes), shared by every search of the pool's requester class
+    in that bucket. What outputs derive from the verdicts (lists, grouped reasons, counts) is
+    kept in `derived`, by the name of what derives it, so it is computed once per spread."""
+
+    __slots__ = ("allowed", "derived", "pool", "root", "verdicts")
+
+    def __init__(
+        self,
+        pool: Pool,
+        verdicts: tuple[NetworkVerdict, ...],
+        allowed: int,
+        root: Spread | None = None,
+    ) -> None:
+        self.pool = pool
+        self.verdicts = verdicts  # in pool order: pool.position indexes them
+        self.allowed = allowed
+        # The pool's spread without retention or search-level reasons (itself, if it is that
+        # one): what only the access and recipient law decide is derived once, from it.
+        self.root: Spread = self if root is None else root
+        self.derived: dict[object, object] = {}
+
+    def memo(self, name: object, make: Callable[[], _V]) -> _V:
+        """What `make` derives from this spread, computed once (callers name what they
+        derive; one name, one kind of value)."""
+        found = self.derived.get(name)
+        if found is None:
+            found = self.derived[name] = make()
+        return found  # type: ignore[return-value]  # stored by `make` under this name only
+
+
+@dataclass(frozen=True, slots=True)
+class Fanned:
+    """How a statewide or national decision's verdicts were made: `own` (the requester's own
+    network, first), then `spread`'s verdicts without the one at `own_at` (the requester's own
+    network in the pool, if it is one). Nothing else differs from the spread."""
+
+    own: NetworkVerdict
+    own_at: int | None
+    spread: Spread
+
+
 def remember(table: dict[_K, _V], key: _K, value: _V) -> _V:
     """Store `value` under `key`, starting the table over when it is full; returns `value`."""
     if len(table) >= TABLE_LIMIT:
@@ -98,11 +145,13 @@ class VerdictCache:
 
     __slots__ = (
         "_declarations",
+        "_limits",
         "access",
         "pools",
         "purposes",
         "shielded",
         "snapshot",
+        "spreads",
         "verdicts",
     )
 
@@ -119,6 +168,9 @@ class VerdictCache:
         # Owner id -> whether its law has such a bar (bounded by the registry's size).
         self.shielded: dict[str, bool] = {}
         self.pools: dict[PoolKey, Pool] = {}
+        # (pool key, retention bucket) -> the pool's verdicts with retention applied.
+        self.spreads: dict[tuple[PoolKey, int], Spread] = {}
+        self._limits: tuple[float, ...] | None = None
         self._declarations: Mapping[str, frozenset[str]] | None = None
 
     @property
@@ -131,6 +183,15 @@ class VerdictCache:
                     building.setdefault(recipient_id, set()).add(owner_id)
             self._declarations = {k: frozenset(v) for k, v in building.items()}
         return self._declarations
+
+    @property
+    def limits(self) -> tuple[float, ...]:
+        """The distinct retention limits of the snapshot's owners, in seconds, ascending."""
+        if self._limits is None:
+            self._limits = tuple(
+                sorted({lim[0] for lim in self.snapshot.retention_limits.values()})
+            )
+        return self._limits
 
 
 class VerdictCaches:
@@ -147,3 +208,32 @@ class VerdictCaches:
         if cache is None or cache.snapshot is not snapshot:
             cache = self._last = VerdictCache(snapshot)
         return cache
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionLists:
+    """The lists every output of a per-network decision reads, computed once per decision:
+    the allowed ids and the denied verdicts in decision order, and the codes (event-level
+    first, then in order of first appearance), as the decision's own properties give them."""
+
+    allowed: tuple[str, ...]
+    denied: tuple[NetworkVerdict, ...]
+    codes: tuple[str, ...]
+
+
+def decision_lists(top: tuple[Reason, ...], verdicts: tuple[NetworkVerdict, ...]) -> DecisionLists:
+    """One pass over `verdicts` (the decision's `allowed`, `denied` and `codes` are one each)."""
+    allowed: list[str] = []
+    denied: list[NetworkVerdict] = []
+    seen: dict[str, None] = {}
+    for reason in top:
+        seen[reason.code] = None
+    for verdict in verdicts:
+        reasons = verdict.reasons
+        if reasons:
+            denied.append(verdict)
+            for reason in reasons:
+                seen[reason.code] = None
+        else:
+            allowed.append(verdict.agency_id)
+    return DecisionLists(tuple(allowed), tuple(denied), tuple(seen))

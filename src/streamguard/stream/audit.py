@@ -7,11 +7,14 @@ written concurrently.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from streamguard import serde
-from streamguard.trail.chain import ChainHead, build_record, genesis
+from streamguard.trail.chain import ChainHead, genesis
+
+_BOOKKEEPING: Final = frozenset({"seq", "chain", "prev_hash", "hash"})
 
 __all__ = ("BatchChains",)
 
@@ -34,10 +37,29 @@ class BatchChains:
         else:
             stored = self._stored.get(chain)
             head = ChainHead.from_dict(stored) if isinstance(stored, Mapping) else genesis(chain)
-        record, new_head = build_record(head, fields)
+        record, new_head = _encoded_record(head, fields)
         self._heads[chain] = (partition, new_head)
-        return chain, serde.dumps(record)
+        return chain, record
 
     def heads(self) -> dict[str, tuple[int, dict[str, Any]]]:
         """The new head of every chain appended to: (table partition, head) by chain."""
         return {chain: (p, head.as_dict()) for chain, (p, head) in self._heads.items()}
+
+
+def _encoded_record(head: ChainHead, fields: Mapping[str, Any]) -> tuple[bytes, ChainHead]:
+    """`trail.chain.build_record`, encoded: the record's canonical JSON is made once, hashed,
+    and written with `hash` spliced in as its first key (the same record, the same hash, as
+    `chain.record_hash` gives; key order means nothing in JSON)."""
+    clash = _BOOKKEEPING & fields.keys()
+    if clash:
+        msg = f"audit fields may not set {', '.join(sorted(clash))}"
+        raise ValueError(msg)
+    body = serde.canonical_dumps(
+        {**fields, "seq": head.seq + 1, "chain": head.chain, "prev_hash": head.hash}
+    )
+    digest = hashlib.sha256(head.hash.encode())
+    digest.update(body)
+    hashed = digest.hexdigest()
+    return b'{"hash":"' + hashed.encode() + b'",' + body[1:], ChainHead(
+        head.chain, head.seq + 1, hashed
+    )

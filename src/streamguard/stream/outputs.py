@@ -12,31 +12,40 @@ import base64
 import hashlib
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
-from streamguard.core.engine import normalize_plate, purpose_text
+import orjson
+
+from streamguard.core.engine import fanned, normalize_plate, purpose_text
 from streamguard.core.models import (
     ChangeDecision,
     Decision,
     MalformedDecision,
+    NetworkVerdict,
     ReadDecision,
     Reason,
     SearchDecision,
     UpsertDecision,
 )
 from streamguard.core.timeutil import format_ts
+from streamguard.core.verdicts import DecisionLists, Fanned, Spread, decision_lists
 
 __all__ = (
+    "LIST_LIMIT",
+    "MAX_MESSAGE_BYTES",
     "NAMESPACE",
     "Out",
     "alert_id",
     "alert_record",
     "approved_search",
     "audit_fields",
+    "bounded",
     "clamped_windows",
     "decision_id",
+    "grouped_reasons",
+    "lists_of",
     "quarantine_kind",
     "quarantine_record",
     "raw_decision_id",
@@ -45,6 +54,8 @@ __all__ = (
     "route",
     "shared_read",
 )
+
+_T = TypeVar("_T")
 
 # Fixed for all time: changing it would change every id and defeat replay de-duplication.
 NAMESPACE: Final = uuid.UUID("6f1d2a7e-3c4b-5e8f-9a0b-1c2d3e4f5a6b")
@@ -119,8 +130,93 @@ def quarantine_kind(decision: Decision) -> str:
     return decision.kind
 
 
-def _denied(decision: SearchDecision | ReadDecision) -> list[dict[str, Any]]:
-    return [{"agency_id": v.agency_id, "codes": list(v.codes)} for v in decision.denied]
+# Per-network lists longer than this are not repeated in every output (docs/contract.md,
+# section 4): `denied_networks` and `denied_recipients` keep their first LIST_LIMIT entries and
+# say how many they leave out, and the audit record keeps counts instead of its id lists. The
+# complete lists are in the decision's approved/shared record (allowed) and quarantine record
+# (denied, grouped by code), which carry the same decision_id.
+LIST_LIMIT: Final = 100
+# The largest output message written whole: Kafka's default `max.message.bytes` is 1048588,
+# less the headroom of a record batch's framing, key and headers. A larger one is split.
+MAX_MESSAGE_BYTES: Final = 1_000_000
+# In the detail of a grouped reason, this stands for each listed network.
+AGENCY_PLACEHOLDER: Final = "{agency_id}"
+
+
+def lists_of(decision: SearchDecision | ReadDecision) -> DecisionLists:
+    """The decision's allowed, denied and codes lists: in one pass, or for a statewide or
+    national search made from a shared spread, from the spread's lists (computed once)."""
+    if isinstance(decision, SearchDecision):
+        how = fanned(decision)
+        if how is not None:
+            return _fanned_lists(how, decision.search_reasons)
+        return decision_lists(decision.search_reasons, decision.verdicts)
+    return decision_lists(decision.read_reasons, decision.verdicts)
+
+
+def _positions(spread: Spread, name: str, ids: Callable[[], Iterable[str]]) -> dict[str, int]:
+    return spread.memo(name, lambda: {a: i for i, a in enumerate(ids())})
+
+
+def _without(items: tuple[_T, ...], at: int) -> tuple[_T, ...]:
+    return items[:at] + items[at + 1 :]
+
+
+def _first_two(verdicts: tuple[NetworkVerdict, ...]) -> dict[str, tuple[int, int | None]]:
+    """Code -> the indices of the first two verdicts carrying it."""
+    found: dict[str, tuple[int, int | None]] = {}
+    for i, verdict in enumerate(verdicts):
+        if not verdict.reasons:
+            continue
+        for code in verdict.codes:
+            seen = found.get(code)
+            if seen is None:
+                found[code] = (i, None)
+            elif seen[1] is None and seen[0] != i:
+                found[code] = (seen[0], i)
+    return found
+
+
+def _fanned_lists(how: Fanned, top: tuple[Reason, ...]) -> DecisionLists:
+    """`decision_lists(top, (own, *spread without own_at))`, from the spread's lists."""
+    spread, own, own_at = how.spread, how.own, how.own_at
+    base = spread.memo("lists", lambda: decision_lists((), spread.verdicts))
+    allowed, denied, codes = base.allowed, base.denied, base.codes
+    if own_at is not None:
+        gone = spread.verdicts[own_at]
+        if gone.reasons:
+            at = _positions(spread, "denied_at", lambda: (v.agency_id for v in base.denied))
+            denied = _without(denied, at[gone.agency_id])
+            firsts = spread.memo("firsts", lambda: _first_two(spread.verdicts))
+            order: dict[str, int] = {}
+            for code in codes:
+                first, second = firsts[code]
+                if first != own_at:
+                    order[code] = first
+                elif second is not None:
+                    order[code] = second
+            codes = tuple(sorted(order, key=order.__getitem__))
+        else:
+            at = _positions(spread, "allowed_at", lambda: base.allowed)
+            allowed = _without(allowed, at[gone.agency_id])
+    if own.reasons:
+        denied = (own, *denied)
+        codes = (*own.codes, *codes)
+    else:
+        allowed = (own.agency_id, *allowed)
+    if top or own.reasons:
+        codes = tuple(dict.fromkeys((*(r.code for r in top), *codes)))
+    return DecisionLists(allowed, denied, codes)
+
+
+def _denied(lists: DecisionLists) -> list[dict[str, Any]]:
+    return [{"agency_id": v.agency_id, "codes": list(v.codes)} for v in lists.denied[:LIST_LIMIT]]
+
+
+def _with_denied(record: dict[str, Any], field: str, lists: DecisionLists) -> None:
+    record[field] = _denied(lists)
+    if len(lists.denied) > LIST_LIMIT:
+        record[f"{field}_omitted"] = len(lists.denied) - LIST_LIMIT
 
 
 def clamped_windows(decision: SearchDecision) -> list[dict[str, Any]]:
@@ -130,46 +226,143 @@ def clamped_windows(decision: SearchDecision) -> list[dict[str, Any]]:
 
 
 def approved_search(
-    event: Mapping[str, Any], decision: SearchDecision, did: str, decided_at: str
+    event: Mapping[str, Any],
+    decision: SearchDecision,
+    did: str,
+    decided_at: str,
+    lists: DecisionLists | None = None,
 ) -> dict[str, Any]:
+    lists = lists or lists_of(decision)
     record = {
         **event,
         "decision_id": did,
         "decided_at": decided_at,
-        "allowed_networks": list(decision.allowed),
-        "denied_networks": _denied(decision),
-        "policy_version": decision.policy_version,
+        "allowed_networks": list(lists.allowed),
     }
+    _with_denied(record, "denied_networks", lists)
+    record["policy_version"] = decision.policy_version
     if decision.clamped:
         record["clamped_windows"] = clamped_windows(decision)
     return record
 
 
 def shared_read(
-    event: Mapping[str, Any], decision: ReadDecision, did: str, decided_at: str
+    event: Mapping[str, Any],
+    decision: ReadDecision,
+    did: str,
+    decided_at: str,
+    lists: DecisionLists | None = None,
 ) -> dict[str, Any]:
-    return {
+    lists = lists or lists_of(decision)
+    record = {
         **event,
         "decision_id": did,
         "decided_at": decided_at,
-        "recipients": list(decision.allowed),
-        "denied_recipients": _denied(decision),
+        "recipients": list(lists.allowed),
     }
+    _with_denied(record, "denied_recipients", lists)
+    return record
+
+
+_GroupKey = tuple[str, str, str]  # code, citation, detail with the id as AGENCY_PLACEHOLDER
+
+
+def _groups(
+    denied: tuple[NetworkVerdict, ...],
+) -> tuple[list[dict[str, Any]], dict[_GroupKey, list[str]]]:
+    """(reasons of no network, as they are; the networks of each group, in order)."""
+    loose: list[dict[str, Any]] = []
+    groups: dict[_GroupKey, list[str]] = {}
+    for verdict in denied:
+        for reason in verdict.reasons:
+            agency_id = reason.agency_id
+            if agency_id is None:  # not a network's reason: kept as it is
+                loose.append(reason.as_dict())
+                continue
+            detail = reason.detail.replace(agency_id, AGENCY_PLACEHOLDER)
+            key = (reason.code, reason.citation, detail)
+            ids = groups.get(key)
+            if ids is None:
+                groups[key] = [agency_id]
+            elif ids[-1] != agency_id:
+                ids.append(agency_id)
+    return loose, groups
+
+
+def _entries(
+    top: tuple[Reason, ...], loose: list[dict[str, Any]], groups: Mapping[_GroupKey, list[str]]
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [r.as_dict() for r in top]
+    out += loose
+    out += [
+        {"code": code, "citation": citation, "detail": detail, "agency_ids": ids}
+        for (code, citation, detail), ids in groups.items()
+    ]
+    return out
+
+
+def _fanned_groups(how: Fanned) -> dict[_GroupKey, list[str]] | None:
+    """`_groups` of (own, *spread without own_at) from the spread's groups; None when a
+    verdict that differs carries a reason of no network (then the caller groups them all)."""
+    spread, own, own_at = how.spread, how.own, how.own_at
+    loose, base = spread.memo("groups", lambda: _groups(spread.verdicts))
+    if loose:
+        return None
+    own_loose, mine = _groups((own,) if own.reasons else ())
+    if own_loose:
+        return None
+    groups = dict(base)
+    if own_at is not None and spread.verdicts[own_at].reasons:
+        gone = spread.verdicts[own_at]
+        gone_loose, gone_groups = _groups((gone,))
+        if gone_loose:
+            return None
+        for key in gone_groups:
+            ids = groups[key]
+            at = ids.index(gone.agency_id)
+            rest = ids[:at] + ids[at + 1 :]
+            if rest:
+                groups[key] = rest
+            else:
+                del groups[key]
+        position = spread.pool.position
+        groups = dict(sorted(groups.items(), key=lambda item: position[item[1][0]]))
+    merged = {key: [*ids, *groups.pop(key, ())] for key, ids in mine.items()}
+    merged.update(groups)
+    return merged
+
+
+def grouped_reasons(
+    top: tuple[Reason, ...],
+    denied: tuple[NetworkVerdict, ...],
+    how: Fanned | None = None,
+) -> list[dict[str, Any]]:
+    """The reasons of a per-network decision in the v1.1 grouped form (docs/contract.md,
+    section 4): event-level reasons as they are, then one entry per code, citation and detail
+    with the `agency_ids` it applies to, in order of first appearance. The network's id in a
+    detail is written as `{agency_id}`, so expanding an entry gives back the per-network
+    reasons exactly. `how`: the spread a statewide or national decision was made from, whose
+    groups are computed once."""
+    groups = _fanned_groups(how) if how is not None else None
+    if groups is not None:
+        return _entries(top, [], groups)
+    return _entries(top, *_groups(denied))
 
 
 def quarantine_record(
     event_id: str | None,
     kind: str,
-    reasons: tuple[Reason, ...],
+    reasons: tuple[Reason, ...] | list[dict[str, Any]],
     did: str,
     decided_at: str,
     policy_version: str,
     original: Any,
 ) -> dict[str, Any]:
+    """`reasons`: Reason objects (written one entry each) or entries already written."""
     return {
         "event_id": event_id,
         "kind": kind,
-        "reasons": [r.as_dict() for r in reasons],
+        "reasons": [r.as_dict() if isinstance(r, Reason) else r for r in reasons],
         "decision_id": did,
         "decided_at": decided_at,
         "policy_version": policy_version,
@@ -205,39 +398,41 @@ def route(
     decided_at: str,
     *,
     fallback_key: str,
+    lists: DecisionLists | None = None,
+    max_bytes: int = MAX_MESSAGE_BYTES,
 ) -> list[Out]:
     """Where one decision goes (docs/contract.md sections 3 and 4). `original` is the parsed
     input, or raw_original.
 
-    `fallback_key` keys the quarantine copy of an event whose id could not be read.
+    `fallback_key` keys the quarantine copy of an event whose id could not be read. `lists`:
+    the decision's lists, when the caller has them already. A record of more than `max_bytes`
+    is split (`bounded`).
     """
     out: list[Out] = []
     event = original if isinstance(original, Mapping) else {}
-    if isinstance(decision, SearchDecision):
-        if decision.outcome in ("approved", "partial"):
-            out.append(
-                Out(
-                    "approved",
-                    _requester_id(event),
-                    approved_search(event, decision, did, decided_at),
-                )
-            )
-        if decision.outcome == "approved":
-            return out
-    elif isinstance(decision, ReadDecision):
-        if decision.outcome in ("shared", "partial"):
-            out.append(
-                Out(
-                    "shared",
-                    str(event.get("agency_id", "")),
-                    shared_read(event, decision, did, decided_at),
-                )
-            )
-        if decision.outcome == "shared":
-            return out
+    reasons: tuple[Reason, ...] | list[dict[str, Any]]
+    if isinstance(decision, SearchDecision | ReadDecision):
+        lists = lists or lists_of(decision)
+        if isinstance(decision, SearchDecision):
+            if decision.outcome in ("approved", "partial"):
+                value = approved_search(event, decision, did, decided_at, lists)
+                out.append(Out("approved", _requester_id(event), value))
+            if decision.outcome == "approved":
+                return _bounded_all(out, lists, max_bytes)
+            top = decision.search_reasons
+        else:
+            if decision.outcome in ("shared", "partial"):
+                value = shared_read(event, decision, did, decided_at, lists)
+                out.append(Out("shared", str(event.get("agency_id", "")), value))
+            if decision.outcome == "shared":
+                return _bounded_all(out, lists, max_bytes)
+            top = decision.read_reasons
+        how = fanned(decision) if isinstance(decision, SearchDecision) else None
+        reasons = grouped_reasons(top, lists.denied, how)
     elif isinstance(decision, ChangeDecision | UpsertDecision) and decision.outcome != "rejected":
         return out
-    reasons = decision.reasons
+    else:
+        reasons = decision.reasons
     event_id = decision.event_id
     out.append(
         Out(
@@ -254,7 +449,89 @@ def route(
             ),
         )
     )
-    return out
+    return _bounded_all(out, lists, max_bytes)
+
+
+# Below this many networks no output can come near the limit (ids are registry ids, and the
+# input itself fits a message): its size is not measured.
+_MEASURED_FROM: Final = 1_000
+
+
+def _bounded_all(out: list[Out], lists: DecisionLists | None, max_bytes: int) -> list[Out]:
+    if lists is None or len(lists.allowed) + len(lists.denied) < _MEASURED_FROM:
+        return out
+    return [part for record in out for part in bounded(record, max_bytes)]
+
+
+# The per-network list each kind of output is split along.
+_SPLIT_FIELDS: Final = {"approved": "allowed_networks", "shared": "recipients"}
+
+
+def bounded(out: Out, max_bytes: int = MAX_MESSAGE_BYTES) -> list[Out]:
+    """`out` itself if its JSON fits `max_bytes`, else its parts (docs/contract.md, section 4).
+
+    Each part is the whole record with `part` (from 1) and `parts` added, and a share of its
+    per-network list: of `allowed_networks` (approved) or `recipients` (shared), or of the
+    `agency_ids` of the grouped `reasons` (quarantine; a part keeps the entries it has ids of,
+    and the event-level ones go in part 1). Parts are filled in list order up to the limit, so
+    one decision always splits the same way.
+    """
+    size = len(orjson.dumps(out.value))
+    if size <= max_bytes:
+        return [out]
+    value = out.value
+    if out.role == "quarantine":
+        shares = _split_reasons(value, size, max_bytes)
+    elif out.role in _SPLIT_FIELDS:
+        field = _SPLIT_FIELDS[out.role]
+        shares = [{field: ids} for ids in _chunks(value[field], size, max_bytes)]
+    else:
+        return [out]  # nothing to split along: the producer refuses it, loudly
+    return [
+        Out(out.role, out.key, {**value, **share, "part": n, "parts": len(shares)})
+        for n, share in enumerate(shares, 1)
+    ]
+
+
+def _chunks(ids: list[str], size: int, max_bytes: int) -> list[list[str]]:
+    """`ids` cut into runs whose JSON, with the rest of a record of `size` bytes, fits."""
+    room = max_bytes - (size - len(orjson.dumps(ids))) - 64  # 64: `part`, `parts` and commas
+    if room <= 0:
+        return [ids]
+    chunks: list[list[str]] = [[]]
+    used = 2
+    for agency_id in ids:
+        cost = len(agency_id) + 3  # quotes and comma; ids are registry ids, escaped rarely
+        if used + cost > room and chunks[-1]:
+            chunks.append([])
+            used = 2
+        chunks[-1].append(agency_id)
+        used += cost
+    return chunks
+
+
+def _split_reasons(value: Mapping[str, Any], size: int, max_bytes: int) -> list[dict[str, Any]]:
+    reasons: list[dict[str, Any]] = value["reasons"]
+    listed = [r for r in reasons if "agency_ids" in r]
+    single = [r for r in reasons if "agency_ids" not in r]
+    room = max_bytes - (size - len(orjson.dumps(reasons))) - 64
+    parts: list[list[dict[str, Any]]] = [list(single)]
+    used = len(orjson.dumps(single))
+    for entry in listed:
+        head = len(orjson.dumps({**entry, "agency_ids": []})) + 1
+        used += head
+        ids: list[str] = []
+        for agency_id in entry["agency_ids"]:
+            cost = len(agency_id) + 3
+            if used + cost > room and (ids or parts[-1]):
+                if ids:
+                    parts[-1].append({**entry, "agency_ids": ids})
+                parts.append([])
+                ids, used = [], 2 + head
+            ids.append(agency_id)
+            used += cost
+        parts[-1].append({**entry, "agency_ids": ids})
+    return [{"reasons": part} for part in parts]
 
 
 def _requester_id(event: Mapping[str, Any]) -> str:
@@ -279,19 +556,59 @@ def redact_plate(text: str, plate: str | None) -> str:
     return re.sub(pattern, "[plate]", text, flags=re.IGNORECASE)
 
 
+def _code_counts(denied: tuple[NetworkVerdict, ...]) -> dict[str, int]:
+    """Code -> how many of `denied` carry it."""
+    by_code: dict[str, int] = {}
+    for verdict in denied:
+        for code in verdict.codes:
+            by_code[code] = by_code.get(code, 0) + 1
+    return by_code
+
+
+def _fanned_counts(how: Fanned) -> dict[str, int]:
+    spread = how.spread
+    counts = dict(spread.memo("counts", lambda: _code_counts(spread.verdicts)))
+    if how.own_at is not None:
+        for code in spread.verdicts[how.own_at].codes:
+            counts[code] -= 1
+            if not counts[code]:
+                del counts[code]
+    for code in how.own.codes:
+        counts[code] = counts.get(code, 0) + 1
+    return counts
+
+
+def _network_fields(lists: DecisionLists, how: Fanned | None = None) -> dict[str, Any]:
+    """The networks of a decision on its audit record: the id lists, or beyond LIST_LIMIT
+    networks counts (how many allowed, denied, and denied with each code). The lists
+    themselves are then in the approved/shared and quarantine records of the same
+    decision_id (docs/contract.md, section 6)."""
+    if len(lists.allowed) + len(lists.denied) <= LIST_LIMIT:
+        return {"allowed": list(lists.allowed), "denied": [v.agency_id for v in lists.denied]}
+    by_code = _fanned_counts(how) if how is not None else _code_counts(lists.denied)
+    return {
+        "allowed_count": len(lists.allowed),
+        "denied_count": len(lists.denied),
+        "denied_codes": dict(sorted(by_code.items())),
+    }
+
+
 def audit_fields(
     original: Any,
     decision: Decision,
     did: str,
     decided_at: str,
     plate_hash: str | None,
+    lists: DecisionLists | None = None,
 ) -> dict[str, Any]:
     """The docs/contract.md section 6 fields of one decision, without the chain bookkeeping."""
+    if lists is None and isinstance(decision, SearchDecision | ReadDecision):
+        lists = lists_of(decision)
     fields: dict[str, Any] = {
         "event_id": decision.event_id,
         "kind": quarantine_kind(decision),
         "outcome": decision.outcome,
-        "codes": list(decision.codes),
+        "codes": list(decision.codes if lists is None else lists.codes),
         "policy_version": decision.policy_version,
         "decided_at": decided_at,
         "decision_id": did,
@@ -313,16 +630,16 @@ def audit_fields(
             "scope": event["scope"],
             "query_from": query.get("from"),
             "query_to": query.get("to"),
-            **({"clamped_windows": clamped_windows(decision)} if decision.clamped else {}),
-            "allowed": list(decision.allowed),
-            "denied": [v.agency_id for v in decision.denied],
         }
+        if decision.clamped:
+            if len(decision.clamped) <= LIST_LIMIT:
+                fields["clamped_windows"] = clamped_windows(decision)
+            else:
+                fields["clamped_count"] = len(decision.clamped)
+        fields |= _network_fields(lists or lists_of(decision), fanned(decision))
     elif isinstance(decision, ReadDecision):
-        fields |= {
-            "owner": event["agency_id"],
-            "allowed": list(decision.allowed),
-            "denied": [v.agency_id for v in decision.denied],
-        }
+        fields["owner"] = event["agency_id"]
+        fields |= _network_fields(lists or lists_of(decision))
     elif isinstance(decision, ChangeDecision):
         actor = event.get("actor") or {}
         fields |= {

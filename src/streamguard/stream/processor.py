@@ -17,13 +17,15 @@ from typing import Any, Final
 
 from streamguard.core import codes
 from streamguard.core.control import registry_change, replay_entry_for, widened
-from streamguard.core.engine import decide_event
+from streamguard.core.engine import decide_event, fanned
 from streamguard.core.keys import Key
 from streamguard.core.models import (
+    Agency,
     ChangeDecision,
     Decision,
     Event,
     MalformedDecision,
+    NetworkVerdict,
     ReadDecision,
     Reason,
     SearchDecision,
@@ -32,6 +34,7 @@ from streamguard.core.models import (
 from streamguard.core.policy import PolicyState
 from streamguard.core.replay import ReplayLedger
 from streamguard.core.timeutil import format_ts, parse_ts
+from streamguard.core.verdicts import DecisionLists
 from streamguard.settings import WorkerSettings
 from streamguard.stream.alerts import (
     policy_widened_alert,
@@ -39,15 +42,17 @@ from streamguard.stream.alerts import (
     rejected_change_alert,
     threshold_alerts,
 )
-from streamguard.stream.attempts import BatchAttempts, attempt_kind, read_attempt
+from streamguard.stream.attempts import Attempts, BatchAttempts, attempt_kind, read_attempt
 from streamguard.stream.audit import BatchChains
 from streamguard.stream.counters import KEEP, BatchCounts, WindowCounters, mark_key
 from streamguard.stream.gauges import SearchGauges
 from streamguard.stream.intake import TOPIC_KINDS, Unreadable, decode
 from streamguard.stream.outputs import (
+    MAX_MESSAGE_BYTES,
     Out,
     audit_fields,
     decision_id,
+    lists_of,
     quarantine_kind,
     raw_decision_id,
     raw_original,
@@ -117,9 +122,12 @@ class BatchProcessor:
         clock: Callable[[], float],
         *,
         replay: TableReplayMemory | None = None,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         """`replay`: the worker's replay tables; the processor keeps what it decided on top of
-        them, so a replay in the same batch, or before the tables have it, is refused too."""
+        them, so a replay in the same batch, or before the tables have it, is refused too.
+        `max_message_bytes`: the largest output written whole (larger ones are split)."""
+        self.max_message_bytes = max_message_bytes
         self.settings = settings
         self.state = state
         self.keys = keys
@@ -191,6 +199,8 @@ class BatchProcessor:
             if msg.role in _COUNTED_ROLES:
                 work.counts.counted_through(msg.partition, msg.offset)
         work.counts.write_marks()
+        for (owner_id, kind), n in work.attempts.flush_groups().items():
+            self.metrics.observe_owner_attempt(owner_id, kind, n)
         result.messages.extend(work.attempts.messages())
         for record in threshold_alerts(work.counts.before, result.counters, self.settings):
             self._alert(record, work)
@@ -206,8 +216,9 @@ class BatchProcessor:
     # --- decisions ---------------------------------------------------------------------------
 
     def _decide_one(self, msg: InMessage, work: _Batch) -> None:
+        lists: DecisionLists | None
         try:
-            original, decision, plate, event_ts = self._decide(msg, work)
+            original, decision, lists, plate, event_ts = self._decide(msg, work)
         except Exception as exc:  # one bad event must not stop the partition
             # Type and position only: the exception text may quote the event, plate included.
             log.error(
@@ -231,6 +242,7 @@ class BatchProcessor:
                 ),
                 self.state.version,
             )
+            lists = None
             plate = event_ts = None
         out_kind = quarantine_kind(decision)
         if decision.event_id is not None:
@@ -238,7 +250,15 @@ class BatchProcessor:
         else:
             did = raw_decision_id(msg.topic, msg.partition, msg.offset)
         work.result.messages.extend(
-            route(original, decision, did, work.decided_at, fallback_key=did)
+            route(
+                original,
+                decision,
+                did,
+                work.decided_at,
+                fallback_key=did,
+                lists=lists,
+                max_bytes=self.max_message_bytes,
+            )
         )
         fields = audit_fields(
             original,
@@ -246,18 +266,19 @@ class BatchProcessor:
             did,
             work.decided_at,
             plate_sha256(plate, self.salt) if plate else None,
+            lists,
         )
         outcome = decision.outcome
         if isinstance(decision, UpsertDecision) and decision.deleted:
             outcome = fields["outcome"] = "deleted"
         work.result.audit.append(work.chains.append(msg.role, msg.partition, fields))
         allowed = denied = 0
-        if isinstance(decision, SearchDecision | ReadDecision):
-            allowed, denied = len(decision.allowed), len(decision.denied)
+        if lists is not None:
+            allowed, denied = len(lists.allowed), len(lists.denied)
         self.metrics.observe_decision(
             out_kind,
             outcome,
-            decision.codes,
+            decision.codes if lists is None else lists.codes,
             allowed,
             denied,
             self.clock() - work.received,
@@ -266,11 +287,12 @@ class BatchProcessor:
 
     def _decide(
         self, msg: InMessage, work: _Batch
-    ) -> tuple[Any, Decision, str | None, float | None]:
-        """(what outputs echo, the decision, the plate to hash, the event's ts) of `msg`."""
+    ) -> tuple[Any, Decision, DecisionLists | None, str | None, float | None]:
+        """(what outputs echo, the decision, its lists, the plate to hash, the event's ts) of
+        `msg`."""
         event = decode(msg.value, self.state.version, role=msg.role, key=msg.key)
         if isinstance(event, Unreadable):
-            return event.original, event.decision, None, None
+            return event.original, event.decision, None, None, None
         event_ts = parse_ts(event.body.get("ts")) if event.kind != "agency" else None
         counted_for, rate_limited = None, False
         if event.kind == "search_request":
@@ -290,17 +312,21 @@ class BatchProcessor:
         )
         if source is not None:
             self._remember(event, decision, source, msg.partition, work)
+        lists = None
+        if isinstance(decision, SearchDecision | ReadDecision):
+            lists = lists_of(decision)  # once: every output and count reads them
         if (
             isinstance(decision, SearchDecision)
+            and lists is not None
             and counted_for is not None
             and event_ts is not None
         ):
-            self._count_search(decision, counted_for, event_ts, msg.partition, work)
+            self._count_search(decision, lists, counted_for, event_ts, msg.partition, work)
         elif isinstance(decision, ChangeDecision):
             self._changed(decision, event, before, msg.partition, work)
         elif isinstance(decision, UpsertDecision):
             self._registered(decision, event, before, source or "", msg.partition, work)
-        return event.body, decision, _plate(event), event_ts
+        return event.body, decision, lists, _plate(event), event_ts
 
     def _rate_check(
         self, event: Event, ts: float | None, msg: InMessage, work: _Batch
@@ -321,10 +347,16 @@ class BatchProcessor:
         return (None if replayed else requester_id), rate_limited
 
     def _count_search(
-        self, decision: SearchDecision, requester_id: str, ts: float, partition: int, work: _Batch
+        self,
+        decision: SearchDecision,
+        lists: DecisionLists,
+        requester_id: str,
+        ts: float,
+        partition: int,
+        work: _Batch,
     ) -> None:
         watermark = self.windows.advance(partition, ts)
-        denied = len(decision.denied)
+        denied = len(lists.denied)
         immigration = "immigration" in decision.categories
         for spec in (TUMBLING_MINUTE, TUMBLING_HOUR):
             start = current_start(ts, spec)
@@ -342,16 +374,30 @@ class BatchProcessor:
                 self.windows.count(
                     work.counts, partition, "immigration", requester_id, spec.name, start, 1
                 )
-        requester = self.state.agencies.get(requester_id)
-        if requester is None:
+        if requester_id not in self.state.agencies:
             return
         hour = current_start(ts, TUMBLING_HOUR)
-        for verdict in decision.verdicts:
-            owner = self.state.agencies.get(verdict.agency_id)
-            kind = attempt_kind(requester, owner) if owner is not None else None
-            if owner is not None and kind is not None:
-                self.metrics.observe_owner_attempt(owner.agency_id, kind)
-                work.attempts.add(owner.agency_id, hour, ts)
+        how = fanned(decision)
+        attempted = lists.denied
+        if how is not None:
+            # Retention and search-level reasons never add a recipient code: the attempts of
+            # every spread of a pool are its root's.
+            root, agencies = how.spread.root, self.state.agencies
+            owners = root.memo("attempts", lambda: _attempts(root.verdicts, agencies))
+            ids = root.memo("attempt_ids", lambda: tuple([o for o, _ in owners]))
+            without = None
+            if how.own_at is not None:
+                gone = root.verdicts[how.own_at]
+                kind = attempt_kind(gone) if gone.reasons else None
+                if kind is not None and gone.agency_id in agencies:
+                    without = (gone.agency_id, kind)
+            work.attempts.add_group(owners, ids, hour, ts, without)
+            attempted = (how.own,) if how.own.reasons else ()
+        for verdict in attempted:  # an allowed verdict carries no code, so is no attempt
+            kind = attempt_kind(verdict)
+            if kind is not None and verdict.agency_id in self.state.agencies:
+                self.metrics.observe_owner_attempt(verdict.agency_id, kind)
+                work.attempts.add(verdict.agency_id, hour, ts)
 
     def _remember(
         self, event: Event, decision: Decision, source: str, partition: int, work: _Batch
@@ -455,6 +501,16 @@ class BatchProcessor:
         )
 
 
+def _attempts(verdicts: tuple[NetworkVerdict, ...], agencies: Mapping[str, Agency]) -> Attempts:
+    """The (owner, kind) of every verdict that is an attempt on a registry owner."""
+    found = []
+    for verdict in verdicts:
+        kind = attempt_kind(verdict) if verdict.reasons else None
+        if kind is not None and verdict.agency_id in agencies:
+            found.append((verdict.agency_id, kind))
+    return tuple(found)
+
+
 def _id_basis(decision: Decision, original: Any, msg: InMessage) -> str:
     """What a decision's id is made of: the event id, except for control records.
 
@@ -465,7 +521,9 @@ def _id_basis(decision: Decision, original: Any, msg: InMessage) -> str:
     """
     assert decision.event_id is not None
     where = f"{decision.event_id}@{msg.topic}:{msg.partition}:{msg.offset}"
-    if codes.REPLAYED_CHANGE in decision.codes:
+    if isinstance(decision, ChangeDecision | UpsertDecision | MalformedDecision) and (
+        codes.REPLAYED_CHANGE in decision.codes
+    ):
         return where
     if isinstance(decision, UpsertDecision):
         ts = original.get("ts") if isinstance(original, Mapping) else None

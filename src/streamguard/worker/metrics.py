@@ -342,8 +342,8 @@ class StreamguardMetrics:
                     self._extra_alert_kinds.add(kind)
         self.alerts.labels(kind=kind).inc()
 
-    def observe_owner_attempt(self, owner_id: str, kind: str) -> None:
-        """Count one out-of-state or federal search attempt on `owner_id`'s network.
+    def observe_owner_attempt(self, owner_id: str, kind: str, n: int = 1) -> None:
+        """Count `n` (one) out-of-state or federal search attempts on `owner_id`'s network.
 
         Additive to docs/contract.md, 7 (the contract's violation counter has no owner label).
         Call once per owner network a search reached for with `OUT_OF_STATE_RECIPIENT`
@@ -365,7 +365,7 @@ class StreamguardMetrics:
             if len(self._owner_children) < _MAX_CACHED_OWNER_CHILDREN:
                 self._owner_children[(owner_id, kind)] = child
         pending = self._pending
-        pending[child] = pending.get(child, 0) + 1
+        pending[child] = pending.get(child, 0) + n
 
     def flush(self) -> None:
         """Add the increments held back since the last collection to their counters."""

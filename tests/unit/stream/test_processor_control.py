@@ -11,7 +11,7 @@ from streamguard.settings import WorkerSettings
 from streamguard.stream.processor import BatchProcessor
 from streamguard.stream.tables import TableReplayMemory, build_state
 from streamguard.stream.types import BatchResult, InMessage
-from tests.helpers import AGENCIES, KEYS, NOW, RecordingSink, change, registry_record
+from tests.helpers import AGENCIES, KEYS, NOW, RecordingSink, change, registry_record, search
 
 
 def _processor(tables: tuple[dict[str, Any], dict[str, Any]] | None = None) -> BatchProcessor:
@@ -122,3 +122,19 @@ def test_a_registry_signed_move_alerts_the_agency() -> None:
     [alert] = _alerts(result, "registry_changed")
     assert alert["agency_id"] == "tx-houston-pd" and "TX -> NM" in alert["detail"]
     assert result.registry["tx-houston-pd"][1]["state"] == "NM"
+
+
+def test_a_policy_change_between_two_searches_of_one_batch_holds_for_the_second() -> None:
+    """Cached verdicts belong to one snapshot: a change between two national searches of a
+    batch (an owner opening its network) takes effect for the second one."""
+    proc = _processor()
+    first = search("il-mount-prospect-pd", scope="national", search_id="s-a")
+    second = search("il-mount-prospect-pd", scope="national", search_id="s-b")
+    key = b"il-mount-prospect-pd"
+    batch = [
+        InMessage("searches", "t.searches", 0, 0, key, serde.dumps(first)),
+        _msg("policy", 1, change("tx-houston-pd", "national_lookup", True)),
+        InMessage("searches", "t.searches", 0, 2, key, serde.dumps(second)),
+    ]
+    a, _, b = _audit(proc.process(batch, now=NOW, counters={}, heads={}))
+    assert "tx-houston-pd" not in a["allowed"] and "tx-houston-pd" in b["allowed"]

@@ -163,3 +163,26 @@ def test_reads_carry_no_mark() -> None:
     msg = InMessage("reads", "t.reads", 0, 3, b"x", serde.dumps({"type": "plate_read"}))
     result = proc.process([msg], now=NOW, counters={}, heads={})
     assert result.counters == {}
+
+
+def test_only_attempts_the_owners_law_forbids_are_counted() -> None:
+    """Issue #13: an out-of-state search on a TX, IL or GA owner (whose law allows out-of-state
+    recipients) is no attempt; on a CA owner it is (OUT_OF_STATE_RECIPIENT), as a federal one
+    is on CA (FEDERAL_RECIPIENT)."""
+    sink = RecordingSink()
+    proc = _processor(0, sink)
+    owners = ["ca-ventura-county-so", "tx-dallas-pd", "il-mount-prospect-pd", "ga-atlanta-pd"]
+    batch = []
+    for i, requester in enumerate(("wa-seattle-pd", "us-fbi")):
+        event = search(requester, networks=owners, search_id=f"o-{i}", ts=f"2025-03-01T11:59:0{i}Z")
+        batch.append(
+            InMessage("searches", "t.searches", 0, i, requester.encode(), serde.dumps(event))
+        )
+    result, audit = _run(proc, batch, {})
+    assert "OUT_OF_STATE_RECIPIENT" in audit[0][1] and "FEDERAL_RECIPIENT" in audit[1][1]
+    assert sorted(sink.attempts) == [
+        ("ca-ventura-county-so", "federal"),
+        ("ca-ventura-county-so", "out_of_state"),
+    ]
+    sent = [m.value for m in result.messages if m.role == "attempts"]
+    assert [(m["owner"], m["n"]) for m in sent] == [("ca-ventura-county-so", 2)]
