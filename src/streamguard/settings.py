@@ -23,6 +23,7 @@ from typing import Any, Final, TypeVar
 from streamguard.exceptions import StreamguardError
 
 __all__ = (
+    "DEFAULT_MAX_MESSAGE_BYTES",
     "ENV_PREFIX",
     "TABLE_BEGIN",
     "TABLE_END",
@@ -45,6 +46,9 @@ TABLE_BEGIN: Final = (
     "`python -m streamguard.settings --write README.md`; do not edit by hand -->"
 )
 TABLE_END: Final = "<!-- end of settings table -->"
+# The largest output message written whole: Kafka's default `max.message.bytes` is 1048588,
+# less the headroom of a record batch's framing, key and headers. A larger one is split.
+DEFAULT_MAX_MESSAGE_BYTES: Final = 1_000_000
 
 
 class SettingsError(StreamguardError):
@@ -177,6 +181,14 @@ class WorkerSettings:
     batch_size: int = field(
         default=4000, metadata=_env("BATCH_SIZE", "events decided per batch (stream.take)")
     )
+    max_message_bytes: int = field(
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        metadata=_env(
+            "MAX_MESSAGE_BYTES",
+            "the largest output record written whole; a larger one is split into parts "
+            "(docs/contract.md section 4). At most the topics' max.message.bytes less headroom",
+        ),
+    )
     batch_window_ms: int = field(
         default=50, metadata=_env("BATCH_WINDOW_MS", "longest wait to fill a batch")
     )
@@ -253,6 +265,7 @@ class WorkerSettings:
             "PARTITIONS": self.partitions,
             "REPLICATION": self.replication,
             "BATCH_SIZE": self.batch_size,
+            "MAX_MESSAGE_BYTES": self.max_message_bytes,
             "BATCH_WINDOW_MS": self.batch_window_ms,
             "COMMIT_INTERVAL_MS": self.commit_interval_ms,
             "CHECKPOINT_EVERY_RECORDS": self.checkpoint_every_records,

@@ -31,6 +31,7 @@ from streamguard.core.models import (
 )
 from streamguard.core.timeutil import format_ts
 from streamguard.core.verdicts import DecisionLists, Fanned, Spread, decision_lists
+from streamguard.settings import DEFAULT_MAX_MESSAGE_BYTES
 
 __all__ = (
     "LIST_LIMIT",
@@ -136,9 +137,8 @@ def quarantine_kind(decision: Decision) -> str:
 # complete lists are in the decision's approved/shared record (allowed) and quarantine record
 # (denied, grouped by code), which carry the same decision_id.
 LIST_LIMIT: Final = 100
-# The largest output message written whole: Kafka's default `max.message.bytes` is 1048588,
-# less the headroom of a record batch's framing, key and headers. A larger one is split.
-MAX_MESSAGE_BYTES: Final = 1_000_000
+# The largest output message written whole (STREAMGUARD_MAX_MESSAGE_BYTES sets the worker's).
+MAX_MESSAGE_BYTES: Final = DEFAULT_MAX_MESSAGE_BYTES
 # In the detail of a grouped reason, this stands for each listed network.
 AGENCY_PLACEHOLDER: Final = "{agency_id}"
 
@@ -452,13 +452,16 @@ def route(
     return _bounded_all(out, lists, max_bytes)
 
 
-# Below this many networks no output can come near the limit (ids are registry ids, and the
-# input itself fits a message): its size is not measured.
+# At the default limit or above, below this many networks no output can come near the limit
+# (ids are registry ids, and the input itself fits in MAX_EVENT_BYTES): its size is not
+# measured. A smaller limit set by the operator is measured on every decision.
 _MEASURED_FROM: Final = 1_000
 
 
 def _bounded_all(out: list[Out], lists: DecisionLists | None, max_bytes: int) -> list[Out]:
-    if lists is None or len(lists.allowed) + len(lists.denied) < _MEASURED_FROM:
+    if lists is None:
+        return out
+    if max_bytes >= MAX_MESSAGE_BYTES and len(lists.allowed) + len(lists.denied) < _MEASURED_FROM:
         return out
     return [part for record in out for part in bounded(record, max_bytes)]
 

@@ -48,7 +48,6 @@ from streamguard.stream.counters import KEEP, BatchCounts, WindowCounters, mark_
 from streamguard.stream.gauges import SearchGauges
 from streamguard.stream.intake import TOPIC_KINDS, Unreadable, decode
 from streamguard.stream.outputs import (
-    MAX_MESSAGE_BYTES,
     Out,
     audit_fields,
     decision_id,
@@ -122,12 +121,15 @@ class BatchProcessor:
         clock: Callable[[], float],
         *,
         replay: TableReplayMemory | None = None,
-        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        max_message_bytes: int | None = None,
     ) -> None:
         """`replay`: the worker's replay tables; the processor keeps what it decided on top of
         them, so a replay in the same batch, or before the tables have it, is refused too.
-        `max_message_bytes`: the largest output written whole (larger ones are split)."""
-        self.max_message_bytes = max_message_bytes
+        `max_message_bytes`: the largest output written whole (larger ones are split); by
+        default `settings.max_message_bytes`."""
+        self.max_message_bytes = (
+            settings.max_message_bytes if max_message_bytes is None else max_message_bytes
+        )
         self.settings = settings
         self.state = state
         self.keys = keys

@@ -62,3 +62,35 @@ def test_grouped_attempts_equal_the_attempts_counted_per_verdict() -> None:
         }
     )
     assert sent == per_hour
+
+
+def test_the_worker_setting_bounds_every_output_the_processor_writes() -> None:
+    """STREAMGUARD_MAX_MESSAGE_BYTES reaches the processor: with a small limit the wide
+    searches' records come out in parts that each fit it, and with the default none is split."""
+    agencies, settings = _world(5)
+    state = PolicyState.create(load_statutes(), agencies, settings)
+    batch = [
+        InMessage("searches", "t.searches", 0, i, b"k", serde.dumps(e))
+        for i, e in enumerate(_searches(agencies, 6))
+    ]
+
+    def outputs(limit: int | None) -> list[bytes]:
+        proc = BatchProcessor(
+            WorkerSettings(
+                rate_limit_per_minute=0, **({} if limit is None else {"max_message_bytes": limit})
+            ),
+            state,
+            {},
+            b"salt-salt-salt-salt",
+            RecordingSink(),
+            lambda: NOW,
+        )
+        result = proc.process(batch, now=NOW, counters={}, heads={})
+        return [
+            serde.dumps(m.value) for m in result.messages if m.role in ("approved", "quarantine")
+        ]
+
+    whole, parted = outputs(None), outputs(16_000)
+    assert max(len(v) for v in whole) > 16_000
+    assert not any(b'"parts"' in v for v in whole)
+    assert len(parted) > len(whole) and all(len(v) <= 16_000 for v in parted)
