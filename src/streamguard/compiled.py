@@ -21,6 +21,7 @@ COMPILED_MODULES: Final = (
     "streamguard.core.codes",
     "streamguard.core.control",
     "streamguard.core.engine",
+    "streamguard.core.models",
     "streamguard.core.policy",
     "streamguard.core.replay",
     "streamguard.core.textnorm",
