@@ -28,14 +28,17 @@ SRC = ROOT / "src"
 
 # The scratch copy's setup.py: the project's own pyproject.toml (metadata, packages) plus the
 # extension modules. mypy checks with the project's settings (strict, faust and aiokafka untyped).
+# A PEP 517 build runs setup.py for its metadata too: only a build command runs mypyc.
 _SETUP = """\
+import sys
+
 from mypyc.build import mypycify
 from setuptools import setup
 
+building = {{"build", "build_ext", "bdist_wheel"}} & set(sys.argv)
+paths = ["--config-file", "pyproject.toml", *{paths!r}]
 setup(
-    ext_modules=mypycify(
-        ["--config-file", "pyproject.toml", *{paths!r}], opt_level={opt!r}, multi_file=True
-    ),
+    ext_modules=mypycify(paths, opt_level={opt!r}, multi_file=True) if building else [],
     options={{"build_ext": {{"parallel": {jobs}}}}},
 )
 """
