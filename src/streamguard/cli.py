@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from streamguard import __version__, serde
+from streamguard.compiled import build_label
 from streamguard.core.timeutil import parse_ts
 from streamguard.exceptions import StreamguardError, error_line, warning_line
 
@@ -187,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="streamguard",
         description="Enforce state ALPR data-sharing law on Kafka event streams.",
     )
-    parser.add_argument("--version", action="version", version=f"streamguard {__version__}")
+    version = f"streamguard {__version__} ({build_label()})"
+    parser.add_argument("--version", action="version", version=version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     evaluate = commands.add_parser(

@@ -1068,7 +1068,8 @@ def _categorise(text: str) -> tuple[str, ...]:
 _explain_cached = functools.lru_cache(maxsize=65536)(_explain)
 
 
-def explain(text: str | None) -> Explanation:
+# `object`, not `str | None`: a compiled build checks annotations at run time (docs/compiled.md).
+def explain(text: object) -> Explanation:
     """The categories of a search purpose with the rule behind each one (see :class:`Explanation`).
 
     ``None`` and anything that is not a string (a JSON number or object in a malformed event) count
@@ -1081,7 +1082,7 @@ def explain(text: str | None) -> Explanation:
     return _explain_cached(text)
 
 
-def classify(text: str | None) -> tuple[str, ...]:
+def classify(text: object) -> tuple[str, ...]:
     """Categories of a search purpose, in CATEGORIES order, no duplicates.
 
     An empty tuple means a specific, permitted purpose. ``None`` and non-strings are ``missing``.

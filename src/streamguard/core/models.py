@@ -122,22 +122,26 @@ class _PerNetwork:
     """Views shared by decisions made one owner network (or recipient) at a time."""
 
     __slots__ = ()
-    verdicts: tuple[NetworkVerdict, ...]
+
+    # A method, not a declared `verdicts` attribute: compiled by mypyc, a declaration here
+    # becomes a class attribute the subclasses' dataclass fields take for a default value.
+    def _verdicts(self) -> tuple[NetworkVerdict, ...]:
+        raise NotImplementedError
 
     @property
     def allowed(self) -> tuple[str, ...]:
-        return tuple(v.agency_id for v in self.verdicts if v.allowed)
+        return tuple(v.agency_id for v in self._verdicts() if v.allowed)
 
     @property
     def denied(self) -> tuple[NetworkVerdict, ...]:
-        return tuple(v for v in self.verdicts if not v.allowed)
+        return tuple(v for v in self._verdicts() if not v.allowed)
 
     def _codes(self, top: tuple[Reason, ...]) -> tuple[str, ...]:
-        return _unique_codes(top, self.verdicts)
+        return _unique_codes(top, self._verdicts())
 
     def _reasons(self, top: tuple[Reason, ...]) -> tuple[Reason, ...]:
         """Every reason, event-level first, then each network's."""
-        return top + tuple(r for v in self.verdicts for r in v.reasons)
+        return top + tuple(r for v in self._verdicts() for r in v.reasons)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +157,9 @@ class SearchDecision(_PerNetwork):
     # A search that names no window start asks for everything: on each allowed owner with a
     # retention limit the window is clamped to the limit. (owner id, earliest read time).
     clamped: tuple[tuple[str, float], ...] = ()
+
+    def _verdicts(self) -> tuple[NetworkVerdict, ...]:
+        return self.verdicts
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -172,6 +179,9 @@ class ReadDecision(_PerNetwork):
     read_reasons: tuple[Reason, ...]
     verdicts: tuple[NetworkVerdict, ...]
     policy_version: str
+
+    def _verdicts(self) -> tuple[NetworkVerdict, ...]:
+        return self.verdicts
 
     @property
     def codes(self) -> tuple[str, ...]:
