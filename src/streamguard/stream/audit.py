@@ -50,7 +50,9 @@ def _encoded_record(head: ChainHead, fields: Mapping[str, Any]) -> tuple[bytes, 
     """`trail.chain.build_record`, encoded: the record's canonical JSON is made once, hashed,
     and written with `hash` spliced in as its first key (the same record, the same hash, as
     `chain.record_hash` gives; key order means nothing in JSON)."""
-    clash = _BOOKKEEPING & fields.keys()
+    # keys() first: `frozenset & keys` is a set at run time where mypy says frozenset, and
+    # compiled (mypyc) code checks that.
+    clash = fields.keys() & _BOOKKEEPING
     if clash:
         msg = f"audit fields may not set {', '.join(sorted(clash))}"
         raise ValueError(msg)
