@@ -10,13 +10,12 @@ the same consumer against Kafka.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
 
-from streamguard.worker.faust_fixes import create_app
 from streamguard.worker.faust_fixes.drain import DirectDrainConsumer, hand_over
+from tests.functional.faust_apps import unstarted_app
 
 
 class Spy:
@@ -34,11 +33,7 @@ class Spy:
 
 @pytest.fixture
 async def consumer() -> Any:
-    # Built inside the running loop (its events and `wait_first` bind to it), not started:
-    # nothing connects.
-    app = create_app(f"drain-{uuid.uuid4().hex[:8]}", broker="kafka://localhost:1")
-    app.loop = asyncio.get_running_loop()
-    consumer = app.consumer
+    consumer = unstarted_app("drain").consumer
     assert isinstance(consumer, DirectDrainConsumer)
     assert consumer.loop is asyncio.get_running_loop()
     consumer.resume_flow()

@@ -16,6 +16,8 @@ per-event steps that do not need to be per event done per batch:
   no await in between), so a rebalance waits for the batch (`Consumer.wait_empty`) and the
   worker's revoke commits exactly what was decided;
 * the sensors see every event in and out, as with faust's iterator;
+* the iteration ends when faust ends the channel's (it throws `StopAsyncIteration` into the
+  queue when the app stops);
 * after the agent has finished with the batch (the generator is resumed; a batch whose agent
   raised is never acknowledged, so its offsets are not committed), every message is
   acknowledged as `Consumer.ack` does, under one hold of faust's `ack_lock`.
@@ -54,16 +56,20 @@ async def take_batches(stream: Any, max_: int, within: float) -> AsyncIterator[l
     flow_is_active = stream.app.flow_control.is_active
     monotonic = time.monotonic
     events = taker.events
-    while not stream.should_stop:
-        await taker.take(await queue.get())
-        deadline = monotonic() + within
-        while len(events) < max_ and flow_is_active() and not stream.should_stop:
-            while len(events) < max_ and not queue.empty():
-                await taker.take(queue.get_nowait())
-            remaining = deadline - monotonic()
-            if len(events) >= max_ or remaining <= 0:
-                break
-            await taker.nap(min(_POLL_S, remaining))
+    ended = False  # the channel's iteration ended (faust throws StopAsyncIteration into it)
+    while not (ended or stream.should_stop):
+        try:
+            await taker.take(await queue.get())
+            deadline = monotonic() + within
+            while len(events) < max_ and flow_is_active() and not stream.should_stop:
+                while len(events) < max_ and not queue.empty():
+                    await taker.take(queue.get_nowait())
+                remaining = deadline - monotonic()
+                if len(events) >= max_ or remaining <= 0:
+                    break
+                await taker.nap(min(_POLL_S, remaining))
+        except StopAsyncIteration:
+            ended = True  # what was taken is still handed over, as on a stop
         if not events:
             continue
         batch = list(events)
