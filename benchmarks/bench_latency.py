@@ -9,9 +9,9 @@ applies the owners' settings, warms up, then offers each rate for --seconds and 
 event's time from send to the arrival of its audit record into:
 
 * send -> input append: the bench producer (linger 2 ms) and the broker;
-* input append -> decided: the worker's fetch, faust's queues and the `take_events` wait, up to
-  the batch's decision time (`decided_at` in the audit record, the worker's clock at the start
-  of the batch's decisions);
+* input append -> decided: the worker's fetch, faust's queues and the batch wait
+  (`take_batches`), up to the batch's decision time (`decided_at` in the audit record, the
+  worker's clock at the start of the batch's decisions);
 * decided -> audit append: deciding the rest of the batch, building and producing its outputs;
 * audit append -> arrival: the broker and the bench consumer.
 
