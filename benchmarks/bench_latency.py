@@ -9,9 +9,9 @@ applies the owners' settings, warms up, then offers each rate for --seconds and 
 event's time from send to the arrival of its audit record into:
 
 * send -> input append: the bench producer (linger 2 ms) and the broker;
-* input append -> decided: the worker's fetch, faust's queues and the `take_events` wait, up to
-  the batch's decision time (`decided_at` in the audit record, the worker's clock at the start
-  of the batch's decisions);
+* input append -> decided: the worker's fetch, faust's queues and the batch wait
+  (`take_batches`), up to the batch's decision time (`decided_at` in the audit record, the
+  worker's clock at the start of the batch's decisions);
 * decided -> audit append: deciding the rest of the batch, building and producing its outputs;
 * audit append -> arrival: the broker and the bench consumer.
 
@@ -143,6 +143,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="length of a trial")
     parser.add_argument("--env", action="append", help="worker settings of one run, repeatable")
     parser.add_argument("--web-port", type=int, default=bs.WEB_PORTS[0])
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="also run each --env with the worker from this `src` directory (an older "
+        "checkout), before this checkout's, on the same traffic",
+    )
     args = parser.parse_args()
     bs.WEB_PORTS[:] = [args.web_port, args.web_port + 1]
     rates = [float(r) for r in args.rates.split(",")]
@@ -152,9 +158,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
         workdir = Path(tmp)
         agencies, keys = bs.write_inputs(workdir, work)
-        for spec in args.env or [""]:
+        sources = [None] if args.baseline_src is None else [args.baseline_src.resolve(), None]
+        for spec, src in [(spec, src) for spec in args.env or [""] for src in sources]:
             env = dict(item.split("=", 1) for item in spec.split(",")) if spec else {}
-            run = bs.Run(args.broker, workdir, agencies, keys, env=env)
+            if src is not None:
+                print(f"baseline worker from {src}:", flush=True)
+                run = bs.Run(args.broker, workdir, agencies, keys, env=env, src=src)
+            else:
+                run = bs.Run(args.broker, workdir, agencies, keys, env=env)
             asyncio.run(log_append_time(args.broker, run.prefix))
             try:
                 run.start(1)

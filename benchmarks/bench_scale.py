@@ -333,10 +333,13 @@ class Run:
         self.workers.clear()
 
 
-def faust_floor(bootstrap: str, prefix: str, n: int, mode: str, workdir: Path) -> float:
+def faust_floor(
+    bootstrap: str, prefix: str, n: int, mode: str, workdir: Path, app: str = "faust"
+) -> float:
     """Events/s of a bare faust app on `prefix`'s N input messages (benchmarks/faust_floor.py,
-    a child process): `noop`, `send` (one faust producer.send each) or `batch`."""
-    result = workdir / f"{prefix}floor-{mode}.json"
+    a child process): `noop`, `send` (one faust producer.send each) or `batch`; `app`
+    "streamguard" runs it with the worker's faust fixes (drain and batches)."""
+    result = workdir / f"{prefix}floor-{mode}-{app}.json"
     with (workdir / f"{prefix}floor-{mode}.log").open("ab") as log:
         proc = subprocess.Popen(
             [
@@ -350,10 +353,12 @@ def faust_floor(bootstrap: str, prefix: str, n: int, mode: str, workdir: Path) -
                 str(n),
                 "--mode",
                 mode,
+                "--app",
+                app,
                 "--result",
                 str(result),
                 "--datadir",
-                str(workdir / f"{prefix}floor-{mode}"),
+                str(workdir / f"{prefix}floor-{mode}-{app}"),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -602,13 +607,15 @@ def main() -> None:
                 flush=True,
             )
             print(f"  ({load()})", flush=True)
-            for mode, what in (
-                ("noop", "take_events, nothing else"),
-                ("send", "+ 1 message/event via faust producer.send"),
-                ("batch", "+ 1 message/event via aiokafka record batches"),
+            for mode, app, what in (
+                ("noop", "faust", "take_events, nothing else"),
+                ("noop", "streamguard", "worker's faust fixes: direct drain, take_batches"),
+                ("send", "faust", "+ 1 message/event via faust producer.send"),
+                ("batch", "faust", "+ 1 message/event via aiokafka record batches"),
             ):
-                rate = faust_floor(bootstrap, one.prefix, args.n, mode, workdir)
-                results[f"faust_{mode}"] = rate
+                rate = faust_floor(bootstrap, one.prefix, args.n, mode, workdir, app)
+                key = f"faust_{mode}" if app == "faust" else f"faust_{mode}_{app}"
+                results[key] = rate
                 print(f"  bare faust agent ({what}): {rate:,.0f} events/s", flush=True)
             print(f"  ({load()})", flush=True)
             two = Run(bootstrap, workdir, agencies, keys)

@@ -36,7 +36,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 
 from streamguard.worker import faust_fixes
-from streamguard.worker.faust_fixes import consumer, monitor, recovery, sources, stores
+from streamguard.worker.faust_fixes import consumer, drain, monitor, recovery, sources, stores
 from streamguard.worker.faust_fixes.sources import GUARDED, FaustChangedError
 from streamguard.worker.main import main_worker
 
@@ -375,7 +375,7 @@ def test_every_private_faust_method_a_fix_overrides_is_guarded() -> None:
     guarded = {name for g in GUARDED for name in g.touches}
     upstream = ("faust", "aiokafka", "mode")
     overridden = set()
-    for module in (consumer, monitor, recovery, stores):
+    for module in (consumer, drain, monitor, recovery, stores):
         for cls in vars(module).values():
             if not (isinstance(cls, type) and cls.__module__ == module.__name__):
                 continue
@@ -390,5 +390,6 @@ def test_every_private_faust_method_a_fix_overrides_is_guarded() -> None:
         "_new_consumer_thread",
         "_create_worker_consumer",
         "_clear_partition_related_metrics",
+        "_drain_messages",
     }
     assert overridden <= guarded

@@ -9,11 +9,13 @@ Design notes (see docs/streaming.md for the whole picture):
 
 * Agents take raw bytes (`value_serializer="raw"`) and decode with orjson in the processor, so a
   message that is not JSON becomes a quarantine record instead of a deserialization crash.
-* Batches come from `stream.take_events()`: events, not values, because a batch can mix
-  partitions, and faust's tables and stores take "the partition" of every read and write from
-  the current event (rocksdb keeps one database per partition, the changelog is partitioned
-  like the input). Each partition's slice of a batch is therefore processed and recorded with
-  one of its own events set as faust's current event (`faust_fixes.context.as_current`).
+* Batches come from `faust_fixes.batches.take_batches` (faust's `take_events` without its
+  per-event coroutine, sleep and ack; one ack per batch): events, not values, because a batch
+  can mix partitions, and faust's tables and stores take "the partition" of every read and
+  write from the current event (rocksdb keeps one database per partition, the changelog is
+  partitioned like the input). Each partition's slice of a batch is therefore processed and
+  recorded with one of its own events set as faust's current event
+  (`faust_fixes.context.as_current`).
 * Counters are plain tables keyed `partition|metric|window|start|agency`, not faust windowed
   tables: faust's windowed `current()` ignores event time, its expiry runs on the wall clock
   (a replay of old events closes every window at once), `relative_to_field` needs a faust Record
@@ -52,6 +54,7 @@ from streamguard.trail.tail import AuditTail
 from streamguard.worker.checkpoints import Transparency, install_transparency
 from streamguard.worker.delivery import Delivery
 from streamguard.worker.faust_fixes import create_app
+from streamguard.worker.faust_fixes.batches import take_batches
 from streamguard.worker.faust_fixes.context import as_current
 from streamguard.worker.faust_fixes.stores import table_store
 from streamguard.worker.heads import ChainHeads
@@ -406,7 +409,7 @@ def build_worker(
 
     def agent(role: str, processor: str, counters: str | None, compacting: bool = False) -> None:
         async def body(stream: Any) -> None:
-            async for events in stream.take_events(size, within):
+            async for events in take_batches(stream, size, within):
                 await worker.run_batch(processor, events, counters)
 
         body.__name__ = body.__qualname__ = f"streamguard_{role}"

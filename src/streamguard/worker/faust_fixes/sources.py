@@ -67,6 +67,8 @@ _STORES: Final = "stores"
 _CONTEXT: Final = "context"
 _PRODUCER: Final = "producer"
 _MONITOR: Final = "monitor"
+_DRAIN: Final = "drain"
+_BATCHES: Final = "batches"
 _PROMETHEUS: Final = "faust.sensors.prometheus:PrometheusMonitor"
 
 GUARDED: Final[tuple[Guarded, ...]] = (
@@ -132,6 +134,81 @@ GUARDED: Final[tuple[Guarded, ...]] = (
         "2f1ba70443327538800d348e61042cdedd5a5e6306f40ebe1a06dddba7494c45",
         _CONSUMER,
         "_fetch_max_wait_ms",
+    ),
+    # drain: faust's drain loop, copied with the per-message `wait_first` made a direct step
+    # while the flow is not suspended; the race it falls back to.
+    _g(
+        "faust.transport.consumer:Consumer._drain_messages",
+        "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417",
+        _DRAIN,
+        "_drain_messages",
+        "_stopped",
+        "_commit_every",
+        "_add_gap",
+        "_n_acked",
+    ),
+    _g(
+        "mode.services:Service.wait_first",
+        "feade6a31f8a67897cf687c54c66f5f4535288050bbaac07249ce2063d36ae2e",
+        _DRAIN,
+    ),
+    # batches: faust's per-event iterator and take_events, replaced for the worker's agents ...
+    _g(
+        "faust.streams:Stream._py_aiter",
+        "3a48ee257a65435b482d51edb74f2993a67867949b1ef89b49fea893769e0614",
+        _BATCHES,
+        "_processors",
+    ),
+    _g(
+        "faust.streams:Stream._c_aiter",
+        "fa44582a5882e9df5240199eabc475668bcd3c13b1816c45805dc746145b80bf",
+        _BATCHES,
+    ),
+    _g(
+        "faust.streams:Stream.take_events",
+        "607d48aead118ba8ea868718a0df87de1c5fcecd10ec542c659b448796728e08",
+        _BATCHES,
+    ),
+    # ... with the consumer's tracking and ack bookkeeping done as faust does it ...
+    _g(
+        "faust.transport.consumer:Consumer.track_message",
+        "217d7f1399a4cd8e15a43a64ecf50413b9b738058e5433e057f0dc3927a3fc03",
+        _BATCHES,
+        "_unacked_messages",
+    ),
+    _g(
+        "faust.transport.consumer:Consumer.ack",
+        "5fcf41cf45153475de3790dc56fec1b83335956dc8b3bf7ff6bbb2b57627f03f",
+        _BATCHES,
+        "_committed_offset",
+        "_acked_index",
+        "_acked",
+        "_n_acked",
+        "_waiting_for_ack",
+    ),
+    _g(
+        "faust.types.tuples:Message.ack",
+        "4751b72c4ed84153a7b6c14fdfe41cc92e477b38a6c6089cb785532ef5771688",
+        _BATCHES,
+    ),
+    _g(
+        "faust.transport.consumer:Consumer.wait_empty",
+        "e4662fe24f094819add590b2d75f233840e77823b432aea6504539768572102f",
+        _BATCHES,
+    ),
+    # ... waiting on the stream's stop event with a future of its own ...
+    _g(
+        "mode.utils.locks:Event.set",
+        "ae17140f18d1f75f1fbed04fe67a3f405f1748f8bce95136e237239b398f319a",
+        _BATCHES,
+        "_waiters",
+    ),
+    # ... and the conductor's set of topics whose messages are tracked and acked.
+    _g(
+        "faust.transport.conductor:Conductor._update_indices",
+        "619b3247b96ac7d508b9b571e30fdaceb00378b77c79e4aee12a5d8ee3f41d34",
+        _BATCHES,
+        "_acking_topics",
     ),
     # context: how faust sets and reads the current event that `as_current` sets.
     _g(
