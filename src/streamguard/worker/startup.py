@@ -137,7 +137,9 @@ async def _metadata_round_trip(settings: WorkerSettings, timeout: float) -> str 
 
     client = AIOKafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers,
-        request_timeout_ms=max(1000, int(timeout * 1000)),
+        # Longer than the wait below, so a broker that never answers is reported as such
+        # rather than as aiokafka's "Unable to bootstrap" when its own timeout wins the race.
+        request_timeout_ms=int(timeout * 1000) + 1000,
         **settings.kafka_client_options(),
     )
     # aiokafka logs each failed bootstrap at ERROR; the one line this command ends with says it.
