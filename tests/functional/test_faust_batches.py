@@ -12,10 +12,13 @@ import asyncio
 from typing import Any
 
 import pytest
+from faust import Sensor
 from faust.events import Event
 from faust.types import TP, ConsumerMessage
+from prometheus_client.parser import text_string_to_metric_families
 
 from streamguard.worker.faust_fixes.batches import take_batches
+from streamguard.worker.metrics import FAUST_PREFIX, StreamguardMetrics
 from tests.functional.faust_apps import unstarted_app
 
 TOPIC = "sg.searches"
@@ -84,3 +87,131 @@ async def test_the_iteration_ends_when_faust_ends_the_channel(stream: Any) -> No
     assert [e.message.offset for e in batch] == [0]
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(anext(batches), 1)
+
+
+async def _monitored(prefix: str, *, other_sensor: bool) -> tuple[Any, StreamguardMetrics]:
+    """A stream of an app whose sensors are the worker's monitor (and another, which makes
+    `take_batches` call faust's per-event sensor hooks), and its metrics."""
+    app = unstarted_app(prefix)
+    app.flow_control.resume()
+    app.topics._acking_topics.add(TOPIC)
+    metrics = StreamguardMetrics.create()
+    metrics.install_faust_sensors(app)
+    app.sensors.add(app.monitor)  # what the app does when it starts
+    if other_sensor:
+        app.sensors.add(Sensor(loop=asyncio.get_running_loop()))
+    return app.stream(app.topic(TOPIC, key_type=bytes, value_type=bytes)), metrics
+
+
+def _stream_event(stream: Any, partition: int, offset: int, generation: int = 0) -> Event:
+    tp = TP(TOPIC, partition)
+    message = ConsumerMessage(TOPIC, partition, offset, 0.0, 0, None, b"k", b"v", None, tp=tp)
+    message.generation_id = generation
+    message.refcount = 1
+    return Event(stream.app, b"k", b"v", {}, message)
+
+
+async def _run_through(stream: Any, n: int) -> tuple[int, list[int]]:
+    """`n` events over two partitions (and one stale event) through `take_batches` in batches
+    of up to 7, each acknowledged; the calls faust's per-event hooks got, the batch sizes."""
+    monitor = stream.app.monitor
+    per_event_calls = 0
+    hook = monitor.on_stream_event_in
+
+    def counted(*args: Any) -> Any:
+        nonlocal per_event_calls
+        per_event_calls += 1
+        return hook(*args)
+
+    monitor.on_stream_event_in = counted
+    batches, first, channel = await _open(stream, 7, 0.01)
+    for i in range(n):
+        channel.queue.put_nowait(_stream_event(stream, i % 2, i // 2))
+        if i == n // 2:
+            channel.queue.put_nowait(_stream_event(stream, 0, 10_000, generation=-1))
+    sizes = [len(await asyncio.wait_for(first, 1))]
+    while sum(sizes) < n:
+        sizes.append(len(await asyncio.wait_for(anext(batches), 1)))
+    await channel.queue.throw(StopAsyncIteration())  # ends the iteration after the last ack
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(anext(batches), 1)
+    return per_event_calls, sizes
+
+
+def _faust_samples(metrics: StreamguardMetrics) -> dict[tuple[str, frozenset[Any]], float]:
+    """faust's sensor samples, minus the runtime histogram's timings (its count is kept)."""
+    out = {}
+    for family in text_string_to_metric_families(metrics.exposition().decode()):
+        for sample in family.samples:
+            name = sample.name
+            timing = name.startswith(f"{FAUST_PREFIX}_events_runtime_ms") and not (
+                name.endswith("_count")
+            )
+            if name.startswith(FAUST_PREFIX) and not name.endswith("_created") and not timing:
+                out[(name, frozenset(sample.labels.items()))] = sample.value
+    return out
+
+
+def _monitor_state(monitor: Any) -> dict[str, Any]:
+    return {
+        "messages_received_total": monitor.messages_received_total,
+        "messages_active": monitor.messages_active,
+        "messages_received_by_topic": dict(monitor.messages_received_by_topic),
+        "tp_read_offsets": dict(monitor.tp_read_offsets),
+        "events_total": monitor.events_total,
+        "events_active": monitor.events_active,
+        "events_by_stream": sorted(monitor.events_by_stream.values()),
+        "events_by_task": sorted(monitor.events_by_task.values()),
+        "events_runtime": len(monitor.events_runtime),
+        "stream_inbound_time": set(monitor.stream_inbound_time),
+    }
+
+
+async def test_batched_sensor_calls_record_what_faust_per_event_calls_record() -> None:
+    n = 45
+    per_event, per_event_metrics = await _monitored("sensors-a", other_sensor=True)
+    batched, batched_metrics = await _monitored("sensors-b", other_sensor=False)
+    calls_a, sizes_a = await _run_through(per_event, n)
+    calls_b, sizes_b = await _run_through(batched, n)
+    assert (calls_a, calls_b) == (n, 0)  # each path was the one under test
+    assert sum(sizes_a) == sum(sizes_b) == n and max(sizes_b) == 7
+
+    samples = _faust_samples(batched_metrics)
+    assert samples == _faust_samples(per_event_metrics)
+    received = f"{FAUST_PREFIX}_messages_received_total"
+    assert samples[(received, frozenset())] == n  # the stale event is neither in nor out
+    assert samples[(f"{FAUST_PREFIX}_total_events_total", frozenset())] == n
+    assert samples[(f"{FAUST_PREFIX}_events_runtime_ms_count", frozenset())] == n
+    assert samples[(f"{FAUST_PREFIX}_active_messages", frozenset())] == 0
+    assert samples[(f"{FAUST_PREFIX}_total_active_events", frozenset())] == 0
+    offsets = {
+        labels: v
+        for (name, labels), v in samples.items()
+        if name == f"{FAUST_PREFIX}_messages_received_per_topics_partition"
+    }
+    assert sorted(offsets.values()) == [21, 22]  # the last offset read per partition
+
+    state = _monitor_state(batched.app.monitor)
+    assert state == _monitor_state(per_event.app.monitor)
+    assert state["messages_received_total"] == state["events_total"] == n
+    assert state["messages_active"] == state["events_active"] == 0
+
+
+async def test_batched_runtimes_run_from_the_take_to_the_ack() -> None:
+    stream, metrics = await _monitored("sensors-runtime", other_sensor=False)
+    batches, first, channel = await _open(stream, 10, 0.05)
+    channel.queue.put_nowait(_stream_event(stream, 0, 0))
+    await asyncio.sleep(0.02)  # the first event waits in the open batch for the second
+    channel.queue.put_nowait(_stream_event(stream, 0, 1))
+    batch = await asyncio.wait_for(first, 1)
+    assert len(batch) == 2
+    active = f"{FAUST_PREFIX}_total_active_events"
+    assert _faust_samples(metrics)[(active, frozenset())] == 2  # handed to the agent
+    await asyncio.sleep(0.03)  # the agent's work on the batch
+    await channel.queue.throw(StopAsyncIteration())
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(anext(batches), 1)
+    runtimes = sorted(stream.app.monitor.events_runtime)
+    assert len(runtimes) == 2
+    assert 0.03 <= runtimes[0] < runtimes[1] - 0.015  # the first waited ~20 ms longer
+    assert _faust_samples(metrics)[(active, frozenset())] == 0

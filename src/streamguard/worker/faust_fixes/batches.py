@@ -15,7 +15,11 @@ per-event steps that do not need to be per event done per batch:
 * each taken message is tracked as unacknowledged at once (faust's `Consumer.track_message`,
   no await in between), so a rebalance waits for the batch (`Consumer.wait_empty`) and the
   worker's revoke commits exactly what was decided;
-* the sensors see every event in and out, as with faust's iterator;
+* the sensors see every event in and out, as with faust's iterator: per batch, one call per
+  monitor when the app's only sensors are faust's `Monitor` and the worker's
+  `StreamguardMonitor` (`monitor.record_batch_in` / `record_batch_out`: the same counts, each
+  event's runtime from the drain round that took it), faust's four calls per event otherwise
+  (another sensor, or stream processors, which see and may skip each event as it is taken);
 * the iteration ends when faust ends the channel's (it throws `StopAsyncIteration` into the
   queue when the app stops);
 * after the agent has finished with the batch (the generator is resumed; a batch whose agent
@@ -36,6 +40,13 @@ from typing import Any, Final
 from faust.exceptions import Skip
 from faust.types.tuples import ack_lock
 from mode.utils.futures import maybe_async, notify
+
+from streamguard.worker.faust_fixes.monitor import (
+    Round,
+    batch_monitors,
+    record_batch_in,
+    record_batch_out,
+)
 
 __all__ = ("take_batches",)
 
@@ -58,26 +69,36 @@ async def take_batches(stream: Any, max_: int, within: float) -> AsyncIterator[l
     events = taker.events
     ended = False  # the channel's iteration ended (faust throws StopAsyncIteration into it)
     while not (ended or stream.should_stop):
+        taker.begin()
         try:
             await taker.take(await queue.get())
+            taker.end_round()
             deadline = monotonic() + within
             while len(events) < max_ and flow_is_active() and not stream.should_stop:
                 while len(events) < max_ and not queue.empty():
                     await taker.take(queue.get_nowait())
+                taker.end_round()
                 remaining = deadline - monotonic()
                 if len(events) >= max_ or remaining <= 0:
                     break
                 await taker.nap(min(_POLL_S, remaining))
         except StopAsyncIteration:
             ended = True  # what was taken is still handed over, as on a stop
+        taker.end_round()
         if not events:
             continue
         batch = list(events)
         stream.events_total += len(batch)
+        monitors = taker.monitors
+        if monitors is not None:
+            record_batch_in(monitors, stream, batch, taker.messages, taker.rounds)
         yield batch
-        _ack(taker.consumer, stream, batch, taker.states)
+        finished = _ack(taker.consumer, batch)
+        if monitors is None:
+            _sense_out(taker.sensors, stream, batch, taker.states, finished)
+        else:
+            record_batch_out(monitors, stream, batch, finished, taker.rounds)
         events.clear()
-        taker.states.clear()
 
 
 class _Taker:
@@ -102,13 +123,39 @@ class _Taker:
         self.stopped_waiters = stream._stopped._waiters
         self.loop = asyncio.get_running_loop()
         self.events: list[Any] = []
+        # Per-event sensor states (faust's path), or the batch's newly tracked messages and
+        # drain rounds (the batched sensor calls).
         self.states: list[Any] = []
+        self.monitors: tuple[Any, ...] | None = None
+        self.messages: list[Any] = []
+        self.rounds: list[Round] = []
+
+    def begin(self) -> None:
+        """A new batch: how its sensor calls are made (the app's sensors can change)."""
+        self.states.clear()
+        self.messages.clear()
+        self.rounds.clear()
+        self.monitors = None if self.processors else batch_monitors(self.sensors)
+
+    def end_round(self) -> None:
+        """What was taken since the last round was taken now (for the batched sensor calls)."""
+        if self.monitors is not None and (
+            not self.rounds or self.rounds[-1].events != len(self.events)
+        ):
+            self.rounds.append(Round(len(self.events), len(self.messages), time.monotonic()))
 
     async def take(self, event: Any) -> None:
         message = event.message
         if not self.flow_is_active() or message.generation_id != self.app.consumer_generation_id:
             return
         tp, offset = message.tp, message.offset
+        if self.monitors is not None:
+            if message.topic in self.acking_topics and not message.tracked:
+                message.tracked = True
+                self.unacked.add(message)
+                self.messages.append(message)
+            self.events.append(event)
+            return
         if message.topic in self.acking_topics and not message.tracked:
             message.tracked = True
             self.unacked.add(message)
@@ -125,7 +172,8 @@ class _Taker:
                 value = await maybe_async(processor(value))
         except Skip:  # filtered out: acknowledged at once, as faust does
             self.events.pop()
-            _ack(self.consumer, self.stream, [event], [self.states.pop()])
+            finished = _ack(self.consumer, [event])
+            _sense_out(self.sensors, self.stream, [event], [self.states.pop()], finished)
 
     async def nap(self, seconds: float) -> None:
         wake = self.loop.create_future()
@@ -143,15 +191,15 @@ def _wake(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def _ack(consumer: Any, stream: Any, events: list[Any], states: list[Any]) -> None:
-    """What faust's iterator and `Consumer.ack` do after each event, for a whole batch."""
-    sensors = consumer.app.sensors
+def _ack(consumer: Any, events: list[Any]) -> list[Any]:
+    """What faust's iterator and `Consumer.ack` do after each event, for a whole batch; the
+    messages fully acknowledged (whose last reference this stream held)."""
     acks_enabled_for = consumer.app.topics.acks_enabled_for
     committed_offset = consumer._committed_offset
     acked_index_of = consumer._acked_index
     acked_of = consumer._acked
     unacked = consumer._unacked_messages
-    finished: list[Any] = []  # messages whose last reference this stream held
+    finished: list[Any] = []
     with ack_lock:
         try:
             for event in events:
@@ -176,6 +224,13 @@ def _ack(consumer: Any, stream: Any, events: list[Any], states: list[Any]) -> No
                         finished.append(message)
         finally:
             notify(consumer._waiting_for_ack)
+    return finished
+
+
+def _sense_out(
+    sensors: Any, stream: Any, events: list[Any], states: list[Any], finished: list[Any]
+) -> None:
+    """faust's per-event sensor calls after the acks of `events`."""
     for event, state in zip(events, states, strict=True):
         message = event.message
         sensors.on_stream_event_out(message.tp, message.offset, stream, event, state)

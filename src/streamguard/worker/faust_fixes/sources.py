@@ -70,6 +70,7 @@ _MONITOR: Final = "monitor"
 _DRAIN: Final = "drain"
 _BATCHES: Final = "batches"
 _PROMETHEUS: Final = "faust.sensors.prometheus:PrometheusMonitor"
+_MONITOR_BASE: Final = "faust.sensors.monitor:Monitor"
 
 GUARDED: Final[tuple[Guarded, ...]] = (
     # recovery: faust's end of table recovery, copied with two steps swapped.
@@ -319,6 +320,38 @@ GUARDED: Final[tuple[Guarded, ...]] = (
     _g(
         f"{_PROMETHEUS}.on_web_request_end",
         "470b3a4f4e75c7fd125b8787359ffd0fbef72bf48c8d6c1d72d1a29c91405c2d",
+        _MONITOR,
+    ),
+    # monitor: the per-event sensor calls `record_batch_in` / `record_batch_out` make once per
+    # batch for faust's `Monitor` and the worker's monitor (what they record, per event).
+    _g(
+        f"{_MONITOR_BASE}.on_message_in",
+        "b2a9a9045b2f456cc736fdbf99f47f4f45335896050c9e48703dfc8146ca51ea",
+        _MONITOR,
+    ),
+    _g(
+        f"{_MONITOR_BASE}.on_stream_event_in",
+        "df6d2e5f6397ce441d1fdeb83cb7cb5893a33e507e5e0c8caad38e6a916d838d",
+        _MONITOR,
+    ),
+    _g(
+        f"{_MONITOR_BASE}.on_stream_event_out",
+        "2d2277a6dbda754cd655207496c08adb6b9141e59556cd9373593c1ef28a18bd",
+        _MONITOR,
+    ),
+    _g(
+        f"{_MONITOR_BASE}.on_message_out",
+        "7c4054247cde96c35740d0f5876b90d67549eed0af16f19cdcb3337e719a6c3b",
+        _MONITOR,
+    ),
+    _g(
+        f"{_PROMETHEUS}.on_stream_event_out",
+        "8dce2fcf20165d4d127d64b3513617b357a5614efbd4487308b6ad0442679c75",
+        _MONITOR,
+    ),
+    _g(
+        f"{_PROMETHEUS}.on_message_out",
+        "347089e00334fd7546abf1575e47741961403cdb2022ff71a923d13ad487fc1d",
         _MONITOR,
     ),
 )
