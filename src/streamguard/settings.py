@@ -199,6 +199,15 @@ class WorkerSettings:
             "how often decided offsets are committed; a crash re-decides at most this much",
         ),
     )
+    session_timeout_seconds: int = field(
+        default=60,
+        metadata=_env(
+            "SESSION_TIMEOUT_SECONDS",
+            "how long the consumer group waits for a worker that stopped heartbeating before its "
+            "partitions move to the others (at least 6, the broker's minimum); lower: faster "
+            "takeover after a crash",
+        ),
+    )
     enforce_unverified: bool = field(
         default=True,
         metadata=_env(
@@ -284,6 +293,14 @@ class WorkerSettings:
             if getattr(self, name.lower()) < 0:
                 msg = f"{ENV_PREFIX}{name} must not be negative"
                 raise SettingsError(msg)
+        if self.session_timeout_seconds < 6:
+            # The broker's group.min.session.timeout.ms defaults to 6 s: a lower one is refused
+            # at join time with an error far from its cause.
+            msg = (
+                f"{ENV_PREFIX}SESSION_TIMEOUT_SECONDS must be at least 6, "
+                f"got {self.session_timeout_seconds}"
+            )
+            raise SettingsError(msg)
         if not 0 < self.web_port < 65536:
             msg = f"{ENV_PREFIX}WEB_PORT must be a TCP port, got {self.web_port}"
             raise SettingsError(msg)

@@ -170,3 +170,19 @@ def test_a_bad_new_keys_file_keeps_the_old_keys_and_logs_one_error(
     )  # the operator fixes the file: picked up
     assert ring.reload_if_changed() is True
     assert {k: v.material for k, v in ring.items()} == {"k3": b"fixed-0123456789abcdef"}
+
+
+# --- consumer group session -------------------------------------------------------------------
+
+
+def test_the_session_timeout_reaches_faust_with_a_heartbeat_a_third_of_it_at_most() -> None:
+    from streamguard.worker.app import _app_options
+
+    fast = _app_options(
+        WorkerSettings.from_env({"STREAMGUARD_SESSION_TIMEOUT_SECONDS": "6"}), False
+    )
+    assert (fast["broker_session_timeout"], fast["broker_heartbeat_interval"]) == (6.0, 2.0)
+    default = _app_options(WorkerSettings.from_env({}), False)
+    assert (default["broker_session_timeout"], default["broker_heartbeat_interval"]) == (60.0, 3.0)
+    with pytest.raises(SettingsError, match="SESSION_TIMEOUT_SECONDS must be at least 6, got 5"):
+        WorkerSettings.from_env({"STREAMGUARD_SESSION_TIMEOUT_SECONDS": "5"})

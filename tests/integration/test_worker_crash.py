@@ -70,6 +70,8 @@ def test_sigkill_mid_stream_loses_nothing_and_chains_continue(
         commit_interval_ms="600000",
         rate_limit_per_minute="0",
         log_level="info",
+        # The restarted worker waits for the killed one's session to expire: 10 s, not 60.
+        session_timeout_seconds="10",
     )
     first = [sgt.search_request("ca-oxnard-pd", networks=["ca-oxnard-pd"]) for _ in range(20)]
     try:

@@ -98,6 +98,7 @@ PARTITIONS: Final = 4
 EPOCH: Final = 1_768_039_200.0  # 2026-01-10T10:00:00Z
 EVENT_STEP: Final = 0.1
 RATE_LIMIT: Final = 80
+SESSION_TIMEOUT_SECONDS: Final = 10
 # Seconds of chaos below which a run has room for one worker kill only (and the broker restart).
 SHORT_RUN: Final = 120.0
 OUTPUT_ROLES: Final = ("audit", "searches.approved", "reads.shared", "quarantine")
@@ -507,6 +508,9 @@ class Soak:
                     keys=self.keys_path,
                     rate_limit_per_minute=str(RATE_LIMIT),
                     log_level="info",  # the logs say what a failure was doing
+                    # A killed worker's partitions move after 10 s, not faust's 60: with a fault
+                    # every 20-40 s the group would otherwise seldom settle.
+                    session_timeout_seconds=str(SESSION_TIMEOUT_SECONDS),
                 )
             )
         for index, port in enumerate(self.web_ports):

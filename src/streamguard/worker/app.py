@@ -319,6 +319,10 @@ def _app_options(settings: WorkerSettings, web_enabled: bool) -> dict[str, Any]:
         "topic_replication_factor": settings.replication,
         "processing_guarantee": "at_least_once",
         "broker_commit_interval": settings.commit_interval_ms / 1000.0,
+        # A third of the session timeout at most, as Kafka advises, so two missed heartbeats
+        # are not yet a lost member; faust's defaults are 60 s and 3 s.
+        "broker_session_timeout": float(settings.session_timeout_seconds),
+        "broker_heartbeat_interval": min(3.0, settings.session_timeout_seconds / 3),
         "consumer_auto_offset_reset": "earliest",
         "key_serializer": "raw",
         "value_serializer": "raw",
