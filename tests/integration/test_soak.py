@@ -4,7 +4,7 @@ every audit chain verified and the policy state equal to a single-worker replay.
 
 The runner is `streamguard.local.soak` (its docstring lists the checks). The soak starts a broker
 of its own on a port in 29690-29699, because it restarts it; the session broker is never
-touched. In CI it runs DEFAULT_SECONDS of chaos (about 3.5 minutes in all, with the broker's
+touched. In CI it runs DEFAULT_SECONDS of chaos (about 2.5 minutes in all, with the broker's
 start, the drain and the checks); `STREAMGUARD_SOAK_SECONDS=600` runs a longer one. Its figures
 are printed whether it passes or not.
 """
@@ -22,7 +22,7 @@ from tests.helpers import unavailable
 
 SECONDS_ENV = "STREAMGUARD_SOAK_SECONDS"
 SEED_ENV = "STREAMGUARD_SOAK_SEED"  # the seed a failed run printed, to run it again
-DEFAULT_SECONDS = 60.0
+DEFAULT_SECONDS = 90.0
 
 
 def _number(name: str) -> float | None:

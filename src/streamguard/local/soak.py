@@ -553,7 +553,9 @@ class Soak:
     def _chaos(self, producer: Producer) -> None:
         """A fault every 20-40 s (counted from the last one, whether or not the workers have
         recovered) until `seconds` have passed, none in the last 15 s. The broker restart is
-        the first fault past the middle, or comes 15 s before the end if no fault fell there."""
+        the first fault past the middle once a worker has been killed, or comes 15 s before the
+        end if no fault fell there: a restart takes up to a minute, and a short run that began
+        with it would end before any worker was killed."""
         options = self.options
         low, high = options.fault_every
         last_start = options.seconds - 15
@@ -564,7 +566,9 @@ class Soak:
                 return
             self._tend()
             due = now >= next_fault and now < last_start
-            if not broker_done and (now >= last_start or (due and now >= options.seconds / 2)):
+            killed = any(fault.kind != "broker restart" for fault in self.figures.faults)
+            past_middle = due and killed and now >= options.seconds / 2
+            if not broker_done and (now >= last_start or past_middle):
                 self._restart_broker()
                 broker_done = True
                 next_fault = now + self.rng.uniform(low, high)
