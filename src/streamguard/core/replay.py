@@ -208,15 +208,14 @@ class ReplayLedger:
     so a worker's batch sees its own earlier decisions before they reach its tables.
     """
 
-    __slots__ = ("_applied", "_by_subject", "_decided", "base")
+    __slots__ = ("_applied", "_decided", "base")
 
     def __init__(self, base: ReplayMemory | None = None) -> None:
         self.base = base
         self._decided: dict[str, Decided] = {}
-        self._applied: dict[tuple[str, str], float] = {}
-        # The same ts by subject: a batch writes its subjects' rows, and scanning every write
-        # ever made per subject made a batch of n changes cost n x (all changes so far).
-        self._by_subject: dict[str, dict[str, float]] = {}
+        # Last applied ts per group, by subject: a batch writes its subjects' rows, and a flat
+        # (subject, group) map scanned per subject made n changes cost n x (all so far).
+        self._applied: dict[str, dict[str, float]] = {}
 
     def decided(self, key: str) -> Decided | None:
         found = self._decided.get(key)
@@ -225,7 +224,7 @@ class ReplayLedger:
         return found
 
     def last_applied(self, subject: str, group: str) -> float | None:
-        found = self._applied.get((subject, group))
+        found = self._applied.get(subject, {}).get(group)
         if found is None and self.base is not None:
             return self.base.last_applied(subject, group)
         return found
@@ -235,8 +234,7 @@ class ReplayLedger:
         if entry.applied_ts is not None:
             last = self.last_applied(entry.subject, entry.group)
             if last is None or entry.applied_ts > last:
-                self._applied[(entry.subject, entry.group)] = entry.applied_ts
-                self._by_subject.setdefault(entry.subject, {})[entry.group] = entry.applied_ts
+                self._applied.setdefault(entry.subject, {})[entry.group] = entry.applied_ts
 
     @property
     def decided_writes(self) -> Mapping[str, Decided]:
@@ -245,8 +243,12 @@ class ReplayLedger:
 
     @property
     def applied_writes(self) -> Mapping[tuple[str, str], float]:
-        return self._applied
+        return {
+            (subject, group): ts
+            for subject, groups in self._applied.items()
+            for group, ts in groups.items()
+        }
 
     def applied_writes_of(self, subject: str) -> Mapping[str, float]:
         """What `remember` added here for `subject`: last applied ts per group."""
-        return self._by_subject.get(subject, {})
+        return self._applied.get(subject, {})
