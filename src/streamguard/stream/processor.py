@@ -121,15 +121,9 @@ class BatchProcessor:
         clock: Callable[[], float],
         *,
         replay: TableReplayMemory | None = None,
-        max_message_bytes: int | None = None,
     ) -> None:
         """`replay`: the worker's replay tables; the processor keeps what it decided on top of
-        them, so a replay in the same batch, or before the tables have it, is refused too.
-        `max_message_bytes`: the largest output written whole (larger ones are split); by
-        default `settings.max_message_bytes`."""
-        self.max_message_bytes = (
-            settings.max_message_bytes if max_message_bytes is None else max_message_bytes
-        )
+        them, so a replay in the same batch, or before the tables have it, is refused too."""
         self.settings = settings
         self.state = state
         self.keys = keys
@@ -259,7 +253,7 @@ class BatchProcessor:
                 work.decided_at,
                 fallback_key=did,
                 lists=lists,
-                max_bytes=self.max_message_bytes,
+                max_bytes=self.settings.max_message_bytes,
             )
         )
         fields = audit_fields(
