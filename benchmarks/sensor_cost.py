@@ -2,13 +2,14 @@
 
     python benchmarks/sensor_cost.py [--events 40000] [--rounds 3]
 
-No broker: an unstarted worker app (`faust_fixes.create_app`) with the worker's sensors
-(`StreamguardMetrics.install_faust_sensors`: faust's `Monitor` and the `StreamguardMonitor`)
-takes --events events put straight on its channel queue through `take_batches` (batches of 500
-within 50 ms, as the worker's agents take them), once with each way of calling the sensors:
+No broker: an unstarted worker app (`faust_fixes.create_app`) with the worker's sensor
+(`StreamguardMetrics.install_faust_sensors`: the `StreamguardMonitor`, faust's Prometheus
+monitor minus its broken metrics) takes --events events put straight on its channel queue
+through `take_batches` (batches of 500 within 50 ms, as the worker's agents take them), once
+with each way of calling the sensors:
 
 * per event: faust's four calls per event, what `take_batches` does when the app has a sensor
-  besides those two (here forced by making `batch_monitors` find none it can batch);
+  it cannot batch for (here forced by making `batch_monitors` find none);
 * batched: `record_batch_in` / `record_batch_out`, one call per monitor and batch (the worker's
   path).
 
