@@ -7,7 +7,9 @@ PYTHON ?= python
 else
 PYTHON ?= .venv/bin/python
 endif
-LINTED := src tests dashboards benchmarks
+# The same paths as .ci/run: keep the two lists in step.
+LINTED := src tests dashboards benchmarks scripts
+TYPECHECKED := src dashboards/generate.py scripts/build_compiled.py
 
 .DEFAULT_GOAL := help
 .PHONY: help install hooks lint format typecheck test-unit test demo bench docs ci
@@ -30,8 +32,8 @@ format: ## ruff format, then the fixes ruff marks as safe
 	$(PYTHON) -m ruff format $(LINTED)
 	$(PYTHON) -m ruff check --fix $(LINTED)
 
-typecheck: ## mypy (strict) over the package and the dashboard generator
-	$(PYTHON) -m mypy src dashboards/generate.py
+typecheck: ## mypy (strict) over the package, the dashboard generator and the compiled-build script
+	$(PYTHON) -m mypy $(TYPECHECKED)
 
 test-unit: ## the pure tests: no broker, no network, a few seconds
 	$(PYTHON) -m pytest tests/unit -q

@@ -47,11 +47,16 @@ def assert_audited_once(topics: dict[str, tuple[float, float]]) -> None:
     assert all(size > 0 for _, size in topics.values())
 
 
-def following(text: str, start: str) -> str:
-    """The line after the one that starts with `start`."""
-    lines = text.splitlines()
-    index = next(i for i, line in enumerate(lines) if line.startswith(start))
-    return lines[index + 1]
+def topics_under(output: str, pattern: str) -> dict[str, tuple[float, float]]:
+    """The per-event figures by topic on the line after the first line that `pattern` matches
+    (from the line's start), checked to show every decision audited once and every input read
+    once."""
+    lines = output.splitlines()
+    index = next((i for i, line in enumerate(lines) if re.match(pattern, line)), None)
+    assert index is not None and index + 1 < len(lines), f"no line {pattern!r} in:\n{output}"
+    topics = topics_of(lines[index + 1])
+    assert_audited_once(topics)
+    return topics
 
 
 def test_the_workload_has_the_asked_for_national_pool(output: str) -> None:
@@ -64,23 +69,16 @@ def test_the_workload_has_the_asked_for_national_pool(output: str) -> None:
 
 @pytest.mark.parametrize("name", CLASSES)
 def test_each_class_prints_its_rate_ratio_and_bytes_per_topic(output: str, name: str) -> None:
-    rate = re.search(
-        rf"^  {name}: ({NUMBER}) events, {NUMBER} decisions/s, {NUMBER} µs/event; "
-        rf"orjson loop {NUMBER}/s, ratio [0-9.e-]+$",
+    topics = topics_under(
         output,
-        re.M,
+        rf"  {name}: {NUMBER} events, {NUMBER} decisions/s, {NUMBER} µs/event; "
+        rf"orjson loop {NUMBER}/s, ratio [0-9.e-]+$",
     )
-    assert rate is not None, output
-    topics = topics_of(following(output, f"  {name}: "))
-    assert_audited_once(topics)
     assert ("reads" in topics) == (name == "read")
 
 
 def test_the_day_and_the_memory_are_printed(output: str) -> None:
-    day = re.search(rf"^\[day\] 300 events in ts order: {NUMBER} decisions/s", output, re.M)
-    assert day is not None, output
-    topics = topics_of(following(output, "[day]"))
-    assert_audited_once(topics)
+    topics = topics_under(output, rf"\[day\] 300 events in ts order: {NUMBER} decisions/s")
     assert topics["reads"][0] == pytest.approx(0.5)
     memory = re.search(
         rf"^\[memory\] tracemalloc: registry \+ policy state built from the tables ({NUMBER}) MiB; "

@@ -65,6 +65,15 @@ def test_keys_new_writes_a_private_file_and_prints_the_public_entry(tmp_path: Pa
         run("keys", "new", "--agency", VENTURA, "--key-id", "k-ventura", cwd=tmp_path),
         "never overwritten",
     )
+    _one_line_error(
+        run("keys", "new", "--agency", VENTURA, "--out", private, cwd=tmp_path),
+        f"{private} exists; a key file is never overwritten",
+    )
+    nowhere = tmp_path / "missing" / "k.key.json"
+    _one_line_error(
+        run("keys", "new", "--agency", VENTURA, "--out", nowhere, cwd=tmp_path),
+        f"cannot write key file {nowhere}: the directory {nowhere.parent} does not exist",
+    )
 
 
 def test_keys_new_adds_to_a_keys_file_that_check_then_lists(tmp_path: Path) -> None:

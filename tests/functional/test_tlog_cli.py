@@ -37,8 +37,32 @@ def _keys(tmp_path: Path) -> tuple[SignerKey, Path, Path, Path]:
     assert witness.returncode == 0, witness.stderr
     again = run("checkpoint-key", "x.example/y", "--out", tmp_path / "log.key")
     assert again.returncode == 2 and "never overwritten" in again.stderr
+    assert again.stderr.startswith(f"streamguard checkpoint-key: error: {tmp_path / 'log.key'} ")
     key = SignerKey.parse((tmp_path / "log.key").read_text())
     return key, tmp_path / "log.key.pub", tmp_path / "witness.key", tmp_path / "witness.key.pub"
+
+
+def test_checkpoint_key_writes_neither_file_when_one_is_in_the_way(tmp_path: Path) -> None:
+    """A stale .pub is refused before the secret key is created (else the published key would
+    not be the one the worker signs with); a missing directory is one line naming the file."""
+    out = tmp_path / "log.key"
+    Path(f"{out}.pub").write_text("an old public key\n", encoding="utf-8")
+    stale = run("checkpoint-key", "alpr.county.example/audit", "--out", out)
+    assert stale.returncode == 2
+    assert stale.stderr == (
+        f"streamguard checkpoint-key: error: {out}.pub exists; a key file is never "
+        "overwritten (choose another --out)\n"
+    )
+    assert not out.exists()
+    assert Path(f"{out}.pub").read_text(encoding="utf-8") == "an old public key\n"
+
+    nowhere = tmp_path / "missing" / "log.key"
+    missing = run("checkpoint-key", "alpr.county.example/audit", "--out", nowhere)
+    assert missing.returncode == 2
+    assert missing.stderr == (
+        f"streamguard checkpoint-key: error: cannot write key file {nowhere}: the directory "
+        f"{nowhere.parent} does not exist\n"
+    )
 
 
 def test_verify_audit_checkpoints_catches_a_recomputed_rewrite(tmp_path: Path) -> None:

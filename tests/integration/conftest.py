@@ -19,7 +19,7 @@ import pytest
 
 from streamguard.exceptions import BrokerError
 from streamguard.local.broker import broker_is_up, start_broker, stop_broker
-from streamguard.local.testing import Deployment, free_port
+from streamguard.local.testing import Deployment, TestRegistry, free_port
 from tests.helpers import Deploy, unavailable
 
 BROKER_ENV = "STREAMGUARD_TEST_BROKER"
@@ -74,15 +74,24 @@ def unique_group() -> str:
 
 @pytest.fixture
 def deploy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deploy]:
-    """Makes `Deployment`s (a fresh topic prefix, its topics created) in this test's tmp_path, on
-    the session broker unless given `bootstrap=`; stops whatever worker the test left running."""
+    """Makes `Deployment`s (a fresh topic prefix, its topics created, the files of `registry=`
+    written) in this test's tmp_path, on the session broker unless given `bootstrap=`; stops
+    whatever worker the test left running."""
     made: list[Deployment] = []
 
-    def make(tag: str, *, partitions: int = 2, bootstrap: str | None = None) -> Deployment:
+    def make(
+        tag: str,
+        *,
+        partitions: int = 2,
+        bootstrap: str | None = None,
+        registry: TestRegistry | None = None,
+    ) -> Deployment:
         # The session broker only when asked for: a test with a broker of its own needs none.
         where = bootstrap or request.getfixturevalue("kafka_bootstrap")
         workdir = tmp_path / f"{tag}{len(made)}"
-        deployment = Deployment.create(where, workdir, tag=tag, partitions=partitions)
+        deployment = Deployment.create(
+            where, workdir, tag=tag, partitions=partitions, registry=registry
+        )
         made.append(deployment)
         return deployment
 

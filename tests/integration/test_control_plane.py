@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,27 +17,27 @@ from streamguard.core.timeutil import format_ts
 from streamguard.local.testing import (
     Collected,
     Deployment,
-    TestKeys,
-    agency_ids,
+    TestRegistry,
     agency_record,
     policy_change,
     scrape,
     search_request,
     wait_for,
-    write_agencies,
-    write_keys,
 )
 from tests.helpers import Deploy, by_field
 
-AGENCIES = """agency_id,name,state,kind
-ca-ventura-county-so,Ventura County Sheriff's Office,CA,county
-ca-oxnard-pd,Oxnard Police Department,CA,local
-fl-tampa-pd,Tampa Police Department,FL,local
-tx-houston-pd,Houston Police Department,TX,local
-az-yuma-pd,Yuma Police Department,AZ,local
-us-ice-ero,ICE Enforcement and Removal Operations,US,federal
-"""
-KEYS = TestKeys(b"control-plane-seed", agency_ids(AGENCIES))
+REGISTRY = TestRegistry(
+    b"control-plane-seed",
+    [
+        "ca-ventura-county-so",
+        "ca-oxnard-pd",
+        "fl-tampa-pd",
+        "tx-houston-pd",
+        "az-yuma-pd",
+        "us-ice-ero",
+    ],
+)
+KEYS = REGISTRY.keys
 HOUSTON_KEY = KEYS.for_agency("tx-houston-pd")
 WEB_PORT = 6510
 RESTART_PORTS = (6511, 6512)
@@ -50,10 +49,8 @@ def deployment(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
     base = tmp_path_factory.mktemp("control")
-    deployment = Deployment.create(kafka_bootstrap, base, tag="sgc")
-    process = deployment.add_worker(
-        WEB_PORT, agencies=write_agencies(base, AGENCIES), keys=write_keys(base, KEYS)
-    )
+    deployment = Deployment.create(kafka_bootstrap, base, tag="sgc", registry=REGISTRY)
+    process = deployment.add_worker(WEB_PORT)
     # Ventura opens statewide lookup (lawful in California): the registry attacks then try to
     # reach it from outside the state.
     setup = policy_change("ca-ventura-county-so", "statewide_lookup", True, keys=KEYS)
@@ -257,11 +254,10 @@ def test_metrics_count_the_new_codes_and_alerts(deployment: Deployment) -> None:
         assert f'streamguard_alerts_total{{kind="{kind}"}}' in page
 
 
-def test_a_removed_key_signs_nothing_after_the_file_changes(
-    deployment: Deployment, tmp_path: Path
-) -> None:
+def test_a_removed_key_signs_nothing_after_the_file_changes(deployment: Deployment) -> None:
     """Rewriting KEYS.json without Oxnard's key: from the reload on, its changes are invalid."""
-    path = deployment.workdir / "keys.json"
+    path = deployment.keys
+    assert path is not None
     entries = KEYS.keys_json()
     del entries["k-ca-oxnard-pd"]
     path.write_text(json.dumps(entries), encoding="utf-8")
@@ -272,13 +268,12 @@ def test_a_removed_key_signs_nothing_after_the_file_changes(
     assert _codes(got, change["change_id"]) == [{"INVALID_SIGNATURE"}]
 
 
-def test_a_replay_after_a_worker_restart_is_still_refused(deploy: Deploy, tmp_path: Path) -> None:
+def test_a_replay_after_a_worker_restart_is_still_refused(deploy: Deploy) -> None:
     """Tampa turns national lookup on, then off. The worker is replaced by a new one with an
     empty data directory (its state only from the changelog); the exact replay of the signed
     "on" is REPLAYED_CHANGE, and ICE's national search still gets nothing of Tampa's."""
-    deployment = deploy(tag="sgr")
-    agencies, keys = write_agencies(tmp_path, AGENCIES), write_keys(tmp_path, KEYS)
-    first = deployment.add_worker(RESTART_PORTS[0], name="first", agencies=agencies, keys=keys)
+    deployment = deploy(tag="sgr", registry=REGISTRY)
+    first = deployment.add_worker(RESTART_PORTS[0], name="first")
     on = policy_change("fl-tampa-pd", "national_lookup", True, keys=KEYS)
     off = policy_change("fl-tampa-pd", "national_lookup", False, keys=KEYS)
     got = _decide(
@@ -290,7 +285,7 @@ def test_a_replay_after_a_worker_restart_is_still_refused(deploy: Deploy, tmp_pa
     assert [_audit(got, c["change_id"])[0]["outcome"] for c in (on, off)] == ["applied", "applied"]
     assert first.stop() == 0, first.log_text()[-3000:]
 
-    second = deployment.add_worker(RESTART_PORTS[1], name="second", agencies=agencies, keys=keys)
+    second = deployment.add_worker(RESTART_PORTS[1], name="second")
     got = _decide(deployment, "policy", [("fl-tampa-pd", on)], [on["change_id"]], before=1)
     original, replay = _audit(got, on["change_id"])
     assert original["decision_id"] != replay["decision_id"], "a replay is a decision of its own"

@@ -37,17 +37,14 @@ import yaml
 from streamguard import serde
 from streamguard.local.testing import (
     Deployment,
-    TestKeys,
+    TestRegistry,
     WorkerProcess,
-    agency_ids,
     free_port,
     plate_read,
     policy_change,
     scrape,
     search_request,
     wait_for,
-    write_agencies,
-    write_keys,
 )
 from tests.helpers import Deploy, poll, unavailable
 from tests.unit.ingest import samples
@@ -61,15 +58,11 @@ DASHBOARD_DIR = ROOT / "dashboards" / "json"
 WORKER_JOB = "streamguard"
 INGEST_JOB = "streamguard-ingest"
 PORT_RANGE = range(9400, 9500)  # the ports this project's observability tests may use
-AGENCIES = """agency_id,name,state,kind
-ca-ventura-county-so,Ventura County Sheriff's Office,CA,county
-ca-oxnard-pd,Oxnard Police Department,CA,local
-tx-houston-pd,Houston Police Department,TX,local
-tx-dallas-pd,Dallas Police Department,TX,local
-us-ice-ero,U.S. Immigration and Customs Enforcement ERO,US,federal
-"""
-# One Ed25519 key per agency (and the registry's), derived from a seed.
-KEYS = TestKeys(b"integration-secret-k1", agency_ids(AGENCIES))
+REGISTRY = TestRegistry(
+    b"integration-secret-k1",
+    ["ca-ventura-county-so", "ca-oxnard-pd", "tx-houston-pd", "tx-dallas-pd", "us-ice-ero"],
+)
+KEYS = REGISTRY.keys
 # Bounded waits (seconds): each is a deadline on polling, never an assertion about speed.
 PARTITIONS = 4
 PROCESS_START_S = 90.0
@@ -410,12 +403,10 @@ def test_every_dashboard_panel_shows_real_worker_data_in_real_prometheus(
     returns data."""
     prometheus_bin = binary("prometheus")
     worker_port = free_port(PORT_RANGE)
-    deployment = deploy("sg-prom-", partitions=PARTITIONS)
+    deployment = deploy("sg-prom-", partitions=PARTITIONS, registry=REGISTRY)
     # Stopped by `deploy` at the end, after Prometheus.
     worker = deployment.add_worker(
         worker_port,
-        agencies=write_agencies(tmp_path, AGENCIES),
-        keys=write_keys(tmp_path, KEYS),
         store="memory://",
         plate_salt="integration-test-salt-0123456789",
         # One immigration search per hour is enough for the worker's own alert to fire.

@@ -27,9 +27,8 @@ from streamguard.local.testing import (
     Collected,
     Deployment,
     PacedProducer,
-    TestKeys,
+    TestRegistry,
     WorkerProcess,
-    agency_ids,
     metric_total,
     plate_read,
     policy_change,
@@ -38,26 +37,26 @@ from streamguard.local.testing import (
     search_request,
     settled,
     wait_for,
-    write_agencies,
-    write_keys,
 )
 from streamguard.trail.verify import verify_records
 from tests.helpers import event_id
 
-AGENCIES = """agency_id,name,state,kind
-ca-ventura-county-so,Ventura County Sheriff's Office,CA,county
-ca-oxnard-pd,Oxnard Police Department,CA,local
-ca-simi-valley-pd,Simi Valley Police Department,CA,local
-ca-camarillo-pd,Camarillo Police Department,CA,local
-tx-houston-pd,Houston Police Department,TX,local
-tx-dallas-pd,Dallas Police Department,TX,local
-il-chicago-pd,Chicago Police Department,IL,local
-wa-seattle-pd,Seattle Police Department,WA,local
-us-ice-ero,ICE Enforcement and Removal Operations,US,federal
-"""
-# One Ed25519 key per agency (and the registry's), derived from a seed.
-KEYS = TestKeys(b"scale-secret-1", agency_ids(AGENCIES))
-AGENCY_IDS = [line.split(",")[0] for line in AGENCIES.splitlines()[1:]]
+REGISTRY = TestRegistry(
+    b"scale-secret-1",
+    [
+        "ca-ventura-county-so",
+        "ca-oxnard-pd",
+        "ca-simi-valley-pd",
+        "ca-camarillo-pd",
+        "tx-houston-pd",
+        "tx-dallas-pd",
+        "il-chicago-pd",
+        "wa-seattle-pd",
+        "us-ice-ero",
+    ],
+)
+KEYS = REGISTRY.keys
+AGENCY_IDS = REGISTRY.ids  # in registry order: the seeded traffic draws from it
 PARTITIONS = 4
 RATE_LIMIT = 4  # per requester and minute; ~6 searches per requester-minute cross it
 PHASE = 80  # events per phase; three phases
@@ -153,9 +152,8 @@ class Run:
     """One deployment (one topic prefix, so one app id and consumer group) with its workers."""
 
     def __init__(self, bootstrap: str, base: Path, name: str) -> None:
-        self.base = base
         self.deployment = Deployment.create(
-            bootstrap, base / name, tag="sgs", partitions=PARTITIONS
+            bootstrap, base / name, tag="sgs", partitions=PARTITIONS, registry=REGISTRY
         )
 
     @property
@@ -167,8 +165,6 @@ class Run:
         return self.deployment.add_worker(
             port,
             name=f"worker-{index}",
-            agencies=self.base / "agencies.csv",
-            keys=self.base / "keys.json",
             rate_limit_per_minute=str(RATE_LIMIT),
         )
 
@@ -279,10 +275,7 @@ def _routed(got: Collected) -> dict[str, set[str]]:
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("scale")
-    write_agencies(path, AGENCIES)
-    write_keys(path, KEYS)
-    return path
+    return tmp_path_factory.mktemp("scale")
 
 
 @pytest.fixture(scope="module")

@@ -16,30 +16,29 @@ import pytest
 from streamguard.local.testing import (
     Collected,
     Deployment,
-    TestKeys,
+    TestRegistry,
     WorkerProcess,
-    agency_ids,
     agency_record,
     plate_read,
     policy_change,
     scrape,
     search_request,
     worker_env,
-    write_agencies,
-    write_keys,
 )
 from tests.helpers import by_field
 
-AGENCIES = """agency_id,name,state,kind
-ca-ventura-county-so,Ventura County Sheriff's Office,CA,county
-ca-oxnard-pd,Oxnard Police Department,CA,local
-ca-simi-valley-pd,Simi Valley Police Department,CA,local
-tx-houston-pd,Houston Police Department,TX,local
-tx-dallas-pd,Dallas Police Department,TX,local
-us-ice-ero,ICE Enforcement and Removal Operations,US,federal
-"""
-# One Ed25519 key per agency (and the registry's), derived from a seed.
-KEYS = TestKeys(b"integration-secret-1", agency_ids(AGENCIES))
+REGISTRY = TestRegistry(
+    b"integration-secret-1",
+    [
+        "ca-ventura-county-so",
+        "ca-oxnard-pd",
+        "ca-simi-valley-pd",
+        "tx-houston-pd",
+        "tx-dallas-pd",
+        "us-ice-ero",
+    ],
+)
+KEYS = REGISTRY.keys
 WEB_PORT = 6121
 TIMEOUT = 90.0
 
@@ -50,11 +49,9 @@ def deployment(
 ) -> Iterator[Deployment]:
     """A worker with low alert thresholds on a fresh topic prefix."""
     base = tmp_path_factory.mktemp("worker")
-    deployment = Deployment.create(kafka_bootstrap, base, tag="sgw")
+    deployment = Deployment.create(kafka_bootstrap, base, tag="sgw", registry=REGISTRY)
     process = deployment.add_worker(
         WEB_PORT,
-        agencies=write_agencies(base, AGENCIES),
-        keys=write_keys(base, KEYS),
         rate_limit_per_minute="3",
         alert_immigration_per_hour="1",
         alert_out_of_state_per_hour="2",

@@ -24,6 +24,7 @@ from typing import Any, Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from streamguard.core.keyfile import write_key_file
 from streamguard.core.keys import (
     ED25519,
     HMAC_SHA256,
@@ -129,17 +130,7 @@ class SigningKey:
 
     def write(self, path: Path) -> None:
         """Write the private key file, 0600, refusing to replace an existing file."""
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            msg = f"{path} exists; a key file is never overwritten (choose another --out)"
-            raise InputFileError(msg) from None
-        except OSError as exc:
-            msg = f"cannot write key file {path}: {exc.strerror or exc}"
-            raise InputFileError(msg) from exc
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(self.to_file_value(), handle, indent=2)
-            handle.write("\n")
+        write_key_file(path, json.dumps(self.to_file_value(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> SigningKey:

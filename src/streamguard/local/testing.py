@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from streamguard import serde
 from streamguard.core.keys import ED25519
@@ -32,10 +32,12 @@ from streamguard.worker.topics import contract_topics, create_topics
 
 __all__ = (
     "INPUT_ROLES",
+    "TEST_AGENCIES",
     "Collected",
     "Deployment",
     "PacedProducer",
     "TestKeys",
+    "TestRegistry",
     "WorkerProcess",
     "agency_ids",
     "agency_record",
@@ -164,6 +166,42 @@ class TestKeys:
 def agency_ids(csv_text: str) -> list[str]:
     """The agency ids of a registry CSV's text."""
     return [row["agency_id"] for row in csv.DictReader(io.StringIO(csv_text))]
+
+
+# The agencies the integration tests draw their registries from: id -> (name, state, kind).
+TEST_AGENCIES: Final[Mapping[str, tuple[str, str, str]]] = {
+    "ca-ventura-county-so": ("Ventura County Sheriff's Office", "CA", "county"),
+    "ca-oxnard-pd": ("Oxnard Police Department", "CA", "local"),
+    "ca-simi-valley-pd": ("Simi Valley Police Department", "CA", "local"),
+    "ca-camarillo-pd": ("Camarillo Police Department", "CA", "local"),
+    "fl-tampa-pd": ("Tampa Police Department", "FL", "local"),
+    "tx-houston-pd": ("Houston Police Department", "TX", "local"),
+    "tx-dallas-pd": ("Dallas Police Department", "TX", "local"),
+    "az-yuma-pd": ("Yuma Police Department", "AZ", "local"),
+    "il-chicago-pd": ("Chicago Police Department", "IL", "local"),
+    "wa-seattle-pd": ("Seattle Police Department", "WA", "local"),
+    "us-ice-ero": ("U.S. Immigration and Customs Enforcement ERO", "US", "federal"),
+}
+
+
+class TestRegistry:
+    """A test deployment's agencies, `ids` of TEST_AGENCIES in the order given, and a signing
+    key for each (`TestKeys` of `seed`): the registry CSV its workers load and the keys whose
+    public half they verify with. `Deployment.create(registry=...)` writes both files."""
+
+    __test__ = False  # a helper, not a test class
+
+    def __init__(self, seed: bytes, ids: Iterable[str]) -> None:
+        self.ids = list(ids)
+        unknown = [agency_id for agency_id in self.ids if agency_id not in TEST_AGENCIES]
+        if unknown:
+            raise ValueError(f"not in TEST_AGENCIES: {', '.join(unknown)}")
+        text = io.StringIO()
+        rows = csv.writer(text, lineterminator="\n")
+        rows.writerow(("agency_id", "name", "state", "kind"))
+        rows.writerows((agency_id, *TEST_AGENCIES[agency_id]) for agency_id in self.ids)
+        self.csv_text = text.getvalue()
+        self.keys = TestKeys(seed, self.ids)
 
 
 _last_ts = 0.0
@@ -446,15 +484,32 @@ class Deployment:
     workdir: Path
     partitions: int = 2
     workers: list[WorkerProcess] = field(default_factory=list)
+    # The registry CSV and KEYS.json every worker is given unless `add_worker` names others.
+    agencies: Path | None = None
+    keys: Path | None = None
 
     @classmethod
-    def create(cls, bootstrap: str, workdir: Path, *, tag: str, partitions: int = 2) -> Deployment:
+    def create(
+        cls,
+        bootstrap: str,
+        workdir: Path,
+        *,
+        tag: str,
+        partitions: int = 2,
+        registry: TestRegistry | None = None,
+    ) -> Deployment:
         """Topics on a fresh prefix, created before any worker starts: a worker subscribed to a
-        missing topic notices it only at its next metadata refresh, minutes later."""
+        missing topic notices it only at its next metadata refresh, minutes later. With a
+        `registry`, its agencies.csv and keys.json are written in `workdir` once, for every
+        worker (a file rewritten under a running worker would be reloaded half-written)."""
         prefix = new_prefix(tag)
         asyncio.run(create_topics(bootstrap, contract_topics(prefix), partitions))
         workdir.mkdir(parents=True, exist_ok=True)
-        return cls(bootstrap, prefix, workdir, partitions)
+        if registry is None:
+            return cls(bootstrap, prefix, workdir, partitions)
+        agencies = write_agencies(workdir, registry.csv_text)
+        keys = write_keys(workdir, registry.keys)
+        return cls(bootstrap, prefix, workdir, partitions, agencies=agencies, keys=keys)
 
     @property
     def group(self) -> str:
@@ -474,13 +529,14 @@ class Deployment:
         **settings: str,
     ) -> WorkerProcess:
         """A worker on this prefix (its data in `<name>-data`, its log in `<name>.log`),
-        started unless told otherwise; `settings` are further STREAMGUARD_* values."""
+        started unless told otherwise; `agencies` and `keys` default to the deployment's;
+        `settings` are further STREAMGUARD_* values."""
         env = worker_env(
             self.bootstrap,
             self.prefix,
             self.workdir / f"{name}-data",
-            agencies=agencies,
-            keys=keys,
+            agencies=self.agencies if agencies is None else agencies,
+            keys=self.keys if keys is None else keys,
             web_port=web_port,
             partitions=self.partitions,
             **settings,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from streamguard import serde
+from streamguard.core.keyfile import refuse_existing, write_key_file
 from streamguard.core.timeutil import format_ts
 from streamguard.exceptions import StreamguardError
 from streamguard.trail.checkpoint import (
@@ -119,19 +120,6 @@ def load_entries(path: Path) -> list[CheckpointEntry]:
         raise StreamguardError(msg) from None
 
 
-def _write_private(path: Path, text: str) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        msg = f"{path} exists; a signing key is never overwritten"
-        raise StreamguardError(msg) from None
-    except OSError as exc:
-        msg = f"cannot create {path}: {exc.strerror or exc}"
-        raise StreamguardError(msg) from None
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-
-
 def main_checkpoint_key(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="streamguard checkpoint-key",
@@ -148,14 +136,10 @@ def main_checkpoint_key(argv: list[str]) -> int:
     try:
         key = generate_key(args.name, COSIGNATURE if args.witness else ED25519)
         public = Path(f"{args.out}.pub")
-        if args.out.exists():
-            msg = f"{args.out} exists; a signing key is never overwritten"
-            raise StreamguardError(msg)
-        if public.exists():
-            msg = f"{public} exists; remove it or choose another --out"
-            raise StreamguardError(msg)
-        _write_private(args.out, key.encode() + "\n")
-        public.write_text(key.verifier().encode() + "\n", encoding="utf-8")
+        for path in (args.out, public):
+            refuse_existing(path)  # a new public key beside an old secret one names nobody's key
+        write_key_file(args.out, key.encode() + "\n")
+        write_key_file(public, key.verifier().encode() + "\n", private=False)
     except (StreamguardError, NoteError) as exc:
         print(f"streamguard checkpoint-key: error: {exc}", file=sys.stderr)
         return 2
