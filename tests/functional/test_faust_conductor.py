@@ -9,6 +9,7 @@ No broker: `tests/integration/test_worker.py`, `test_worker_crash.py`, `test_fau
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import faust
@@ -120,6 +121,20 @@ async def test_a_direct_put_delivers_what_faust_callback_delivers(app: Any) -> N
         assert type(event) is faust.Event
         assert (event.key, event.value, event.headers) == (b"k7", b'{"n": 7}', {"trace": b"1"})
         assert event.message.refcount == 1
+
+
+async def test_a_tombstone_without_a_key_is_delivered_as_faust_delivers_it(app: Any) -> None:
+    (channel,) = await _subscribe(app, _raw_topic(app))
+    tp = TP(RAW, 1)
+    handler = app.topics._tp_to_callback[tp]
+    record = dataclasses.replace(_record(tp, 3), key=None, value=None)
+    via_faust = app.consumer._to_message(tp, record)
+    direct = app.consumer._to_message(tp, record)
+    await handler(via_faust)
+    assert handler.put(direct)
+    first, second = _drain(channel)
+    assert (first.key, first.value, first.headers) == (None, None, {})
+    assert (second.key, second.value, second.headers) == (None, None, {})
 
 
 async def test_a_direct_put_that_would_wait_does_nothing(app: Any) -> None:
