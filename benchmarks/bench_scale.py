@@ -8,10 +8,11 @@ the end, then measures, each time on fresh topics and a fresh app id:
 1. throughput: N events (benchmarks/workload.py traffic, 4 partitions) decided by one worker,
    alternated with a raw aiokafka consume-parse-produce of the same N messages (--pairs runs
    of each, at least 2, each printed with the load average; the best of each and their ratio,
-   of rates and of CPU per event, are the figures), then by two workers in one consumer group. Workers are started and settled (assigned, tables recovered) and the
-   owners' signed settings applied before the events are produced; the rate is from the first
-   to the last decision (broker timestamps of their audit records), completion polled from the
-   workers' /metrics once a second.
+   of rates and of CPU per event, are the figures), then by two workers in one consumer
+   group. Workers are started and settled (assigned, tables recovered) and the owners' signed
+   settings applied before the events are produced; the rate is from the first to the last
+   decision (broker timestamps of their audit records), completion polled from the workers'
+   /metrics once a second.
 2. latency at a fixed offered load (--rate, events/s, for --seconds): time from each send to the
    arrival of its audit record (every decision writes one), p50/p99; plus the worker's own
    arrival-to-decision histogram. If one worker cannot keep up with --rate, lower rates are tried
