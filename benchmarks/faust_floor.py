@@ -6,7 +6,8 @@
 
 `--app faust` (the default) is faust as installed: `take_events` on a plain `faust.App`.
 `--app streamguard` is the worker's faust: the app from `faust_fixes.create_app` (its drain
-loop without a task per message) and `faust_fixes.batches.take_batches` (one ack per batch).
+loop putting fetched messages straight on the agents' queues) and
+`faust_fixes.batches.take_batches` (one ack per batch).
 `--compare` writes N small messages to `<prefix>searches` / `<prefix>reads` (created here) and
 runs `noop` with both apps, alternated, best of --rounds, printing the floor per message of
 each and their ratio (same run, same input).

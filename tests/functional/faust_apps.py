@@ -17,13 +17,14 @@ from streamguard.worker.faust_fixes import create_app
 _KEEP: list[Any] = []
 
 
-def unstarted_app(prefix: str) -> faust.App:
+def unstarted_app(prefix: str, **options: Any) -> faust.App:
     """`create_app` bound to the running loop (its events and waits bind to it); nothing
-    connects until something is started."""
+    connects until something is started. `options`: more faust settings."""
     app = create_app(
         f"{prefix}-{uuid.uuid4().hex[:8]}",
         broker="kafka://localhost:1",
         loop=asyncio.get_running_loop(),
+        **options,
     )
     _KEEP.append(app)
     return app

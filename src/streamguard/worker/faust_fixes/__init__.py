@@ -7,6 +7,8 @@
 * `context`: faust's current event set for one partition's slice of a batch.
 * `producer`: aiokafka's producer behind faust's, and the per-message steps of its `send`.
 * `monitor`: faust's Prometheus sensor without its broken metrics.
+* `drain`, `conductor`, `batches`: fetched messages handed to the agents' queues without a task
+  or a coroutine per message, taken from them in batches with one ack per batch.
 
 `sources` holds the one table of the upstream sources these depend on; `create_app` checks it
 before anything else, so the worker refuses to start on a faust or aiokafka they were not

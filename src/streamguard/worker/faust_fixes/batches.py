@@ -75,6 +75,10 @@ async def take_batches(stream: Any, max_: int, within: float) -> AsyncIterator[l
             taker.end_round()
             deadline = monotonic() + within
             while len(events) < max_ and flow_is_active() and not stream.should_stop:
+                if taker.monitors is not None:  # the batched sensor calls: nothing to await
+                    take = taker.take_batched
+                    while len(events) < max_ and not queue.empty():
+                        take(queue.get_nowait())
                 while len(events) < max_ and not queue.empty():
                     await taker.take(queue.get_nowait())
                 taker.end_round()
@@ -144,18 +148,25 @@ class _Taker:
         ):
             self.rounds.append(Round(len(self.events), len(self.messages), time.monotonic()))
 
+    def take_batched(self, event: Any) -> None:
+        """`take` when the sensors are called per batch (`monitors` set): no await."""
+        message = event.message
+        if not self.flow_is_active() or message.generation_id != self.app.consumer_generation_id:
+            return
+        if message.topic in self.acking_topics and not message.tracked:
+            message.tracked = True
+            self.unacked.add(message)
+            self.messages.append(message)
+        self.events.append(event)
+
     async def take(self, event: Any) -> None:
+        if self.monitors is not None:
+            self.take_batched(event)
+            return
         message = event.message
         if not self.flow_is_active() or message.generation_id != self.app.consumer_generation_id:
             return
         tp, offset = message.tp, message.offset
-        if self.monitors is not None:
-            if message.topic in self.acking_topics and not message.tracked:
-                message.tracked = True
-                self.unacked.add(message)
-                self.messages.append(message)
-            self.events.append(event)
-            return
         if message.topic in self.acking_topics and not message.tracked:
             message.tracked = True
             self.unacked.add(message)

@@ -30,11 +30,13 @@ from collections.abc import Set
 from typing import Any, Final
 
 import faust
+from faust.transport.conductor import Conductor
 from faust.transport.consumer import CONSUMER_PARTITIONS_REVOKED
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode import Service
 
+from streamguard.worker.faust_fixes.conductor import DirectConductor
 from streamguard.worker.faust_fixes.drain import DirectDrainConsumer
 
 __all__ = (
@@ -110,10 +112,14 @@ class CommitOnRevokeConsumer(DirectDrainConsumer):
 
 
 def use_commit_on_revoke(transport: Any) -> Any:
-    """Make `transport` (a faust aiokafka Transport) create `CommitOnRevokeConsumer`s."""
+    """Make `transport` (a faust aiokafka Transport) create `CommitOnRevokeConsumer`s and a
+    `DirectConductor` (whose direct puts the consumer's drain loop uses)."""
     if not issubclass(transport.Consumer, faust_aiokafka.Consumer):
         raise TypeError(f"unexpected faust consumer class {transport.Consumer!r}")
+    if transport.Conductor is not Conductor:
+        raise TypeError(f"unexpected faust conductor class {transport.Conductor!r}")
     transport.Consumer = CommitOnRevokeConsumer
+    transport.Conductor = DirectConductor
     return transport
 
 

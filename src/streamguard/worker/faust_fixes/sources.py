@@ -69,6 +69,7 @@ _PRODUCER: Final = "producer"
 _MONITOR: Final = "monitor"
 _DRAIN: Final = "drain"
 _BATCHES: Final = "batches"
+_CONDUCTOR: Final = "conductor"
 _PROMETHEUS: Final = "faust.sensors.prometheus:PrometheusMonitor"
 _MONITOR_BASE: Final = "faust.sensors.monitor:Monitor"
 
@@ -152,6 +153,122 @@ GUARDED: Final[tuple[Guarded, ...]] = (
         "mode.services:Service.wait_first",
         "feade6a31f8a67897cf687c54c66f5f4535288050bbaac07249ce2063d36ae2e",
         _DRAIN,
+    ),
+    # drain: faust's fetch generator, inlined into the drain loop, and what it calls.
+    _g(
+        "faust.transport.consumer:Consumer.getmany",
+        "4b168d84882a70d6e3e2f9804430a63b92f8fd117d3187cbb4aeb54305bda34e",
+        _DRAIN,
+    ),
+    _g(
+        "faust.transport.consumer:Consumer._wait_next_records",
+        "6218e1969a636b3ff504ad1b8e7ad58a113572e43d746cc96d684ed5153032c6",
+        _DRAIN,
+        "_wait_next_records",
+    ),
+    _g(
+        "faust.transport.drivers.aiokafka:Consumer._to_message",
+        "7c24f6511b2fcef7cbfe73526e78de033bfe0df211f1fd30509d699c9deb6ce4",
+        _DRAIN,
+        "_to_message",
+    ),
+    _g(
+        "faust.transport.consumer:Consumer.on_buffer_full",
+        "c8961679e0bcdce5c23b07143d687ec8814492012e176332552e81b8feb7862c",
+        _DRAIN,
+        "_buffered_partitions",
+    ),
+    # conductor: faust's per-partition callback, which `DirectHandler.put` does without a
+    # coroutine when it would not wait, and the index it is found in ...
+    _g(
+        "faust.transport.conductor:ConductorCompiler.build",
+        "837cf521368c1ee4b22c235a2b137f665eca03d0e3e01b5ddedb65232ee73bf2",
+        _CONDUCTOR,
+    ),
+    _g(
+        "faust.transport.conductor:Conductor._compile_message_handler",
+        "9fbc0538097aa4eca6113b99df8d17605ae72a6b5030482f041a183f4cc34df1",
+        _CONDUCTOR,
+        "_tp_to_callback_lock",
+        "_tp_to_callback",
+    ),
+    _g(
+        "faust.transport.conductor:Conductor._build_handler",
+        "5c071d1277988c57e4bb62e25551981babd67d6544d85db9b14bdb0d8aa1b56d",
+        _CONDUCTOR,
+        "_build_handler",
+    ),
+    _g(
+        "faust.transport.conductor:Conductor._update_callback_map",
+        "37598771880d27baf413d0f0c939fc885be437d24a22c00509865c2dfbb283e0",
+        _CONDUCTOR,
+    ),
+    _g(
+        "faust.transport.base:Transport.create_conductor",
+        "eeedfbe95f17eff1047c94cd9670c2a3121914a0e0dd379cccc7f494cd4e0c5e",
+        _CONDUCTOR,
+    ),
+    # ... what it waits on (flow control, the producer buffer) and counts (the reference) ...
+    _g(
+        "mode.utils.queues:FlowControlEvent.acquire",
+        "ed0208e866e64d0b8c677054eb1e6988aea3e9cb248f81b040b30e749fb11cd6",
+        _CONDUCTOR,
+    ),
+    _g(
+        "faust.transport.producer:ProducerBuffer.wait_until_ebb",
+        "758dd5744044071bbc79609fa8e5bfc339818f186bc19b723de2c4c877412e00",
+        _CONDUCTOR,
+    ),
+    _g(
+        "faust.transport.producer:ProducerBuffer.size.fget",
+        "b543a978fdece62e7d7c434eea6e842995d67cc1d3288434f5f26ad72c10a779",
+        _CONDUCTOR,
+    ),
+    _g(
+        "faust.types.tuples:Message.incref",
+        "78d34df830d3089b463d2bbc6e06892fa49b427f5b9340e0f69032e825ef7cbf",
+        _CONDUCTOR,
+    ),
+    # ... and the decode of a raw bytes topic, the identity it skips.
+    _g(
+        "faust.serializers.schemas:Schema.compile",
+        "d46eec5ce3195b2c6752cb860a10946cee66ddf6a955f2ea44ac1568c0ecb9ad",
+        _CONDUCTOR,
+    ),
+    _g(
+        "faust.serializers.schemas:Schema.loads_key",
+        "9adc30303f20915c764a93dc48721210cd66c15e151669e7a9f6881bce3530d7",
+        _CONDUCTOR,
+    ),
+    _g(
+        "faust.serializers.schemas:Schema.loads_value",
+        "61a4628b4e0966e6fc5602c1b9a13de3f1746e576986a43f12afaaf61f062a5f",
+        _CONDUCTOR,
+    ),
+    _g(
+        "faust.serializers.registry:Registry.loads_key",
+        "75262a2361a3bd256c346fcfa432182468dac4328afe48bcd0e62a9b6e3573be",
+        _CONDUCTOR,
+    ),
+    _g(
+        "faust.serializers.registry:Registry.loads_value",
+        "a9a8d9f63e03744fb9fcfbb3dfc03acd949032c0515fa2384c7b8c1d40378059",
+        _CONDUCTOR,
+    ),
+    _g(
+        "faust.serializers.registry:Registry._prepare_payload",
+        "0740e90d2a9088faaaf2626f4366e44b8d65f80d40e05c9842991b4284fc94e7",
+        _CONDUCTOR,
+    ),
+    _g(
+        "faust.serializers.codecs:raw._loads",
+        "783f6612c00294b56f637640bae060c835c507e107e77a70e29466725b741b5b",
+        _CONDUCTOR,
+    ),
+    _g(
+        "faust.app.base:App.create_event",
+        "15fea3d1e95e6625b2f6a969e9ce4bbed786bed15fde58f0c6518f6e461f7a10",
+        _CONDUCTOR,
     ),
     # batches: faust's per-event iterator and take_events, replaced for the worker's agents ...
     _g(
