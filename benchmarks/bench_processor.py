@@ -59,6 +59,15 @@ from streamguard.stream.types import BatchResult, InMessage
 from streamguard.worker.metrics import StreamguardMetrics
 
 PARTITIONS = 4
+# The worker's cyclic-GC thresholds (streamguard.worker.app), set after a freeze like it does.
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def freeze() -> None:
+    """What the worker does once it is set up: freeze what lives for good, collect rarely."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def messages(work: Any) -> tuple[list[InMessage], list[InMessage]]:
@@ -361,7 +370,7 @@ def national(args: argparse.Namespace) -> None:
     from workload import build
 
     agencies = build(0, args.national, seed=11).agencies
-    gc.freeze()
+    freeze()
     if args.profile:
         profiler = cProfile.Profile()
         state, batches, _ = _national_batches(agencies, args.pool, args.searches)
@@ -416,6 +425,7 @@ def national(args: argparse.Namespace) -> None:
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--class-child":
         spec = orjson.loads(Path(sys.argv[2]).read_bytes())
+        freeze()
         print(json.dumps(class_run(spec, int(sys.argv[3]))))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--digest-child":
@@ -465,7 +475,7 @@ def main() -> None:
 
     work = build(args.events, args.agencies, seed=11)
     setup, traffic = messages(work)
-    gc.freeze()
+    freeze()
     if args.profile:
         profiler = cProfile.Profile()
         profiler.enable()

@@ -12,8 +12,10 @@ import base64
 import hashlib
 import re
 import uuid
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any, Final, Literal, TypeVar
 
 import orjson
@@ -233,17 +235,109 @@ def approved_search(
     lists: DecisionLists | None = None,
 ) -> dict[str, Any]:
     lists = lists or lists_of(decision)
+    how = _wide(decision)
     record = {
         **event,
         "decision_id": did,
         "decided_at": decided_at,
-        "allowed_networks": list(lists.allowed),
+        "allowed_networks": list(lists.allowed) if how is None else _encoded_allowed(how),
     }
-    _with_denied(record, "denied_networks", lists)
+    if how is None:
+        _with_denied(record, "denied_networks", lists)
+    else:
+        record["denied_networks"] = _encoded_denied(how)
+        if len(lists.denied) > LIST_LIMIT:
+            record["denied_networks_omitted"] = len(lists.denied) - LIST_LIMIT
     record["policy_version"] = decision.policy_version
     if decision.clamped:
         record["clamped_windows"] = clamped_windows(decision)
     return record
+
+
+# A statewide or national decision made from a spread of at least this many networks has its
+# per-network lists written from the spread's encoded lists (`orjson.Fragment`), spliced where
+# the requester's own network differs, instead of being encoded again for every search. Below
+# it, encoding is cheap and the records stay plain values.
+ENCODED_FROM = 1_000
+
+
+def _wide(decision: SearchDecision) -> Fanned | None:
+    how = fanned(decision)
+    if how is None or len(how.spread.verdicts) < ENCODED_FROM:
+        return None
+    return how
+
+
+class _EncodedIds:
+    """Ids as orjson encodes a list of them, with where each one starts: a copy without one
+    of them, or with another id first, is spliced by byte offsets instead of encoded."""
+
+    __slots__ = ("data", "starts")
+
+    def __init__(self, ids: tuple[str, ...]) -> None:
+        self.data = orjson.dumps(ids)
+        sizes = [len(a) + 3 for a in ids]  # quotes and comma, for ids that need no escape
+        if ids and sum(sizes) + 1 != len(self.data):
+            sizes = [len(orjson.dumps(a)) + 1 for a in ids]
+        self.starts = list(accumulate(sizes[:-1], initial=1)) if ids else []
+
+    def spliced(self, first: str | None, drop: int | None) -> bytes:
+        """The list with the id at index `drop` left out and `first` put first."""
+        data, starts = memoryview(self.data), self.starts
+        body: list[memoryview]
+        if drop is None:
+            body = [data[1:-1]]
+        elif len(starts) == 1:
+            body = []
+        elif drop == len(starts) - 1:
+            body = [data[1 : starts[drop] - 1]]  # and the comma before it
+        else:
+            body = [data[1 : starts[drop]], data[starts[drop + 1] : -1]]
+        parts: list[bytes | memoryview] = [b"["]
+        if first is not None:
+            parts.append(orjson.dumps(first))
+            if any(len(b) for b in body):
+                parts.append(b",")
+        parts += body
+        parts.append(b"]")
+        return b"".join(parts)
+
+
+def _base_lists(spread: Spread) -> DecisionLists:
+    return spread.memo("lists", lambda: decision_lists((), spread.verdicts))
+
+
+def _encoded_allowed(how: Fanned) -> orjson.Fragment:
+    """`allowed_networks` of a decision made from a spread, from the spread's encoded list."""
+    spread, own, own_at = how.spread, how.own, how.own_at
+    base = _base_lists(spread)
+    encoded = spread.memo("allowed_json", lambda: _EncodedIds(base.allowed))
+    drop = None
+    if own_at is not None and not spread.verdicts[own_at].reasons:
+        gone = spread.verdicts[own_at].agency_id
+        drop = _positions(spread, "allowed_at", lambda: base.allowed)[gone]
+    return orjson.Fragment(encoded.spliced(None if own.reasons else own.agency_id, drop))
+
+
+def _denied_entry(verdict: NetworkVerdict) -> bytes:
+    return orjson.dumps({"agency_id": verdict.agency_id, "codes": list(verdict.codes)})
+
+
+def _encoded_denied(how: Fanned) -> orjson.Fragment:
+    """`denied_networks` (its first LIST_LIMIT entries) of a decision made from a spread."""
+    spread, own, own_at = how.spread, how.own, how.own_at
+    base = _base_lists(spread)
+    entries: list[bytes] = spread.memo(
+        "denied_json", lambda: [_denied_entry(v) for v in base.denied[: LIST_LIMIT + 1]]
+    )
+    if own_at is not None and spread.verdicts[own_at].reasons:
+        at = _positions(spread, "denied_at", lambda: (v.agency_id for v in base.denied))
+        skip = at[spread.verdicts[own_at].agency_id]
+        if skip <= LIST_LIMIT:
+            entries = entries[:skip] + entries[skip + 1 :]
+    if own.reasons:
+        entries = [_denied_entry(own), *entries]
+    return orjson.Fragment(b"[" + b",".join(entries[:LIST_LIMIT]) + b"]")
 
 
 def shared_read(
@@ -332,6 +426,87 @@ def _fanned_groups(how: Fanned) -> dict[_GroupKey, list[str]] | None:
     return merged
 
 
+def _group_entry(key: _GroupKey, ids: list[str]) -> bytes:
+    code, citation, detail = key
+    return orjson.dumps({"code": code, "citation": citation, "detail": detail, "agency_ids": ids})
+
+
+class _EncodedGroups:
+    """A spread's grouped reasons, each entry encoded, with where each group starts (the pool
+    position of its first network): a decision that differs from the spread in its own
+    network re-encodes only the groups that network is in."""
+
+    __slots__ = ("entries", "groups", "index", "loose", "pairs")
+
+    def __init__(self, spread: Spread) -> None:
+        loose, groups = spread.memo("groups", lambda: _groups(spread.verdicts))
+        self.loose = bool(loose)
+        self.groups = groups
+        self.index = {key: i for i, key in enumerate(groups)}
+        self.entries = [_group_entry(key, ids) for key, ids in groups.items()]
+        position = spread.pool.position
+        firsts = [position[ids[0]] for ids in groups.values()]
+        self.pairs = list(zip(firsts, self.entries, strict=True))
+
+
+def _encoded_reasons(top: tuple[Reason, ...], how: Fanned) -> orjson.Fragment | None:
+    """`reasons` of the quarantine record of a decision made from a spread, as
+    `grouped_reasons(top, denied, how)` writes them, spliced from the spread's encoded
+    entries; None where `_fanned_groups` would give None (a reason of no network)."""
+    spread, own, own_at = how.spread, how.own, how.own_at
+    base = spread.memo("reasons_json", lambda: _EncodedGroups(spread))
+    if base.loose:
+        return None
+    own_loose, mine = _groups((own,) if own.reasons else ())
+    if own_loose:
+        return None
+    gone_id = ""
+    gone_groups: dict[_GroupKey, list[str]] = {}
+    if own_at is not None and spread.verdicts[own_at].reasons:
+        gone = spread.verdicts[own_at]
+        gone_loose, gone_groups = _groups((gone,))
+        if gone_loose:
+            return None
+        gone_id = gone.agency_id
+    groups, index, position = base.groups, base.index, spread.pool.position
+    entries: dict[int, bytes | None] = {}  # base index -> its new entry (None: left out)
+    moved: list[tuple[int, int, bytes]] = []  # (new first position, base index, entry)
+    rests: dict[_GroupKey, list[str]] = {}
+    for key in gone_groups:
+        i = index[key]
+        ids = groups[key]
+        at = ids.index(gone_id)
+        rests[key] = rest = ids[:at] + ids[at + 1 :]
+        entries[i] = None
+        if key in mine or not rest:
+            continue
+        if at == 0:
+            moved.append((position[rest[0]], i, _group_entry(key, rest)))
+        else:
+            entries[i] = _group_entry(key, rest)
+    out = [orjson.dumps(r.as_dict()) for r in top]
+    for key, own_ids in mine.items():
+        at_base = index.get(key)
+        if at_base is not None:
+            entries[at_base] = None
+        rest = rests.get(key, groups[key]) if at_base is not None else []
+        out.append(_group_entry(key, [*own_ids, *rest]))
+    if not entries:
+        out += base.entries
+    else:
+        kept = list(base.pairs)
+        for i in sorted(entries, reverse=True):  # from the end: the indices before stay true
+            entry = entries[i]
+            if entry is None:
+                del kept[i]
+            else:
+                kept[i] = (kept[i][0], entry)
+        for first, _, entry in sorted(moved, reverse=True):
+            kept.insert(bisect_left(kept, first, key=lambda item: item[0]), (first, entry))
+        out += [entry for _, entry in kept]
+    return orjson.Fragment(b"[" + b",".join(out) + b"]")
+
+
 def grouped_reasons(
     top: tuple[Reason, ...],
     denied: tuple[NetworkVerdict, ...],
@@ -352,17 +527,20 @@ def grouped_reasons(
 def quarantine_record(
     event_id: str | None,
     kind: str,
-    reasons: tuple[Reason, ...] | list[dict[str, Any]],
+    reasons: tuple[Reason, ...] | list[dict[str, Any]] | orjson.Fragment,
     did: str,
     decided_at: str,
     policy_version: str,
     original: Any,
 ) -> dict[str, Any]:
-    """`reasons`: Reason objects (written one entry each) or entries already written."""
+    """`reasons`: Reason objects (written one entry each), entries already written, or their
+    encoded list."""
     return {
         "event_id": event_id,
         "kind": kind,
-        "reasons": [r.as_dict() if isinstance(r, Reason) else r for r in reasons],
+        "reasons": reasons
+        if isinstance(reasons, orjson.Fragment)
+        else [r.as_dict() if isinstance(r, Reason) else r for r in reasons],
         "decision_id": did,
         "decided_at": decided_at,
         "policy_version": policy_version,
@@ -410,7 +588,7 @@ def route(
     """
     out: list[Out] = []
     event = original if isinstance(original, Mapping) else {}
-    reasons: tuple[Reason, ...] | list[dict[str, Any]]
+    reasons: tuple[Reason, ...] | list[dict[str, Any]] | orjson.Fragment
     if isinstance(decision, SearchDecision | ReadDecision):
         lists = lists or lists_of(decision)
         if isinstance(decision, SearchDecision):
@@ -428,7 +606,9 @@ def route(
                 return _bounded_all(out, lists, max_bytes)
             top = decision.read_reasons
         how = fanned(decision) if isinstance(decision, SearchDecision) else None
-        reasons = grouped_reasons(top, lists.denied, how)
+        wide = _wide(decision) if isinstance(decision, SearchDecision) else None
+        encoded = _encoded_reasons(top, wide) if wide is not None else None
+        reasons = encoded if encoded is not None else grouped_reasons(top, lists.denied, how)
     elif isinstance(decision, ChangeDecision | UpsertDecision) and decision.outcome != "rejected":
         return out
     else:
@@ -479,10 +659,11 @@ def bounded(out: Out, max_bytes: int = MAX_MESSAGE_BYTES) -> list[Out]:
     and the event-level ones go in part 1). Parts are filled in list order up to the limit, so
     one decision always splits the same way.
     """
-    size = len(orjson.dumps(out.value))
+    encoded = orjson.dumps(out.value)
+    size = len(encoded)
     if size <= max_bytes:
         return [out]
-    value = out.value
+    value = orjson.loads(encoded)  # the same JSON, with any encoded list (Fragment) as a list
     if out.role == "quarantine":
         shares = _split_reasons(value, size, max_bytes)
     elif out.role in _SPLIT_FIELDS:
