@@ -390,7 +390,7 @@ def national(args: argparse.Namespace) -> None:
                 orjson.dumps(out.value)
         profiler.disable()
         print("fully repeated national searches under cProfile:")
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+        pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(25)
         return
     runs = [national_run(agencies, args.pool, args.searches) for _ in range(args.runs)]
     cold, warm, repeated = (min(r[0][i] for r in runs) for i in range(3))

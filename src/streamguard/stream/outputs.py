@@ -434,19 +434,34 @@ def _group_entry(key: _GroupKey, ids: list[str]) -> bytes:
 class _EncodedGroups:
     """A spread's grouped reasons, each entry encoded, with where each group starts (the pool
     position of its first network): a decision that differs from the spread in its own
-    network re-encodes only the groups that network is in."""
+    network splices only the entries of the groups that network is in."""
 
-    __slots__ = ("entries", "groups", "index", "loose", "pairs")
+    __slots__ = ("_ids", "_spread", "groups", "index", "keys", "loose", "pairs")
 
     def __init__(self, spread: Spread) -> None:
         loose, groups = spread.memo("groups", lambda: _groups(spread.verdicts))
+        self._spread = spread
         self.loose = bool(loose)
         self.groups = groups
+        self.keys = list(groups)
         self.index = {key: i for i, key in enumerate(groups)}
-        self.entries = [_group_entry(key, ids) for key, ids in groups.items()]
         position = spread.pool.position
-        firsts = [position[ids[0]] for ids in groups.values()]
-        self.pairs = list(zip(firsts, self.entries, strict=True))
+        self.pairs = [(position[ids[0]], _group_entry(k, ids)) for k, ids in groups.items()]
+        self._ids: dict[int, tuple[_EncodedIds, dict[str, int]]] = {}
+
+    def ids(self, i: int) -> tuple[_EncodedIds, dict[str, int]]:
+        """Group `i`'s encoded ids and where each id is in it (made when first asked for)."""
+        found = self._ids.get(i)
+        if found is None:
+            ids = self.groups[self.keys[i]]
+            found = self._ids[i] = (_EncodedIds(tuple(ids)), {a: n for n, a in enumerate(ids)})
+        return found
+
+    def spliced(self, i: int, first: str | None, drop: int | None) -> bytes:
+        """Group `i`'s entry with the id at `drop` left out and `first` put first."""
+        code, citation, detail = self.keys[i]
+        head = orjson.dumps({"code": code, "citation": citation, "detail": detail})
+        return head[:-1] + b',"agency_ids":' + self.ids(i)[0].spliced(first, drop) + b"}"
 
 
 def _encoded_reasons(top: tuple[Reason, ...], how: Fanned) -> orjson.Fragment | None:
@@ -471,28 +486,28 @@ def _encoded_reasons(top: tuple[Reason, ...], how: Fanned) -> orjson.Fragment | 
     groups, index, position = base.groups, base.index, spread.pool.position
     entries: dict[int, bytes | None] = {}  # base index -> its new entry (None: left out)
     moved: list[tuple[int, int, bytes]] = []  # (new first position, base index, entry)
-    rests: dict[_GroupKey, list[str]] = {}
+    drops: dict[_GroupKey, int] = {}  # group -> where the own network's pool verdict is in it
     for key in gone_groups:
         i = index[key]
         ids = groups[key]
-        at = ids.index(gone_id)
-        rests[key] = rest = ids[:at] + ids[at + 1 :]
+        at = drops[key] = base.ids(i)[1][gone_id]
         entries[i] = None
-        if key in mine or not rest:
+        if key in mine or len(ids) == 1:
             continue
         if at == 0:
-            moved.append((position[rest[0]], i, _group_entry(key, rest)))
+            moved.append((position[ids[1]], i, base.spliced(i, None, 0)))
         else:
-            entries[i] = _group_entry(key, rest)
+            entries[i] = base.spliced(i, None, at)
     out = [orjson.dumps(r.as_dict()) for r in top]
     for key, own_ids in mine.items():
         at_base = index.get(key)
-        if at_base is not None:
+        if at_base is None:
+            out.append(_group_entry(key, own_ids))
+        else:
             entries[at_base] = None
-        rest = rests.get(key, groups[key]) if at_base is not None else []
-        out.append(_group_entry(key, [*own_ids, *rest]))
+            out.append(base.spliced(at_base, own_ids[0], drops.get(key)))
     if not entries:
-        out += base.entries
+        out += [entry for _, entry in base.pairs]
     else:
         kept = list(base.pairs)
         for i in sorted(entries, reverse=True):  # from the end: the indices before stay true

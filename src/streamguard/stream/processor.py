@@ -42,7 +42,13 @@ from streamguard.stream.alerts import (
     rejected_change_alert,
     threshold_alerts,
 )
-from streamguard.stream.attempts import Attempts, BatchAttempts, attempt_kind, read_attempt
+from streamguard.stream.attempts import (
+    Attempts,
+    AttemptSets,
+    BatchAttempts,
+    attempt_kind,
+    read_attempt,
+)
 from streamguard.stream.audit import BatchChains
 from streamguard.stream.counters import KEEP, BatchCounts, WindowCounters, mark_key
 from streamguard.stream.gauges import SearchGauges
@@ -135,6 +141,7 @@ class BatchProcessor:
         self.windows = WindowCounters()
         self.gauges = SearchGauges(metrics)
         self.revisions = Revisions()
+        self.attempt_sets = AttemptSets()
 
     # --- entry points ------------------------------------------------------------------------
 
@@ -379,15 +386,15 @@ class BatchProcessor:
             # Retention and search-level reasons never add a recipient code: the attempts of
             # every spread of a pool are its root's.
             root, agencies = how.spread.root, self.state.agencies
-            owners = root.memo("attempts", lambda: _attempts(root.verdicts, agencies))
-            ids = root.memo("attempt_ids", lambda: tuple([o for o, _ in owners]))
+            sets = self.attempt_sets
+            owners = root.memo("attempts", lambda: sets.of(_attempts(root.verdicts, agencies)))
             without = None
             if how.own_at is not None:
                 gone = root.verdicts[how.own_at]
                 kind = attempt_kind(gone) if gone.reasons else None
                 if kind is not None and gone.agency_id in agencies:
                     without = (gone.agency_id, kind)
-            work.attempts.add_group(owners, ids, hour, ts, without)
+            work.attempts.add_group(owners, hour, ts, without)
             attempted = (how.own,) if how.own.reasons else ()
         for verdict in attempted:  # an allowed verdict carries no code, so is no attempt
             kind = attempt_kind(verdict)
