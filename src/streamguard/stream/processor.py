@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from streamguard.core import codes
@@ -112,6 +112,13 @@ class _Batch:
     # applied ts moved (their table values are written with the batch).
     decided_keys: dict[str, int]  # -> the partition it was read from
     moved_subjects: dict[str, int]
+    # The batch's decisions, reported to the metrics once at its end: how many of each
+    # (kind, outcome, codes), the networks allowed and denied, latencies and event lags.
+    tally: dict[tuple[str, str, tuple[str, ...]], int]
+    allowed: int = 0
+    denied: int = 0
+    seconds: list[float] = field(default_factory=list)
+    lags: list[float] = field(default_factory=list)
 
 
 class BatchProcessor:
@@ -191,6 +198,7 @@ class BatchProcessor:
             self.clock(),
             {},
             {},
+            {},
         )
         touched: set[int] = set()
         for msg in batch:
@@ -213,6 +221,9 @@ class BatchProcessor:
                 result.expired.append(key)
         result.heads.update(work.chains.heads())
         self._record_replay(work)
+        self.metrics.observe_decisions(
+            work.tally, work.allowed, work.denied, work.seconds, work.lags
+        )
         self.gauges.publish_due(work.received)
         return result
 
@@ -275,18 +286,15 @@ class BatchProcessor:
         if isinstance(decision, UpsertDecision) and decision.deleted:
             outcome = fields["outcome"] = "deleted"
         work.result.audit.append(work.chains.append(msg.role, msg.partition, fields))
-        allowed = denied = 0
+        key = (out_kind, outcome, decision.codes if lists is None else lists.codes)
+        tally = work.tally
+        tally[key] = tally.get(key, 0) + 1
         if lists is not None:
-            allowed, denied = len(lists.allowed), len(lists.denied)
-        self.metrics.observe_decision(
-            out_kind,
-            outcome,
-            decision.codes if lists is None else lists.codes,
-            allowed,
-            denied,
-            self.clock() - work.received,
-            work.now - event_ts if event_ts is not None else None,
-        )
+            work.allowed += len(lists.allowed)
+            work.denied += len(lists.denied)
+        work.seconds.append(self.clock() - work.received)
+        if event_ts is not None:
+            work.lags.append(work.now - event_ts)
 
     def _decide(
         self, msg: InMessage, work: _Batch
