@@ -95,6 +95,8 @@ DECISION_ERROR: Final = "DECISION_ERROR"
 # Roles whose messages are counted in windows: their partitions carry an offset mark.
 _COUNTED_ROLES: Final = frozenset({"searches", "attempts"})
 _CONTROL_KINDS: Final = frozenset({"policy_change", "agency"})
+_KEEP_MINUTE: Final = KEEP.get(TUMBLING_MINUTE.name, 0)
+_KEEP_HOUR: Final = KEEP.get(TUMBLING_HOUR.name, 0)
 
 
 @dataclass(slots=True)
@@ -347,14 +349,15 @@ class BatchProcessor:
         requester_id = requester.get("agency_id") if isinstance(requester, Mapping) else None
         if ts is None or not isinstance(requester_id, str):
             return None, False
-        minute = current_start(ts, TUMBLING_MINUTE)
-        minute_key = counter_key(msg.partition, "searches", requester_id, "1m", minute)
         # A replayed search (after a crash) is decided again but never counted again, and the
         # stored count of a replayed search already includes the search itself.
         replayed = work.counts.replayed(msg.partition, msg.offset)
         limit = self.settings.rate_limit_per_minute
-        mine = 0 if replayed else 1
-        rate_limited = limit > 0 and work.counts.count(minute_key) + mine > limit
+        rate_limited = False
+        if limit > 0:
+            minute = current_start(ts, TUMBLING_MINUTE)
+            minute_key = counter_key(msg.partition, "searches", requester_id, "1m", minute)
+            rate_limited = work.counts.count(minute_key) + (0 if replayed else 1) > limit
         return (None if replayed else requester_id), rate_limited
 
     def _count_search(
@@ -366,28 +369,26 @@ class BatchProcessor:
         partition: int,
         work: _Batch,
     ) -> None:
-        watermark = self.windows.advance(partition, ts)
+        windows, counts, gauges = self.windows, work.counts, self.gauges
+        watermark = windows.advance(partition, ts)
         denied = len(lists.denied)
-        immigration = "immigration" in decision.categories
-        for spec in (TUMBLING_MINUTE, TUMBLING_HOUR):
-            start = current_start(ts, spec)
-            if expired(start, spec, watermark, keep=KEEP.get(spec.name, 0)):
-                continue  # too late: that window is closed and may already be deleted
-            searches = self.windows.count(
-                work.counts, partition, "searches", requester_id, spec.name, start, 1
-            )
-            self.gauges.set(spec.name, start, requester_id, searches)
+        minute = current_start(ts, TUMBLING_MINUTE)
+        hour = current_start(ts, TUMBLING_HOUR)
+        if not expired(minute, TUMBLING_MINUTE, watermark, keep=_KEEP_MINUTE):
+            n = windows.count(counts, partition, "searches", requester_id, "1m", minute, 1)
+            gauges.set("1m", minute, requester_id, n)
             if denied:
-                self.windows.count(
-                    work.counts, partition, "denied", requester_id, spec.name, start, denied
-                )
-            if immigration and spec is TUMBLING_HOUR:
-                self.windows.count(
-                    work.counts, partition, "immigration", requester_id, spec.name, start, 1
-                )
+                windows.count(counts, partition, "denied", requester_id, "1m", minute, denied)
+        # else too late: that window is closed and may already be deleted
+        if not expired(hour, TUMBLING_HOUR, watermark, keep=_KEEP_HOUR):
+            n = windows.count(counts, partition, "searches", requester_id, "1h", hour, 1)
+            gauges.set("1h", hour, requester_id, n)
+            if denied:
+                windows.count(counts, partition, "denied", requester_id, "1h", hour, denied)
+            if "immigration" in decision.categories:
+                windows.count(counts, partition, "immigration", requester_id, "1h", hour, 1)
         if requester_id not in self.state.agencies:
             return
-        hour = current_start(ts, TUMBLING_HOUR)
         how = fanned(decision)
         attempted = lists.denied
         if how is not None:
