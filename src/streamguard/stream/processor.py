@@ -57,6 +57,7 @@ from streamguard.stream.outputs import (
     Out,
     audit_fields,
     decision_id,
+    is_json_object,
     lists_of,
     quarantine_kind,
     raw_decision_id,
@@ -95,8 +96,10 @@ DECISION_ERROR: Final = "DECISION_ERROR"
 # Roles whose messages are counted in windows: their partitions carry an offset mark.
 _COUNTED_ROLES: Final = frozenset({"searches", "attempts"})
 _CONTROL_KINDS: Final = frozenset({"policy_change", "agency"})
-_KEEP_MINUTE: Final = KEEP.get(TUMBLING_MINUTE.name, 0)
-_KEEP_HOUR: Final = KEEP.get(TUMBLING_HOUR.name, 0)
+# How long after its start a search's minute and hour buckets take counts: `windows.expired`
+# with the keep of `KEEP`, as one number.
+_MINUTE_LIFE: Final = TUMBLING_MINUTE.step + max(TUMBLING_MINUTE.grace, KEEP.get("1m", 0))
+_HOUR_LIFE: Final = TUMBLING_HOUR.step + max(TUMBLING_HOUR.grace, KEEP.get("1h", 0))
 
 
 @dataclass(slots=True)
@@ -346,7 +349,7 @@ class BatchProcessor:
     ) -> tuple[str | None, bool]:
         """(the requester this search is counted for, whether it passed the rate limit)."""
         requester = event.body.get("requester")
-        requester_id = requester.get("agency_id") if isinstance(requester, Mapping) else None
+        requester_id = requester.get("agency_id") if is_json_object(requester) else None
         if ts is None or not isinstance(requester_id, str):
             return None, False
         # A replayed search (after a crash) is decided again but never counted again, and the
@@ -374,13 +377,13 @@ class BatchProcessor:
         denied = len(lists.denied)
         minute = current_start(ts, TUMBLING_MINUTE)
         hour = current_start(ts, TUMBLING_HOUR)
-        if not expired(minute, TUMBLING_MINUTE, watermark, keep=_KEEP_MINUTE):
+        if minute + _MINUTE_LIFE > watermark:
             n = windows.count(counts, partition, "searches", requester_id, "1m", minute, 1)
             gauges.set("1m", minute, requester_id, n)
             if denied:
                 windows.count(counts, partition, "denied", requester_id, "1m", minute, denied)
         # else too late: that window is closed and may already be deleted
-        if not expired(hour, TUMBLING_HOUR, watermark, keep=_KEEP_HOUR):
+        if hour + _HOUR_LIFE > watermark:
             n = windows.count(counts, partition, "searches", requester_id, "1h", hour, 1)
             gauges.set("1h", hour, requester_id, n)
             if denied:
@@ -538,7 +541,7 @@ def _id_basis(decision: Decision, original: Any, msg: InMessage) -> str:
     ):
         return where
     if isinstance(decision, UpsertDecision):
-        ts = original.get("ts") if isinstance(original, Mapping) else None
+        ts = original.get("ts") if is_json_object(original) else None
         if decision.deleted or not isinstance(ts, str):
             return where
         return f"{decision.event_id}@{ts}"
@@ -549,7 +552,7 @@ def _plate(event: Event) -> str | None:
     """The plate of a search's query or of a read, hashed into its audit record."""
     if event.kind == "search_request":
         query = event.body.get("query")
-        plate = query.get("plate") if isinstance(query, Mapping) else None
+        plate = query.get("plate") if is_json_object(query) else None
     elif event.kind == "plate_read":
         plate = event.body.get("plate")
     else:
