@@ -83,15 +83,19 @@ class BatchCounts:
 
     def add(self, key: str, n: int) -> int:
         """Add `n` to the counter `key`; returns its new total."""
-        writes = self.writes
-        current = writes.get(key)
+        current = self.writes.get(key)
         if current is None:
-            # The batch's first write of the key: the stored value is the one before it.
-            value = self.stored.get(key, 0)
-            current = int(value) if isinstance(value, int) else 0
-            self.before.setdefault(key, current)
-        writes[key] = total = current + n
+            current = self.first_write(key)
+        self.writes[key] = total = current + n
         return total
+
+    def first_write(self, key: str) -> int:
+        """The stored value of `key`, which the batch is about to write for the first time
+        (kept as its value before the batch)."""
+        value = self.stored.get(key, 0)
+        current = int(value) if isinstance(value, int) else 0
+        self.before.setdefault(key, current)
+        return current
 
 
 class WindowCounters:
@@ -137,8 +141,13 @@ class WindowCounters:
     ) -> int:
         """Add `n` to one bucket counter; returns its new total."""
         key = counter_key(partition, metric, agency_id, window, start)
-        self.remember(partition, window, start, key)
-        return counts.add(key, n)
+        writes = counts.writes
+        current = writes.get(key)
+        if current is None:  # remembered at the batch's first write of the key
+            current = counts.first_write(key)
+            self.remember(partition, window, start, key)
+        writes[key] = total = current + n
+        return total
 
     def expire(self, partition: int) -> list[str]:
         """The live keys of `partition` whose bucket is past its grace, now forgotten."""
