@@ -156,7 +156,7 @@ class BatchAttempts:
         by_hour: dict[int, list[_Group]] = {}
         for (_, hour), group in self._groups.items():
             by_hour.setdefault(hour, []).append(group)
-        totals: Counter[tuple[str, str]] = Counter()
+        totals: dict[tuple[str, str], int] = {}
         seen = self._seen
         for hour, groups in by_hour.items():
             counts: dict[tuple[str, str], int] = {}
@@ -173,17 +173,19 @@ class BatchAttempts:
             for (at, pair), n in self._left_out.items():
                 if at == hour:
                     counts[pair] -= n
+            total_of, seen_at = totals.get, seen.get
             for pair, n in counts.items():
                 if n <= 0:
                     continue
-                totals[pair] += n
-                key = (pair[0], hour)
-                had = seen.get(key)
-                ts = newest[pair[0]]
+                totals[pair] = total_of(pair, 0) + n
+                owner = pair[0]
+                key = (owner, hour)
+                had = seen_at(key)
+                ts = newest[owner]
                 seen[key] = (n, ts) if had is None else (had[0] + n, max(had[1], ts))
         self._groups.clear()
         self._left_out.clear()
-        return dict(totals)
+        return totals
 
     def messages(self) -> list[Out]:
         """The records to send, keyed by owner: whichever worker owns that owner's partition

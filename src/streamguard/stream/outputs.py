@@ -170,6 +170,14 @@ def _without(items: tuple[_T, ...], at: int) -> tuple[_T, ...]:
     return items[:at] + items[at + 1 :]
 
 
+def _with_first(first: _T, items: tuple[_T, ...], drop: int | None) -> tuple[_T, ...]:
+    """`(first, *_without(items, drop))` (or `(first, *items)`), without the intermediate
+    tuple."""
+    if drop is None:
+        return (first, *items)
+    return (first, *items[:drop], *items[drop + 1 :])
+
+
 def _first_two(verdicts: tuple[NetworkVerdict, ...]) -> dict[str, tuple[int, int | None]]:
     """Code -> the indices of the first two verdicts carrying it."""
     found: dict[str, tuple[int, int | None]] = {}
@@ -186,15 +194,17 @@ def _first_two(verdicts: tuple[NetworkVerdict, ...]) -> dict[str, tuple[int, int
 
 
 def _fanned_lists(how: Fanned, top: tuple[Reason, ...]) -> DecisionLists:
-    """`decision_lists(top, (own, *spread without own_at))`, from the spread's lists."""
+    """`decision_lists(top, (own, *spread without own_at))`, from the spread's lists (with
+    as few copies of their thousands of entries as splicing allows)."""
     spread, own, own_at = how.spread, how.own, how.own_at
     base = spread.memo("lists", lambda: decision_lists((), spread.verdicts))
     allowed, denied, codes = base.allowed, base.denied, base.codes
+    drop_allowed = drop_denied = None
     if own_at is not None:
         gone = spread.verdicts[own_at]
         if gone.reasons:
             at = _positions(spread, "denied_at", lambda: (v.agency_id for v in base.denied))
-            denied = _without(denied, at[gone.agency_id])
+            drop_denied = at[gone.agency_id]
             firsts = spread.memo("firsts", lambda: _first_two(spread.verdicts))
             order: dict[str, int] = {}
             for code in codes:
@@ -205,13 +215,16 @@ def _fanned_lists(how: Fanned, top: tuple[Reason, ...]) -> DecisionLists:
                     order[code] = second
             codes = tuple(sorted(order, key=order.__getitem__))
         else:
-            at = _positions(spread, "allowed_at", lambda: base.allowed)
-            allowed = _without(allowed, at[gone.agency_id])
+            drop_allowed = _positions(spread, "allowed_at", lambda: base.allowed)[gone.agency_id]
     if own.reasons:
-        denied = (own, *denied)
+        denied = _with_first(own, denied, drop_denied)
         codes = (*own.codes, *codes)
     else:
-        allowed = (own.agency_id, *allowed)
+        allowed = _with_first(own.agency_id, allowed, drop_allowed)
+    if drop_denied is not None and not own.reasons:
+        denied = _without(denied, drop_denied)
+    if drop_allowed is not None and own.reasons:
+        allowed = _without(allowed, drop_allowed)
     if top or own.reasons:
         codes = tuple(dict.fromkeys((*(r.code for r in top), *codes)))
     return DecisionLists(allowed, denied, codes)
