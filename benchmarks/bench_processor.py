@@ -25,7 +25,8 @@ per national search from cold, warm (same requesters and purposes, new windows) 
 repeated (the warm searches again: every cached verdict set hit), and the bytes of all its
 outputs (messages and audit record) per network. --check-src runs the same batches through
 another checkout and fails unless every encoded output and audit record is byte-identical;
---profile profiles the fully repeated batch.
+--baseline-src gives the three figures of another checkout alternated with this one's, and
+their ratios; --profile profiles the fully repeated batch.
 """
 
 from __future__ import annotations
@@ -365,6 +366,35 @@ def compare_classes(baseline: Path, events: int, agency_count: int, batch: int, 
         print(f"  {cls:9s} baseline {old:8.1f}  this {new:8.1f}  ratio {new / old:.2f}")
 
 
+def _national_spec(agencies: list[Agency], pool: int, searches: int) -> bytes:
+    return orjson.dumps(
+        {
+            "agencies": [[a.agency_id, a.name, a.state, a.kind] for a in agencies],
+            "args": [pool, searches],
+        }
+    )
+
+
+def compare_national(
+    baseline: Path, agencies: list[Agency], pool: int, searches: int, runs: int
+) -> None:
+    """The national figures of the checkout at `baseline` and of this one, alternated in
+    fresh interpreters, best of `runs` each, with their ratios."""
+    here = Path(__file__).resolve().parent.parent
+    best: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        spec_file = Path(tmp) / "spec.json"
+        spec_file.write_bytes(_national_spec(agencies, pool, searches))
+        for _ in range(runs):
+            for name, src in (("baseline", baseline), ("this", here)):
+                got = _child(src, "--national-child", spec_file)
+                best[name] = [min(a, b) for a, b in zip(best.get(name, got), got, strict=True)]
+    print(f"national search, ms CPU per search (best of {runs}, alternated, pool {pool}):")
+    for i, figure in enumerate(("cold", "warm (new windows)", "fully repeated (same windows)")):
+        old, new = best["baseline"][i] * 1000, best["this"][i] * 1000
+        print(f"  {figure:30s} baseline {old:7.2f}  this {new:7.2f}  ratio {new / old:.2f}")
+
+
 def national(args: argparse.Namespace) -> None:
     """The --national figures, with an optional byte-for-byte check against another tree."""
     from workload import build
@@ -383,14 +413,17 @@ def national(args: argparse.Namespace) -> None:
             time.time,
         )
         for n, half in enumerate(batches):
-            if n == 2:
+            if n == int(os.environ.get("PROFILE_PASS", "2")):  # 0 cold, 1 warm, 2 repeated
                 profiler.enable()
             result = proc.process(half, now=NATIONAL_NOW, counters={}, heads={})
             for out in result.messages:
                 orjson.dumps(out.value)
-        profiler.disable()
+            profiler.disable()
         print("fully repeated national searches under cProfile:")
         pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(25)
+        return
+    if args.baseline_src:
+        compare_national(args.baseline_src, agencies, args.pool, args.searches, args.runs)
         return
     runs = [national_run(agencies, args.pool, args.searches) for _ in range(args.runs)]
     cold, warm, repeated = (min(r[0][i] for r in runs) for i in range(3))
@@ -405,14 +438,7 @@ def national(args: argparse.Namespace) -> None:
     if args.check_src:
         with tempfile.TemporaryDirectory() as tmp:
             spec_file = Path(tmp) / "spec.json"
-            spec_file.write_bytes(
-                orjson.dumps(
-                    {
-                        "agencies": [[a.agency_id, a.name, a.state, a.kind] for a in agencies],
-                        "args": [args.pool, args.searches],
-                    }
-                )
-            )
+            spec_file.write_bytes(_national_spec(agencies, args.pool, args.searches))
             here = Path(__file__).resolve().parent.parent
             theirs = _child(args.check_src, "--digest-child", spec_file)
             mine = _child(here, "--digest-child", spec_file)
@@ -427,6 +453,12 @@ def main() -> None:
         spec = orjson.loads(Path(sys.argv[2]).read_bytes())
         freeze()
         print(json.dumps(class_run(spec, int(sys.argv[3]))))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--national-child":
+        spec = orjson.loads(Path(sys.argv[2]).read_bytes())
+        freeze()
+        cpu, *_ = national_run([Agency(*a) for a in spec["agencies"]], *spec["args"])
+        print(json.dumps(cpu))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--digest-child":
         spec = orjson.loads(Path(sys.argv[2]).read_bytes())
@@ -446,7 +478,8 @@ def main() -> None:
     parser.add_argument(
         "--baseline-src",
         type=Path,
-        help="a checkout to compare per-class costs with (same workload, child interpreters)",
+        help="a checkout to compare per-class (or, with --national, national) costs with "
+        "(same workload, child interpreters, alternated)",
     )
     parser.add_argument("--classes", action="store_true", help="per-class cost of this tree")
     parser.add_argument(

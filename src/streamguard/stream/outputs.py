@@ -288,30 +288,41 @@ def _wide(decision: SearchDecision) -> Fanned | None:
 
 
 class _EncodedIds:
-    """Ids as orjson encodes a list of them, with where each one starts: a copy without one
-    of them, or with another id first, is spliced by byte offsets instead of encoded."""
+    """Ids as orjson encodes a list of them, with where each one starts (found when a splice
+    first needs it): a copy without one of them, or with another id first, is spliced by byte
+    offsets instead of encoded."""
 
-    __slots__ = ("data", "starts")
+    __slots__ = ("_ids", "_starts", "data")
 
     def __init__(self, ids: tuple[str, ...]) -> None:
         self.data = orjson.dumps(ids)
-        sizes = [len(a) + 3 for a in ids]  # quotes and comma, for ids that need no escape
-        if ids and sum(sizes) + 1 != len(self.data):
-            sizes = [len(orjson.dumps(a)) + 1 for a in ids]
-        self.starts = list(accumulate(sizes[:-1], initial=1)) if ids else []
+        self._ids = ids
+        self._starts: list[int] | None = None
+
+    @property
+    def starts(self) -> list[int]:
+        if self._starts is None:
+            ids = self._ids
+            sizes = [len(a) + 3 for a in ids]  # quotes and comma, for ids that need no escape
+            if ids and sum(sizes) + 1 != len(self.data):
+                sizes = [len(orjson.dumps(a)) + 1 for a in ids]
+            self._starts = list(accumulate(sizes[:-1], initial=1)) if ids else []
+        return self._starts
 
     def spliced(self, first: str | None, drop: int | None) -> bytes:
         """The list with the id at index `drop` left out and `first` put first."""
-        data, starts = memoryview(self.data), self.starts
+        data = memoryview(self.data)
         body: list[memoryview]
         if drop is None:
             body = [data[1:-1]]
-        elif len(starts) == 1:
-            body = []
-        elif drop == len(starts) - 1:
-            body = [data[1 : starts[drop] - 1]]  # and the comma before it
         else:
-            body = [data[1 : starts[drop]], data[starts[drop + 1] : -1]]
+            starts = self.starts
+            if len(starts) == 1:
+                body = []
+            elif drop == len(starts) - 1:
+                body = [data[1 : starts[drop] - 1]]  # and the comma before it
+            else:
+                body = [data[1 : starts[drop]], data[starts[drop + 1] : -1]]
         parts: list[bytes | memoryview] = [b"["]
         if first is not None:
             parts.append(orjson.dumps(first))
@@ -455,7 +466,7 @@ class _EncodedGroups:
     position of its first network): a decision that differs from the spread in its own
     network splices only the entries of the groups that network is in."""
 
-    __slots__ = ("_ids", "_spread", "groups", "index", "keys", "loose", "pairs")
+    __slots__ = ("_ids", "_spread", "entries", "firsts", "groups", "index", "keys", "loose")
 
     def __init__(self, spread: Spread) -> None:
         loose, groups = spread.memo("groups", lambda: _groups(spread.verdicts))
@@ -465,22 +476,22 @@ class _EncodedGroups:
         self.keys = list(groups)
         self.index = {key: i for i, key in enumerate(groups)}
         position = spread.pool.position
-        self.pairs = [(position[ids[0]], _group_entry(k, ids)) for k, ids in groups.items()]
-        self._ids: dict[int, tuple[_EncodedIds, dict[str, int]]] = {}
+        self.firsts = [position[ids[0]] for ids in groups.values()]
+        self.entries = [_group_entry(k, ids) for k, ids in groups.items()]
+        self._ids: dict[int, _EncodedIds] = {}
 
-    def ids(self, i: int) -> tuple[_EncodedIds, dict[str, int]]:
-        """Group `i`'s encoded ids and where each id is in it (made when first asked for)."""
+    def ids(self, i: int) -> _EncodedIds:
+        """Group `i`'s encoded ids (made when first asked for)."""
         found = self._ids.get(i)
         if found is None:
-            ids = self.groups[self.keys[i]]
-            found = self._ids[i] = (_EncodedIds(tuple(ids)), {a: n for n, a in enumerate(ids)})
+            found = self._ids[i] = _EncodedIds(tuple(self.groups[self.keys[i]]))
         return found
 
     def spliced(self, i: int, first: str | None, drop: int | None) -> bytes:
         """Group `i`'s entry with the id at `drop` left out and `first` put first."""
         code, citation, detail = self.keys[i]
         head = orjson.dumps({"code": code, "citation": citation, "detail": detail})
-        return head[:-1] + b',"agency_ids":' + self.ids(i)[0].spliced(first, drop) + b"}"
+        return head[:-1] + b',"agency_ids":' + self.ids(i).spliced(first, drop) + b"}"
 
 
 def _encoded_reasons(top: tuple[Reason, ...], how: Fanned) -> orjson.Fragment | None:
@@ -509,7 +520,7 @@ def _encoded_reasons(top: tuple[Reason, ...], how: Fanned) -> orjson.Fragment | 
     for key in gone_groups:
         i = index[key]
         ids = groups[key]
-        at = drops[key] = base.ids(i)[1][gone_id]
+        at = drops[key] = ids.index(gone_id)
         entries[i] = None
         if key in mine or len(ids) == 1:
             continue
@@ -526,18 +537,20 @@ def _encoded_reasons(top: tuple[Reason, ...], how: Fanned) -> orjson.Fragment | 
             entries[at_base] = None
             out.append(base.spliced(at_base, own_ids[0], drops.get(key)))
     if not entries:
-        out += [entry for _, entry in base.pairs]
+        out += base.entries
     else:
-        kept = list(base.pairs)
+        firsts, kept = list(base.firsts), list(base.entries)
         for i in sorted(entries, reverse=True):  # from the end: the indices before stay true
             entry = entries[i]
             if entry is None:
-                del kept[i]
+                del firsts[i], kept[i]
             else:
-                kept[i] = (kept[i][0], entry)
+                kept[i] = entry
         for first, _, entry in sorted(moved, reverse=True):
-            kept.insert(bisect_left(kept, first, key=lambda item: item[0]), (first, entry))
-        out += [entry for _, entry in kept]
+            at = bisect_left(firsts, first)
+            firsts.insert(at, first)
+            kept.insert(at, entry)
+        out += kept
     return orjson.Fragment(b"[" + b",".join(out) + b"]")
 
 
