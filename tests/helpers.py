@@ -188,6 +188,9 @@ class RecordingSink:
     def observe_decision(self, *args: Any, **kwargs: Any) -> None:
         return None
 
+    def observe_decisions(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
     def observe_policy_change(self, result: str) -> None:
         return None
 

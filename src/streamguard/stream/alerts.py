@@ -69,16 +69,21 @@ def threshold_alerts(
     value of each counter a batch moved before it moved it, `after` its new value."""
     thresholds = _thresholds(settings)
     for key, was in before.items():
-        parsed = parse_counter_key(key)
-        if parsed is None:
+        # The key's metric and window first: most counters have no threshold, or did not
+        # cross it, and need no more of the key read.
+        parts = key.split("|", 4)
+        if len(parts) != 5:
             continue
-        _, metric, window, start, agency_id = parsed
-        rule = thresholds.get((metric, window))
-        if rule is None or (metric == "searches" and rule[1] == 0):
+        rule = thresholds.get((parts[1], parts[2]))
+        if rule is None or (parts[1] == "searches" and rule[1] == 0):
             continue  # a rate limit of 0 means no limit, not "alert on every search"
         kind, threshold = rule
         now = after[key]
-        if crossed(was, now, threshold):
+        if not crossed(was, now, threshold):
+            continue
+        parsed = parse_counter_key(key)
+        if parsed is not None:
+            _, metric, window, start, agency_id = parsed
             yield alert_record(
                 kind,
                 agency_id,

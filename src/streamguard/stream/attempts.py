@@ -13,13 +13,23 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from itertools import repeat
+from operator import add
 
 from streamguard import serde
 from streamguard.core import codes
 from streamguard.core.models import NetworkVerdict
 from streamguard.stream.outputs import Out
 
-__all__ = ("AttemptRecord", "Attempts", "BatchAttempts", "attempt_kind", "read_attempt")
+__all__ = (
+    "AttemptRecord",
+    "AttemptSet",
+    "AttemptSets",
+    "Attempts",
+    "BatchAttempts",
+    "attempt_kind",
+    "read_attempt",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,75 +59,133 @@ def attempt_kind(verdict: NetworkVerdict) -> str | None:
 Attempts = tuple[tuple[str, str], ...]  # (owner id, attempt kind) of one search's networks
 
 
+class AttemptSet:
+    """The attempts every search of one shared spread makes: its (owner, kind) pairs and their
+    owner ids. Spreads whose attempts are equal (requesters of one state and class, whatever
+    their purpose) share the two tuples (`AttemptSets`), so a batch counts each once."""
+
+    __slots__ = ("ids", "pairs")
+
+    def __init__(self, pairs: Attempts, ids: tuple[str, ...]) -> None:
+        self.pairs = pairs
+        self.ids = ids
+
+
+class AttemptSets:
+    """Interns the attempts of spreads by value (bounded: a full table starts over, which only
+    loses sharing)."""
+
+    __slots__ = ("_known",)
+
+    LIMIT = 1_024
+
+    def __init__(self) -> None:
+        self._known: dict[Attempts, AttemptSet] = {}
+
+    def of(self, pairs: Attempts) -> AttemptSet:
+        """An `AttemptSet` of its own (it names one spread's searches in a batch) over the
+        interned tuples of `pairs`."""
+        shared = self._known.get(pairs)
+        if shared is None:
+            if len(self._known) >= self.LIMIT:
+                self._known.clear()
+            shared = self._known[pairs] = AttemptSet(pairs, tuple([o for o, _ in pairs]))
+        return AttemptSet(shared.pairs, shared.ids)
+
+
+@dataclass(slots=True)
+class _Group:
+    """The searches of one batch and hour whose spreads attempt the same pairs."""
+
+    attempts: AttemptSet
+    n: int
+    newest: float
+    # id of each spread's AttemptSet -> (its newest ts, order noted, the set: kept alive)
+    spreads: dict[int, tuple[float, int, AttemptSet]]
+
+
 class BatchAttempts:
     """The attempts one batch noted, one record per (owner, hour).
 
     A statewide or national search attempts the same owners as every search of its requester
     class (a shared spread, less the requester's own network): those are noted once per
-    (owners, hour, own network) with how many searches made them, and spread over the owners
-    when the batch ends, instead of once per owner per search."""
+    (attempted pairs, hour) with how many searches made them, and spread over the owners when
+    the batch ends, one pass per distinct set of pairs instead of once per owner per search."""
 
-    __slots__ = ("_groups", "_left_out", "_seen")
+    __slots__ = ("_groups", "_left_out", "_noted", "_seen")
 
     def __init__(self) -> None:
         self._seen: dict[tuple[str, int], tuple[int, float]] = {}  # (owner, hour) -> (n, newest)
-        # (id of owners, hour) -> (owners, their ids, n, newest)
-        self._groups: dict[tuple[int, int], tuple[Attempts, tuple[str, ...], int, float]] = {}
+        # (id of the interned pairs, hour) -> the searches that attempted them
+        self._groups: dict[tuple[int, int], _Group] = {}
         # (hour, (owner, kind)) -> how many grouped searches left that attempt out
         self._left_out: Counter[tuple[int, tuple[str, str]]] = Counter()
+        self._noted = 0
 
     def add(self, owner_id: str, hour: int, ts: float) -> None:
         n, newest = self._seen.get((owner_id, hour), (0, ts))
         self._seen[(owner_id, hour)] = (n + 1, max(newest, ts))
 
     def add_group(
-        self,
-        owners: Attempts,
-        ids: tuple[str, ...],
-        hour: int,
-        ts: float,
-        without: tuple[str, str] | None,
+        self, attempts: AttemptSet, hour: int, ts: float, without: tuple[str, str] | None
     ) -> None:
-        """One attempt on each of `owners` (whose ids are `ids`; both shared, not copied) but
-        the attempt `without`, which must be one of them."""
-        key = (id(owners), hour)
-        found = self._groups.get(key)
-        if found is None:
-            self._groups[key] = (owners, ids, 1, ts)
-        else:
-            self._groups[key] = (owners, ids, found[2] + 1, max(found[3], ts))
+        """One attempt on each of `attempts`' pairs but the attempt `without`, which must be
+        one of them. `attempts` stands for one spread (its pairs may be shared)."""
+        key = (id(attempts.pairs), hour)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group(attempts, 0, ts, {})
+        group.n += 1
+        group.newest = max(group.newest, ts)
+        spread = group.spreads.get(id(attempts))
+        if spread is None:
+            group.spreads[id(attempts)] = (ts, self._noted, attempts)
+            self._noted += 1
+        elif ts > spread[0]:
+            group.spreads[id(attempts)] = (ts, spread[1], attempts)
         if without is not None:
             self._left_out[(hour, without)] += 1
 
     def flush_groups(self) -> dict[tuple[str, str], int]:
         """Spread the grouped attempts over their owners; returns how many attempts of each
-        (owner, kind) they held (for the owner-attempt metric)."""
-        by_hour: dict[int, list[tuple[Attempts, tuple[str, ...], int, float]]] = {}
+        (owner, kind) they held (for the owner-attempt metric).
+
+        Records come out in the order of a pass over every spread by its newest search (ties:
+        the spread noted first), each adding the owners not seen yet: a set of pairs shared by
+        several spreads takes the place of the first of them."""
+        by_hour: dict[int, list[_Group]] = {}
         for (_, hour), group in self._groups.items():
             by_hour.setdefault(hour, []).append(group)
-        totals: Counter[tuple[str, str]] = Counter()
+        totals: dict[tuple[str, str], int] = {}
         seen = self._seen
         for hour, groups in by_hour.items():
-            counts: Counter[tuple[str, str]] = Counter()
+            counts: dict[tuple[str, str], int] = {}
+            get = counts.get
+            for group in sorted(groups, key=_first_place):
+                pairs = group.attempts.pairs
+                # counts[pair] += n for every pair, in C: thousands of owners per group
+                counts.update(
+                    zip(pairs, map(add, map(get, pairs, repeat(0)), repeat(group.n)), strict=True)
+                )
             newest: dict[str, float] = {}
-            for owners, ids, n, ts in sorted(groups, key=lambda group: group[3]):
-                for _ in range(n):
-                    counts.update(owners)  # counted in C: thousands of owners per group
-                newest.update(dict.fromkeys(ids, ts))  # in ts order: the newest stays
+            for group in sorted(groups, key=lambda g: g.newest):
+                newest.update(dict.fromkeys(group.attempts.ids, group.newest))  # newest stays
             for (at, pair), n in self._left_out.items():
                 if at == hour:
                     counts[pair] -= n
+            total_of, seen_at = totals.get, seen.get
             for pair, n in counts.items():
                 if n <= 0:
                     continue
-                totals[pair] += n
-                key = (pair[0], hour)
-                had = seen.get(key)
-                ts = newest[pair[0]]
+                totals[pair] = total_of(pair, 0) + n
+                owner = pair[0]
+                key = (owner, hour)
+                had = seen_at(key)
+                ts = newest[owner]
                 seen[key] = (n, ts) if had is None else (had[0] + n, max(had[1], ts))
         self._groups.clear()
         self._left_out.clear()
-        return dict(totals)
+        return totals
 
     def messages(self) -> list[Out]:
         """The records to send, keyed by owner: whichever worker owns that owner's partition
@@ -126,6 +194,11 @@ class BatchAttempts:
             Out("attempts", owner, {"owner": owner, "start": hour, "n": n, "ts": ts})
             for (owner, hour), (n, ts) in self._seen.items()
         ]
+
+
+def _first_place(group: _Group) -> tuple[float, int]:
+    """Where a group's owners first appear in a pass over the spreads by newest search."""
+    return min((ts, noted) for ts, noted, _ in group.spreads.values())
 
 
 def read_attempt(value: bytes | None) -> AttemptRecord | None:

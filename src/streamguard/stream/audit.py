@@ -50,15 +50,13 @@ def _encoded_record(head: ChainHead, fields: Mapping[str, Any]) -> tuple[bytes, 
     """`trail.chain.build_record`, encoded: the record's canonical JSON is made once, hashed,
     and written with `hash` spliced in as its first key (the same record, the same hash, as
     `chain.record_hash` gives; key order means nothing in JSON)."""
-    # keys() first: `frozenset & keys` is a set at run time where mypy says frozenset, and
-    # compiled (mypyc) code checks that.
-    clash = fields.keys() & _BOOKKEEPING
-    if clash:
-        msg = f"audit fields may not set {', '.join(sorted(clash))}"
+    body_fields = {**fields, "seq": head.seq + 1, "chain": head.chain, "prev_hash": head.hash}
+    # Three keys more than `fields`, or `fields` set one of them (and `hash` is spliced in).
+    if len(body_fields) != len(fields) + 3 or "hash" in fields:
+        clash = sorted(_BOOKKEEPING.intersection(fields.keys()))
+        msg = f"audit fields may not set {', '.join(clash)}"
         raise ValueError(msg)
-    body = serde.canonical_dumps(
-        {**fields, "seq": head.seq + 1, "chain": head.chain, "prev_hash": head.hash}
-    )
+    body = serde.canonical_dumps(body_fields)
     digest = hashlib.sha256(head.hash.encode())
     digest.update(body)
     hashed = digest.hexdigest()

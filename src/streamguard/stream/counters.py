@@ -43,18 +43,25 @@ class BatchCounts:
     """One batch's reads and writes of the counters table: reads see the batch's own writes
     first, and the value of each key before the batch's first write is kept (for alerts)."""
 
-    __slots__ = ("_counted", "before", "stored", "writes")
+    __slots__ = ("_counted", "_marks", "before", "stored", "writes")
 
     def __init__(self, stored: Mapping[str, Any], writes: dict[str, int]) -> None:
         self.stored = stored
         self.writes = writes  # counter key -> new total (the batch result's counters)
         self.before: dict[str, int] = {}
         self._counted: dict[int, int] = {}  # partition -> last offset counted
+        # partition -> its stored mark (None: none), read once per batch: the table is written
+        # after the batch.
+        self._marks: dict[int, int | None] = {}
 
     def replayed(self, partition: int, offset: int) -> bool:
         """Whether the stored counters already include this message (see `mark_key`)."""
-        mark = self.stored.get(mark_key(partition))
-        return isinstance(mark, int) and offset <= mark
+        if partition in self._marks:
+            mark = self._marks[partition]
+        else:
+            stored = self.stored.get(mark_key(partition))
+            mark = self._marks[partition] = stored if isinstance(stored, int) else None
+        return mark is not None and offset <= mark
 
     def counted_through(self, partition: int, offset: int) -> None:
         self._counted[partition] = max(self._counted.get(partition, -1), offset)
@@ -76,10 +83,19 @@ class BatchCounts:
 
     def add(self, key: str, n: int) -> int:
         """Add `n` to the counter `key`; returns its new total."""
-        current = self.count(key)
+        current = self.writes.get(key)
+        if current is None:
+            current = self.first_write(key)
+        self.writes[key] = total = current + n
+        return total
+
+    def first_write(self, key: str) -> int:
+        """The stored value of `key`, which the batch is about to write for the first time
+        (kept as its value before the batch)."""
+        value = self.stored.get(key, 0)
+        current = int(value) if isinstance(value, int) else 0
         self.before.setdefault(key, current)
-        self.writes[key] = current + n
-        return current + n
+        return current
 
 
 class WindowCounters:
@@ -101,7 +117,11 @@ class WindowCounters:
 
     def remember(self, partition: int, window: str, start: int, key: str) -> None:
         """Note a live counter key, so that it expires with its bucket."""
-        self._live[partition].setdefault((window, start), set()).add(key)
+        live = self._live[partition]
+        keys = live.get((window, start))
+        if keys is None:
+            keys = live[(window, start)] = set()
+        keys.add(key)
 
     def advance(self, partition: int, ts: float) -> float:
         """Move the partition's watermark to `ts` if it is newer; returns the watermark."""
@@ -121,8 +141,13 @@ class WindowCounters:
     ) -> int:
         """Add `n` to one bucket counter; returns its new total."""
         key = counter_key(partition, metric, agency_id, window, start)
-        self.remember(partition, window, start, key)
-        return counts.add(key, n)
+        writes = counts.writes
+        current = writes.get(key)
+        if current is None:  # remembered at the batch's first write of the key
+            current = counts.first_write(key)
+            self.remember(partition, window, start, key)
+        writes[key] = total = current + n
+        return total
 
     def expire(self, partition: int) -> list[str]:
         """The live keys of `partition` whose bucket is past its grace, now forgotten."""

@@ -44,7 +44,10 @@ class SearchGauges:
         """The search counter of `agency_id` in the bucket (`window`, `start`) is `count`."""
         if window not in _WINDOWS:
             return
-        self._counts.setdefault((window, start), {})[agency_id] = count
+        bucket = self._counts.get((window, start))
+        if bucket is None:
+            bucket = self._counts[(window, start)] = {}
+        bucket[agency_id] = count
         self._newest = max(self._newest, start)
         self._pending = True
 

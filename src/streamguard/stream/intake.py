@@ -94,7 +94,7 @@ def decode(
     `key` is the Kafka message key, checked where the contract says what it holds.
     """
     expected = TOPIC_KINDS.get(role) if role is not None else None
-    text_key = key.decode("utf-8", "replace") if key else None
+    text_key = key.decode("utf-8", "replace") if key and expected == "agency" else None
     if value is None and expected == "agency":
         if not text_key:
             return _schema_invalid(

@@ -12,9 +12,11 @@ import base64
 import hashlib
 import re
 import uuid
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeVar
+from itertools import accumulate
+from typing import Any, Final, Literal, TypeGuard, TypeVar
 
 import orjson
 
@@ -46,6 +48,7 @@ __all__ = (
     "clamped_windows",
     "decision_id",
     "grouped_reasons",
+    "is_json_object",
     "lists_of",
     "quarantine_kind",
     "quarantine_record",
@@ -74,17 +77,22 @@ class Out:
     value: dict[str, Any]
 
 
-_NAMESPACE_BYTES: Final = NAMESPACE.bytes
+# SHA-1 state after the namespace: each id copies it and hashes only its name.
+_NAMESPACE_SHA1: Final = hashlib.sha1(NAMESPACE.bytes)  # noqa: S324 - uuid5 is SHA-1 by definition
+_VARIANTS: Final = "89ab"  # the RFC 4122 variant digit, by the two low bits of the hash's
 
 
 def _uuid5(name: str) -> str:
-    """`str(uuid.uuid5(NAMESPACE, name))` without building a UUID object (a third of the cost
-    of an id at thousands of decisions a second); equality is tested."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest()[:16])  # noqa: S324 - uuid5 is SHA-1 by definition
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    text = digest.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    """`str(uuid.uuid5(NAMESPACE, name))` without building a UUID object or hashing the
+    namespace again (an id per decision, thousands a second); equality is tested."""
+    sha1 = _NAMESPACE_SHA1.copy()
+    sha1.update(name.encode("utf-8"))
+    text = sha1.hexdigest()
+    # Digit 12 is the version (5); the top two bits of digit 16 are the variant (10).
+    return (
+        f"{text[:8]}-{text[8:12]}-5{text[13:16]}-"
+        f"{_VARIANTS[int(text[16], 16) & 3]}{text[17:20]}-{text[20:32]}"
+    )
 
 
 def decision_id(kind: str, event_id: str) -> str:
@@ -162,6 +170,14 @@ def _without(items: tuple[_T, ...], at: int) -> tuple[_T, ...]:
     return items[:at] + items[at + 1 :]
 
 
+def _with_first(first: _T, items: tuple[_T, ...], drop: int | None) -> tuple[_T, ...]:
+    """`(first, *_without(items, drop))` (or `(first, *items)`), without the intermediate
+    tuple."""
+    if drop is None:
+        return (first, *items)
+    return (first, *items[:drop], *items[drop + 1 :])
+
+
 def _first_two(verdicts: tuple[NetworkVerdict, ...]) -> dict[str, tuple[int, int | None]]:
     """Code -> the indices of the first two verdicts carrying it."""
     found: dict[str, tuple[int, int | None]] = {}
@@ -178,15 +194,17 @@ def _first_two(verdicts: tuple[NetworkVerdict, ...]) -> dict[str, tuple[int, int
 
 
 def _fanned_lists(how: Fanned, top: tuple[Reason, ...]) -> DecisionLists:
-    """`decision_lists(top, (own, *spread without own_at))`, from the spread's lists."""
+    """`decision_lists(top, (own, *spread without own_at))`, from the spread's lists (with
+    as few copies of their thousands of entries as splicing allows)."""
     spread, own, own_at = how.spread, how.own, how.own_at
     base = spread.memo("lists", lambda: decision_lists((), spread.verdicts))
     allowed, denied, codes = base.allowed, base.denied, base.codes
+    drop_allowed = drop_denied = None
     if own_at is not None:
         gone = spread.verdicts[own_at]
         if gone.reasons:
             at = _positions(spread, "denied_at", lambda: (v.agency_id for v in base.denied))
-            denied = _without(denied, at[gone.agency_id])
+            drop_denied = at[gone.agency_id]
             firsts = spread.memo("firsts", lambda: _first_two(spread.verdicts))
             order: dict[str, int] = {}
             for code in codes:
@@ -197,13 +215,16 @@ def _fanned_lists(how: Fanned, top: tuple[Reason, ...]) -> DecisionLists:
                     order[code] = second
             codes = tuple(sorted(order, key=order.__getitem__))
         else:
-            at = _positions(spread, "allowed_at", lambda: base.allowed)
-            allowed = _without(allowed, at[gone.agency_id])
+            drop_allowed = _positions(spread, "allowed_at", lambda: base.allowed)[gone.agency_id]
     if own.reasons:
-        denied = (own, *denied)
+        denied = _with_first(own, denied, drop_denied)
         codes = (*own.codes, *codes)
     else:
-        allowed = (own.agency_id, *allowed)
+        allowed = _with_first(own.agency_id, allowed, drop_allowed)
+    if drop_denied is not None and not own.reasons:
+        denied = _without(denied, drop_denied)
+    if drop_allowed is not None and own.reasons:
+        allowed = _without(allowed, drop_allowed)
     if top or own.reasons:
         codes = tuple(dict.fromkeys((*(r.code for r in top), *codes)))
     return DecisionLists(allowed, denied, codes)
@@ -233,17 +254,120 @@ def approved_search(
     lists: DecisionLists | None = None,
 ) -> dict[str, Any]:
     lists = lists or lists_of(decision)
+    how = _wide(decision)
     record = {
         **event,
         "decision_id": did,
         "decided_at": decided_at,
-        "allowed_networks": list(lists.allowed),
+        "allowed_networks": list(lists.allowed) if how is None else _encoded_allowed(how),
     }
-    _with_denied(record, "denied_networks", lists)
+    if how is None:
+        _with_denied(record, "denied_networks", lists)
+    else:
+        record["denied_networks"] = _encoded_denied(how)
+        if len(lists.denied) > LIST_LIMIT:
+            record["denied_networks_omitted"] = len(lists.denied) - LIST_LIMIT
     record["policy_version"] = decision.policy_version
     if decision.clamped:
         record["clamped_windows"] = clamped_windows(decision)
     return record
+
+
+# A statewide or national decision made from a spread of at least this many networks has its
+# per-network lists written from the spread's encoded lists (`orjson.Fragment`), spliced where
+# the requester's own network differs, instead of being encoded again for every search. Below
+# it, encoding is cheap and the records stay plain values.
+ENCODED_FROM = 1_000
+
+
+def _wide(decision: SearchDecision) -> Fanned | None:
+    how = fanned(decision)
+    if how is None or len(how.spread.verdicts) < ENCODED_FROM:
+        return None
+    return how
+
+
+class _EncodedIds:
+    """Ids as orjson encodes a list of them, with where each one starts (found when a splice
+    first needs it): a copy without one of them, or with another id first, is spliced by byte
+    offsets instead of encoded."""
+
+    __slots__ = ("_ids", "_starts", "data")
+
+    def __init__(self, ids: tuple[str, ...]) -> None:
+        self.data = orjson.dumps(ids)
+        self._ids = ids
+        self._starts: list[int] | None = None
+
+    @property
+    def starts(self) -> list[int]:
+        if self._starts is None:
+            ids = self._ids
+            sizes = [len(a) + 3 for a in ids]  # quotes and comma, for ids that need no escape
+            if ids and sum(sizes) + 1 != len(self.data):
+                sizes = [len(orjson.dumps(a)) + 1 for a in ids]
+            self._starts = list(accumulate(sizes[:-1], initial=1)) if ids else []
+        return self._starts
+
+    def spliced(self, first: str | None, drop: int | None) -> bytes:
+        """The list with the id at index `drop` left out and `first` put first."""
+        data = memoryview(self.data)
+        body: list[memoryview]
+        if drop is None:
+            body = [data[1:-1]]
+        else:
+            starts = self.starts
+            if len(starts) == 1:
+                body = []
+            elif drop == len(starts) - 1:
+                body = [data[1 : starts[drop] - 1]]  # and the comma before it
+            else:
+                body = [data[1 : starts[drop]], data[starts[drop + 1] : -1]]
+        parts: list[bytes | memoryview] = [b"["]
+        if first is not None:
+            parts.append(orjson.dumps(first))
+            if any(len(b) for b in body):
+                parts.append(b",")
+        parts += body
+        parts.append(b"]")
+        return b"".join(parts)
+
+
+def _base_lists(spread: Spread) -> DecisionLists:
+    return spread.memo("lists", lambda: decision_lists((), spread.verdicts))
+
+
+def _encoded_allowed(how: Fanned) -> orjson.Fragment:
+    """`allowed_networks` of a decision made from a spread, from the spread's encoded list."""
+    spread, own, own_at = how.spread, how.own, how.own_at
+    base = _base_lists(spread)
+    encoded = spread.memo("allowed_json", lambda: _EncodedIds(base.allowed))
+    drop = None
+    if own_at is not None and not spread.verdicts[own_at].reasons:
+        gone = spread.verdicts[own_at].agency_id
+        drop = _positions(spread, "allowed_at", lambda: base.allowed)[gone]
+    return orjson.Fragment(encoded.spliced(None if own.reasons else own.agency_id, drop))
+
+
+def _denied_entry(verdict: NetworkVerdict) -> bytes:
+    return orjson.dumps({"agency_id": verdict.agency_id, "codes": list(verdict.codes)})
+
+
+def _encoded_denied(how: Fanned) -> orjson.Fragment:
+    """`denied_networks` (its first LIST_LIMIT entries) of a decision made from a spread."""
+    spread, own, own_at = how.spread, how.own, how.own_at
+    base = _base_lists(spread)
+    entries: list[bytes] = spread.memo(
+        "denied_json", lambda: [_denied_entry(v) for v in base.denied[: LIST_LIMIT + 1]]
+    )
+    if own_at is not None and spread.verdicts[own_at].reasons:
+        at = _positions(spread, "denied_at", lambda: (v.agency_id for v in base.denied))
+        skip = at[spread.verdicts[own_at].agency_id]
+        if skip <= LIST_LIMIT:
+            entries = entries[:skip] + entries[skip + 1 :]
+    if own.reasons:
+        entries = [_denied_entry(own), *entries]
+    return orjson.Fragment(b"[" + b",".join(entries[:LIST_LIMIT]) + b"]")
 
 
 def shared_read(
@@ -332,6 +456,104 @@ def _fanned_groups(how: Fanned) -> dict[_GroupKey, list[str]] | None:
     return merged
 
 
+def _group_entry(key: _GroupKey, ids: list[str]) -> bytes:
+    code, citation, detail = key
+    return orjson.dumps({"code": code, "citation": citation, "detail": detail, "agency_ids": ids})
+
+
+class _EncodedGroups:
+    """A spread's grouped reasons, each entry encoded, with where each group starts (the pool
+    position of its first network): a decision that differs from the spread in its own
+    network splices only the entries of the groups that network is in."""
+
+    __slots__ = ("_ids", "_spread", "entries", "firsts", "groups", "index", "keys", "loose")
+
+    def __init__(self, spread: Spread) -> None:
+        loose, groups = spread.memo("groups", lambda: _groups(spread.verdicts))
+        self._spread = spread
+        self.loose = bool(loose)
+        self.groups = groups
+        self.keys = list(groups)
+        self.index = {key: i for i, key in enumerate(groups)}
+        position = spread.pool.position
+        self.firsts = [position[ids[0]] for ids in groups.values()]
+        self.entries = [_group_entry(k, ids) for k, ids in groups.items()]
+        self._ids: dict[int, _EncodedIds] = {}
+
+    def ids(self, i: int) -> _EncodedIds:
+        """Group `i`'s encoded ids (made when first asked for)."""
+        found = self._ids.get(i)
+        if found is None:
+            found = self._ids[i] = _EncodedIds(tuple(self.groups[self.keys[i]]))
+        return found
+
+    def spliced(self, i: int, first: str | None, drop: int | None) -> bytes:
+        """Group `i`'s entry with the id at `drop` left out and `first` put first."""
+        code, citation, detail = self.keys[i]
+        head = orjson.dumps({"code": code, "citation": citation, "detail": detail})
+        return head[:-1] + b',"agency_ids":' + self.ids(i).spliced(first, drop) + b"}"
+
+
+def _encoded_reasons(top: tuple[Reason, ...], how: Fanned) -> orjson.Fragment | None:
+    """`reasons` of the quarantine record of a decision made from a spread, as
+    `grouped_reasons(top, denied, how)` writes them, spliced from the spread's encoded
+    entries; None where `_fanned_groups` would give None (a reason of no network)."""
+    spread, own, own_at = how.spread, how.own, how.own_at
+    base = spread.memo("reasons_json", lambda: _EncodedGroups(spread))
+    if base.loose:
+        return None
+    own_loose, mine = _groups((own,) if own.reasons else ())
+    if own_loose:
+        return None
+    gone_id = ""
+    gone_groups: dict[_GroupKey, list[str]] = {}
+    if own_at is not None and spread.verdicts[own_at].reasons:
+        gone = spread.verdicts[own_at]
+        gone_loose, gone_groups = _groups((gone,))
+        if gone_loose:
+            return None
+        gone_id = gone.agency_id
+    groups, index, position = base.groups, base.index, spread.pool.position
+    entries: dict[int, bytes | None] = {}  # base index -> its new entry (None: left out)
+    moved: list[tuple[int, int, bytes]] = []  # (new first position, base index, entry)
+    drops: dict[_GroupKey, int] = {}  # group -> where the own network's pool verdict is in it
+    for key in gone_groups:
+        i = index[key]
+        ids = groups[key]
+        at = drops[key] = ids.index(gone_id)
+        entries[i] = None
+        if key in mine or len(ids) == 1:
+            continue
+        if at == 0:
+            moved.append((position[ids[1]], i, base.spliced(i, None, 0)))
+        else:
+            entries[i] = base.spliced(i, None, at)
+    out = [orjson.dumps(r.as_dict()) for r in top]
+    for key, own_ids in mine.items():
+        at_base = index.get(key)
+        if at_base is None:
+            out.append(_group_entry(key, own_ids))
+        else:
+            entries[at_base] = None
+            out.append(base.spliced(at_base, own_ids[0], drops.get(key)))
+    if not entries:
+        out += base.entries
+    else:
+        firsts, kept = list(base.firsts), list(base.entries)
+        for i in sorted(entries, reverse=True):  # from the end: the indices before stay true
+            entry = entries[i]
+            if entry is None:
+                del firsts[i], kept[i]
+            else:
+                kept[i] = entry
+        for first, _, entry in sorted(moved, reverse=True):
+            at = bisect_left(firsts, first)
+            firsts.insert(at, first)
+            kept.insert(at, entry)
+        out += kept
+    return orjson.Fragment(b"[" + b",".join(out) + b"]")
+
+
 def grouped_reasons(
     top: tuple[Reason, ...],
     denied: tuple[NetworkVerdict, ...],
@@ -352,17 +574,20 @@ def grouped_reasons(
 def quarantine_record(
     event_id: str | None,
     kind: str,
-    reasons: tuple[Reason, ...] | list[dict[str, Any]],
+    reasons: tuple[Reason, ...] | list[dict[str, Any]] | orjson.Fragment,
     did: str,
     decided_at: str,
     policy_version: str,
     original: Any,
 ) -> dict[str, Any]:
-    """`reasons`: Reason objects (written one entry each) or entries already written."""
+    """`reasons`: Reason objects (written one entry each), entries already written, or their
+    encoded list."""
     return {
         "event_id": event_id,
         "kind": kind,
-        "reasons": [r.as_dict() if isinstance(r, Reason) else r for r in reasons],
+        "reasons": reasons
+        if isinstance(reasons, orjson.Fragment)
+        else [r.as_dict() if isinstance(r, Reason) else r for r in reasons],
         "decision_id": did,
         "decided_at": decided_at,
         "policy_version": policy_version,
@@ -409,8 +634,8 @@ def route(
     is split (`bounded`).
     """
     out: list[Out] = []
-    event = original if isinstance(original, Mapping) else {}
-    reasons: tuple[Reason, ...] | list[dict[str, Any]]
+    event = original if is_json_object(original) else {}
+    reasons: tuple[Reason, ...] | list[dict[str, Any]] | orjson.Fragment
     if isinstance(decision, SearchDecision | ReadDecision):
         lists = lists or lists_of(decision)
         if isinstance(decision, SearchDecision):
@@ -428,7 +653,9 @@ def route(
                 return _bounded_all(out, lists, max_bytes)
             top = decision.read_reasons
         how = fanned(decision) if isinstance(decision, SearchDecision) else None
-        reasons = grouped_reasons(top, lists.denied, how)
+        wide = _wide(decision) if isinstance(decision, SearchDecision) else None
+        encoded = _encoded_reasons(top, wide) if wide is not None else None
+        reasons = encoded if encoded is not None else grouped_reasons(top, lists.denied, how)
     elif isinstance(decision, ChangeDecision | UpsertDecision) and decision.outcome != "rejected":
         return out
     else:
@@ -479,10 +706,11 @@ def bounded(out: Out, max_bytes: int = MAX_MESSAGE_BYTES) -> list[Out]:
     and the event-level ones go in part 1). Parts are filled in list order up to the limit, so
     one decision always splits the same way.
     """
-    size = len(orjson.dumps(out.value))
+    encoded = orjson.dumps(out.value)
+    size = len(encoded)
     if size <= max_bytes:
         return [out]
-    value = out.value
+    value = orjson.loads(encoded)  # the same JSON, with any encoded list (Fragment) as a list
     if out.role == "quarantine":
         shares = _split_reasons(value, size, max_bytes)
     elif out.role in _SPLIT_FIELDS:
@@ -539,7 +767,7 @@ def _split_reasons(value: Mapping[str, Any], size: int, max_bytes: int) -> list[
 
 def _requester_id(event: Mapping[str, Any]) -> str:
     requester = event.get("requester")
-    if isinstance(requester, Mapping) and isinstance(requester.get("agency_id"), str):
+    if is_json_object(requester) and isinstance(requester.get("agency_id"), str):
         return str(requester["agency_id"])
     return ""
 
@@ -616,7 +844,7 @@ def audit_fields(
         "decided_at": decided_at,
         "decision_id": did,
     }
-    event = original if isinstance(original, Mapping) else {}
+    event = original if is_json_object(original) else {}
     if isinstance(decision, MalformedDecision):
         # Fields of an invalid event are not trustworthy enough to put on the record.
         return fields
@@ -657,3 +885,9 @@ def audit_fields(
     elif isinstance(decision, UpsertDecision):
         fields |= {"owner": decision.event_id, "deleted": decision.deleted}
     return fields
+
+
+def is_json_object(value: object) -> TypeGuard[Mapping[str, Any]]:
+    """`isinstance(value, Mapping)`, answered for a dict (what parsed JSON is) without the
+    ABC check's cost."""
+    return type(value) is dict or isinstance(value, Mapping)

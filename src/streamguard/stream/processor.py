@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from streamguard.core import codes
@@ -42,7 +42,13 @@ from streamguard.stream.alerts import (
     rejected_change_alert,
     threshold_alerts,
 )
-from streamguard.stream.attempts import Attempts, BatchAttempts, attempt_kind, read_attempt
+from streamguard.stream.attempts import (
+    Attempts,
+    AttemptSets,
+    BatchAttempts,
+    attempt_kind,
+    read_attempt,
+)
 from streamguard.stream.audit import BatchChains
 from streamguard.stream.counters import KEEP, BatchCounts, WindowCounters, mark_key
 from streamguard.stream.gauges import SearchGauges
@@ -51,6 +57,7 @@ from streamguard.stream.outputs import (
     Out,
     audit_fields,
     decision_id,
+    is_json_object,
     lists_of,
     quarantine_kind,
     raw_decision_id,
@@ -89,6 +96,10 @@ DECISION_ERROR: Final = "DECISION_ERROR"
 # Roles whose messages are counted in windows: their partitions carry an offset mark.
 _COUNTED_ROLES: Final = frozenset({"searches", "attempts"})
 _CONTROL_KINDS: Final = frozenset({"policy_change", "agency"})
+# How long after its start a search's minute and hour buckets take counts: `windows.expired`
+# with the keep of `KEEP`, as one number.
+_MINUTE_LIFE: Final = TUMBLING_MINUTE.step + max(TUMBLING_MINUTE.grace, KEEP.get("1m", 0))
+_HOUR_LIFE: Final = TUMBLING_HOUR.step + max(TUMBLING_HOUR.grace, KEEP.get("1h", 0))
 
 
 @dataclass(slots=True)
@@ -106,6 +117,13 @@ class _Batch:
     # applied ts moved (their table values are written with the batch).
     decided_keys: dict[str, int]  # -> the partition it was read from
     moved_subjects: dict[str, int]
+    # The batch's decisions, reported to the metrics once at its end: how many of each
+    # (kind, outcome, codes), the networks allowed and denied, latencies and event lags.
+    tally: dict[tuple[str, str, tuple[str, ...]], int]
+    allowed: int = 0
+    denied: int = 0
+    seconds: list[float] = field(default_factory=list)
+    lags: list[float] = field(default_factory=list)
 
 
 class BatchProcessor:
@@ -135,6 +153,7 @@ class BatchProcessor:
         self.windows = WindowCounters()
         self.gauges = SearchGauges(metrics)
         self.revisions = Revisions()
+        self.attempt_sets = AttemptSets()
 
     # --- entry points ------------------------------------------------------------------------
 
@@ -184,6 +203,7 @@ class BatchProcessor:
             self.clock(),
             {},
             {},
+            {},
         )
         touched: set[int] = set()
         for msg in batch:
@@ -206,6 +226,9 @@ class BatchProcessor:
                 result.expired.append(key)
         result.heads.update(work.chains.heads())
         self._record_replay(work)
+        self.metrics.observe_decisions(
+            work.tally, work.allowed, work.denied, work.seconds, work.lags
+        )
         self.gauges.publish_due(work.received)
         return result
 
@@ -268,18 +291,15 @@ class BatchProcessor:
         if isinstance(decision, UpsertDecision) and decision.deleted:
             outcome = fields["outcome"] = "deleted"
         work.result.audit.append(work.chains.append(msg.role, msg.partition, fields))
-        allowed = denied = 0
+        key = (out_kind, outcome, decision.codes if lists is None else lists.codes)
+        tally = work.tally
+        tally[key] = tally.get(key, 0) + 1
         if lists is not None:
-            allowed, denied = len(lists.allowed), len(lists.denied)
-        self.metrics.observe_decision(
-            out_kind,
-            outcome,
-            decision.codes if lists is None else lists.codes,
-            allowed,
-            denied,
-            self.clock() - work.received,
-            work.now - event_ts if event_ts is not None else None,
-        )
+            work.allowed += len(lists.allowed)
+            work.denied += len(lists.denied)
+        work.seconds.append(self.clock() - work.received)
+        if event_ts is not None:
+            work.lags.append(work.now - event_ts)
 
     def _decide(
         self, msg: InMessage, work: _Batch
@@ -329,17 +349,18 @@ class BatchProcessor:
     ) -> tuple[str | None, bool]:
         """(the requester this search is counted for, whether it passed the rate limit)."""
         requester = event.body.get("requester")
-        requester_id = requester.get("agency_id") if isinstance(requester, Mapping) else None
+        requester_id = requester.get("agency_id") if is_json_object(requester) else None
         if ts is None or not isinstance(requester_id, str):
             return None, False
-        minute = current_start(ts, TUMBLING_MINUTE)
-        minute_key = counter_key(msg.partition, "searches", requester_id, "1m", minute)
         # A replayed search (after a crash) is decided again but never counted again, and the
         # stored count of a replayed search already includes the search itself.
         replayed = work.counts.replayed(msg.partition, msg.offset)
         limit = self.settings.rate_limit_per_minute
-        mine = 0 if replayed else 1
-        rate_limited = limit > 0 and work.counts.count(minute_key) + mine > limit
+        rate_limited = False
+        if limit > 0:
+            minute = current_start(ts, TUMBLING_MINUTE)
+            minute_key = counter_key(msg.partition, "searches", requester_id, "1m", minute)
+            rate_limited = work.counts.count(minute_key) + (0 if replayed else 1) > limit
         return (None if replayed else requester_id), rate_limited
 
     def _count_search(
@@ -351,43 +372,41 @@ class BatchProcessor:
         partition: int,
         work: _Batch,
     ) -> None:
-        watermark = self.windows.advance(partition, ts)
+        windows, counts, gauges = self.windows, work.counts, self.gauges
+        watermark = windows.advance(partition, ts)
         denied = len(lists.denied)
-        immigration = "immigration" in decision.categories
-        for spec in (TUMBLING_MINUTE, TUMBLING_HOUR):
-            start = current_start(ts, spec)
-            if expired(start, spec, watermark, keep=KEEP.get(spec.name, 0)):
-                continue  # too late: that window is closed and may already be deleted
-            searches = self.windows.count(
-                work.counts, partition, "searches", requester_id, spec.name, start, 1
-            )
-            self.gauges.set(spec.name, start, requester_id, searches)
+        minute = current_start(ts, TUMBLING_MINUTE)
+        hour = current_start(ts, TUMBLING_HOUR)
+        if minute + _MINUTE_LIFE > watermark:
+            n = windows.count(counts, partition, "searches", requester_id, "1m", minute, 1)
+            gauges.set("1m", minute, requester_id, n)
             if denied:
-                self.windows.count(
-                    work.counts, partition, "denied", requester_id, spec.name, start, denied
-                )
-            if immigration and spec is TUMBLING_HOUR:
-                self.windows.count(
-                    work.counts, partition, "immigration", requester_id, spec.name, start, 1
-                )
+                windows.count(counts, partition, "denied", requester_id, "1m", minute, denied)
+        # else too late: that window is closed and may already be deleted
+        if hour + _HOUR_LIFE > watermark:
+            n = windows.count(counts, partition, "searches", requester_id, "1h", hour, 1)
+            gauges.set("1h", hour, requester_id, n)
+            if denied:
+                windows.count(counts, partition, "denied", requester_id, "1h", hour, denied)
+            if "immigration" in decision.categories:
+                windows.count(counts, partition, "immigration", requester_id, "1h", hour, 1)
         if requester_id not in self.state.agencies:
             return
-        hour = current_start(ts, TUMBLING_HOUR)
         how = fanned(decision)
         attempted = lists.denied
         if how is not None:
             # Retention and search-level reasons never add a recipient code: the attempts of
             # every spread of a pool are its root's.
             root, agencies = how.spread.root, self.state.agencies
-            owners = root.memo("attempts", lambda: _attempts(root.verdicts, agencies))
-            ids = root.memo("attempt_ids", lambda: tuple([o for o, _ in owners]))
+            sets = self.attempt_sets
+            owners = root.memo("attempts", lambda: sets.of(_attempts(root.verdicts, agencies)))
             without = None
             if how.own_at is not None:
                 gone = root.verdicts[how.own_at]
                 kind = attempt_kind(gone) if gone.reasons else None
                 if kind is not None and gone.agency_id in agencies:
                     without = (gone.agency_id, kind)
-            work.attempts.add_group(owners, ids, hour, ts, without)
+            work.attempts.add_group(owners, hour, ts, without)
             attempted = (how.own,) if how.own.reasons else ()
         for verdict in attempted:  # an allowed verdict carries no code, so is no attempt
             kind = attempt_kind(verdict)
@@ -522,7 +541,7 @@ def _id_basis(decision: Decision, original: Any, msg: InMessage) -> str:
     ):
         return where
     if isinstance(decision, UpsertDecision):
-        ts = original.get("ts") if isinstance(original, Mapping) else None
+        ts = original.get("ts") if is_json_object(original) else None
         if decision.deleted or not isinstance(ts, str):
             return where
         return f"{decision.event_id}@{ts}"
@@ -533,7 +552,7 @@ def _plate(event: Event) -> str | None:
     """The plate of a search's query or of a read, hashed into its audit record."""
     if event.kind == "search_request":
         query = event.body.get("query")
-        plate = query.get("plate") if isinstance(query, Mapping) else None
+        plate = query.get("plate") if is_json_object(query) else None
     elif event.kind == "plate_read":
         plate = event.body.get("plate")
     else:

@@ -3,7 +3,7 @@ where metrics are reported. Plain types, so the processor is testable without fa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -15,15 +15,13 @@ __all__ = ("BatchResult", "InMessage", "MetricsSink")
 class MetricsSink(Protocol):
     """The part of `streamguard.worker.metrics.StreamguardMetrics` the processor reports to."""
 
-    def observe_decision(
+    def observe_decisions(
         self,
-        kind: str,
-        outcome: str,
-        codes: Iterable[str],
+        tally: Mapping[tuple[str, str, tuple[str, ...]], int],
         allowed_networks: int,
         denied_networks: int,
-        decision_seconds: float,
-        event_lag_seconds: float | None,
+        decision_seconds: Sequence[float],
+        event_lag_seconds: Sequence[float],
     ) -> None: ...
     def observe_policy_change(self, result: str) -> None: ...
     def observe_alert(self, kind: str) -> None: ...

@@ -80,6 +80,7 @@ ALL_CODES: Final = (
     *codes.CHANGE_CODES,
     *codes.INPUT_CODES,
 )
+_CODES: Final = frozenset(ALL_CODES)
 NETWORK_DECISIONS: Final = ("allowed", "denied")
 POLICY_RESULTS: Final = ("applied", "rejected")
 OWNER_ATTEMPT_KINDS: Final = ("out_of_state", "federal")
@@ -253,6 +254,7 @@ class StreamguardMetrics:
         # These counters never drop a series, so a child once made stays the right one.
         self._event_children: dict[tuple[str, str], Any] = {}
         self._code_children: dict[str, Any] = {}
+        self._codes_children: dict[tuple[str, ...], tuple[Any, ...]] = {}
         self._owner_children: dict[tuple[str, str], Any] = {}
         self._lag_children: dict[tuple[str, int], Any] = {}
         self._gauge_children: dict[str, dict[str, Any]] = {}  # window -> agency -> child
@@ -308,23 +310,40 @@ class StreamguardMetrics:
 
         `event_lag_seconds` is None when the event carried no readable `ts`.
         """
-        child = self._event_children.get((kind, outcome))
-        if child is None:
-            child = self.events.labels(
-                kind=_bounded(kind, EVENT_KINDS), outcome=_bounded(outcome, _OUTCOMES)
-            )
-            if len(self._event_children) < _MAX_CACHED_CHILDREN:  # raw values: keep it bounded
-                self._event_children[(kind, outcome)] = child
+        self.observe_decisions(
+            {(kind, outcome, tuple(codes)): 1},
+            allowed_networks,
+            denied_networks,
+            (decision_seconds,),
+            () if event_lag_seconds is None else (event_lag_seconds,),
+        )
+
+    def observe_decisions(
+        self,
+        tally: Mapping[tuple[str, str, tuple[str, ...]], int],
+        allowed_networks: int,
+        denied_networks: int,
+        decision_seconds: Sequence[float],
+        event_lag_seconds: Sequence[float],
+    ) -> None:
+        """Count a batch of decided events at once: how many had each (kind, outcome, codes),
+        the networks they allowed and denied in all, one latency per event and one lag per
+        event with a readable `ts`. The same counts as `observe_decision` per event."""
         pending = self._pending
-        pending[child] = pending.get(child, 0) + 1
-        # A code counts once per event: the panel reads "events with this violation", and a
-        # search denied by five networks for NOT_SHARED is one unlawful attempt, not five.
-        if codes:
-            for code in {_bounded(c, ALL_CODES) for c in codes}:
-                child = self._code_children.get(code)
-                if child is None:
-                    child = self._code_children[code] = self.violations.labels(code=code)
-                pending[child] = pending.get(child, 0) + 1
+        for (kind, outcome, event_codes), n in tally.items():
+            child = self._event_children.get((kind, outcome))
+            if child is None:
+                child = self.events.labels(
+                    kind=_bounded(kind, EVENT_KINDS), outcome=_bounded(outcome, _OUTCOMES)
+                )
+                if len(self._event_children) < _MAX_CACHED_CHILDREN:  # raw values: bounded
+                    self._event_children[(kind, outcome)] = child
+            pending[child] = pending.get(child, 0) + n
+            # A code counts once per event: the panel reads "events with this violation", and
+            # a search denied by five networks for NOT_SHARED is one unlawful attempt, not five.
+            if event_codes:
+                for child in self._code_children_of(event_codes):
+                    pending[child] = pending.get(child, 0) + n
         if allowed_networks > 0:
             child = self._allowed_networks
             pending[child] = pending.get(child, 0) + allowed_networks
@@ -333,9 +352,22 @@ class StreamguardMetrics:
             pending[child] = pending.get(child, 0) + denied_networks
         # Clock skew between producers and the worker can make either value slightly negative;
         # a histogram cannot hold that, and "no delay" is the honest reading.
-        self.decision_seconds.observe(max(decision_seconds, 0.0))
-        if event_lag_seconds is not None:
-            self.event_lag_seconds.observe(max(event_lag_seconds, 0.0))
+        self.observe_latencies(decision_seconds, event_lag_seconds)
+
+    def _code_children_of(self, event_codes: tuple[str, ...]) -> tuple[Any, ...]:
+        """The violation counter's children of the distinct (bounded) codes of one event."""
+        found = self._codes_children.get(event_codes)
+        if found is None:
+            children = []
+            for code in dict.fromkeys(_bounded(c, _CODES) for c in event_codes):
+                child = self._code_children.get(code)
+                if child is None:
+                    child = self._code_children[code] = self.violations.labels(code=code)
+                children.append(child)
+            found = tuple(children)
+            if len(self._codes_children) < _MAX_CACHED_CHILDREN * 16:  # codes come from input
+                self._codes_children[event_codes] = found
+        return found
 
     def observe_latencies(
         self, decision_seconds: Sequence[float], event_lag_seconds: Sequence[float]
@@ -343,8 +375,8 @@ class StreamguardMetrics:
         """Observe a batch's latencies at once: one value per decided event in
         `decision_seconds`, one per event with a readable `ts` in `event_lag_seconds`.
 
-        For callers that count a batch's outcomes themselves; `observe_decision` observes
-        the same histograms one event at a time.
+        `observe_decisions` observes them with the batch's counts; `observe_decision` one
+        event at a time.
         """
         self.decision_seconds.observe_many(max(s, 0.0) for s in decision_seconds)
         self.event_lag_seconds.observe_many(max(s, 0.0) for s in event_lag_seconds)

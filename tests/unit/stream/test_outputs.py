@@ -75,6 +75,12 @@ def test_ids_are_the_uuid5_of_their_name() -> None:
         assert decision_id("search_request", event_id) == str(
             uuid.uuid5(NAMESPACE, f"search_request:{event_id}")
         )
+    variants = set()
+    for n in range(200):  # every variant digit (8, 9, a, b) comes up
+        expected = str(uuid.uuid5(NAMESPACE, f"plate_read:r-{n}"))
+        assert decision_id("plate_read", f"r-{n}") == expected
+        variants.add(expected[19])
+    assert variants == set("89ab")
     assert raw_decision_id("t", 3, 17) == str(uuid.uuid5(NAMESPACE, "raw:t:3:17"))
     assert alert_id("search_rate", "ca-a", AT) == str(
         uuid.uuid5(NAMESPACE, f"alert:search_rate:ca-a:{AT}")
