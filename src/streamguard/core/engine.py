@@ -8,6 +8,7 @@ per snapshot (`streamguard.core.verdicts`): the cache saves work, never changes 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -360,11 +361,17 @@ def _pool(state: PolicyState, cache: VerdictCache, requester: Agency, key: PoolK
         )
         for owner_id in owners
     )
+    limits = state.retention_limits
+    limited = tuple([i for i, o in enumerate(owners) if o in limits])
+    by_limit = tuple(sorted(limited, key=lambda i: limits[owners[i]][0]))
     pool = Pool(
         verdicts,
         {o: i for i, o in enumerate(owners)},
-        tuple(i for i, o in enumerate(owners) if o in state.retention_limits),
+        limited,
         sum(1 for v in verdicts if not v.reasons),
+        by_limit,
+        tuple([limits[owners[i]][0] for i in by_limit]),
+        {},
     )
     return remember(cache.pools, key, pool)
 
@@ -403,15 +410,22 @@ def _spread(
         root = remember(cache.spreads, (key, 0), Spread(pool, pool.verdicts, pool.allowed))
     if bucket == 0 or asked_from is None:
         return root
-    else:
-        changed = list(pool.verdicts)
-        allowed = pool.allowed
-        for i in pool.limited:
-            before = changed[i]
-            changed[i] = _past_retention(state, before, asked_from, now, _WINDOW)
-            if changed[i] is not before and not before.reasons:
-                allowed -= 1
-        spread = Spread(pool, tuple(changed), allowed, root)
+    # The window passes exactly the limits up to the bucket's: those owners' verdicts gain a
+    # RETENTION_EXCEEDED (as `_past_retention` would add it), every other verdict is the root's.
+    passed = bisect_right(pool.limit_seconds, cache.limits[bucket - 1])
+    changed = tuple(sorted(pool.by_limit[:passed]))
+    verdicts = list(pool.verdicts)
+    allowed = pool.allowed
+    late = pool.late
+    for i in changed:
+        before = verdicts[i]
+        after = late.get(i)
+        if after is None:
+            after = late[i] = _late(state, before, _WINDOW)
+        if not before.reasons:
+            allowed -= 1
+        verdicts[i] = after
+    spread = Spread(pool, tuple(verdicts), allowed, root, root, changed)
     return remember(cache.spreads, (key, bucket), spread)
 
 
@@ -484,21 +498,40 @@ def _compose(how: Fanned) -> tuple[NetworkVerdict, ...]:
     return (how.own, *pooled[:at], *pooled[at + 1 :])
 
 
+def _tag(verdict: NetworkVerdict, search_reasons: tuple[Reason, ...]) -> NetworkVerdict:
+    if verdict.reasons:
+        return verdict
+    return NetworkVerdict(verdict.agency_id, _tagged(list(search_reasons), verdict.agency_id))
+
+
+def _tagged_spread(spread: Spread, search_reasons: tuple[Reason, ...]) -> Spread:
+    """`spread` with the search-level reasons restated on every verdict without reasons, made
+    once per spread and reasons; a spread made from a base is tagged from the tagged base,
+    changed only where the spread differs from its base."""
+    found = spread.derived.get(("tagged", search_reasons))
+    if isinstance(found, Spread):
+        return found
+    base = spread.base
+    if base is spread:
+        made = Spread(
+            spread.pool, tuple([_tag(v, search_reasons) for v in spread.verdicts]), 0, spread.root
+        )
+    else:
+        tagged_base = _tagged_spread(base, search_reasons)
+        verdicts = list(tagged_base.verdicts)
+        for i in spread.changed:
+            verdicts[i] = _tag(spread.verdicts[i], search_reasons)
+        made = Spread(spread.pool, tuple(verdicts), 0, spread.root, tagged_base, spread.changed)
+    spread.derived[("tagged", search_reasons)] = made
+    return made
+
+
 def _tagged_fan(how: Fanned, search_reasons: tuple[Reason, ...]) -> Fanned:
     """`how` with the search-level reasons restated on every network that has none of its own
     (as `decide_search` does), from a tagged spread made once per spread and reasons."""
-
-    def tag(verdict: NetworkVerdict) -> NetworkVerdict:
-        if verdict.reasons:
-            return verdict
-        return NetworkVerdict(verdict.agency_id, _tagged(list(search_reasons), verdict.agency_id))
-
-    spread = how.spread
-    tagged = spread.memo(
-        ("tagged", search_reasons),
-        lambda: Spread(spread.pool, tuple([tag(v) for v in spread.verdicts]), 0, spread.root),
+    return Fanned(
+        _tag(how.own, search_reasons), how.own_at, _tagged_spread(how.spread, search_reasons)
     )
-    return Fanned(tag(how.own), how.own_at, tagged)
 
 
 # The decisions made from a spread lately, by the identity of their verdicts tuple: outputs
@@ -529,7 +562,12 @@ def _past_retention(
     limit = state.retention_limits.get(verdict.agency_id)
     if limit is None or oldest >= now - limit[0]:
         return verdict
-    _seconds, citation, text = limit
+    return _late(state, verdict, what)
+
+
+def _late(state: PolicyState, verdict: NetworkVerdict, what: str) -> NetworkVerdict:
+    """The verdict with RETENTION_EXCEEDED added for the owner's limit (which it must have)."""
+    _seconds, citation, text = state.retention_limits[verdict.agency_id]
     late = Reason(
         codes.RETENTION_EXCEEDED,
         citation,

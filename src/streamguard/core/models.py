@@ -103,7 +103,11 @@ class NetworkVerdict:
 
     @property
     def codes(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(r.code for r in self.reasons))
+        reasons = self.reasons
+        # Most denied networks carry one reason: outputs ask each for its codes.
+        if len(reasons) == 1:
+            return (reasons[0].code,)
+        return tuple(dict.fromkeys([r.code for r in reasons]))
 
 
 def _unique_codes(
