@@ -39,6 +39,10 @@ from streamguard.core.policy import (
 from streamguard.core.replay import ReplayMemory
 from streamguard.core.timeutil import format_ts, parse_ts
 from streamguard.core.verdicts import (
+    NETWORK_DECLARED,
+    NETWORK_LATE,
+    NETWORK_SELF,
+    NETWORK_SHARED,
     AccessKey,
     Fanned,
     Pool,
@@ -320,6 +324,56 @@ def _verdict(
     )
     by_purpose[purpose] = verdict
     return verdict
+
+
+def _networks_verdicts(
+    state: PolicyState,
+    requester: Agency,
+    purpose: Purpose,
+    networks: list[str],
+    asked_from: float | None,
+    now: float,
+) -> tuple[tuple[NetworkVerdict, ...], int]:
+    """The verdicts of a networks-scoped search, in the order named (each network once), with
+    retention applied to the asked-for window, and how many allow: `_verdict` of each
+    network's `_key`, looked up by owner and relation flags in one table per purpose and
+    requester class."""
+    cache = _CACHES.of(state)
+    requester_id = requester.agency_id
+    requester_class = _KIND_CLASSES.get(requester.kind, "public")
+    table = cache.network_table(purpose, requester.state, requester_class)
+    settings_of = state.settings.get
+    limits = state.retention_limits if asked_from is not None else None
+    oldest = 0.0 if asked_from is None else asked_from
+    found: list[NetworkVerdict] = []
+    allowed = 0
+    for owner_id in dict.fromkeys(networks):
+        settings = settings_of(owner_id)
+        flags = NETWORK_SELF if owner_id == requester_id else 0
+        if settings is not None:
+            if requester_id in settings.share_with:
+                flags |= NETWORK_SHARED
+            if requester_id in settings.declaration_on_file:
+                flags |= NETWORK_DECLARED
+        verdict = table.get((owner_id, flags))
+        if verdict is None:
+            key = _key(state, requester, requester_class, "networks", owner_id)
+            verdict = cache.network_table_add(
+                table, (owner_id, flags), _verdict(state, cache, requester, key, purpose)
+            )
+        if limits:
+            limit = limits.get(owner_id)
+            if limit is not None and oldest < now - limit[0]:
+                late = table.get((owner_id, flags | NETWORK_LATE))
+                if late is None:
+                    late = cache.network_table_add(
+                        table, (owner_id, flags | NETWORK_LATE), _late(state, verdict, _WINDOW)
+                    )
+                verdict = late
+        if not verdict.reasons:
+            allowed += 1
+        found.append(verdict)
+    return tuple(found), allowed
 
 
 def _unknown_owner(owner_id: str) -> Reason:
@@ -645,23 +699,9 @@ def decide_search(
             )
         allowed = 0
     elif scope == "networks":
-        cache = _CACHES.of(state)
-        requester_class = _KIND_CLASSES.get(requester.kind, "public")
-        verdicts = tuple(
-            _verdict(
-                state,
-                cache,
-                requester,
-                _key(state, requester, requester_class, scope, owner_id),
-                purpose,
-            )
-            for owner_id in dict.fromkeys(event["networks"])
+        verdicts, allowed = _networks_verdicts(
+            state, requester, purpose, event["networks"], asked_from, now
         )
-        if asked_from is not None and state.retention_limits:
-            verdicts = tuple(
-                _past_retention(state, v, asked_from, now, "the asked-for window") for v in verdicts
-            )
-        allowed = sum(1 for v in verdicts if not v.reasons)
     else:
         asked = PoolKey(
             requester.state, _KIND_CLASSES.get(requester.kind, "public"), scope, purpose

@@ -23,6 +23,10 @@ from streamguard.core.models import NetworkVerdict, Reason
 from streamguard.core.policy import PolicyState
 
 __all__ = (
+    "NETWORK_DECLARED",
+    "NETWORK_LATE",
+    "NETWORK_SELF",
+    "NETWORK_SHARED",
     "TABLE_LIMIT",
     "AccessKey",
     "DecisionLists",
@@ -40,6 +44,12 @@ __all__ = (
     "spread_lists",
     "spread_position",
 )
+
+# The relation flags of a networks-scoped verdict (`VerdictCache.networks`).
+NETWORK_SHARED: Final = 1
+NETWORK_SELF: Final = 2
+NETWORK_DECLARED: Final = 4
+NETWORK_LATE: Final = 8
 
 # A long-running worker with a stable policy would otherwise grow each table with every new
 # (requester class, owner, purpose) combination; a table that reaches this size starts over.
@@ -168,7 +178,9 @@ class VerdictCache:
     __slots__ = (
         "_declarations",
         "_limits",
+        "_network_entries",
         "access",
+        "networks",
         "pools",
         "purposes",
         "shielded",
@@ -190,10 +202,44 @@ class VerdictCache:
         # Owner id -> whether its law has such a bar (bounded by the registry's size).
         self.shielded: dict[str, bool] = {}
         self.pools: dict[PoolKey, Pool] = {}
+        # The networks-scoped path's shortcut to `verdicts`: (purpose, requester state,
+        # requester class) -> (owner id, relation flags) -> the verdict, where the flags are
+        # NETWORK_SHARED | NETWORK_SELF | NETWORK_DECLARED of the access key (NETWORK_LATE
+        # marks the verdict with the asked-for window's RETENTION_EXCEEDED added). One lookup
+        # per network, with no access key built. Bounded as a whole (`network_table_add`).
+        self.networks: dict[tuple[Purpose, str, str], dict[tuple[str, int], NetworkVerdict]] = {}
+        self._network_entries = 0
         # (pool key, retention bucket) -> the pool's verdicts with retention applied.
         self.spreads: dict[tuple[PoolKey, int], Spread] = {}
         self._limits: tuple[float, ...] | None = None
         self._declarations: Mapping[str, frozenset[str]] | None = None
+
+    def network_table(
+        self, purpose: Purpose, requester_state: str, requester_class: str
+    ) -> dict[tuple[str, int], NetworkVerdict]:
+        """The networks-scoped verdicts of one purpose and requester class (see `networks`)."""
+        key = (purpose, requester_state, requester_class)
+        table = self.networks.get(key)
+        if table is None:
+            table = self.networks[key] = {}
+        return table
+
+    def network_table_add(
+        self,
+        table: dict[tuple[str, int], NetworkVerdict],
+        key: tuple[str, int],
+        verdict: NetworkVerdict,
+    ) -> NetworkVerdict:
+        """Store a verdict in a table of `network_table`; every table starts over once they
+        hold TABLE_LIMIT verdicts together."""
+        if self._network_entries >= TABLE_LIMIT:
+            for each in self.networks.values():
+                each.clear()
+            self.networks.clear()
+            self._network_entries = 0
+        self._network_entries += 1
+        table[key] = verdict
+        return verdict
 
     @property
     def declarations(self) -> Mapping[str, frozenset[str]]:
