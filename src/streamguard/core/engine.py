@@ -17,6 +17,7 @@ from streamguard.core.classifier import classify
 from streamguard.core.control import apply_agency_record, apply_change
 from streamguard.core.keys import Key
 from streamguard.core.models import (
+    FEDERAL_STATE,
     Agency,
     Decision,
     Event,
@@ -47,6 +48,7 @@ from streamguard.core.verdicts import (
     Fanned,
     Pool,
     PoolKey,
+    PoolOwners,
     Purpose,
     Spread,
     VerdictCache,
@@ -112,56 +114,69 @@ def _dated_error(event: Mapping[str, Any], ts: float | None, now: float) -> str:
     )
 
 
+def _is_mapping(value: object) -> bool:
+    # A dict is checked without the ABC machinery: almost every event is a plain dict.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _search_schema_error(event: Mapping[str, Any], now: float) -> tuple[str | None, float | None]:
     """What is wrong with a search_request, or None and the start of the asked-for window
     (None when open), parsed once as it is checked."""
-    if not isinstance(event.get("search_id"), str) or not event["search_id"]:
+    get = event.get
+    search_id = get("search_id")
+    if not isinstance(search_id, str) or not search_id:
         return "field 'search_id' must be a non-empty string", None
-    ts = parse_ts(event.get("ts"))
+    ts = parse_ts(get("ts"))
     if ts is None or ts > now + FUTURE_TOLERANCE:
         return _dated_error(event, ts, now), None
-    requester = event.get("requester")
-    if (
-        not isinstance(requester, Mapping)
-        or not isinstance(requester.get("agency_id"), str)
-        or not requester["agency_id"]
-    ):
+    requester = get("requester")
+    if not _is_mapping(requester):
+        return "field 'requester' must be an object with a non-empty string 'agency_id'", None
+    agency_id = requester.get("agency_id")
+    if not isinstance(agency_id, str) or not agency_id:
         return "field 'requester' must be an object with a non-empty string 'agency_id'", None
     user_id = requester.get("user_id")
     if not isinstance(user_id, str) or not user_id.strip():
         # Cal. Civ. Code § 1798.90.52(a) logs the username of every access: a search by no
         # one cannot be logged as the law requires.
         return "field 'requester.user_id' must be a non-empty string (the user is logged)", None
-    scope = event.get("scope")
+    scope = get("scope")
     if not isinstance(scope, str) or scope not in _SCOPES:
         return "field 'scope' must be one of national, statewide, networks", None
-    networks = event.get("networks", [])
+    networks = get("networks", [])
     # A list comprehension, not a generator: all() resuming a generator per id costs more than
     # the whole check on the hot path.
     if not isinstance(networks, list) or not all([isinstance(n, str) for n in networks]):
         return "field 'networks' must be a list of agency ids", None
-    if event["scope"] == "networks" and not networks:
+    if scope == "networks" and not networks:
         return "scope 'networks' needs a non-empty 'networks' list", None
-    query = event.get("query")
-    if not isinstance(query, Mapping):
+    query = get("query")
+    if not _is_mapping(query):
         return "field 'query' must be an object", None
-    asked_from = parse_ts(query.get("from"))
-    if query.get("from") is not None and asked_from is None:
+    text_from = query.get("from")
+    asked_from = None if text_from is None else parse_ts(text_from)
+    if text_from is not None and asked_from is None:
         return "field 'query.from' must be an ISO-8601 timestamp or null", None
-    asked_to = parse_ts(query.get("to"))
-    if query.get("to") is not None and asked_to is None:
+    text_to = query.get("to")
+    asked_to = None if text_to is None else parse_ts(text_to)
+    if text_to is not None and asked_to is None:
         return "field 'query.to' must be an ISO-8601 timestamp or null", None
     if asked_from is not None and asked_to is not None and asked_from > asked_to:
         return (
-            f"field 'query.from' ({query['from']}) is after 'query.to' ({query['to']}): "
+            f"field 'query.from' ({text_from}) is after 'query.to' ({text_to}): "
             "the window asks for nothing"
         ), None
-    if query.get("plate") is not None and not isinstance(query["plate"], str):
+    plate = query.get("plate")
+    if plate is not None and not isinstance(plate, str):
         return "field 'query.plate' must be a string or null", None
-    for name in ("reason", "case_number", "offense_type", "search_type"):
-        if event.get(name) is not None and not isinstance(event[name], str):
+    for name in _SEARCH_TEXTS:
+        value = get(name)
+        if value is not None and not isinstance(value, str):
             return f"field {name!r} must be a string or null", None
     return None, asked_from
+
+
+_SEARCH_TEXTS: Final = ("reason", "case_number", "offense_type", "search_type")
 
 
 def names_a_case(case_number: object) -> bool:
@@ -357,9 +372,10 @@ def _networks_verdicts(
                 flags |= NETWORK_DECLARED
         verdict = table.get((owner_id, flags))
         if verdict is None:
-            key = _key(state, requester, requester_class, "networks", owner_id)
             verdict = cache.network_table_add(
-                table, (owner_id, flags), _verdict(state, cache, requester, key, purpose)
+                table,
+                (owner_id, flags),
+                _network_verdict(state, cache, requester, requester_class, purpose, owner_id),
             )
         if limits:
             limit = limits.get(owner_id)
@@ -376,6 +392,28 @@ def _networks_verdicts(
     return tuple(found), allowed
 
 
+def _network_verdict(
+    state: PolicyState,
+    cache: VerdictCache,
+    requester: Agency,
+    requester_class: str,
+    purpose: Purpose,
+    owner_id: str,
+) -> NetworkVerdict:
+    """`_verdict` of a networks-scoped key: the access reasons (cached per key, shared by
+    every purpose) then the purpose reasons (cached per owner), as `_verdict` joins them."""
+    key = _key(state, requester, requester_class, "networks", owner_id)
+    reasons = cache.access.get(key)
+    if reasons is None:
+        owner = state.agencies.get(owner_id)
+        if owner is None:
+            return NetworkVerdict(owner_id, (_unknown_owner(owner_id),))
+        reasons = remember(cache.access, key, _access_reasons(state, requester, owner, key))
+    return NetworkVerdict(
+        owner_id, reasons + _purpose_reasons(state, cache, owner_id, requester, purpose)
+    )
+
+
 def _unknown_owner(owner_id: str) -> Reason:
     return Reason(
         codes.UNKNOWN_OWNER,
@@ -385,46 +423,149 @@ def _unknown_owner(owner_id: str) -> Reason:
     )
 
 
-def _pool(state: PolicyState, cache: VerdictCache, requester: Agency, key: PoolKey) -> Pool:
-    # Every owner in the pool opened its network to the scope, so its verdict depends on the
-    # requester only through state and class (relations aside): one computation per class.
-    cached = cache.pools.get(key)
-    if cached is not None:
-        return cached
-    owners = sorted(
-        state.national_owners
-        if key.scope == "national"
-        else state.statewide_owners.get(key.requester_state, frozenset())
+def _pool_key_access(owner_id: str, key: PoolKey) -> AccessKey:
+    # As for a requester that is none of the owners and has no relation to any.
+    return AccessKey(
+        owner_id,
+        key.scope,
+        key.requester_state,
+        key.requester_class,
+        in_share_list=False,
+        is_self=False,
+        holds_declaration=False,
     )
-    verdicts = tuple(
-        _verdict(
-            state,
-            cache,
-            requester,
-            # As for a requester that is none of the owners and has no relation to any.
-            AccessKey(
-                owner_id,
-                key.scope,
-                key.requester_state,
-                key.requester_class,
-                in_share_list=False,
-                is_self=False,
-                holds_declaration=False,
-            ),
-            key.purpose,
+
+
+def _pool_owners(state: PolicyState, cache: VerdictCache, key: PoolKey) -> PoolOwners:
+    """The owners of the pool of `key` and their groups, once per scope (and requester state
+    for a statewide pool)."""
+    where = "" if key.scope == "national" else key.requester_state
+    found = cache.pool_owners.get((key.scope, where))
+    if found is not None:
+        return found
+    owners = tuple(
+        sorted(
+            state.national_owners
+            if key.scope == "national"
+            else state.statewide_owners.get(where, frozenset())
         )
-        for owner_id in owners
     )
     limits = state.retention_limits
     limited = tuple([i for i, o in enumerate(owners) if o in limits])
     by_limit = tuple(sorted(limited, key=lambda i: limits[owners[i]][0]))
-    pool = Pool(
-        verdicts,
+    access: dict[tuple[str, bool], list[int]] = {}
+    purposes: dict[tuple[str, bool], list[int]] = {}
+    shielded: set[str] = set()
+    for i, owner_id in enumerate(owners):
+        owner = state.agencies[owner_id]
+        settings = state.settings_for(owner_id)
+        access.setdefault((owner.state, settings.federal_sharing), []).append(i)
+        purposes.setdefault((owner.state, settings.require_case_number), []).append(i)
+        shielded.update(s.category for s in state.rule_for(owner).shielded_purposes)
+    found = PoolOwners(
+        owners,
         {o: i for i, o in enumerate(owners)},
+        tuple([NetworkVerdict(o) for o in owners]),
         limited,
-        sum(1 for v in verdicts if not v.reasons),
         by_limit,
         tuple([limits[owners[i]][0] for i in by_limit]),
+        tuple([tuple(group) for group in access.values()]),
+        tuple([tuple(group) for group in purposes.values()]),
+        frozenset(shielded),
+    )
+    cache.pool_owners[(key.scope, where)] = found
+    return found
+
+
+def _pool_access(
+    state: PolicyState, cache: VerdictCache, requester: Agency, key: PoolKey, base: PoolOwners
+) -> dict[int, tuple[Reason, ...]]:
+    """Index -> the access reasons of each owner that has some, for the requester class: an
+    owner's group says whether it has any, so one owner of each group is asked first."""
+    table = (key.scope, key.requester_state, key.requester_class)
+    found = cache.pool_access.get(table)
+    if found is not None:
+        return found
+    found = {}
+    owners, agencies = base.owners, state.agencies
+
+    def reasons_of(i: int) -> tuple[Reason, ...]:
+        owner_id = owners[i]
+        access = _pool_key_access(owner_id, key)
+        reasons = cache.access.get(access)
+        if reasons is None:
+            reasons = remember(
+                cache.access, access, _access_reasons(state, requester, agencies[owner_id], access)
+            )
+        return reasons
+
+    for group in base.access_groups:
+        if reasons_of(group[0]):  # else none of the group has any
+            found.update((i, r) for i in group if (r := reasons_of(i)))
+    cache.pool_access[table] = found
+    return found
+
+
+def _pool_purposes(
+    state: PolicyState, cache: VerdictCache, key: PoolKey, base: PoolOwners
+) -> dict[int, tuple[Reason, ...]]:
+    """Index -> the purpose reasons of each owner that has some: as `_purpose_reasons` gives
+    them, one owner of each group asked first. The requester's relation matters only where an
+    owner's law shields one of the purpose's categories."""
+    purpose = key.purpose
+    relation_key = ""
+    if base.shield_categories.intersection(purpose.categories):
+        federal = key.requester_class == "federal" or key.requester_state == FEDERAL_STATE
+        relation_key = "federal" if federal else key.requester_state
+    where = "" if key.scope == "national" else key.requester_state
+    table = (key.scope, where, purpose, relation_key)
+    found = cache.pool_purposes.get(table)
+    if found is not None:
+        return found
+    found = {}
+    owners, agencies = base.owners, state.agencies
+
+    def reasons_of(i: int) -> tuple[Reason, ...]:
+        owner = agencies[owners[i]]
+        relation: Relation = "same_state"  # read only where the owner's law has a shield
+        if relation_key and state.rule_for(owner).shielded_purposes:
+            if relation_key == "federal":
+                relation = "federal"
+            elif owner.state != relation_key:
+                relation = "out_of_state"
+        return _owner_purpose_reasons(state, owner, purpose, relation)
+
+    for group in base.purpose_groups:
+        if reasons_of(group[0]):  # else none of the group has any
+            found.update((i, r) for i in group if (r := reasons_of(i)))
+    cache.pool_purposes[table] = found
+    return found
+
+
+def _pool(state: PolicyState, cache: VerdictCache, requester: Agency, key: PoolKey) -> Pool:
+    # Every owner in the pool opened its network to the scope, so its verdict depends on the
+    # requester only through state and class (relations aside): one computation per class.
+    # A verdict is access reasons then purpose reasons, as `_verdict` makes it; most owners
+    # have neither, and whether one has is decided per group of owners, so a pool costs its
+    # groups and the owners with reasons, not one `_verdict` per owner.
+    cached = cache.pools.get(key)
+    if cached is not None:
+        return cached
+    base = _pool_owners(state, cache, key)
+    access = _pool_access(state, cache, requester, key, base)
+    purposes = _pool_purposes(state, cache, key, base)
+    verdicts = list(base.clean)
+    owners = base.owners
+    touched = access.keys() | purposes.keys()
+    for i in touched:
+        verdicts[i] = NetworkVerdict(owners[i], access.get(i, ()) + purposes.get(i, ()))
+    pool = Pool(
+        tuple(verdicts),
+        base.position,
+        base.limited,
+        len(owners) - len(touched),
+        base.by_limit,
+        base.limit_seconds,
         {},
     )
     return remember(cache.pools, key, pool)

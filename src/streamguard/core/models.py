@@ -8,6 +8,7 @@ from typing import Any, Final
 
 __all__ = (
     "AGENCY_KINDS",
+    "FEDERAL_STATE",
     "Agency",
     "ChangeDecision",
     "Decision",

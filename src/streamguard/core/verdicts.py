@@ -33,6 +33,7 @@ __all__ = (
     "Fanned",
     "Pool",
     "PoolKey",
+    "PoolOwners",
     "Purpose",
     "Spread",
     "VerdictCache",
@@ -99,6 +100,28 @@ class Pool:
     limit_seconds: tuple[float, ...]  # ascending, one per entry of by_limit
     # Index -> its verdict with the asked-for window's RETENTION_EXCEEDED added, made once.
     late: dict[int, NetworkVerdict]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolOwners:
+    """The owners of one statewide or national pool (sorted by id) and what their verdicts
+    depend on among themselves, shared by every requester class and purpose of the pool: each
+    owner's verdict is a clean one (no reasons) unless its access or its purpose reasons say
+    otherwise, and whether they do is the same for every owner of a group."""
+
+    owners: tuple[str, ...]
+    position: Mapping[str, int]  # owner id -> index
+    clean: tuple[NetworkVerdict, ...]  # a verdict without reasons per owner
+    limited: tuple[int, ...]  # indices of owners with a retention limit
+    by_limit: tuple[int, ...]  # `limited` ordered by the owner's limit (seconds)
+    limit_seconds: tuple[float, ...]  # ascending, one per entry of by_limit
+    # Indices by (owner state, federal_sharing): the access and recipient law of an owner
+    # open to the scope read only these of the owner.
+    access_groups: tuple[tuple[int, ...], ...]
+    # Indices by (owner state, require_case_number): the purpose reasons read only these,
+    # and the requester's relation where the state's law shields a purpose.
+    purpose_groups: tuple[tuple[int, ...], ...]
+    shield_categories: frozenset[str]  # the categories any owner's law shields
 
 
 _K = TypeVar("_K")
@@ -181,6 +204,9 @@ class VerdictCache:
         "_network_entries",
         "access",
         "networks",
+        "pool_access",
+        "pool_owners",
+        "pool_purposes",
         "pools",
         "purposes",
         "shielded",
@@ -202,6 +228,13 @@ class VerdictCache:
         # Owner id -> whether its law has such a bar (bounded by the registry's size).
         self.shielded: dict[str, bool] = {}
         self.pools: dict[PoolKey, Pool] = {}
+        # What pools are made from: the owners of (scope, requester state for statewide, or
+        # ""); (scope, requester state, class) -> index -> the non-empty access reasons;
+        # (scope, owners' state key, purpose, relation key) -> index -> the non-empty purpose
+        # reasons. Bounded by the registry's states, classes and the purposes.
+        self.pool_owners: dict[tuple[str, str], PoolOwners] = {}
+        self.pool_access: dict[tuple[str, str, str], dict[int, tuple[Reason, ...]]] = {}
+        self.pool_purposes: dict[tuple[str, str, Purpose, str], dict[int, tuple[Reason, ...]]] = {}
         # The networks-scoped path's shortcut to `verdicts`: (purpose, requester state,
         # requester class) -> (owner id, relation flags) -> the verdict, where the flags are
         # NETWORK_SHARED | NETWORK_SELF | NETWORK_DECLARED of the access key (NETWORK_LATE

@@ -149,3 +149,46 @@ def test_a_bucket_spread_holds_what_retention_gives_each_verdict() -> None:
         warm = decide_search(event, state, NOW)
         alone = decide_search(event, PolicyState.create(statutes, agencies, owner_settings), NOW)
         assert warm == alone
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32))
+def test_a_pool_holds_each_owners_verdict_as_decided_alone(seed: int) -> None:
+    """A pool made from its owners' groups (access and purpose reasons asked of one owner per
+    group) holds, for every requester class, state and purpose, the verdict `_verdict` gives
+    each owner on a fresh cache."""
+    from streamguard.core import engine
+    from streamguard.core.statutes import load_statutes
+    from streamguard.core.verdicts import AccessKey, PoolKey, Purpose, VerdictCaches
+
+    agencies, owner_settings = _world(seed % 1000)
+    state = PolicyState.create(load_statutes(), agencies, owner_settings)
+    rng = random.Random(seed)
+    shared = VerdictCaches().of(state)
+    for _ in range(12):
+        requester = rng.choice(agencies)
+        requester_class = engine._KIND_CLASSES.get(requester.kind, "public")
+        categories = engine.classify(rng.choice(("burglary", "ICE warrant", "protest", "n/a")))
+        purpose = Purpose(categories, rng.random() < 0.5)
+        scope = rng.choice(("national", "statewide"))
+        key = PoolKey(requester.state, requester_class, scope, purpose)
+        pool = engine._pool(state, shared, requester, key)
+        alone = VerdictCaches().of(state)
+        owners = sorted(
+            state.national_owners
+            if scope == "national"
+            else state.statewide_owners.get(requester.state, frozenset())
+        )
+        expected = tuple(
+            engine._verdict(
+                state,
+                alone,
+                requester,
+                AccessKey(owner, scope, requester.state, requester_class, False, False, False),
+                purpose,
+            )
+            for owner in owners
+        )
+        assert pool.verdicts == expected
+        assert pool.allowed == sum(1 for v in expected if not v.reasons)
+        assert pool.position == {o: i for i, o in enumerate(owners)}
