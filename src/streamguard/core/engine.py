@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from streamguard.core import codes
 from streamguard.core.classifier import classify
@@ -114,7 +114,7 @@ def _dated_error(event: Mapping[str, Any], ts: float | None, now: float) -> str:
     )
 
 
-def _is_mapping(value: object) -> bool:
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
     # A dict is checked without the ABC machinery: almost every event is a plain dict.
     return type(value) is dict or isinstance(value, Mapping)
 
