@@ -79,6 +79,9 @@ _NO_CASE_CHARS: Final = "-_0./*?# "  # a case number of only these is a placehol
 _PLATE_JUNK: Final = str.maketrans("", "", " -\t")
 # Verdicts of the snapshot decided last (see streamguard.core.verdicts).
 _CACHES: Final = VerdictCaches()
+# Reads' own: a worker may decide reads against another snapshot object than searches (each
+# processor applies the policy changes it reads), and one cache of each never evicts the other.
+_READ_CACHES: Final = VerdictCaches()
 
 
 def normalize_plate(plate: str) -> str:
@@ -777,6 +780,15 @@ def _tagged(reasons: list[Reason], agency_id: str) -> tuple[Reason, ...]:
     return tuple([Reason(r.code, r.citation, r.detail, agency_id) for r in reasons])
 
 
+def _tagged_verdict(
+    made: dict[str, NetworkVerdict], verdict: NetworkVerdict, top: tuple[Reason, ...]
+) -> NetworkVerdict:
+    found = made.get(verdict.agency_id)
+    if found is None:
+        found = remember(made, verdict.agency_id, _tag(verdict, top))
+    return found
+
+
 def _search_level_reasons(
     requester_id: str,
     known: bool,
@@ -825,8 +837,10 @@ def decide_search(
     categories = classify(purpose_text(event))
     purpose = Purpose(categories, names_a_case(event.get("case_number")))
     scope: str = event["scope"]
-    search_reasons = _search_level_reasons(
-        requester_id, requester is not None, categories, state, rate_limited
+    search_reasons = (
+        _search_level_reasons(requester_id, requester is not None, categories, state, rate_limited)
+        if requester is None or rate_limited or "missing" in categories
+        else []
     )
 
     verdicts: tuple[NetworkVerdict, ...]
@@ -858,13 +872,14 @@ def decide_search(
         outcome = "denied"
     elif search_reasons:
         if requester is not None:
-            # A search-level violation denies every network; say which one on each.
-            verdicts = tuple(
-                v
-                if v.reasons
-                else NetworkVerdict(v.agency_id, _tagged(search_reasons, v.agency_id))
-                for v in verdicts
-            )
+            # A search-level violation denies every network; say which one on each (made once
+            # per snapshot, reasons and network).
+            tagged = _CACHES.of(state).tagged
+            top = tuple(search_reasons)
+            made = tagged.get(top)
+            if made is None:
+                made = remember(tagged, top, {})
+            verdicts = tuple([v if v.reasons else _tagged_verdict(made, v, top) for v in verdicts])
         outcome = "denied"
     elif allowed == 0:
         outcome = "denied"
@@ -935,29 +950,39 @@ def _unknown_requester_verdicts(
     return tuple(verdicts)
 
 
-def _read_schema_error(event: Mapping[str, Any], now: float) -> str | None:
-    for name in ("read_id", "agency_id", "plate"):
-        if not isinstance(event.get(name), str) or not event[name]:
-            return f"field {name!r} must be a non-empty string"
-    ts = parse_ts(event.get("ts"))
+def _read_schema_error(event: Mapping[str, Any], now: float) -> tuple[str | None, float]:
+    """What is wrong with a plate_read, or None and its `ts`, parsed once as it is checked."""
+    get = event.get
+    for name in _READ_IDS:
+        value = get(name)
+        if not isinstance(value, str) or not value:
+            return f"field {name!r} must be a non-empty string", 0.0
+    ts = parse_ts(get("ts"))
     if ts is None or ts > now + FUTURE_TOLERANCE:
-        return _dated_error(event, ts, now)
-    share_to = event.get("share_to", [])
+        return _dated_error(event, ts, now), 0.0
+    share_to = get("share_to", [])
     if not isinstance(share_to, list) or not all([isinstance(a, str) for a in share_to]):
-        return "field 'share_to' must be a list of agency ids"
-    confidence = event.get("confidence")
+        return "field 'share_to' must be a list of agency ids", 0.0
+    confidence = get("confidence")
     if confidence is not None and (
         isinstance(confidence, bool) or not isinstance(confidence, int | float)
     ):
-        return "field 'confidence' must be a number"
-    if event.get("hotlist_hit") is not None and not isinstance(event["hotlist_hit"], bool):
-        return "field 'hotlist_hit' must be true, false or null"
-    for name in ("camera_id", "plate_state"):
-        if event.get(name) is not None and not isinstance(event[name], str):
-            return f"field {name!r} must be a string or null"
-    if event.get("location") is not None and not isinstance(event["location"], Mapping):
-        return "field 'location' must be an object or null"
-    return None
+        return "field 'confidence' must be a number", 0.0
+    hotlist_hit = get("hotlist_hit")
+    if hotlist_hit is not None and not isinstance(hotlist_hit, bool):
+        return "field 'hotlist_hit' must be true, false or null", 0.0
+    for name in _READ_TEXTS:
+        value = get(name)
+        if value is not None and not isinstance(value, str):
+            return f"field {name!r} must be a string or null", 0.0
+    location = get("location")
+    if location is not None and not _is_mapping(location):
+        return "field 'location' must be an object or null", 0.0
+    return None, ts
+
+
+_READ_IDS: Final = ("read_id", "agency_id", "plate")
+_READ_TEXTS: Final = ("camera_id", "plate_state")
 
 
 def _read_retention(
@@ -982,13 +1007,11 @@ def decide_read(
     a whole (a read-level RETENTION_EXCEEDED), with or without recipients, and each recipient
     says so too.
     """
-    problem = _read_schema_error(event, now)
+    problem, read_ts = _read_schema_error(event, now)
     if problem is not None:
         return _malformed(state, _text_id(event, "read_id"), "plate_read", problem)
     owner_id: str = event["agency_id"]
     owner = state.agencies.get(owner_id)
-    read_ts = parse_ts(event["ts"])
-    assert read_ts is not None  # checked by the schema
     late: Reason | None = None
     if owner is not None:
         limit = _read_retention(state, event, owner)
@@ -1000,13 +1023,23 @@ def decide_read(
                 owner_id,
             )
     verdicts: list[NetworkVerdict] = []
+    allowed = 0
+    recipients = _READ_CACHES.of(state).recipients
     for recipient_id in dict.fromkeys(event.get("share_to", [])):
-        verdicts.append(
-            NetworkVerdict(
-                recipient_id, _recipient_reasons(state, owner, owner_id, recipient_id, late)
+        # What the owner's settings and law say of a recipient holds for every read of the
+        # snapshot; only retention is the read's own.
+        reasons = recipients.get((owner_id, recipient_id))
+        if reasons is None:
+            reasons = remember(
+                recipients,
+                (owner_id, recipient_id),
+                _recipient_reasons(state, owner, owner_id, recipient_id),
             )
-        )
-    allowed = sum(1 for v in verdicts if v.allowed)
+        if late is not None:
+            reasons = (*reasons, Reason(late.code, late.citation, late.detail, recipient_id))
+        elif not reasons:
+            allowed += 1
+        verdicts.append(NetworkVerdict(recipient_id, reasons))
     if late is not None or (verdicts and allowed == 0):
         outcome = "denied"
     elif allowed == len(verdicts):
@@ -1022,7 +1055,6 @@ def _recipient_reasons(
     owner: Agency | None,
     owner_id: str,
     recipient_id: str,
-    late: Reason | None,
 ) -> tuple[Reason, ...]:
     if owner is None:
         return (
@@ -1064,8 +1096,6 @@ def _recipient_reasons(
             Reason(r.code, r.citation, r.detail, recipient_id)
             for r in recipient_law_reasons(state.rule_for(owner), owner, recipient, settings)
         )
-    if late is not None:
-        found.append(Reason(late.code, late.citation, late.detail, recipient_id))
     return tuple(found)
 
 

@@ -209,9 +209,11 @@ class VerdictCache:
         "pool_purposes",
         "pools",
         "purposes",
+        "recipients",
         "shielded",
         "snapshot",
         "spreads",
+        "tagged",
         "verdicts",
     )
 
@@ -242,6 +244,12 @@ class VerdictCache:
         # per network, with no access key built. Bounded as a whole (`network_table_add`).
         self.networks: dict[tuple[Purpose, str, str], dict[tuple[str, int], NetworkVerdict]] = {}
         self._network_entries = 0
+        # (read owner id, recipient id) -> what the owner's settings and law say of sharing a
+        # read with the recipient (retention aside).
+        self.recipients: dict[tuple[str, str], tuple[Reason, ...]] = {}
+        # Search-level reasons -> network id -> a verdict without reasons of its own with
+        # them restated on it (the networks of a search they deny).
+        self.tagged: dict[tuple[Reason, ...], dict[str, NetworkVerdict]] = {}
         # (pool key, retention bucket) -> the pool's verdicts with retention applied.
         self.spreads: dict[tuple[PoolKey, int], Spread] = {}
         self._limits: tuple[float, ...] | None = None
