@@ -503,8 +503,12 @@ def _pool_access(
         return reasons
 
     for group in base.access_groups:
-        if reasons_of(group[0]):  # else none of the group has any
-            found.update((i, r) for i in group if (r := reasons_of(i)))
+        if not reasons_of(group[0]):
+            continue  # none of the group has any
+        for i in group:
+            reasons = reasons_of(i)
+            if reasons:
+                found[i] = reasons
     cache.pool_access[table] = found
     return found
 
@@ -539,8 +543,12 @@ def _pool_purposes(
         return _owner_purpose_reasons(state, owner, purpose, relation)
 
     for group in base.purpose_groups:
-        if reasons_of(group[0]):  # else none of the group has any
-            found.update((i, r) for i in group if (r := reasons_of(i)))
+        if not reasons_of(group[0]):
+            continue  # none of the group has any
+        for i in group:
+            reasons = reasons_of(i)
+            if reasons:
+                found[i] = reasons
     cache.pool_purposes[table] = found
     return found
 
