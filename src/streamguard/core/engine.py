@@ -360,6 +360,7 @@ def _networks_verdicts(
     requester_id = requester.agency_id
     requester_class = _KIND_CLASSES.get(requester.kind, "public")
     table = cache.network_table(purpose, requester.state, requester_class)
+    access = cache.network_access_table(requester.state, requester_class)
     settings_of = state.settings.get
     limits = state.retention_limits if asked_from is not None else None
     oldest = 0.0 if asked_from is None else asked_from
@@ -378,7 +379,9 @@ def _networks_verdicts(
             verdict = cache.network_table_add(
                 table,
                 (owner_id, flags),
-                _network_verdict(state, cache, requester, requester_class, purpose, owner_id),
+                _network_verdict(
+                    state, cache, access, requester, requester_class, purpose, owner_id, flags
+                ),
             )
         if limits:
             limit = limits.get(owner_id)
@@ -398,23 +401,33 @@ def _networks_verdicts(
 def _network_verdict(
     state: PolicyState,
     cache: VerdictCache,
+    access: dict[tuple[str, int], NetworkVerdict],
     requester: Agency,
     requester_class: str,
     purpose: Purpose,
     owner_id: str,
+    flags: int,
 ) -> NetworkVerdict:
-    """`_verdict` of a networks-scoped key: the access reasons (cached per key, shared by
-    every purpose) then the purpose reasons (cached per owner), as `_verdict` joins them."""
-    key = _key(state, requester, requester_class, "networks", owner_id)
-    reasons = cache.access.get(key)
-    if reasons is None:
+    """`_verdict` of a networks-scoped key: the access reasons (a verdict of them alone, kept
+    per requester class, owner and flags for every purpose) then the purpose reasons (cached
+    per owner), as `_verdict` joins them; most purposes add nothing, and the access verdict
+    serves as it is."""
+    alone = access.get((owner_id, flags))
+    if alone is None:
         owner = state.agencies.get(owner_id)
         if owner is None:
-            return NetworkVerdict(owner_id, (_unknown_owner(owner_id),))
-        reasons = remember(cache.access, key, _access_reasons(state, requester, owner, key))
-    return NetworkVerdict(
-        owner_id, reasons + _purpose_reasons(state, cache, owner_id, requester, purpose)
+            alone = NetworkVerdict(owner_id, (_unknown_owner(owner_id),))
+        else:
+            key = _key(state, requester, requester_class, "networks", owner_id)
+            reasons = cache.access.get(key)
+            if reasons is None:
+                reasons = remember(cache.access, key, _access_reasons(state, requester, owner, key))
+            alone = NetworkVerdict(owner_id, reasons)
+        cache.network_table_add(access, (owner_id, flags), alone)
+    more = _purpose_reasons(  # none for an unknown owner: it has no law or settings to read
+        state, cache, owner_id, requester, purpose
     )
+    return NetworkVerdict(owner_id, alone.reasons + more) if more else alone
 
 
 def _unknown_owner(owner_id: str) -> Reason:

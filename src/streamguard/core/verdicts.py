@@ -242,7 +242,9 @@ class VerdictCache:
         # NETWORK_SHARED | NETWORK_SELF | NETWORK_DECLARED of the access key (NETWORK_LATE
         # marks the verdict with the asked-for window's RETENTION_EXCEEDED added). One lookup
         # per network, with no access key built. Bounded as a whole (`network_table_add`).
-        self.networks: dict[tuple[Purpose, str, str], dict[tuple[str, int], NetworkVerdict]] = {}
+        self.networks: dict[
+            tuple[Purpose | None, str, str], dict[tuple[str, int], NetworkVerdict]
+        ] = {}
         self._network_entries = 0
         # (read owner id, recipient id) -> what the owner's settings and law say of sharing a
         # read with the recipient (retention aside).
@@ -260,6 +262,17 @@ class VerdictCache:
     ) -> dict[tuple[str, int], NetworkVerdict]:
         """The networks-scoped verdicts of one purpose and requester class (see `networks`)."""
         key = (purpose, requester_state, requester_class)
+        table = self.networks.get(key)
+        if table is None:
+            table = self.networks[key] = {}
+        return table
+
+    def network_access_table(
+        self, requester_state: str, requester_class: str
+    ) -> dict[tuple[str, int], NetworkVerdict]:
+        """(owner id, relation flags) -> the verdict of the access reasons alone, for every
+        purpose of a requester class (in `networks` under the purpose None)."""
+        key = (None, requester_state, requester_class)
         table = self.networks.get(key)
         if table is None:
             table = self.networks[key] = {}
