@@ -9,11 +9,12 @@ import orjson
 
 from streamguard import serde
 from streamguard.core.control import replay_entry_for
-from streamguard.core.engine import decide_event
+from streamguard.core.engine import decide_event, fanned
 from streamguard.core.keys import Key
 from streamguard.core.models import Decision, NetworkVerdict, ReadDecision, SearchDecision
 from streamguard.core.policy import PolicyState
 from streamguard.core.replay import ReplayLedger
+from streamguard.core.verdicts import Fanned, spread_lists, spread_position
 from streamguard.stream.intake import Unreadable, decode
 from streamguard.stream.outputs import clamped_windows, lists_of, quarantine_kind
 
@@ -48,6 +49,22 @@ class _Entries:
         return out
 
 
+def _fanned_denied(how: Fanned, entries: _Entries) -> list[orjson.Fragment]:
+    """`entries.denied` of a decision made from a spread (`lists_of` gives its denied as the
+    own network, if denied, then the spread's without the one at own_at), from the spread's
+    entries encoded once."""
+    spread = how.spread
+    shared = spread.memo(
+        ("evaluate", "denied"), lambda: entries.denied(spread_lists(spread).denied)
+    )
+    out = list(shared)
+    if how.own_at is not None and spread.verdicts[how.own_at].reasons:
+        del out[spread_position(spread, how.own_at)]
+    if how.own.reasons:
+        out[:0] = entries.denied((how.own,))
+    return out
+
+
 def decision_summary(decision: Decision, entries: _Entries | None = None) -> dict[str, Any]:
     """The docs/contract.md section 5 output object of one decision (its `denied` entries
     encoded already, as `orjson.Fragment`s, when `entries` is given).
@@ -60,7 +77,10 @@ def decision_summary(decision: Decision, entries: _Entries | None = None) -> dic
         lists = lists_of(decision)
         allowed = list(lists.allowed)
         codes = list(lists.codes)
-        if entries is not None:
+        how = fanned(decision) if isinstance(decision, SearchDecision) else None
+        if entries is not None and how is not None:
+            denied = _fanned_denied(how, entries)
+        elif entries is not None:
             denied = entries.denied(lists.denied)
         else:
             denied = [{"agency_id": v.agency_id, "codes": list(v.codes)} for v in lists.denied]

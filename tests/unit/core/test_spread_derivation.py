@@ -192,3 +192,22 @@ def test_a_pool_holds_each_owners_verdict_as_decided_alone(seed: int) -> None:
         assert pool.verdicts == expected
         assert pool.allowed == sum(1 for v in expected if not v.reasons)
         assert pool.position == {o: i for i, o in enumerate(owners)}
+
+
+def test_evaluate_lines_from_a_spread_equal_the_ones_computed_per_verdict() -> None:
+    """`streamguard evaluate` encodes the denied entries of a spread once: each decision's line
+    is byte for byte the line made from its own verdicts."""
+    from streamguard import serde
+    from streamguard.core.statutes import load_statutes
+    from streamguard.stream.evaluate import _Entries, decision_summary
+
+    agencies, owner_settings = _world(9)
+    state = PolicyState.create(load_statutes(), agencies, owner_settings)
+    entries = _Entries()
+    shared = 0
+    for event in _searches(agencies, 10):
+        decision = decide_search(event, state, NOW)
+        shared += isinstance(decision, SearchDecision) and fanned(decision) is not None
+        line = serde.dumps(decision_summary(decision, entries))
+        assert line == serde.dumps(decision_summary(decision)), event["search_id"]
+    assert shared > 150
