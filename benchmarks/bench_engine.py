@@ -4,6 +4,15 @@ Run: python benchmarks/bench_engine.py [--events 100000] [--agencies 2000]
 Prints decisions per second for (1) the bare loop, (2) the engine on decoded events, (3) the
 evaluate pipeline (decode through the front door, decide, write), and each as a ratio of the
 bare loop, so a noisy machine moves all figures together.
+
+    python benchmarks/bench_engine.py --baseline-src /path/to/other/checkout/src
+
+compares the engine of this tree with another tree's (e.g. `git worktree add /tmp/sg-base
+<commit>`) on the same traffic: the registry and the owners' settings (as this tree's setup
+changes leave them) and the searches and reads are written once, and each tree decides them
+in child interpreters run alternately, `decide_search` and `decide_read` on the parsed events
+with a cold verdict cache per run, beside the bare orjson loop. Prints each tree's best
+decisions/s, its ratio of the bare loop of the same child, and this tree's against the other.
 """
 
 from __future__ import annotations
@@ -11,11 +20,15 @@ from __future__ import annotations
 import argparse
 import gc
 import io
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -32,6 +45,7 @@ from streamguard.stream.evaluate import evaluate_lines
 from streamguard.stream.intake import decode
 
 NOW = 1_740_830_400.0 + 2_000.0
+CHILD = Path(__file__).resolve().parent / "bench_engine_child.py"
 
 
 def best_of(runs: int, fn: Callable[[], int]) -> float:
@@ -44,12 +58,89 @@ def best_of(runs: int, fn: Callable[[], int]) -> float:
     return best
 
 
+def write_traffic(path: Path, events: int, agency_count: int) -> None:
+    """The registry, the settings this tree's setup changes leave, and the traffic, as JSON."""
+    work = build(events, agency_count, changes_at=NOW - 3600)
+    signing = keys(work.agencies)
+    state = PolicyState.create(load_statutes(), work.agencies)
+    memory = ReplayLedger()
+    for line in (orjson.dumps(e) for e in work.setup):
+        change = decode(line, state.version)
+        assert isinstance(change, Event)
+        state, _ = decide_event(change, state, NOW, signing, memory=memory)
+    settings = {
+        owner: {
+            "national_lookup": s.national_lookup,
+            "statewide_lookup": s.statewide_lookup,
+            "federal_sharing": s.federal_sharing,
+            "share_with": sorted(s.share_with),
+            "declaration_on_file": sorted(s.declaration_on_file),
+            "retention_days": s.retention_days,
+            "require_case_number": s.require_case_number,
+        }
+        for owner, s in state.settings.items()
+    }
+    agencies = [[a.agency_id, a.name, a.state, a.kind] for a in work.agencies]
+    lines = [orjson.dumps(e).decode() for e in work.events]
+    path.write_bytes(orjson.dumps({"agencies": agencies, "settings": settings, "lines": lines}))
+
+
+def compare(args: argparse.Namespace) -> None:
+    here = str(Path(__file__).resolve().parent.parent / "src")
+    trees = {"this tree": here, "baseline": str(Path(args.baseline_src).resolve())}
+    best: dict[str, dict[str, float]] = {name: {"bare": 0.0, "engine": 0.0} for name in trees}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "traffic.json"
+        write_traffic(path, args.events, args.agencies)
+        for _ in range(args.runs):
+            for name, src in trees.items():
+                env = {**os.environ, "PYTHONPATH": src}
+                out = subprocess.run(
+                    [sys.executable, str(CHILD), str(path)],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                figures: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+                assert figures["streamguard"].startswith(src), figures["streamguard"]
+                for what in ("bare", "engine"):
+                    best[name][what] = max(best[name][what], figures[what])
+                ratio = figures["engine"] / figures["bare"]
+                best[name]["ratio"] = max(best[name].get("ratio", 0.0), ratio)
+                print(
+                    f"  run: {name:<10} engine {figures['engine']:>10,.0f} decisions/s, "
+                    f"bare {figures['bare']:>9,.0f} lines/s, ratio {ratio:.4f}",
+                    flush=True,
+                )
+    print(
+        f"{args.events} searches/reads, {args.agencies} agencies; best of {args.runs} runs "
+        "per tree, alternating, each in a child interpreter"
+    )
+    for name, src in trees.items():
+        figures = best[name]
+        print(
+            f"{name:<10}: best engine {figures['engine']:>10,.0f} decisions/s, best ratio "
+            f"{figures['ratio']:.4f} of its own bare loop (best bare {figures['bare']:,.0f} "
+            f"lines/s)  [{src}]"
+        )
+    this, base = best["this tree"], best["baseline"]
+    print(
+        f"this tree / baseline: best engine {this['engine'] / base['engine']:.2f}x, "
+        f"best ratio of the same child's bare loop {this['ratio'] / base['ratio']:.2f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--agencies", type=int, default=2_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline-src", help="another tree's src/ to compare the engine with")
     args = parser.parse_args()
+    if args.baseline_src:
+        compare(args)
+        return
 
     work = build(args.events, args.agencies, changes_at=NOW - 3600)
     signing = keys(work.agencies)

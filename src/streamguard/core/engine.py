@@ -8,14 +8,16 @@ per snapshot (`streamguard.core.verdicts`): the cache saves work, never changes 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from streamguard.core import codes
 from streamguard.core.classifier import classify
 from streamguard.core.control import apply_agency_record, apply_change
 from streamguard.core.keys import Key
 from streamguard.core.models import (
+    FEDERAL_STATE,
     Agency,
     Decision,
     Event,
@@ -38,10 +40,15 @@ from streamguard.core.policy import (
 from streamguard.core.replay import ReplayMemory
 from streamguard.core.timeutil import format_ts, parse_ts
 from streamguard.core.verdicts import (
+    NETWORK_DECLARED,
+    NETWORK_LATE,
+    NETWORK_SELF,
+    NETWORK_SHARED,
     AccessKey,
     Fanned,
     Pool,
     PoolKey,
+    PoolOwners,
     Purpose,
     Spread,
     VerdictCache,
@@ -72,6 +79,9 @@ _NO_CASE_CHARS: Final = "-_0./*?# "  # a case number of only these is a placehol
 _PLATE_JUNK: Final = str.maketrans("", "", " -\t")
 # Verdicts of the snapshot decided last (see streamguard.core.verdicts).
 _CACHES: Final = VerdictCaches()
+# Reads' own: a worker may decide reads against another snapshot object than searches (each
+# processor applies the policy changes it reads), and one cache of each never evicts the other.
+_READ_CACHES: Final = VerdictCaches()
 
 
 def normalize_plate(plate: str) -> str:
@@ -107,56 +117,69 @@ def _dated_error(event: Mapping[str, Any], ts: float | None, now: float) -> str:
     )
 
 
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
+    # A dict is checked without the ABC machinery: almost every event is a plain dict.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _search_schema_error(event: Mapping[str, Any], now: float) -> tuple[str | None, float | None]:
     """What is wrong with a search_request, or None and the start of the asked-for window
     (None when open), parsed once as it is checked."""
-    if not isinstance(event.get("search_id"), str) or not event["search_id"]:
+    get = event.get
+    search_id = get("search_id")
+    if not isinstance(search_id, str) or not search_id:
         return "field 'search_id' must be a non-empty string", None
-    ts = parse_ts(event.get("ts"))
+    ts = parse_ts(get("ts"))
     if ts is None or ts > now + FUTURE_TOLERANCE:
         return _dated_error(event, ts, now), None
-    requester = event.get("requester")
-    if (
-        not isinstance(requester, Mapping)
-        or not isinstance(requester.get("agency_id"), str)
-        or not requester["agency_id"]
-    ):
+    requester = get("requester")
+    if not _is_mapping(requester):
+        return "field 'requester' must be an object with a non-empty string 'agency_id'", None
+    agency_id = requester.get("agency_id")
+    if not isinstance(agency_id, str) or not agency_id:
         return "field 'requester' must be an object with a non-empty string 'agency_id'", None
     user_id = requester.get("user_id")
     if not isinstance(user_id, str) or not user_id.strip():
         # Cal. Civ. Code § 1798.90.52(a) logs the username of every access: a search by no
         # one cannot be logged as the law requires.
         return "field 'requester.user_id' must be a non-empty string (the user is logged)", None
-    scope = event.get("scope")
+    scope = get("scope")
     if not isinstance(scope, str) or scope not in _SCOPES:
         return "field 'scope' must be one of national, statewide, networks", None
-    networks = event.get("networks", [])
+    networks = get("networks", [])
     # A list comprehension, not a generator: all() resuming a generator per id costs more than
     # the whole check on the hot path.
     if not isinstance(networks, list) or not all([isinstance(n, str) for n in networks]):
         return "field 'networks' must be a list of agency ids", None
-    if event["scope"] == "networks" and not networks:
+    if scope == "networks" and not networks:
         return "scope 'networks' needs a non-empty 'networks' list", None
-    query = event.get("query")
-    if not isinstance(query, Mapping):
+    query = get("query")
+    if not _is_mapping(query):
         return "field 'query' must be an object", None
-    asked_from = parse_ts(query.get("from"))
-    if query.get("from") is not None and asked_from is None:
+    text_from = query.get("from")
+    asked_from = None if text_from is None else parse_ts(text_from)
+    if text_from is not None and asked_from is None:
         return "field 'query.from' must be an ISO-8601 timestamp or null", None
-    asked_to = parse_ts(query.get("to"))
-    if query.get("to") is not None and asked_to is None:
+    text_to = query.get("to")
+    asked_to = None if text_to is None else parse_ts(text_to)
+    if text_to is not None and asked_to is None:
         return "field 'query.to' must be an ISO-8601 timestamp or null", None
     if asked_from is not None and asked_to is not None and asked_from > asked_to:
         return (
-            f"field 'query.from' ({query['from']}) is after 'query.to' ({query['to']}): "
+            f"field 'query.from' ({text_from}) is after 'query.to' ({text_to}): "
             "the window asks for nothing"
         ), None
-    if query.get("plate") is not None and not isinstance(query["plate"], str):
+    plate = query.get("plate")
+    if plate is not None and not isinstance(plate, str):
         return "field 'query.plate' must be a string or null", None
-    for name in ("reason", "case_number", "offense_type", "search_type"):
-        if event.get(name) is not None and not isinstance(event[name], str):
+    for name in _SEARCH_TEXTS:
+        value = get(name)
+        if value is not None and not isinstance(value, str):
             return f"field {name!r} must be a string or null", None
     return None, asked_from
+
+
+_SEARCH_TEXTS: Final = ("reason", "case_number", "offense_type", "search_type")
 
 
 def names_a_case(case_number: object) -> bool:
@@ -321,6 +344,92 @@ def _verdict(
     return verdict
 
 
+def _networks_verdicts(
+    state: PolicyState,
+    requester: Agency,
+    purpose: Purpose,
+    networks: list[str],
+    asked_from: float | None,
+    now: float,
+) -> tuple[tuple[NetworkVerdict, ...], int]:
+    """The verdicts of a networks-scoped search, in the order named (each network once), with
+    retention applied to the asked-for window, and how many allow: `_verdict` of each
+    network's `_key`, looked up by owner and relation flags in one table per purpose and
+    requester class."""
+    cache = _CACHES.of(state)
+    requester_id = requester.agency_id
+    requester_class = _KIND_CLASSES.get(requester.kind, "public")
+    table = cache.network_table(purpose, requester.state, requester_class)
+    access = cache.network_access_table(requester.state, requester_class)
+    settings_of = state.settings.get
+    limits = state.retention_limits if asked_from is not None else None
+    oldest = 0.0 if asked_from is None else asked_from
+    found: list[NetworkVerdict] = []
+    allowed = 0
+    for owner_id in dict.fromkeys(networks):
+        settings = settings_of(owner_id)
+        flags = NETWORK_SELF if owner_id == requester_id else 0
+        if settings is not None:
+            if requester_id in settings.share_with:
+                flags |= NETWORK_SHARED
+            if requester_id in settings.declaration_on_file:
+                flags |= NETWORK_DECLARED
+        verdict = table.get((owner_id, flags))
+        if verdict is None:
+            verdict = cache.network_table_add(
+                table,
+                (owner_id, flags),
+                _network_verdict(
+                    state, cache, access, requester, requester_class, purpose, owner_id, flags
+                ),
+            )
+        if limits:
+            limit = limits.get(owner_id)
+            if limit is not None and oldest < now - limit[0]:
+                late = table.get((owner_id, flags | NETWORK_LATE))
+                if late is None:
+                    late = cache.network_table_add(
+                        table, (owner_id, flags | NETWORK_LATE), _late(state, verdict, _WINDOW)
+                    )
+                verdict = late
+        if not verdict.reasons:
+            allowed += 1
+        found.append(verdict)
+    return tuple(found), allowed
+
+
+def _network_verdict(
+    state: PolicyState,
+    cache: VerdictCache,
+    access: dict[tuple[str, int], NetworkVerdict],
+    requester: Agency,
+    requester_class: str,
+    purpose: Purpose,
+    owner_id: str,
+    flags: int,
+) -> NetworkVerdict:
+    """`_verdict` of a networks-scoped key: the access reasons (a verdict of them alone, kept
+    per requester class, owner and flags for every purpose) then the purpose reasons (cached
+    per owner), as `_verdict` joins them; most purposes add nothing, and the access verdict
+    serves as it is."""
+    alone = access.get((owner_id, flags))
+    if alone is None:
+        owner = state.agencies.get(owner_id)
+        if owner is None:
+            alone = NetworkVerdict(owner_id, (_unknown_owner(owner_id),))
+        else:
+            key = _key(state, requester, requester_class, "networks", owner_id)
+            reasons = cache.access.get(key)
+            if reasons is None:
+                reasons = remember(cache.access, key, _access_reasons(state, requester, owner, key))
+            alone = NetworkVerdict(owner_id, reasons)
+        cache.network_table_add(access, (owner_id, flags), alone)
+    more = _purpose_reasons(  # none for an unknown owner: it has no law or settings to read
+        state, cache, owner_id, requester, purpose
+    )
+    return NetworkVerdict(owner_id, alone.reasons + more) if more else alone
+
+
 def _unknown_owner(owner_id: str) -> Reason:
     return Reason(
         codes.UNKNOWN_OWNER,
@@ -330,41 +439,158 @@ def _unknown_owner(owner_id: str) -> Reason:
     )
 
 
+def _pool_key_access(owner_id: str, key: PoolKey) -> AccessKey:
+    # As for a requester that is none of the owners and has no relation to any.
+    return AccessKey(
+        owner_id,
+        key.scope,
+        key.requester_state,
+        key.requester_class,
+        in_share_list=False,
+        is_self=False,
+        holds_declaration=False,
+    )
+
+
+def _pool_owners(state: PolicyState, cache: VerdictCache, key: PoolKey) -> PoolOwners:
+    """The owners of the pool of `key` and their groups, once per scope (and requester state
+    for a statewide pool)."""
+    where = "" if key.scope == "national" else key.requester_state
+    found = cache.pool_owners.get((key.scope, where))
+    if found is not None:
+        return found
+    owners = tuple(
+        sorted(
+            state.national_owners
+            if key.scope == "national"
+            else state.statewide_owners.get(where, frozenset())
+        )
+    )
+    limits = state.retention_limits
+    limited = tuple([i for i, o in enumerate(owners) if o in limits])
+    by_limit = tuple(sorted(limited, key=lambda i: limits[owners[i]][0]))
+    access: dict[tuple[str, bool], list[int]] = {}
+    purposes: dict[tuple[str, bool], list[int]] = {}
+    shielded: set[str] = set()
+    for i, owner_id in enumerate(owners):
+        owner = state.agencies[owner_id]
+        settings = state.settings_for(owner_id)
+        access.setdefault((owner.state, settings.federal_sharing), []).append(i)
+        purposes.setdefault((owner.state, settings.require_case_number), []).append(i)
+        shielded.update(s.category for s in state.rule_for(owner).shielded_purposes)
+    found = PoolOwners(
+        owners,
+        {o: i for i, o in enumerate(owners)},
+        tuple([NetworkVerdict(o) for o in owners]),
+        limited,
+        by_limit,
+        tuple([limits[owners[i]][0] for i in by_limit]),
+        tuple([tuple(group) for group in access.values()]),
+        tuple([tuple(group) for group in purposes.values()]),
+        frozenset(shielded),
+    )
+    cache.pool_owners[(key.scope, where)] = found
+    return found
+
+
+def _pool_access(
+    state: PolicyState, cache: VerdictCache, requester: Agency, key: PoolKey, base: PoolOwners
+) -> dict[int, tuple[Reason, ...]]:
+    """Index -> the access reasons of each owner that has some, for the requester class: an
+    owner's group says whether it has any, so one owner of each group is asked first."""
+    table = (key.scope, key.requester_state, key.requester_class)
+    found = cache.pool_access.get(table)
+    if found is not None:
+        return found
+    found = {}
+    owners, agencies = base.owners, state.agencies
+
+    def reasons_of(i: int) -> tuple[Reason, ...]:
+        owner_id = owners[i]
+        access = _pool_key_access(owner_id, key)
+        reasons = cache.access.get(access)
+        if reasons is None:
+            reasons = remember(
+                cache.access, access, _access_reasons(state, requester, agencies[owner_id], access)
+            )
+        return reasons
+
+    for group in base.access_groups:
+        if not reasons_of(group[0]):
+            continue  # none of the group has any
+        for i in group:
+            reasons = reasons_of(i)
+            if reasons:
+                found[i] = reasons
+    cache.pool_access[table] = found
+    return found
+
+
+def _pool_purposes(
+    state: PolicyState, cache: VerdictCache, key: PoolKey, base: PoolOwners
+) -> dict[int, tuple[Reason, ...]]:
+    """Index -> the purpose reasons of each owner that has some: as `_purpose_reasons` gives
+    them, one owner of each group asked first. The requester's relation matters only where an
+    owner's law shields one of the purpose's categories."""
+    purpose = key.purpose
+    relation_key = ""
+    if base.shield_categories.intersection(purpose.categories):
+        federal = key.requester_class == "federal" or key.requester_state == FEDERAL_STATE
+        relation_key = "federal" if federal else key.requester_state
+    where = "" if key.scope == "national" else key.requester_state
+    table = (key.scope, where, purpose, relation_key)
+    found = cache.pool_purposes.get(table)
+    if found is not None:
+        return found
+    found = {}
+    owners, agencies = base.owners, state.agencies
+
+    def reasons_of(i: int) -> tuple[Reason, ...]:
+        owner = agencies[owners[i]]
+        relation: Relation = "same_state"  # read only where the owner's law has a shield
+        if relation_key and state.rule_for(owner).shielded_purposes:
+            if relation_key == "federal":
+                relation = "federal"
+            elif owner.state != relation_key:
+                relation = "out_of_state"
+        return _owner_purpose_reasons(state, owner, purpose, relation)
+
+    for group in base.purpose_groups:
+        if not reasons_of(group[0]):
+            continue  # none of the group has any
+        for i in group:
+            reasons = reasons_of(i)
+            if reasons:
+                found[i] = reasons
+    cache.pool_purposes[table] = found
+    return found
+
+
 def _pool(state: PolicyState, cache: VerdictCache, requester: Agency, key: PoolKey) -> Pool:
     # Every owner in the pool opened its network to the scope, so its verdict depends on the
     # requester only through state and class (relations aside): one computation per class.
+    # A verdict is access reasons then purpose reasons, as `_verdict` makes it; most owners
+    # have neither, and whether one has is decided per group of owners, so a pool costs its
+    # groups and the owners with reasons, not one `_verdict` per owner.
     cached = cache.pools.get(key)
     if cached is not None:
         return cached
-    owners = sorted(
-        state.national_owners
-        if key.scope == "national"
-        else state.statewide_owners.get(key.requester_state, frozenset())
-    )
-    verdicts = tuple(
-        _verdict(
-            state,
-            cache,
-            requester,
-            # As for a requester that is none of the owners and has no relation to any.
-            AccessKey(
-                owner_id,
-                key.scope,
-                key.requester_state,
-                key.requester_class,
-                in_share_list=False,
-                is_self=False,
-                holds_declaration=False,
-            ),
-            key.purpose,
-        )
-        for owner_id in owners
-    )
+    base = _pool_owners(state, cache, key)
+    access = _pool_access(state, cache, requester, key, base)
+    purposes = _pool_purposes(state, cache, key, base)
+    verdicts = list(base.clean)
+    owners = base.owners
+    touched = access.keys() | purposes.keys()
+    for i in touched:
+        verdicts[i] = NetworkVerdict(owners[i], access.get(i, ()) + purposes.get(i, ()))
     pool = Pool(
-        verdicts,
-        {o: i for i, o in enumerate(owners)},
-        tuple(i for i, o in enumerate(owners) if o in state.retention_limits),
-        sum(1 for v in verdicts if not v.reasons),
+        tuple(verdicts),
+        base.position,
+        base.limited,
+        len(owners) - len(touched),
+        base.by_limit,
+        base.limit_seconds,
+        {},
     )
     return remember(cache.pools, key, pool)
 
@@ -403,15 +629,22 @@ def _spread(
         root = remember(cache.spreads, (key, 0), Spread(pool, pool.verdicts, pool.allowed))
     if bucket == 0 or asked_from is None:
         return root
-    else:
-        changed = list(pool.verdicts)
-        allowed = pool.allowed
-        for i in pool.limited:
-            before = changed[i]
-            changed[i] = _past_retention(state, before, asked_from, now, _WINDOW)
-            if changed[i] is not before and not before.reasons:
-                allowed -= 1
-        spread = Spread(pool, tuple(changed), allowed, root)
+    # The window passes exactly the limits up to the bucket's: those owners' verdicts gain a
+    # RETENTION_EXCEEDED (as `_past_retention` would add it), every other verdict is the root's.
+    passed = bisect_right(pool.limit_seconds, cache.limits[bucket - 1])
+    changed = tuple(sorted(pool.by_limit[:passed]))
+    verdicts = list(pool.verdicts)
+    allowed = pool.allowed
+    late = pool.late
+    for i in changed:
+        before = verdicts[i]
+        after = late.get(i)
+        if after is None:
+            after = late[i] = _late(state, before, _WINDOW)
+        if not before.reasons:
+            allowed -= 1
+        verdicts[i] = after
+    spread = Spread(pool, tuple(verdicts), allowed, root, root, changed)
     return remember(cache.spreads, (key, bucket), spread)
 
 
@@ -484,21 +717,40 @@ def _compose(how: Fanned) -> tuple[NetworkVerdict, ...]:
     return (how.own, *pooled[:at], *pooled[at + 1 :])
 
 
+def _tag(verdict: NetworkVerdict, search_reasons: tuple[Reason, ...]) -> NetworkVerdict:
+    if verdict.reasons:
+        return verdict
+    return NetworkVerdict(verdict.agency_id, _tagged(list(search_reasons), verdict.agency_id))
+
+
+def _tagged_spread(spread: Spread, search_reasons: tuple[Reason, ...]) -> Spread:
+    """`spread` with the search-level reasons restated on every verdict without reasons, made
+    once per spread and reasons; a spread made from a base is tagged from the tagged base,
+    changed only where the spread differs from its base."""
+    found = spread.derived.get(("tagged", search_reasons))
+    if isinstance(found, Spread):
+        return found
+    base = spread.base
+    if base is spread:
+        made = Spread(
+            spread.pool, tuple([_tag(v, search_reasons) for v in spread.verdicts]), 0, spread.root
+        )
+    else:
+        tagged_base = _tagged_spread(base, search_reasons)
+        verdicts = list(tagged_base.verdicts)
+        for i in spread.changed:
+            verdicts[i] = _tag(spread.verdicts[i], search_reasons)
+        made = Spread(spread.pool, tuple(verdicts), 0, spread.root, tagged_base, spread.changed)
+    spread.derived[("tagged", search_reasons)] = made
+    return made
+
+
 def _tagged_fan(how: Fanned, search_reasons: tuple[Reason, ...]) -> Fanned:
     """`how` with the search-level reasons restated on every network that has none of its own
     (as `decide_search` does), from a tagged spread made once per spread and reasons."""
-
-    def tag(verdict: NetworkVerdict) -> NetworkVerdict:
-        if verdict.reasons:
-            return verdict
-        return NetworkVerdict(verdict.agency_id, _tagged(list(search_reasons), verdict.agency_id))
-
-    spread = how.spread
-    tagged = spread.memo(
-        ("tagged", search_reasons),
-        lambda: Spread(spread.pool, tuple([tag(v) for v in spread.verdicts]), 0, spread.root),
+    return Fanned(
+        _tag(how.own, search_reasons), how.own_at, _tagged_spread(how.spread, search_reasons)
     )
-    return Fanned(tag(how.own), how.own_at, tagged)
 
 
 # The decisions made from a spread lately, by the identity of their verdicts tuple: outputs
@@ -529,7 +781,12 @@ def _past_retention(
     limit = state.retention_limits.get(verdict.agency_id)
     if limit is None or oldest >= now - limit[0]:
         return verdict
-    _seconds, citation, text = limit
+    return _late(state, verdict, what)
+
+
+def _late(state: PolicyState, verdict: NetworkVerdict, what: str) -> NetworkVerdict:
+    """The verdict with RETENTION_EXCEEDED added for the owner's limit (which it must have)."""
+    _seconds, citation, text = state.retention_limits[verdict.agency_id]
     late = Reason(
         codes.RETENTION_EXCEEDED,
         citation,
@@ -542,6 +799,15 @@ def _past_retention(
 def _tagged(reasons: list[Reason], agency_id: str) -> tuple[Reason, ...]:
     """Search-level reasons restated on one network."""
     return tuple([Reason(r.code, r.citation, r.detail, agency_id) for r in reasons])
+
+
+def _tagged_verdict(
+    made: dict[str, NetworkVerdict], verdict: NetworkVerdict, top: tuple[Reason, ...]
+) -> NetworkVerdict:
+    found = made.get(verdict.agency_id)
+    if found is None:
+        found = remember(made, verdict.agency_id, _tag(verdict, top))
+    return found
 
 
 def _search_level_reasons(
@@ -592,8 +858,10 @@ def decide_search(
     categories = classify(purpose_text(event))
     purpose = Purpose(categories, names_a_case(event.get("case_number")))
     scope: str = event["scope"]
-    search_reasons = _search_level_reasons(
-        requester_id, requester is not None, categories, state, rate_limited
+    search_reasons = (
+        _search_level_reasons(requester_id, requester is not None, categories, state, rate_limited)
+        if requester is None or rate_limited or "missing" in categories
+        else []
     )
 
     verdicts: tuple[NetworkVerdict, ...]
@@ -607,23 +875,9 @@ def decide_search(
             )
         allowed = 0
     elif scope == "networks":
-        cache = _CACHES.of(state)
-        requester_class = _KIND_CLASSES.get(requester.kind, "public")
-        verdicts = tuple(
-            _verdict(
-                state,
-                cache,
-                requester,
-                _key(state, requester, requester_class, scope, owner_id),
-                purpose,
-            )
-            for owner_id in dict.fromkeys(event["networks"])
+        verdicts, allowed = _networks_verdicts(
+            state, requester, purpose, event["networks"], asked_from, now
         )
-        if asked_from is not None and state.retention_limits:
-            verdicts = tuple(
-                _past_retention(state, v, asked_from, now, "the asked-for window") for v in verdicts
-            )
-        allowed = sum(1 for v in verdicts if not v.reasons)
     else:
         asked = PoolKey(
             requester.state, _KIND_CLASSES.get(requester.kind, "public"), scope, purpose
@@ -639,13 +893,14 @@ def decide_search(
         outcome = "denied"
     elif search_reasons:
         if requester is not None:
-            # A search-level violation denies every network; say which one on each.
-            verdicts = tuple(
-                v
-                if v.reasons
-                else NetworkVerdict(v.agency_id, _tagged(search_reasons, v.agency_id))
-                for v in verdicts
-            )
+            # A search-level violation denies every network; say which one on each (made once
+            # per snapshot, reasons and network).
+            tagged = _CACHES.of(state).tagged
+            top = tuple(search_reasons)
+            made = tagged.get(top)
+            if made is None:
+                made = remember(tagged, top, {})
+            verdicts = tuple([v if v.reasons else _tagged_verdict(made, v, top) for v in verdicts])
         outcome = "denied"
     elif allowed == 0:
         outcome = "denied"
@@ -716,29 +971,39 @@ def _unknown_requester_verdicts(
     return tuple(verdicts)
 
 
-def _read_schema_error(event: Mapping[str, Any], now: float) -> str | None:
-    for name in ("read_id", "agency_id", "plate"):
-        if not isinstance(event.get(name), str) or not event[name]:
-            return f"field {name!r} must be a non-empty string"
-    ts = parse_ts(event.get("ts"))
+def _read_schema_error(event: Mapping[str, Any], now: float) -> tuple[str | None, float]:
+    """What is wrong with a plate_read, or None and its `ts`, parsed once as it is checked."""
+    get = event.get
+    for name in _READ_IDS:
+        value = get(name)
+        if not isinstance(value, str) or not value:
+            return f"field {name!r} must be a non-empty string", 0.0
+    ts = parse_ts(get("ts"))
     if ts is None or ts > now + FUTURE_TOLERANCE:
-        return _dated_error(event, ts, now)
-    share_to = event.get("share_to", [])
+        return _dated_error(event, ts, now), 0.0
+    share_to = get("share_to", [])
     if not isinstance(share_to, list) or not all([isinstance(a, str) for a in share_to]):
-        return "field 'share_to' must be a list of agency ids"
-    confidence = event.get("confidence")
+        return "field 'share_to' must be a list of agency ids", 0.0
+    confidence = get("confidence")
     if confidence is not None and (
         isinstance(confidence, bool) or not isinstance(confidence, int | float)
     ):
-        return "field 'confidence' must be a number"
-    if event.get("hotlist_hit") is not None and not isinstance(event["hotlist_hit"], bool):
-        return "field 'hotlist_hit' must be true, false or null"
-    for name in ("camera_id", "plate_state"):
-        if event.get(name) is not None and not isinstance(event[name], str):
-            return f"field {name!r} must be a string or null"
-    if event.get("location") is not None and not isinstance(event["location"], Mapping):
-        return "field 'location' must be an object or null"
-    return None
+        return "field 'confidence' must be a number", 0.0
+    hotlist_hit = get("hotlist_hit")
+    if hotlist_hit is not None and not isinstance(hotlist_hit, bool):
+        return "field 'hotlist_hit' must be true, false or null", 0.0
+    for name in _READ_TEXTS:
+        value = get(name)
+        if value is not None and not isinstance(value, str):
+            return f"field {name!r} must be a string or null", 0.0
+    location = get("location")
+    if location is not None and not _is_mapping(location):
+        return "field 'location' must be an object or null", 0.0
+    return None, ts
+
+
+_READ_IDS: Final = ("read_id", "agency_id", "plate")
+_READ_TEXTS: Final = ("camera_id", "plate_state")
 
 
 def _read_retention(
@@ -763,13 +1028,11 @@ def decide_read(
     a whole (a read-level RETENTION_EXCEEDED), with or without recipients, and each recipient
     says so too.
     """
-    problem = _read_schema_error(event, now)
+    problem, read_ts = _read_schema_error(event, now)
     if problem is not None:
         return _malformed(state, _text_id(event, "read_id"), "plate_read", problem)
     owner_id: str = event["agency_id"]
     owner = state.agencies.get(owner_id)
-    read_ts = parse_ts(event["ts"])
-    assert read_ts is not None  # checked by the schema
     late: Reason | None = None
     if owner is not None:
         limit = _read_retention(state, event, owner)
@@ -781,13 +1044,23 @@ def decide_read(
                 owner_id,
             )
     verdicts: list[NetworkVerdict] = []
+    allowed = 0
+    recipients = _READ_CACHES.of(state).recipients
     for recipient_id in dict.fromkeys(event.get("share_to", [])):
-        verdicts.append(
-            NetworkVerdict(
-                recipient_id, _recipient_reasons(state, owner, owner_id, recipient_id, late)
+        # What the owner's settings and law say of a recipient holds for every read of the
+        # snapshot; only retention is the read's own.
+        reasons = recipients.get((owner_id, recipient_id))
+        if reasons is None:
+            reasons = remember(
+                recipients,
+                (owner_id, recipient_id),
+                _recipient_reasons(state, owner, owner_id, recipient_id),
             )
-        )
-    allowed = sum(1 for v in verdicts if v.allowed)
+        if late is not None:
+            reasons = (*reasons, Reason(late.code, late.citation, late.detail, recipient_id))
+        elif not reasons:
+            allowed += 1
+        verdicts.append(NetworkVerdict(recipient_id, reasons))
     if late is not None or (verdicts and allowed == 0):
         outcome = "denied"
     elif allowed == len(verdicts):
@@ -803,7 +1076,6 @@ def _recipient_reasons(
     owner: Agency | None,
     owner_id: str,
     recipient_id: str,
-    late: Reason | None,
 ) -> tuple[Reason, ...]:
     if owner is None:
         return (
@@ -845,8 +1117,6 @@ def _recipient_reasons(
             Reason(r.code, r.citation, r.detail, recipient_id)
             for r in recipient_law_reasons(state.rule_for(owner), owner, recipient, settings)
         )
-    if late is not None:
-        found.append(Reason(late.code, late.citation, late.detail, recipient_id))
     return tuple(found)
 
 

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 __all__ = (
     "AGENCY_KINDS",
+    "FEDERAL_STATE",
     "Agency",
     "ChangeDecision",
     "Decision",
@@ -103,7 +104,11 @@ class NetworkVerdict:
 
     @property
     def codes(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(r.code for r in self.reasons))
+        reasons = self.reasons
+        # Most denied networks carry one reason: outputs ask each for its codes.
+        if len(reasons) == 1:
+            return (reasons[0].code,)
+        return tuple(dict.fromkeys([r.code for r in reasons]))
 
 
 def _unique_codes(

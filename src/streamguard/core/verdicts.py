@@ -14,6 +14,7 @@ value.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, NamedTuple, TypeVar
@@ -22,19 +23,34 @@ from streamguard.core.models import NetworkVerdict, Reason
 from streamguard.core.policy import PolicyState
 
 __all__ = (
+    "NETWORK_DECLARED",
+    "NETWORK_LATE",
+    "NETWORK_SELF",
+    "NETWORK_SHARED",
     "TABLE_LIMIT",
     "AccessKey",
     "DecisionLists",
     "Fanned",
     "Pool",
     "PoolKey",
+    "PoolOwners",
     "Purpose",
     "Spread",
     "VerdictCache",
     "VerdictCaches",
     "decision_lists",
+    "derived_lists",
     "remember",
+    "spread_code_counts",
+    "spread_lists",
+    "spread_position",
 )
+
+# The relation flags of a networks-scoped verdict (`VerdictCache.networks`).
+NETWORK_SHARED: Final = 1
+NETWORK_SELF: Final = 2
+NETWORK_DECLARED: Final = 4
+NETWORK_LATE: Final = 8
 
 # A long-running worker with a stable policy would otherwise grow each table with every new
 # (requester class, owner, purpose) combination; a table that reaches this size starts over.
@@ -78,6 +94,34 @@ class Pool:
     position: Mapping[str, int]  # owner id -> index in verdicts
     limited: tuple[int, ...]  # indices of owners with a retention limit to check
     allowed: int  # how many verdicts allow
+    # The indices of `limited` ordered by their owner's limit (seconds), with those limits:
+    # a window passes the limits of a prefix of them (`Spread` of a retention bucket).
+    by_limit: tuple[int, ...]
+    limit_seconds: tuple[float, ...]  # ascending, one per entry of by_limit
+    # Index -> its verdict with the asked-for window's RETENTION_EXCEEDED added, made once.
+    late: dict[int, NetworkVerdict]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolOwners:
+    """The owners of one statewide or national pool (sorted by id) and what their verdicts
+    depend on among themselves, shared by every requester class and purpose of the pool: each
+    owner's verdict is a clean one (no reasons) unless its access or its purpose reasons say
+    otherwise, and whether they do is the same for every owner of a group."""
+
+    owners: tuple[str, ...]
+    position: Mapping[str, int]  # owner id -> index
+    clean: tuple[NetworkVerdict, ...]  # a verdict without reasons per owner
+    limited: tuple[int, ...]  # indices of owners with a retention limit
+    by_limit: tuple[int, ...]  # `limited` ordered by the owner's limit (seconds)
+    limit_seconds: tuple[float, ...]  # ascending, one per entry of by_limit
+    # Indices by (owner state, federal_sharing): the access and recipient law of an owner
+    # open to the scope read only these of the owner.
+    access_groups: tuple[tuple[int, ...], ...]
+    # Indices by (owner state, require_case_number): the purpose reasons read only these,
+    # and the requester's relation where the state's law shields a purpose.
+    purpose_groups: tuple[tuple[int, ...], ...]
+    shield_categories: frozenset[str]  # the categories any owner's law shields
 
 
 _K = TypeVar("_K")
@@ -88,9 +132,15 @@ class Spread:
     """A pool's verdicts with retention applied for one retention bucket (which of the owners'
     limits the asked-for window passes), shared by every search of the pool's requester class
     in that bucket. What outputs derive from the verdicts (lists, grouped reasons, counts) is
-    kept in `derived`, by the name of what derives it, so it is computed once per spread."""
+    kept in `derived`, by the name of what derives it, so it is computed once per spread.
 
-    __slots__ = ("allowed", "derived", "pool", "root", "verdicts")
+    A spread made from another (`base`) differs from it only at the indices `changed`
+    (ascending): a retention bucket's spread from the root (the owners whose limit the window
+    passes), a search-level tagged spread of a bucket from the tagged root. What is derived
+    from it can then be derived from the base's in the size of `changed` (`spread_lists`,
+    `spread_code_counts`)."""
+
+    __slots__ = ("allowed", "base", "changed", "derived", "pool", "root", "verdicts")
 
     def __init__(
         self,
@@ -98,6 +148,8 @@ class Spread:
         verdicts: tuple[NetworkVerdict, ...],
         allowed: int,
         root: Spread | None = None,
+        base: Spread | None = None,
+        changed: tuple[int, ...] = (),
     ) -> None:
         self.pool = pool
         self.verdicts = verdicts  # in pool order: pool.position indexes them
@@ -105,6 +157,9 @@ class Spread:
         # The pool's spread without retention or search-level reasons (itself, if it is that
         # one): what only the access and recipient law decide is derived once, from it.
         self.root: Spread = self if root is None else root
+        # Itself when it is made from no other spread (then `changed` is empty).
+        self.base: Spread = self if base is None else base
+        self.changed = changed if base is not None else ()
         self.derived: dict[object, object] = {}
 
     def memo(self, name: object, make: Callable[[], _V]) -> _V:
@@ -146,12 +201,19 @@ class VerdictCache:
     __slots__ = (
         "_declarations",
         "_limits",
+        "_network_entries",
         "access",
+        "networks",
+        "pool_access",
+        "pool_owners",
+        "pool_purposes",
         "pools",
         "purposes",
+        "recipients",
         "shielded",
         "snapshot",
         "spreads",
+        "tagged",
         "verdicts",
     )
 
@@ -168,10 +230,70 @@ class VerdictCache:
         # Owner id -> whether its law has such a bar (bounded by the registry's size).
         self.shielded: dict[str, bool] = {}
         self.pools: dict[PoolKey, Pool] = {}
+        # What pools are made from: the owners of (scope, requester state for statewide, or
+        # ""); (scope, requester state, class) -> index -> the non-empty access reasons;
+        # (scope, owners' state key, purpose, relation key) -> index -> the non-empty purpose
+        # reasons. Bounded by the registry's states, classes and the purposes.
+        self.pool_owners: dict[tuple[str, str], PoolOwners] = {}
+        self.pool_access: dict[tuple[str, str, str], dict[int, tuple[Reason, ...]]] = {}
+        self.pool_purposes: dict[tuple[str, str, Purpose, str], dict[int, tuple[Reason, ...]]] = {}
+        # The networks-scoped path's shortcut to `verdicts`: (purpose, requester state,
+        # requester class) -> (owner id, relation flags) -> the verdict, where the flags are
+        # NETWORK_SHARED | NETWORK_SELF | NETWORK_DECLARED of the access key (NETWORK_LATE
+        # marks the verdict with the asked-for window's RETENTION_EXCEEDED added). One lookup
+        # per network, with no access key built. Bounded as a whole (`network_table_add`).
+        self.networks: dict[
+            tuple[Purpose | None, str, str], dict[tuple[str, int], NetworkVerdict]
+        ] = {}
+        self._network_entries = 0
+        # (read owner id, recipient id) -> what the owner's settings and law say of sharing a
+        # read with the recipient (retention aside).
+        self.recipients: dict[tuple[str, str], tuple[Reason, ...]] = {}
+        # Search-level reasons -> network id -> a verdict without reasons of its own with
+        # them restated on it (the networks of a search they deny).
+        self.tagged: dict[tuple[Reason, ...], dict[str, NetworkVerdict]] = {}
         # (pool key, retention bucket) -> the pool's verdicts with retention applied.
         self.spreads: dict[tuple[PoolKey, int], Spread] = {}
         self._limits: tuple[float, ...] | None = None
         self._declarations: Mapping[str, frozenset[str]] | None = None
+
+    def network_table(
+        self, purpose: Purpose, requester_state: str, requester_class: str
+    ) -> dict[tuple[str, int], NetworkVerdict]:
+        """The networks-scoped verdicts of one purpose and requester class (see `networks`)."""
+        key = (purpose, requester_state, requester_class)
+        table = self.networks.get(key)
+        if table is None:
+            table = self.networks[key] = {}
+        return table
+
+    def network_access_table(
+        self, requester_state: str, requester_class: str
+    ) -> dict[tuple[str, int], NetworkVerdict]:
+        """(owner id, relation flags) -> the verdict of the access reasons alone, for every
+        purpose of a requester class (in `networks` under the purpose None)."""
+        key = (None, requester_state, requester_class)
+        table = self.networks.get(key)
+        if table is None:
+            table = self.networks[key] = {}
+        return table
+
+    def network_table_add(
+        self,
+        table: dict[tuple[str, int], NetworkVerdict],
+        key: tuple[str, int],
+        verdict: NetworkVerdict,
+    ) -> NetworkVerdict:
+        """Store a verdict in a table of `network_table`; every table starts over once they
+        hold TABLE_LIMIT verdicts together."""
+        if self._network_entries >= TABLE_LIMIT:
+            for each in self.networks.values():
+                each.clear()
+            self.networks.clear()
+            self._network_entries = 0
+        self._network_entries += 1
+        table[key] = verdict
+        return verdict
 
     @property
     def declarations(self) -> Mapping[str, frozenset[str]]:
@@ -237,3 +359,179 @@ def decision_lists(top: tuple[Reason, ...], verdicts: tuple[NetworkVerdict, ...]
         else:
             allowed.append(verdict.agency_id)
     return DecisionLists(tuple(allowed), tuple(denied), tuple(seen))
+
+
+@dataclass(frozen=True, slots=True)
+class _ListIndex:
+    """Where a spread's lists come from: the pool index of each allowed id and each denied
+    verdict (ascending), and each code's first appearance as (pool index, place among that
+    verdict's reasons), which orders the codes."""
+
+    allowed_at: tuple[int, ...]
+    denied_at: tuple[int, ...]
+    first: dict[str, tuple[int, int]]
+
+
+def _full_index(verdicts: tuple[NetworkVerdict, ...]) -> tuple[DecisionLists, _ListIndex]:
+    allowed: list[str] = []
+    denied: list[NetworkVerdict] = []
+    allowed_at: list[int] = []
+    denied_at: list[int] = []
+    first: dict[str, tuple[int, int]] = {}
+    for i, verdict in enumerate(verdicts):
+        reasons = verdict.reasons
+        if reasons:
+            denied.append(verdict)
+            denied_at.append(i)
+            for r, reason in enumerate(reasons):
+                if reason.code not in first:
+                    first[reason.code] = (i, r)
+        else:
+            allowed.append(verdict.agency_id)
+            allowed_at.append(i)
+    lists = DecisionLists(tuple(allowed), tuple(denied), tuple(first))
+    return lists, _ListIndex(tuple(allowed_at), tuple(denied_at), first)
+
+
+def _extends(before: NetworkVerdict, after: NetworkVerdict) -> bool:
+    """Whether `after`'s reasons are `before`'s with more after them (codes keep their order)."""
+    kept = before.reasons
+    return after.reasons[: len(kept)] == kept
+
+
+def _gained_first(
+    first: dict[str, tuple[int, int]],
+    verdicts: tuple[NetworkVerdict, ...],
+    changed: tuple[int, ...],
+) -> dict[str, tuple[int, int]]:
+    """Each code's first place when every changed verdict kept its base reasons first: a code
+    only gains appearances, so its first place is the earlier of the base's and the new ones."""
+    found = dict(first)
+    for i in changed:
+        for r, reason in enumerate(verdicts[i].reasons):
+            place = found.get(reason.code)
+            if place is None or (i, r) < place:
+                found[reason.code] = (i, r)
+    return found
+
+
+def derived_lists(
+    base: tuple[NetworkVerdict, ...],
+    base_lists: DecisionLists,
+    base_index: _ListIndex,
+    verdicts: tuple[NetworkVerdict, ...],
+    changed: tuple[int, ...],
+) -> tuple[DecisionLists, _ListIndex]:
+    """`decision_lists((), verdicts)` (and its index) for `verdicts` that differ from `base`
+    only at the ascending indices `changed`, from `base`'s lists and index: the lists are
+    spliced in C-level slices, so the cost follows `changed`, not the pool."""
+    allowed_out: list[str] = []
+    allowed_at: list[int] = []
+    denied_out: list[NetworkVerdict] = []
+    denied_at: list[int] = []
+    b_allowed, b_allowed_at = base_lists.allowed, base_index.allowed_at
+    b_denied, b_denied_at = base_lists.denied, base_index.denied_at
+    a_from = d_from = 0  # how far the base's lists are copied
+    keeps_order = True
+    for i in changed:
+        before, after = base[i], verdicts[i]
+        if before.reasons:
+            at = bisect_left(b_denied_at, i, d_from)
+            denied_out += b_denied[d_from:at]
+            denied_at += b_denied_at[d_from:at]
+            d_from = at + 1  # the base's entry for i is dropped (replaced or gone)
+        else:
+            at = bisect_left(b_allowed_at, i, a_from)
+            allowed_out += b_allowed[a_from:at]
+            allowed_at += b_allowed_at[a_from:at]
+            a_from = at + 1
+        if after.reasons:
+            d_at = bisect_left(b_denied_at, i, d_from)
+            denied_out += b_denied[d_from:d_at]
+            denied_at += b_denied_at[d_from:d_at]
+            d_from = d_at
+            denied_out.append(after)
+            denied_at.append(i)
+            keeps_order = keeps_order and _extends(before, after)
+        else:
+            a_at = bisect_left(b_allowed_at, i, a_from)
+            allowed_out += b_allowed[a_from:a_at]
+            allowed_at += b_allowed_at[a_from:a_at]
+            a_from = a_at
+            allowed_out.append(after.agency_id)
+            allowed_at.append(i)
+            keeps_order = keeps_order and not before.reasons
+    allowed_out += b_allowed[a_from:]
+    allowed_at += b_allowed_at[a_from:]
+    denied_out += b_denied[d_from:]
+    denied_at += b_denied_at[d_from:]
+    denied = tuple(denied_out)
+    if keeps_order:
+        first = _gained_first(base_index.first, verdicts, changed)
+        codes = tuple(sorted(first, key=first.__getitem__))
+    else:
+        first = _full_index(denied)[1].first  # places within `denied`: the order is the same
+        codes = tuple(first)
+        first = {code: (denied_at[i], r) for code, (i, r) in first.items()}
+    lists = DecisionLists(tuple(allowed_out), denied, codes)
+    return lists, _ListIndex(tuple(allowed_at), tuple(denied_at), first)
+
+
+def _indexed(spread: Spread) -> tuple[DecisionLists, _ListIndex]:
+    found = spread.derived.get("lists_index")
+    if found is None:
+        base = spread.base
+        if base is spread:
+            found = _full_index(spread.verdicts)
+        else:
+            base_lists, base_index = _indexed(base)
+            found = derived_lists(
+                base.verdicts, base_lists, base_index, spread.verdicts, spread.changed
+            )
+        spread.derived["lists_index"] = found
+        spread.derived.setdefault("lists", found[0])
+    return found  # type: ignore[return-value]  # stored here only
+
+
+def spread_lists(spread: Spread) -> DecisionLists:
+    """`decision_lists((), spread.verdicts)`, computed once per spread (memo name "lists"),
+    and for a spread made from a base, from the base's lists in the size of `changed`."""
+    found = spread.derived.get("lists")
+    if found is None:
+        found = _indexed(spread)[0]
+    return found  # type: ignore[return-value]  # only DecisionLists are stored as "lists"
+
+
+def spread_position(spread: Spread, index: int) -> int:
+    """Where the verdict at pool `index` sits in `spread_lists(spread)`: its place in
+    `denied` if it has reasons, else in `allowed`."""
+    found = _indexed(spread)[1]
+    at = found.denied_at if spread.verdicts[index].reasons else found.allowed_at
+    return bisect_left(at, index)
+
+
+def spread_code_counts(spread: Spread) -> dict[str, int]:
+    """Code -> how many of the spread's verdicts carry it, in code order; computed once per
+    spread, and for a spread made from a base, from the base's counts and `changed`.
+    Read-only: callers copy it to change it."""
+    found = spread.derived.get("code_counts")
+    if found is not None:
+        return found  # type: ignore[return-value]  # stored here only
+    counts: dict[str, int] = {}
+    base = spread.base
+    if base is spread:
+        for verdict in spread.verdicts:
+            if verdict.reasons:
+                for code in verdict.codes:
+                    counts[code] = counts.get(code, 0) + 1
+    else:
+        counts = dict(spread_code_counts(base))
+        for i in spread.changed:
+            for code in base.verdicts[i].codes:
+                counts[code] -= 1
+            for code in spread.verdicts[i].codes:
+                counts[code] = counts.get(code, 0) + 1
+        counts = {code: n for code, n in counts.items() if n}
+    counts = dict(sorted(counts.items()))
+    spread.derived["code_counts"] = counts
+    return counts
