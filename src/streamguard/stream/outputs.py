@@ -13,7 +13,7 @@ import hashlib
 import re
 import uuid
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, Final, Literal, TypeGuard, TypeVar
@@ -32,7 +32,16 @@ from streamguard.core.models import (
     UpsertDecision,
 )
 from streamguard.core.timeutil import format_ts
-from streamguard.core.verdicts import DecisionLists, Fanned, Spread, decision_lists
+from streamguard.core.verdicts import (
+    DecisionLists,
+    Fanned,
+    Spread,
+    decision_lists,
+    spread_code_counts,
+    spread_codes_without,
+    spread_lists,
+    spread_position,
+)
 from streamguard.settings import DEFAULT_MAX_MESSAGE_BYTES
 
 __all__ = (
@@ -162,10 +171,6 @@ def lists_of(decision: SearchDecision | ReadDecision) -> DecisionLists:
     return decision_lists(decision.read_reasons, decision.verdicts)
 
 
-def _positions(spread: Spread, name: str, ids: Callable[[], Iterable[str]]) -> dict[str, int]:
-    return spread.memo(name, lambda: {a: i for i, a in enumerate(ids())})
-
-
 def _without(items: tuple[_T, ...], at: int) -> tuple[_T, ...]:
     return items[:at] + items[at + 1 :]
 
@@ -178,44 +183,19 @@ def _with_first(first: _T, items: tuple[_T, ...], drop: int | None) -> tuple[_T,
     return (first, *items[:drop], *items[drop + 1 :])
 
 
-def _first_two(verdicts: tuple[NetworkVerdict, ...]) -> dict[str, tuple[int, int | None]]:
-    """Code -> the indices of the first two verdicts carrying it."""
-    found: dict[str, tuple[int, int | None]] = {}
-    for i, verdict in enumerate(verdicts):
-        if not verdict.reasons:
-            continue
-        for code in verdict.codes:
-            seen = found.get(code)
-            if seen is None:
-                found[code] = (i, None)
-            elif seen[1] is None and seen[0] != i:
-                found[code] = (seen[0], i)
-    return found
-
-
 def _fanned_lists(how: Fanned, top: tuple[Reason, ...]) -> DecisionLists:
     """`decision_lists(top, (own, *spread without own_at))`, from the spread's lists (with
     as few copies of their thousands of entries as splicing allows)."""
     spread, own, own_at = how.spread, how.own, how.own_at
-    base = spread.memo("lists", lambda: decision_lists((), spread.verdicts))
+    base = spread_lists(spread)
     allowed, denied, codes = base.allowed, base.denied, base.codes
     drop_allowed = drop_denied = None
     if own_at is not None:
-        gone = spread.verdicts[own_at]
-        if gone.reasons:
-            at = _positions(spread, "denied_at", lambda: (v.agency_id for v in base.denied))
-            drop_denied = at[gone.agency_id]
-            firsts = spread.memo("firsts", lambda: _first_two(spread.verdicts))
-            order: dict[str, int] = {}
-            for code in codes:
-                first, second = firsts[code]
-                if first != own_at:
-                    order[code] = first
-                elif second is not None:
-                    order[code] = second
-            codes = tuple(sorted(order, key=order.__getitem__))
+        if spread.verdicts[own_at].reasons:
+            drop_denied = spread_position(spread, own_at)
+            codes = spread_codes_without(spread, own_at)
         else:
-            drop_allowed = _positions(spread, "allowed_at", lambda: base.allowed)[gone.agency_id]
+            drop_allowed = spread_position(spread, own_at)
     if own.reasons:
         denied = _with_first(own, denied, drop_denied)
         codes = (*own.codes, *codes)
@@ -333,19 +313,13 @@ class _EncodedIds:
         return b"".join(parts)
 
 
-def _base_lists(spread: Spread) -> DecisionLists:
-    return spread.memo("lists", lambda: decision_lists((), spread.verdicts))
-
-
 def _encoded_allowed(how: Fanned) -> orjson.Fragment:
     """`allowed_networks` of a decision made from a spread, from the spread's encoded list."""
     spread, own, own_at = how.spread, how.own, how.own_at
-    base = _base_lists(spread)
-    encoded = spread.memo("allowed_json", lambda: _EncodedIds(base.allowed))
+    encoded = spread.memo("allowed_json", lambda: _EncodedIds(spread_lists(spread).allowed))
     drop = None
     if own_at is not None and not spread.verdicts[own_at].reasons:
-        gone = spread.verdicts[own_at].agency_id
-        drop = _positions(spread, "allowed_at", lambda: base.allowed)[gone]
+        drop = spread_position(spread, own_at)
     return orjson.Fragment(encoded.spliced(None if own.reasons else own.agency_id, drop))
 
 
@@ -356,13 +330,12 @@ def _denied_entry(verdict: NetworkVerdict) -> bytes:
 def _encoded_denied(how: Fanned) -> orjson.Fragment:
     """`denied_networks` (its first LIST_LIMIT entries) of a decision made from a spread."""
     spread, own, own_at = how.spread, how.own, how.own_at
-    base = _base_lists(spread)
+    denied = spread_lists(spread).denied
     entries: list[bytes] = spread.memo(
-        "denied_json", lambda: [_denied_entry(v) for v in base.denied[: LIST_LIMIT + 1]]
+        "denied_json", lambda: [_denied_entry(v) for v in denied[: LIST_LIMIT + 1]]
     )
     if own_at is not None and spread.verdicts[own_at].reasons:
-        at = _positions(spread, "denied_at", lambda: (v.agency_id for v in base.denied))
-        skip = at[spread.verdicts[own_at].agency_id]
+        skip = spread_position(spread, own_at)
         if skip <= LIST_LIMIT:
             entries = entries[:skip] + entries[skip + 1 :]
     if own.reasons:
@@ -798,7 +771,7 @@ def _code_counts(denied: tuple[NetworkVerdict, ...]) -> dict[str, int]:
 
 def _fanned_counts(how: Fanned) -> dict[str, int]:
     spread = how.spread
-    counts = dict(spread.memo("counts", lambda: _code_counts(spread.verdicts)))
+    counts = dict(spread_code_counts(spread))
     if how.own_at is not None:
         for code in spread.verdicts[how.own_at].codes:
             counts[code] -= 1
