@@ -16,6 +16,7 @@ from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import accumulate
+from operator import add
 from typing import Any, Final, Literal, TypeGuard, TypeVar
 
 import orjson
@@ -283,10 +284,16 @@ class _EncodedIds:
     def starts(self) -> list[int]:
         if self._starts is None:
             ids = self._ids
-            sizes = [len(a) + 3 for a in ids]  # quotes and comma, for ids that need no escape
-            if ids and sum(sizes) + 1 != len(self.data):
+            n = len(ids)
+            if not ids:
+                self._starts = []
+            elif sum(map(len, ids)) + 3 * n + 1 == len(self.data):
+                # No id needed an escape: each takes its length, quotes and comma (in C).
+                lengths = accumulate(map(len, ids[:-1]), initial=1)
+                self._starts = list(map(add, lengths, range(0, 3 * n, 3)))
+            else:
                 sizes = [len(orjson.dumps(a)) + 1 for a in ids]
-            self._starts = list(accumulate(sizes[:-1], initial=1)) if ids else []
+                self._starts = list(accumulate(sizes[:-1], initial=1))
         return self._starts
 
     def spliced(self, first: str | None, drop: int | None) -> bytes:
