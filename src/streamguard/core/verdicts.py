@@ -42,6 +42,7 @@ __all__ = (
     "derived_lists",
     "remember",
     "spread_code_counts",
+    "spread_codes_without",
     "spread_lists",
     "spread_position",
 )
@@ -535,3 +536,34 @@ def spread_code_counts(spread: Spread) -> dict[str, int]:
     counts = dict(sorted(counts.items()))
     spread.derived["code_counts"] = counts
     return counts
+
+
+def spread_codes_without(spread: Spread, index: int) -> tuple[str, ...]:
+    """`decision_lists((), verdicts).codes` of the spread's verdicts without the one at pool
+    `index` (a statewide or national decision leaves out the requester's own network), from
+    the spread's lists: a code first seen at `index` moves to its next appearance, found by a
+    walk over the denied verdicts after it that stops once every such code is placed.
+    Computed once per spread and index."""
+    name = ("codes_without", index)
+    found = spread.derived.get(name)
+    if found is not None:
+        return found  # type: ignore[return-value]  # stored here only
+    lists, where = _indexed(spread)
+    codes = lists.codes
+    gone = spread.verdicts[index]
+    first = where.first
+    moving = {code for code in gone.codes if first[code][0] == index}
+    if moving:
+        places = {code: place for code, place in first.items() if code not in moving}
+        denied, denied_at = lists.denied, where.denied_at
+        for k in range(bisect_left(denied_at, index) + 1, len(denied)):
+            for r, reason in enumerate(denied[k].reasons):
+                code = reason.code
+                if code in moving:
+                    moving.discard(code)
+                    places[code] = (denied_at[k], r)
+            if not moving:
+                break
+        codes = tuple(sorted(places, key=places.__getitem__))  # codes never seen again: gone
+    spread.derived[name] = codes
+    return codes

@@ -13,9 +13,10 @@ import hashlib
 import re
 import uuid
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import accumulate
+from operator import add
 from typing import Any, Final, Literal, TypeGuard, TypeVar
 
 import orjson
@@ -32,7 +33,16 @@ from streamguard.core.models import (
     UpsertDecision,
 )
 from streamguard.core.timeutil import format_ts
-from streamguard.core.verdicts import DecisionLists, Fanned, Spread, decision_lists
+from streamguard.core.verdicts import (
+    DecisionLists,
+    Fanned,
+    Spread,
+    decision_lists,
+    spread_code_counts,
+    spread_codes_without,
+    spread_lists,
+    spread_position,
+)
 from streamguard.settings import DEFAULT_MAX_MESSAGE_BYTES
 
 __all__ = (
@@ -162,10 +172,6 @@ def lists_of(decision: SearchDecision | ReadDecision) -> DecisionLists:
     return decision_lists(decision.read_reasons, decision.verdicts)
 
 
-def _positions(spread: Spread, name: str, ids: Callable[[], Iterable[str]]) -> dict[str, int]:
-    return spread.memo(name, lambda: {a: i for i, a in enumerate(ids())})
-
-
 def _without(items: tuple[_T, ...], at: int) -> tuple[_T, ...]:
     return items[:at] + items[at + 1 :]
 
@@ -178,44 +184,19 @@ def _with_first(first: _T, items: tuple[_T, ...], drop: int | None) -> tuple[_T,
     return (first, *items[:drop], *items[drop + 1 :])
 
 
-def _first_two(verdicts: tuple[NetworkVerdict, ...]) -> dict[str, tuple[int, int | None]]:
-    """Code -> the indices of the first two verdicts carrying it."""
-    found: dict[str, tuple[int, int | None]] = {}
-    for i, verdict in enumerate(verdicts):
-        if not verdict.reasons:
-            continue
-        for code in verdict.codes:
-            seen = found.get(code)
-            if seen is None:
-                found[code] = (i, None)
-            elif seen[1] is None and seen[0] != i:
-                found[code] = (seen[0], i)
-    return found
-
-
 def _fanned_lists(how: Fanned, top: tuple[Reason, ...]) -> DecisionLists:
     """`decision_lists(top, (own, *spread without own_at))`, from the spread's lists (with
     as few copies of their thousands of entries as splicing allows)."""
     spread, own, own_at = how.spread, how.own, how.own_at
-    base = spread.memo("lists", lambda: decision_lists((), spread.verdicts))
+    base = spread_lists(spread)
     allowed, denied, codes = base.allowed, base.denied, base.codes
     drop_allowed = drop_denied = None
     if own_at is not None:
-        gone = spread.verdicts[own_at]
-        if gone.reasons:
-            at = _positions(spread, "denied_at", lambda: (v.agency_id for v in base.denied))
-            drop_denied = at[gone.agency_id]
-            firsts = spread.memo("firsts", lambda: _first_two(spread.verdicts))
-            order: dict[str, int] = {}
-            for code in codes:
-                first, second = firsts[code]
-                if first != own_at:
-                    order[code] = first
-                elif second is not None:
-                    order[code] = second
-            codes = tuple(sorted(order, key=order.__getitem__))
+        if spread.verdicts[own_at].reasons:
+            drop_denied = spread_position(spread, own_at)
+            codes = spread_codes_without(spread, own_at)
         else:
-            drop_allowed = _positions(spread, "allowed_at", lambda: base.allowed)[gone.agency_id]
+            drop_allowed = spread_position(spread, own_at)
     if own.reasons:
         denied = _with_first(own, denied, drop_denied)
         codes = (*own.codes, *codes)
@@ -303,10 +284,16 @@ class _EncodedIds:
     def starts(self) -> list[int]:
         if self._starts is None:
             ids = self._ids
-            sizes = [len(a) + 3 for a in ids]  # quotes and comma, for ids that need no escape
-            if ids and sum(sizes) + 1 != len(self.data):
+            n = len(ids)
+            if not ids:
+                self._starts = []
+            elif sum(map(len, ids)) + 3 * n + 1 == len(self.data):
+                # No id needed an escape: each takes its length, quotes and comma (in C).
+                lengths = accumulate(map(len, ids[:-1]), initial=1)
+                self._starts = list(map(add, lengths, range(0, 3 * n, 3)))
+            else:
                 sizes = [len(orjson.dumps(a)) + 1 for a in ids]
-            self._starts = list(accumulate(sizes[:-1], initial=1)) if ids else []
+                self._starts = list(accumulate(sizes[:-1], initial=1))
         return self._starts
 
     def spliced(self, first: str | None, drop: int | None) -> bytes:
@@ -333,19 +320,13 @@ class _EncodedIds:
         return b"".join(parts)
 
 
-def _base_lists(spread: Spread) -> DecisionLists:
-    return spread.memo("lists", lambda: decision_lists((), spread.verdicts))
-
-
 def _encoded_allowed(how: Fanned) -> orjson.Fragment:
     """`allowed_networks` of a decision made from a spread, from the spread's encoded list."""
     spread, own, own_at = how.spread, how.own, how.own_at
-    base = _base_lists(spread)
-    encoded = spread.memo("allowed_json", lambda: _EncodedIds(base.allowed))
+    encoded = spread.memo("allowed_json", lambda: _EncodedIds(spread_lists(spread).allowed))
     drop = None
     if own_at is not None and not spread.verdicts[own_at].reasons:
-        gone = spread.verdicts[own_at].agency_id
-        drop = _positions(spread, "allowed_at", lambda: base.allowed)[gone]
+        drop = spread_position(spread, own_at)
     return orjson.Fragment(encoded.spliced(None if own.reasons else own.agency_id, drop))
 
 
@@ -356,13 +337,12 @@ def _denied_entry(verdict: NetworkVerdict) -> bytes:
 def _encoded_denied(how: Fanned) -> orjson.Fragment:
     """`denied_networks` (its first LIST_LIMIT entries) of a decision made from a spread."""
     spread, own, own_at = how.spread, how.own, how.own_at
-    base = _base_lists(spread)
+    denied = spread_lists(spread).denied
     entries: list[bytes] = spread.memo(
-        "denied_json", lambda: [_denied_entry(v) for v in base.denied[: LIST_LIMIT + 1]]
+        "denied_json", lambda: [_denied_entry(v) for v in denied[: LIST_LIMIT + 1]]
     )
     if own_at is not None and spread.verdicts[own_at].reasons:
-        at = _positions(spread, "denied_at", lambda: (v.agency_id for v in base.denied))
-        skip = at[spread.verdicts[own_at].agency_id]
+        skip = spread_position(spread, own_at)
         if skip <= LIST_LIMIT:
             entries = entries[:skip] + entries[skip + 1 :]
     if own.reasons:
@@ -391,26 +371,220 @@ def shared_read(
 _GroupKey = tuple[str, str, str]  # code, citation, detail with the id as AGENCY_PLACEHOLDER
 
 
-def _groups(
-    denied: tuple[NetworkVerdict, ...],
-) -> tuple[list[dict[str, Any]], dict[_GroupKey, list[str]]]:
-    """(reasons of no network, as they are; the networks of each group, in order)."""
+def _group_key(reason: Reason, agency_id: str) -> _GroupKey:
+    return (reason.code, reason.citation, reason.detail.replace(agency_id, AGENCY_PLACEHOLDER))
+
+
+@dataclass(frozen=True, slots=True)
+class _Grouping:
+    """`_groups` of some verdicts, with where each group's networks come from: the index of
+    each one's verdict (ascending, parallel to the ids) and each group's first place (verdict
+    index, place among its reasons), which orders the groups."""
+
+    loose: list[dict[str, Any]]  # reasons of no network, as they are
+    groups: dict[_GroupKey, list[str]]  # in order of first appearance; read-only
+    at: dict[_GroupKey, list[int]]
+    first: dict[_GroupKey, tuple[int, int]]
+    # Whether every network's reason names its own verdict's network (as the engine writes
+    # them): then a group holds a verdict's network once, and a verdict's changes touch only
+    # its own entries.
+    regular: bool
+    # The groups that differ from those of the grouping it was derived from (None: computed
+    # in full).
+    touched: frozenset[_GroupKey] | None = None
+
+
+def _grouping(verdicts: tuple[NetworkVerdict, ...]) -> _Grouping:
     loose: list[dict[str, Any]] = []
     groups: dict[_GroupKey, list[str]] = {}
-    for verdict in denied:
-        for reason in verdict.reasons:
+    at: dict[_GroupKey, list[int]] = {}
+    first: dict[_GroupKey, tuple[int, int]] = {}
+    regular = True
+    for i, verdict in enumerate(verdicts):
+        reasons = verdict.reasons
+        if not reasons:
+            continue
+        for r, reason in enumerate(reasons):
             agency_id = reason.agency_id
             if agency_id is None:  # not a network's reason: kept as it is
                 loose.append(reason.as_dict())
                 continue
+            regular = regular and agency_id == verdict.agency_id
             detail = reason.detail.replace(agency_id, AGENCY_PLACEHOLDER)
             key = (reason.code, reason.citation, detail)
             ids = groups.get(key)
             if ids is None:
                 groups[key] = [agency_id]
+                at[key] = [i]
+                first[key] = (i, r)
             elif ids[-1] != agency_id:
                 ids.append(agency_id)
-    return loose, groups
+                at[key].append(i)
+    return _Grouping(loose, groups, at, first, regular)
+
+
+def _groups(
+    denied: tuple[NetworkVerdict, ...],
+) -> tuple[list[dict[str, Any]], dict[_GroupKey, list[str]]]:
+    """(reasons of no network, as they are; the networks of each group, in order)."""
+    grouping = _grouping(denied)
+    return grouping.loose, grouping.groups
+
+
+def _place(verdict: NetworkVerdict, key: _GroupKey) -> int:
+    """Where `key` first appears among `verdict`'s reasons (which hold it)."""
+    for r, reason in enumerate(verdict.reasons):
+        agency_id = reason.agency_id
+        if reason.code == key[0] and agency_id is not None and _group_key(reason, agency_id) == key:
+            return r
+    raise ValueError(key)
+
+
+def _moved(
+    ids: list[str],
+    at: list[int],
+    drop: list[int],
+    add: list[int],
+    verdicts: tuple[NetworkVerdict, ...],
+) -> tuple[list[str], list[int]]:
+    """A group's ids and verdict indices with the entries of the verdicts `drop` left out and
+    those of the verdicts `add` put in; all ascending, spliced by slices."""
+    if not ids:  # a new group
+        return [verdicts[i].agency_id for i in add], add
+    out_ids: list[str] = []
+    out_at: list[int] = []
+    done = 0
+    for i, adding in sorted([(i, False) for i in drop] + [(i, True) for i in add]):
+        k = bisect_left(at, i, done)
+        out_ids += ids[done:k]
+        out_at += at[done:k]
+        if adding:
+            done = k
+            out_ids.append(verdicts[i].agency_id)
+            out_at.append(i)
+        else:
+            done = k + 1  # the verdict's entry (it is at k: the group held that verdict)
+    out_ids += ids[done:]
+    out_at += at[done:]
+    return out_ids, out_at
+
+
+@dataclass(frozen=True, slots=True)
+class _Changes:
+    """How verdicts changed at some indices, by group: the verdicts that leave each group and
+    those that join it (ascending), and those whose reasons were replaced (not kept first):
+    their groups' places among their reasons may move."""
+
+    drops: dict[_GroupKey, list[int]]
+    adds: dict[_GroupKey, list[int]]
+    replaced: set[int]
+
+
+def _changes(
+    before: tuple[NetworkVerdict, ...],
+    verdicts: tuple[NetworkVerdict, ...],
+    changed: tuple[int, ...],
+) -> _Changes | None:
+    """None where a changed verdict holds a reason of no network or of another network."""
+    found = _Changes({}, {}, set())
+    drops, adds, replaced = found.drops, found.adds, found.replaced
+    adds_get = adds.get
+    for i in changed:
+        old, new = before[i], verdicts[i]
+        owner = new.agency_id
+        kept = old.reasons
+        extra = new.reasons
+        n = len(kept)
+        if old.agency_id != owner:
+            return None
+        if len(extra) == n + 1 and extra[:n] == kept:  # a bucket's: RETENTION_EXCEEDED added
+            reason = extra[n]
+            if reason.agency_id != owner:
+                return None
+            code = reason.code
+            key = (code, reason.citation, reason.detail.replace(owner, AGENCY_PLACEHOLDER))
+            if kept and key in [_group_key(r, owner) for r in kept if r.code == code]:
+                continue
+            joins = adds_get(key)
+            if joins is None:
+                adds[key] = [i]
+            else:
+                joins.append(i)
+            continue
+        if extra[:n] == kept:
+            extra = extra[n:]
+            codes = {r.code for r in extra}
+            kept = tuple([r for r in kept if r.code in codes])  # the only ones it can match
+        else:
+            replaced.add(i)
+        if any(r.agency_id != owner for r in extra):
+            return None
+        gained = {_group_key(r, owner): None for r in extra}
+        had = {_group_key(r, owner): None for r in kept}
+        for key in gained:
+            if key not in had:
+                adds.setdefault(key, []).append(i)
+        if i in replaced:
+            for key in had:
+                if key not in gained:
+                    drops.setdefault(key, []).append(i)
+    return found
+
+
+def _derived_grouping(
+    base: _Grouping,
+    before: tuple[NetworkVerdict, ...],
+    verdicts: tuple[NetworkVerdict, ...],
+    changed: tuple[int, ...],
+) -> _Grouping | None:
+    """`_grouping(verdicts)` for verdicts that differ from `before` (grouped as `base`) only
+    at the ascending indices `changed`, in the size of what changed; None where a reason of
+    no network or of another network is involved (then it is computed in full)."""
+    if base.loose or not base.regular:
+        return None
+    changes = _changes(before, verdicts, changed)
+    if changes is None:
+        return None
+    drops, adds, replaced = changes.drops, changes.adds, changes.replaced
+    groups = dict(base.groups)
+    at = dict(base.at)
+    first = dict(base.first)
+    touched = frozenset((*drops, *adds))
+    for key in touched:
+        ids, where = _moved(
+            groups.get(key, []), at.get(key, []), drops.get(key, []), adds.get(key, []), verdicts
+        )
+        if not ids:
+            del groups[key], at[key], first[key]
+            continue
+        groups[key], at[key] = ids, where
+        place = first.get(key)
+        if place is None or place[0] != where[0]:
+            first[key] = (where[0], _place(verdicts[where[0]], key))
+    if replaced:
+        for key, (i, _) in first.items():
+            if i in replaced:
+                first[key] = (i, _place(verdicts[i], key))
+    order = sorted(groups, key=first.__getitem__)
+    return _Grouping([], {key: groups[key] for key in order}, at, first, True, touched)
+
+
+def _spread_grouping(spread: Spread) -> _Grouping:
+    """The grouping of a spread's verdicts, computed once; for a spread made from a base,
+    derived from the base's where it can be."""
+    found = spread.derived.get("grouping")
+    if isinstance(found, _Grouping):
+        return found
+    base = spread.base
+    made = None
+    if base is not spread:
+        made = _derived_grouping(
+            _spread_grouping(base), base.verdicts, spread.verdicts, spread.changed
+        )
+    if made is None:
+        made = _grouping(spread.verdicts)
+    spread.derived["grouping"] = made
+    return made
 
 
 def _entries(
@@ -425,32 +599,36 @@ def _entries(
     return out
 
 
+def _second_place(grouping: _Grouping, spread: Spread, key: _GroupKey) -> tuple[int, int]:
+    """A group's first place once its first verdict is left out (it has another)."""
+    after = grouping.at[key][1]
+    return (after, _place(spread.verdicts[after], key))
+
+
 def _fanned_groups(how: Fanned) -> dict[_GroupKey, list[str]] | None:
     """`_groups` of (own, *spread without own_at) from the spread's groups; None when a
     verdict that differs carries a reason of no network (then the caller groups them all)."""
     spread, own, own_at = how.spread, how.own, how.own_at
-    loose, base = spread.memo("groups", lambda: _groups(spread.verdicts))
-    if loose:
+    grouping = _spread_grouping(spread)
+    if grouping.loose or not grouping.regular:
         return None
     own_loose, mine = _groups((own,) if own.reasons else ())
     if own_loose:
         return None
-    groups = dict(base)
+    groups = dict(grouping.groups)
     if own_at is not None and spread.verdicts[own_at].reasons:
-        gone = spread.verdicts[own_at]
-        gone_loose, gone_groups = _groups((gone,))
-        if gone_loose:
-            return None
-        for key in gone_groups:
+        places = dict(grouping.first)
+        for key in _groups((spread.verdicts[own_at],))[1]:
             ids = groups[key]
-            at = ids.index(gone.agency_id)
+            at = bisect_left(grouping.at[key], own_at)
             rest = ids[:at] + ids[at + 1 :]
-            if rest:
-                groups[key] = rest
-            else:
+            if not rest:
                 del groups[key]
-        position = spread.pool.position
-        groups = dict(sorted(groups.items(), key=lambda item: position[item[1][0]]))
+                continue
+            groups[key] = rest
+            if at == 0:
+                places[key] = _second_place(grouping, spread, key)
+        groups = dict(sorted(groups.items(), key=lambda item: places[item[0]]))
     merged = {key: [*ids, *groups.pop(key, ())] for key, ids in mine.items()}
     merged.update(groups)
     return merged
@@ -462,29 +640,59 @@ def _group_entry(key: _GroupKey, ids: list[str]) -> bytes:
 
 
 class _EncodedGroups:
-    """A spread's grouped reasons, each entry encoded, with where each group starts (the pool
-    position of its first network): a decision that differs from the spread in its own
-    network splices only the entries of the groups that network is in."""
+    """A spread's grouped reasons, each entry encoded, with each group's first place: a
+    decision that differs from the spread in its own network splices only the entries of the
+    groups that network is in. Made from the encoded groups of the spread's base (`base`),
+    only the groups that differ from the base's are encoded again."""
 
-    __slots__ = ("_ids", "_spread", "entries", "firsts", "groups", "index", "keys", "loose")
+    __slots__ = (
+        "_base",
+        "_ids",
+        "_touched",
+        "entries",
+        "firsts",
+        "grouping",
+        "groups",
+        "index",
+        "keys",
+        "spliceable",
+    )
 
-    def __init__(self, spread: Spread) -> None:
-        loose, groups = spread.memo("groups", lambda: _groups(spread.verdicts))
-        self._spread = spread
-        self.loose = bool(loose)
-        self.groups = groups
+    def __init__(self, grouping: _Grouping, base: _EncodedGroups | None) -> None:
+        self.grouping = grouping
+        # Where the spread has reasons of no network, or of another network than the
+        # verdict's, decisions are grouped from their own verdicts.
+        self.spliceable = not grouping.loose and grouping.regular
+        groups = self.groups = grouping.groups
         self.keys = list(groups)
         self.index = {key: i for i, key in enumerate(groups)}
-        position = spread.pool.position
-        self.firsts = [position[ids[0]] for ids in groups.values()]
-        self.entries = [_group_entry(k, ids) for k, ids in groups.items()]
-        self._ids: dict[int, _EncodedIds] = {}
+        first = grouping.first
+        self.firsts = [first[key] for key in groups]
+        touched = grouping.touched
+        if base is None or touched is None:
+            self._base = None
+            self.entries = [_group_entry(k, ids) for k, ids in groups.items()]
+        else:
+            self._base = base
+            was, entries = base.index, base.entries
+            self.entries = [
+                _group_entry(k, ids) if k in touched else entries[was[k]]
+                for k, ids in groups.items()
+            ]
+        self._touched = touched or frozenset()
+        self._ids: dict[_GroupKey, _EncodedIds] = {}
 
     def ids(self, i: int) -> _EncodedIds:
-        """Group `i`'s encoded ids (made when first asked for)."""
-        found = self._ids.get(i)
+        """Group `i`'s encoded ids (made when first asked for, or the base's)."""
+        key = self.keys[i]
+        found = self._ids.get(key)
         if found is None:
-            found = self._ids[i] = _EncodedIds(tuple(self.groups[self.keys[i]]))
+            base = self._base
+            if base is not None and key not in self._touched:
+                found = base.ids(base.index[key])
+            else:
+                found = _EncodedIds(tuple(self.groups[key]))
+            self._ids[key] = found
         return found
 
     def spliced(self, i: int, first: str | None, drop: int | None) -> bytes:
@@ -494,38 +702,46 @@ class _EncodedGroups:
         return head[:-1] + b',"agency_ids":' + self.ids(i).spliced(first, drop) + b"}"
 
 
+def _encoded_groups(spread: Spread) -> _EncodedGroups:
+    found = spread.derived.get("reasons_json")
+    if isinstance(found, _EncodedGroups):
+        return found
+    base = spread.base.derived.get("reasons_json") if spread.base is not spread else None
+    made = _EncodedGroups(
+        _spread_grouping(spread), base if isinstance(base, _EncodedGroups) else None
+    )
+    spread.derived["reasons_json"] = made
+    return made
+
+
 def _encoded_reasons(top: tuple[Reason, ...], how: Fanned) -> orjson.Fragment | None:
     """`reasons` of the quarantine record of a decision made from a spread, as
     `grouped_reasons(top, denied, how)` writes them, spliced from the spread's encoded
     entries; None where `_fanned_groups` would give None (a reason of no network)."""
     spread, own, own_at = how.spread, how.own, how.own_at
-    base = spread.memo("reasons_json", lambda: _EncodedGroups(spread))
-    if base.loose:
+    base = _encoded_groups(spread)
+    if not base.spliceable:
         return None
     own_loose, mine = _groups((own,) if own.reasons else ())
     if own_loose:
         return None
-    gone_id = ""
     gone_groups: dict[_GroupKey, list[str]] = {}
+    gone_at = -1
     if own_at is not None and spread.verdicts[own_at].reasons:
-        gone = spread.verdicts[own_at]
-        gone_loose, gone_groups = _groups((gone,))
-        if gone_loose:
-            return None
-        gone_id = gone.agency_id
-    groups, index, position = base.groups, base.index, spread.pool.position
+        gone_groups, gone_at = _groups((spread.verdicts[own_at],))[1], own_at
+    grouping, index = base.grouping, base.index
     entries: dict[int, bytes | None] = {}  # base index -> its new entry (None: left out)
-    moved: list[tuple[int, int, bytes]] = []  # (new first position, base index, entry)
+    moved: list[tuple[tuple[int, int], int, bytes]] = []  # (new first place, base index, entry)
     drops: dict[_GroupKey, int] = {}  # group -> where the own network's pool verdict is in it
     for key in gone_groups:
         i = index[key]
-        ids = groups[key]
-        at = drops[key] = ids.index(gone_id)
+        where = grouping.at[key]
+        at = drops[key] = bisect_left(where, gone_at)
         entries[i] = None
-        if key in mine or len(ids) == 1:
+        if key in mine or len(where) == 1:
             continue
         if at == 0:
-            moved.append((position[ids[1]], i, base.spliced(i, None, 0)))
+            moved.append((_second_place(grouping, spread, key), i, base.spliced(i, None, 0)))
         else:
             entries[i] = base.spliced(i, None, at)
     out = [orjson.dumps(r.as_dict()) for r in top]
@@ -798,7 +1014,7 @@ def _code_counts(denied: tuple[NetworkVerdict, ...]) -> dict[str, int]:
 
 def _fanned_counts(how: Fanned) -> dict[str, int]:
     spread = how.spread
-    counts = dict(spread.memo("counts", lambda: _code_counts(spread.verdicts)))
+    counts = dict(spread_code_counts(spread))
     if how.own_at is not None:
         for code in spread.verdicts[how.own_at].codes:
             counts[code] -= 1

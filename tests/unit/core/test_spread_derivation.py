@@ -18,6 +18,7 @@ from streamguard.core.verdicts import (
     Spread,
     decision_lists,
     spread_code_counts,
+    spread_codes_without,
     spread_lists,
     spread_position,
 )
@@ -62,6 +63,8 @@ def _check(spread: Spread) -> None:
             assert lists.denied[at] is verdict
         else:
             assert lists.allowed[at] == verdict.agency_id
+        without = spread.verdicts[:i] + spread.verdicts[i + 1 :]
+        assert spread_codes_without(spread, i) == decision_lists((), without).codes
 
 
 @settings(max_examples=400, deadline=None)

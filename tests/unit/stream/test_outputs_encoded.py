@@ -5,6 +5,7 @@ bytes as the outputs written from each decision's own verdicts, whole and split.
 from __future__ import annotations
 
 import dataclasses
+import random
 
 import orjson
 import pytest
@@ -60,3 +61,18 @@ def test_values_hold_fragments_only_for_wide_spreads() -> None:
         assert isinstance(decision, SearchDecision)
         for out in route(event, decision, "d", format_ts(NOW), fallback_key="k"):
             assert not any(isinstance(v, orjson.Fragment) for v in out.value.values())
+
+
+def test_encoded_ids_splice_at_the_offsets_of_their_encoding() -> None:
+    """Offsets found from the ids' lengths (no escapes) or from each one's encoding (quotes,
+    non-ASCII) give the list without the left-out id, with another put first."""
+    rng = random.Random(1)
+    for _ in range(300):
+        ids = tuple(
+            rng.choice(("a", "bb", 'q"x', "é", "o-12")) + str(i) for i in range(rng.randint(0, 30))
+        )
+        encoded = outputs._EncodedIds(ids)
+        for drop in range(len(ids)):
+            rest = [*ids[:drop], *ids[drop + 1 :]]
+            assert encoded.spliced("f", drop) == orjson.dumps(["f", *rest])
+            assert encoded.spliced(None, drop) == orjson.dumps(rest)
