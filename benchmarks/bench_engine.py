@@ -88,6 +88,13 @@ def write_traffic(path: Path, events: int, agency_count: int) -> None:
 def compare(args: argparse.Namespace) -> None:
     here = str(Path(__file__).resolve().parent.parent / "src")
     trees = {"this tree": here, "baseline": str(Path(args.baseline_src).resolve())}
+    if not (Path(trees["baseline"]) / "streamguard" / "__init__.py").is_file():
+        # Without this the child would import the editable install instead, and a "baseline"
+        # would silently be this tree measured against itself.
+        raise SystemExit(
+            f"bench_engine: error: {args.baseline_src} holds no streamguard package; "
+            "give the other tree's src/"
+        )
     best: dict[str, dict[str, float]] = {name: {"bare": 0.0, "engine": 0.0} for name in trees}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "traffic.json"

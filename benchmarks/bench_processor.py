@@ -333,6 +333,13 @@ def _class_pass(
 
 def _child(src: Path, mode: str, spec_file: Path, *extra: str) -> Any:
     """Run this script's `mode` in a fresh interpreter importing the checkout at `src`."""
+    if not (src / "src" / "streamguard" / "__init__.py").is_file():
+        # Without this the child would import the editable install instead, and a "baseline"
+        # would silently be this tree measured against itself.
+        raise SystemExit(
+            f"bench_processor: error: {src} is not a checkout (no src/streamguard in it); "
+            "give the checkout's root, not its src/"
+        )
     env = {**os.environ, "PYTHONPATH": str(src / "src"), "PYTHONHASHSEED": "0"}
     done = subprocess.run(
         [sys.executable, __file__, mode, str(spec_file), *extra],
