@@ -605,6 +605,17 @@ def _second_place(grouping: _Grouping, spread: Spread, key: _GroupKey) -> tuple[
     return (after, _place(spread.verdicts[after], key))
 
 
+def _own_groups(own: NetworkVerdict) -> dict[_GroupKey, list[str]] | None:
+    """The groups of the requester's own network's verdict, to merge with a spread's; None
+    where one of its reasons is of no network or of another network (its ids could then
+    repeat the spread's, which `_groups` of the whole decision would not: the caller groups
+    the decision in full)."""
+    grouping = _grouping((own,) if own.reasons else ())
+    if grouping.loose or not grouping.regular:
+        return None
+    return grouping.groups
+
+
 def _fanned_groups(how: Fanned) -> dict[_GroupKey, list[str]] | None:
     """`_groups` of (own, *spread without own_at) from the spread's groups; None when a
     verdict that differs carries a reason of no network (then the caller groups them all)."""
@@ -612,8 +623,8 @@ def _fanned_groups(how: Fanned) -> dict[_GroupKey, list[str]] | None:
     grouping = _spread_grouping(spread)
     if grouping.loose or not grouping.regular:
         return None
-    own_loose, mine = _groups((own,) if own.reasons else ())
-    if own_loose:
+    mine = _own_groups(own)
+    if mine is None:
         return None
     groups = dict(grouping.groups)
     if own_at is not None and spread.verdicts[own_at].reasons:
@@ -722,8 +733,8 @@ def _encoded_reasons(top: tuple[Reason, ...], how: Fanned) -> orjson.Fragment | 
     base = _encoded_groups(spread)
     if not base.spliceable:
         return None
-    own_loose, mine = _groups((own,) if own.reasons else ())
-    if own_loose:
+    mine = _own_groups(own)
+    if mine is None:
         return None
     gone_groups: dict[_GroupKey, list[str]] = {}
     gone_at = -1
