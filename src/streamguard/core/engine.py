@@ -9,7 +9,7 @@ per snapshot (`streamguard.core.verdicts`): the cache saves work, never changes 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeGuard
 
 from streamguard.core import codes
@@ -493,6 +493,25 @@ def _pool_owners(state: PolicyState, cache: VerdictCache, key: PoolKey) -> PoolO
     return found
 
 
+def _reasons_by_group(
+    groups: tuple[tuple[int, ...], ...], reasons_of: Callable[[int], tuple[Reason, ...]]
+) -> dict[int, tuple[Reason, ...]]:
+    """Index -> `reasons_of(index)` for the indices that have some. Owners are grouped so that
+    a group's first owner having none means none of the group has any: the rest of such a
+    group is never asked."""
+    found: dict[int, tuple[Reason, ...]] = {}
+    for group in groups:
+        first = reasons_of(group[0])
+        if not first:
+            continue
+        found[group[0]] = first
+        for i in group[1:]:
+            reasons = reasons_of(i)
+            if reasons:
+                found[i] = reasons
+    return found
+
+
 def _pool_access(
     state: PolicyState, cache: VerdictCache, requester: Agency, key: PoolKey, base: PoolOwners
 ) -> dict[int, tuple[Reason, ...]]:
@@ -502,7 +521,6 @@ def _pool_access(
     found = cache.pool_access.get(table)
     if found is not None:
         return found
-    found = {}
     owners, agencies = base.owners, state.agencies
 
     def reasons_of(i: int) -> tuple[Reason, ...]:
@@ -515,13 +533,7 @@ def _pool_access(
             )
         return reasons
 
-    for group in base.access_groups:
-        if not reasons_of(group[0]):
-            continue  # none of the group has any
-        for i in group:
-            reasons = reasons_of(i)
-            if reasons:
-                found[i] = reasons
+    found = _reasons_by_group(base.access_groups, reasons_of)
     cache.pool_access[table] = found
     return found
 
@@ -542,7 +554,6 @@ def _pool_purposes(
     found = cache.pool_purposes.get(table)
     if found is not None:
         return found
-    found = {}
     owners, agencies = base.owners, state.agencies
 
     def reasons_of(i: int) -> tuple[Reason, ...]:
@@ -555,13 +566,7 @@ def _pool_purposes(
                 relation = "out_of_state"
         return _owner_purpose_reasons(state, owner, purpose, relation)
 
-    for group in base.purpose_groups:
-        if not reasons_of(group[0]):
-            continue  # none of the group has any
-        for i in group:
-            reasons = reasons_of(i)
-            if reasons:
-                found[i] = reasons
+    found = _reasons_by_group(base.purpose_groups, reasons_of)
     cache.pool_purposes[table] = found
     return found
 

@@ -259,9 +259,10 @@ class VerdictCache:
         self._declarations: Mapping[str, frozenset[str]] | None = None
 
     def network_table(
-        self, purpose: Purpose, requester_state: str, requester_class: str
+        self, purpose: Purpose | None, requester_state: str, requester_class: str
     ) -> dict[tuple[str, int], NetworkVerdict]:
-        """The networks-scoped verdicts of one purpose and requester class (see `networks`)."""
+        """The networks-scoped verdicts of one purpose and requester class (see `networks`);
+        purpose None: `network_access_table`'s."""
         key = (purpose, requester_state, requester_class)
         table = self.networks.get(key)
         if table is None:
@@ -273,11 +274,7 @@ class VerdictCache:
     ) -> dict[tuple[str, int], NetworkVerdict]:
         """(owner id, relation flags) -> the verdict of the access reasons alone, for every
         purpose of a requester class (in `networks` under the purpose None)."""
-        key = (None, requester_state, requester_class)
-        table = self.networks.get(key)
-        if table is None:
-            table = self.networks[key] = {}
-        return table
+        return self.network_table(None, requester_state, requester_class)
 
     def network_table_add(
         self,
