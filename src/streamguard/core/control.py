@@ -41,8 +41,11 @@ from streamguard.core.replay import (
     ControlRecord,
     ReplayEntry,
     ReplayMemory,
+    first_decision,
+    kept_rejection,
     replay_entry,
     replay_reasons,
+    superseded,
 )
 from streamguard.core.timeutil import parse_ts
 
@@ -255,9 +258,17 @@ def apply_change(
     agency_id: str = change["agency_id"]
     setting: str = change["setting"]
     value = change.get("value")
+    record = _change_record(change, source)
+    first = first_decision(memory, record)
+    if first is not None and first.applied and superseded(memory, record):
+        # Redelivered after a crash, and a later change of its setting applied since: its
+        # first decision stands, and applying it again would undo the later change.
+        return state, ChangeDecision(
+            event_id, agency_id, setting, applied=True, policy_version=state.version
+        )
     reasons, key = _signature_reasons("policy_change", change, keys, agency_id)
     reasons.extend(_actor_reasons(change, agency_id, key))
-    reasons.extend(replay_reasons(memory, _change_record(change, source), now))
+    reasons.extend(replay_reasons(memory, record, now))
     owner = state.agencies.get(agency_id)
     if owner is None:
         reasons.append(
@@ -278,6 +289,8 @@ def apply_change(
             )
     if owner is not None:
         reasons.extend(_forbidden_by_statute(state, owner, setting, value))
+    if not reasons and first is not None and not first.applied:
+        reasons.append(kept_rejection(first, agency_id))
 
     if reasons:
         return state, ChangeDecision(
@@ -330,9 +343,14 @@ def apply_agency_record(
         detail = "field 'ts' must be an ISO-8601 timestamp: a signed agency record carries its ts"
         return state, _malformed_agency(state, agency.agency_id, detail)
     if ts is not None:
-        reasons.extend(
-            replay_reasons(memory, ControlRecord.of_agency(agency.agency_id, ts, source), now)
-        )
+        record = ControlRecord.of_agency(agency.agency_id, ts, source)
+        first = first_decision(memory, record)
+        if first is not None and first.applied and superseded(memory, record):
+            # As for policy changes: a later record of this agency applied since stands.
+            return state, UpsertDecision(agency.agency_id, False, state.version)
+        reasons.extend(replay_reasons(memory, record, now))
+        if not reasons and first is not None and not first.applied:
+            reasons.append(kept_rejection(first, agency.agency_id))
     if reasons:
         return state, UpsertDecision(agency.agency_id, False, state.version, reasons=tuple(reasons))
     new_state = state.with_agency(agency)

@@ -15,6 +15,12 @@ refused when
 * it is dated more than `FUTURE_SKEW` after the deciding clock: `FUTURE_DATED` (a change dated
   2099 would otherwise outrank every later change of its owner and setting).
 
+The same message read again after a crash (same `topic-partition@offset`, which only the
+broker assigns) is a redelivery, not a replay: it keeps its first decision. Applied, it is
+applied again, unless a later change of its setting was applied since (re-applying it would
+undo that one); rejected, it stays rejected (`kept_rejection`) even where its checks would
+pass now.
+
 What was decided lives behind `ReplayMemory`: an in-process `ReplayLedger` for
 `streamguard evaluate`, changelogged tables in the worker, so a restart, a rebalance or a new
 worker refuses the same replays. Deciding reads the memory and returns a `ReplayEntry`; the
@@ -40,9 +46,12 @@ __all__ = (
     "ReplayEntry",
     "ReplayLedger",
     "ReplayMemory",
+    "first_decision",
+    "kept_rejection",
     "replay_entry",
     "replay_reasons",
     "setting_group",
+    "superseded",
 )
 
 FUTURE_SKEW: Final = 300.0  # the contract's 5 minutes of clock difference
@@ -136,14 +145,40 @@ class ReplayEntry:
     applied_ts: float | None  # the record's ts when applied; None when rejected
 
 
+def first_decision(memory: ReplayMemory, record: ControlRecord) -> Decided | None:
+    """How `record` was decided when its own message (same `source`) was read before: a
+    redelivery after a crash. None for a record never decided, or decided as read elsewhere."""
+    before = memory.decided(record.key)
+    if before is not None and record.source is not None and before.source == record.source:
+        return before
+    return None
+
+
+def superseded(memory: ReplayMemory, record: ControlRecord) -> bool:
+    """A later record of the same subject and setting was applied after `record`."""
+    last = memory.last_applied(record.subject, record.group)
+    return last is not None and record.ts < last
+
+
+def kept_rejection(first: Decided, subject: str) -> Reason:
+    """Why a redelivered record that was rejected stays rejected where its checks would pass
+    now (the registry or the clock moved on): a record is decided once, and its first
+    decision is the one consumers and the audit trail already hold."""
+    return Reason(
+        codes.REPLAYED_CHANGE,
+        _CITATION,
+        f"this message was rejected at {format_ts(first.decided_at)}; a redelivered record "
+        "keeps its first decision",
+        subject,
+    )
+
+
 def replay_reasons(memory: ReplayMemory, record: ControlRecord, now: float) -> tuple[Reason, ...]:
     """The replay codes that apply to `record`, decided at `now` (module docstring)."""
     found: list[Reason] = []
     subject = record.subject
     before = memory.decided(record.key)
-    redelivered = (
-        before is not None and record.source is not None and before.source == record.source
-    )
+    redelivered = first_decision(memory, record) is not None
     if before is not None and not redelivered:
         found.append(
             Reason(

@@ -178,6 +178,52 @@ def test_a_redelivery_is_decided_as_before(state: PolicyState) -> None:
     assert world.decide(body, source="policy-1@9").codes == ("REPLAYED_CHANGE",)
 
 
+def test_a_redelivery_after_a_later_change_keeps_its_first_decision(state: PolicyState) -> None:
+    """A crash after two changes of one setting were decided but before their offsets were
+    committed redelivers both: the first is still applied (its decision, not a replay's), and
+    the second, later one is what stays in force."""
+    world = World(state)
+    on = change("fl-tampa-pd", "national_lookup", True)
+    off = change("fl-tampa-pd", "national_lookup", False)
+    assert world.decide(on, source="policy-0@5").applied
+    assert world.decide(off, source="policy-0@6").applied
+    again = world.decide(on, source="policy-0@5")
+    assert (again.applied, again.codes) == (True, ())
+    assert world.state.settings_for("fl-tampa-pd").national_lookup is False
+    assert "fl-tampa-pd" not in world.search("tx-houston-pd", "national").allowed
+    assert world.decide(off, source="policy-0@6").applied
+    assert world.state.settings_for("fl-tampa-pd").national_lookup is False
+
+
+def test_a_redelivered_rejection_is_never_applied(state: PolicyState) -> None:
+    """A change rejected once stays rejected when redelivered, even where the state would let
+    it apply now (here the agency it shares with was registered in between)."""
+    world = World(state)
+    share = change("fl-tampa-pd", "share_with", ["fl-miami-pd"])
+    first = world.decide(share, source="policy-0@5")
+    assert first.codes == ("UNKNOWN_AGENCY",)
+    miami = _signed_agency(_agency("fl-miami-pd", "Miami Police Department", "FL", "local"))
+    assert world.decide(miami, source="agencies-0@1").applied
+    again = world.decide(share, source="policy-0@5")
+    assert not again.applied and again.codes == ("REPLAYED_CHANGE",)
+    assert "fl-miami-pd" not in world.state.settings_for("fl-tampa-pd").share_with
+
+
+def test_a_redelivered_agency_record_keeps_its_first_decision(state: PolicyState) -> None:
+    """As for policy changes: a later record of the agency applied since stays in force."""
+    world = World(state)
+    first = _signed_agency(_agency("fl-tampa-pd", "Tampa PD", "FL", "local"))
+    later = _signed_agency(
+        {**_agency("fl-tampa-pd", "Tampa Police", "FL", "local"), "ts": format_ts(NOW - 30)}
+    )
+    assert world.decide(first, source="agencies-0@1").applied
+    assert world.decide(later, source="agencies-0@2").applied
+    again = world.decide(first, source="agencies-0@1")
+    assert (again.applied, again.codes) == (True, ())
+    assert world.state.agencies["fl-tampa-pd"].name == "Tampa Police"
+    assert world.decide(first, source="agencies-3@1").codes == ("REPLAYED_CHANGE",)
+
+
 def _agency(agency_id: str, name: str, state: str, kind: str, **extra: Any) -> dict[str, Any]:
     return {
         "agency_id": agency_id,

@@ -74,6 +74,38 @@ def test_what_the_tables_hold_is_refused_in_a_later_batch_or_another_processor()
     assert _audit(same)[0]["outcome"] == "applied"
 
 
+def test_a_crash_after_two_changes_of_one_setting_redelivers_both_as_decided() -> None:
+    """Two changes of one setting decided and written to the tables, their offsets never
+    committed: the restarted worker gets both again. Each keeps its outcome and decision id, and
+    the later change stays in force (the soak found the earlier one refused as its own replay
+    under a second decision id, seed 916796)."""
+    on = change("tx-houston-pd", "national_lookup", True)
+    off = change("tx-houston-pd", "national_lookup", False)
+    batch = [_msg("policy", 0, on), _msg("policy", 1, off)]
+    first = _processor().process(batch, now=NOW, counters={}, heads={})
+    decided = {k: v for k, (_, v) in first.control_decided.items()}
+    applied = {k: v for k, (_, v) in first.control_applied.items()}
+    settings = [(k, v) for k, (_, v) in first.settings.items()]
+    restarted = BatchProcessor(
+        WorkerSettings(rate_limit_per_minute=0),
+        build_state(load_statutes(), AGENCIES, (), settings, 0),
+        KEYS,
+        b"salt-salt-salt-salt",
+        RecordingSink(),
+        lambda: NOW,
+        replay=TableReplayMemory(decided, applied),
+    )
+    again = restarted.process(batch, now=NOW + 30, counters={}, heads={})
+
+    def seen(result: BatchResult) -> list[tuple[str, str, list[str]]]:
+        return [(r["decision_id"], r["outcome"], r["codes"]) for r in _audit(result)]
+
+    assert seen(again) == seen(first)
+    assert [o for _, o, _ in seen(first)] == ["applied", "applied"]
+    assert restarted.state.settings_for("tx-houston-pd").national_lookup is False
+    assert again.settings["tx-houston-pd"][1]["national_lookup"] is False
+
+
 def test_widening_changes_alert_their_owner_and_narrowing_ones_do_not() -> None:
     """policy_widened for a lookup turned on; nothing for turning it off again."""
     proc = _processor()
