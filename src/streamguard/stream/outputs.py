@@ -38,6 +38,7 @@ from streamguard.core.verdicts import (
     Fanned,
     Spread,
     decision_lists,
+    derived_of,
     spread_code_counts,
     spread_codes_without,
     spread_lists,
@@ -168,8 +169,16 @@ def lists_of(decision: SearchDecision | ReadDecision) -> DecisionLists:
         how = fanned(decision)
         if how is not None:
             return _fanned_lists(how, decision.search_reasons)
-        return decision_lists(decision.search_reasons, decision.verdicts)
-    return decision_lists(decision.read_reasons, decision.verdicts)
+        top = decision.search_reasons
+    else:
+        top = decision.read_reasons
+    derived = None if top else derived_of(decision.verdicts)
+    if derived is None:
+        return decision_lists(top, decision.verdicts)
+    found = derived.get("lists")
+    if not isinstance(found, DecisionLists):
+        found = derived["lists"] = decision_lists((), decision.verdicts)
+    return found
 
 
 def _without(items: tuple[_T, ...], at: int) -> tuple[_T, ...]:
@@ -798,6 +807,20 @@ def grouped_reasons(
     return _entries(top, *_groups(denied))
 
 
+def _decision_reasons(
+    top: tuple[Reason, ...], decision: SearchDecision | ReadDecision, lists: DecisionLists
+) -> list[dict[str, Any]]:
+    """`grouped_reasons(top, lists.denied)` of a decision not made from a spread, whose
+    grouping is computed once for a `shared` verdicts tuple (when `lists` are its own)."""
+    derived = None if top else derived_of(decision.verdicts)
+    if derived is None or derived.get("lists") is not lists:
+        return _entries(top, *_groups(lists.denied))
+    found = derived.get("groups")
+    if not isinstance(found, tuple):
+        found = derived["groups"] = _groups(lists.denied)
+    return _entries(top, *found)
+
+
 def quarantine_record(
     event_id: str | None,
     kind: str,
@@ -882,7 +905,12 @@ def route(
         how = fanned(decision) if isinstance(decision, SearchDecision) else None
         wide = _wide(decision) if isinstance(decision, SearchDecision) else None
         encoded = _encoded_reasons(top, wide) if wide is not None else None
-        reasons = encoded if encoded is not None else grouped_reasons(top, lists.denied, how)
+        if encoded is not None:
+            reasons = encoded
+        elif how is not None:
+            reasons = grouped_reasons(top, lists.denied, how)
+        else:
+            reasons = _decision_reasons(top, decision, lists)
     elif isinstance(decision, ChangeDecision | UpsertDecision) and decision.outcome != "rejected":
         return out
     else:
