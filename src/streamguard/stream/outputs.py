@@ -90,7 +90,8 @@ class Out:
 
 # SHA-1 state after the namespace: each id copies it and hashes only its name.
 _NAMESPACE_SHA1: Final = hashlib.sha1(NAMESPACE.bytes)  # noqa: S324 - uuid5 is SHA-1 by definition
-_VARIANTS: Final = "89ab"  # the RFC 4122 variant digit, by the two low bits of the hash's
+# The RFC 4122 variant digit (10 in the top two bits) by the hash's own digit there.
+_VARIANTS: Final = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def _uuid5(name: str) -> str:
@@ -101,8 +102,7 @@ def _uuid5(name: str) -> str:
     text = sha1.hexdigest()
     # Digit 12 is the version (5); the top two bits of digit 16 are the variant (10).
     return (
-        f"{text[:8]}-{text[8:12]}-5{text[13:16]}-"
-        f"{_VARIANTS[int(text[16], 16) & 3]}{text[17:20]}-{text[20:32]}"
+        f"{text[:8]}-{text[8:12]}-5{text[13:16]}-{_VARIANTS[text[16]]}{text[17:20]}-{text[20:32]}"
     )
 
 
