@@ -224,8 +224,33 @@ def _denied(lists: DecisionLists) -> list[dict[str, Any]]:
     return [{"agency_id": v.agency_id, "codes": list(v.codes)} for v in lists.denied[:LIST_LIMIT]]
 
 
-def _with_denied(record: dict[str, Any], field: str, lists: DecisionLists) -> None:
-    record[field] = _denied(lists)
+def _kept(
+    decision: SearchDecision | ReadDecision, lists: DecisionLists
+) -> dict[str, object] | None:
+    """Where what outputs derive from `lists` is kept: when they are the lists `lists_of` keeps
+    for the decision's `shared` verdicts tuple (no event-level reasons); else None. Records
+    take a list of their own of the kept entries (delivery only encodes them)."""
+    top = decision.search_reasons if isinstance(decision, SearchDecision) else decision.read_reasons
+    derived = None if top else derived_of(decision.verdicts)
+    if derived is None or derived.get("lists") is not lists:
+        return None
+    return derived
+
+
+def _with_denied(
+    record: dict[str, Any],
+    field: str,
+    lists: DecisionLists,
+    decision: SearchDecision | ReadDecision | None = None,
+) -> None:
+    kept = None if decision is None else _kept(decision, lists)
+    if kept is None:
+        record[field] = _denied(lists)
+    else:
+        found = kept.get("denied")
+        if not isinstance(found, list):
+            found = kept["denied"] = _denied(lists)
+        record[field] = list(found)
     if len(lists.denied) > LIST_LIMIT:
         record[f"{field}_omitted"] = len(lists.denied) - LIST_LIMIT
 
@@ -252,7 +277,7 @@ def approved_search(
         "allowed_networks": list(lists.allowed) if how is None else _encoded_allowed(how),
     }
     if how is None:
-        _with_denied(record, "denied_networks", lists)
+        _with_denied(record, "denied_networks", lists, decision)
     else:
         record["denied_networks"] = _encoded_denied(how)
         if len(lists.denied) > LIST_LIMIT:
@@ -373,7 +398,7 @@ def shared_read(
         "decided_at": decided_at,
         "recipients": list(lists.allowed),
     }
-    _with_denied(record, "denied_recipients", lists)
+    _with_denied(record, "denied_recipients", lists, decision)
     return record
 
 
@@ -810,15 +835,15 @@ def grouped_reasons(
 def _decision_reasons(
     top: tuple[Reason, ...], decision: SearchDecision | ReadDecision, lists: DecisionLists
 ) -> list[dict[str, Any]]:
-    """`grouped_reasons(top, lists.denied)` of a decision not made from a spread, whose
-    grouping is computed once for a `shared` verdicts tuple (when `lists` are its own)."""
-    derived = None if top else derived_of(decision.verdicts)
-    if derived is None or derived.get("lists") is not lists:
+    """`grouped_reasons(top, lists.denied)` of a decision not made from a spread, computed
+    once for a `shared` verdicts tuple (`_kept`)."""
+    kept = _kept(decision, lists)
+    if kept is None:
         return _entries(top, *_groups(lists.denied))
-    found = derived.get("groups")
-    if not isinstance(found, tuple):
-        found = derived["groups"] = _groups(lists.denied)
-    return _entries(top, *found)
+    found = kept.get("reasons")
+    if not isinstance(found, list):
+        found = kept["reasons"] = _entries((), *_groups(lists.denied))
+    return list(found)
 
 
 def quarantine_record(
