@@ -4,6 +4,7 @@
         [--profile]
     python benchmarks/bench_processor.py --classes [--events 20000]
     python benchmarks/bench_processor.py --baseline-src /tmp/sg-base [--events 20000] [--runs 3]
+    python benchmarks/bench_processor.py --check-src /path/to/other/checkout [--events 20000]
     python benchmarks/bench_processor.py --national 20000 [--pool 7000] [--searches 200]
         [--check-src /path/to/other/checkout] [--profile]
 
@@ -264,7 +265,7 @@ def _class_of(event: dict[str, Any]) -> str:
     return "read" if event["type"] == "plate_read" else str(event["scope"])
 
 
-def class_run(spec: dict[str, Any], batch: int) -> dict[str, float]:
+def class_run(spec: dict[str, Any], batch: int, digest: Any = None) -> dict[str, float]:
     """CPU µs per event of each class, processed in batches of one class (outputs encoded as
     the worker's delivery does), on 4 partitions, event-time `now`."""
     agencies = [Agency(*a) for a in spec["agencies"]]
@@ -299,15 +300,38 @@ def class_run(spec: dict[str, Any], batch: int) -> dict[str, float]:
             role: BatchProcessor(worker, state, {}, b"salt-0123456789abcdef", metrics, time.time)
             for role in ("searches", "reads")
         }
-        out = _class_pass(procs, by_class, batch)
+        out = _class_pass(procs, by_class, batch, digest)
+    if digest is not None:
+        digest.update(_metric_samples(metrics))
     return out
+
+
+_CLOCKED = frozenset(
+    ("streamguard_decision_seconds", "streamguard_agency_searches", "streamguard_rebalance_seconds")
+)
+
+
+def _metric_samples(metrics: StreamguardMetrics) -> bytes:
+    """Every sample of the decision metrics, encoded. What reads the wall clock is left out:
+    the decision latencies, creation times, the agency-search gauges (published at most once
+    a second) and the process's own metrics."""
+    found = []
+    for family in metrics.registry.collect():
+        if family.name in _CLOCKED or family.name.startswith(("process_", "python_")):
+            continue
+        for sample in family.samples:
+            if not sample.name.endswith("_created"):
+                found.append((sample.name, sorted(sample.labels.items()), sample.value))
+    return orjson.dumps(sorted(found))
 
 
 def _class_pass(
     procs: dict[str, BatchProcessor],
     by_class: dict[str, list[tuple[float, InMessage]]],
     batch: int,
+    digest: Any = None,
 ) -> dict[str, float]:
+    """`digest`: a hash object fed every output, audit record, counter write and expiry."""
     out: dict[str, float] = {}
     counters: dict[str, int] = {}
     for name, items in by_class.items():
@@ -326,9 +350,27 @@ def _class_pass(
                     counters.pop(key, None)
                 for message in result.messages:
                     orjson.dumps(message.value)
+                if digest is not None:
+                    _digest_result(digest, result)
             spent += time.process_time() - start
         out[name] = spent / max(len(items), 1) * 1e6
     return out
+
+
+def _digest_result(digest: Any, result: BatchResult) -> None:
+    for message in result.messages:
+        digest.update(f"{message.role}|{message.key}|".encode() + orjson.dumps(message.value))
+    for chain, record in result.audit:
+        digest.update(chain.encode() + b"|" + record + b"\n")
+    digest.update(orjson.dumps(sorted(result.counters.items())))
+    digest.update(orjson.dumps(sorted(result.expired)))
+
+
+def class_digest(spec: dict[str, Any], batch: int) -> str:
+    """sha256 of everything `class_run`'s two passes write (the second one on warm caches)."""
+    digest = hashlib.sha256()
+    class_run(spec, batch, digest)
+    return digest.hexdigest()
 
 
 def _child(src: Path, mode: str, spec_file: Path, *extra: str) -> Any:
@@ -371,6 +413,25 @@ def compare_classes(baseline: Path, events: int, agency_count: int, batch: int, 
     for cls in CLASSES:
         old, new = best["baseline"][cls], best["this"][cls]
         print(f"  {cls:9s} baseline {old:8.1f}  this {new:8.1f}  ratio {new / old:.2f}")
+
+
+def check_classes(other: Path, events: int, agency_count: int, batch: int) -> None:
+    """The per-class workload through the checkout at `other` and this one: every output,
+    audit record, counter write and expiry of both passes, and the metrics, must be
+    byte-identical."""
+    here = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        spec_file = Path(tmp) / "spec.json"
+        spec_file.write_bytes(orjson.dumps(class_spec(events, agency_count)))
+        theirs = _child(other, "--class-digest-child", spec_file, str(batch))
+        mine = _child(here, "--class-digest-child", spec_file, str(batch))
+    same = "identical" if theirs == mine else "DIFFERENT"
+    print(
+        f"per-class workload ({events} events, {agency_count} agencies, cold and warm pass), "
+        f"outputs, audit records and counters against {other}: {same} (sha256 {mine[:16]})"
+    )
+    if theirs != mine:
+        raise SystemExit(1)
 
 
 def _national_spec(agencies: list[Agency], pool: int, searches: int) -> bytes:
@@ -461,6 +522,10 @@ def main() -> None:
         freeze()
         print(json.dumps(class_run(spec, int(sys.argv[3]))))
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "--class-digest-child":
+        spec = orjson.loads(Path(sys.argv[2]).read_bytes())
+        print(json.dumps(class_digest(spec, int(sys.argv[3]))))
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "--national-child":
         spec = orjson.loads(Path(sys.argv[2]).read_bytes())
         freeze()
@@ -492,11 +557,15 @@ def main() -> None:
     parser.add_argument(
         "--check-src",
         type=Path,
-        help="with --national: a checkout whose encoded outputs must be byte-identical",
+        help="a checkout whose encoded outputs must be byte-identical (with --national: the "
+        "national batches; else the per-class workload, counters and expiries included)",
     )
     args = parser.parse_args()
     if args.national:
         national(args)
+        return
+    if args.check_src:
+        check_classes(args.check_src, args.events, args.agencies, args.batch)
         return
     if args.baseline_src:
         compare_classes(args.baseline_src, args.events, args.agencies, args.batch, args.runs)

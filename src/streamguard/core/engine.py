@@ -54,6 +54,7 @@ from streamguard.core.verdicts import (
     VerdictCache,
     VerdictCaches,
     remember,
+    remember_decided,
 )
 
 __all__ = (
@@ -342,6 +343,30 @@ def _verdict(
     )
     by_purpose[purpose] = verdict
     return verdict
+
+
+def _networks_decided(
+    state: PolicyState,
+    requester: Agency,
+    purpose: Purpose,
+    networks: list[str],
+    asked_from: float | None,
+    now: float,
+) -> tuple[tuple[NetworkVerdict, ...], int]:
+    """`_networks_verdicts`, kept per requester, networks as named, purpose and retention
+    bucket: searches in one bucket pass the same owners' limits (`_bucket`), so they get the
+    same verdicts; an open window passes none, as bucket 0 does."""
+    cache = _CACHES.of(state)
+    bucket = 0 if asked_from is None else _bucket(cache.limits, asked_from, now)
+    key = (requester.agency_id, tuple(networks), purpose, bucket)
+    found = cache.searches.get(key)
+    if found is None:
+        found = remember_decided(
+            cache.searches,
+            key,
+            _networks_verdicts(state, requester, purpose, networks, asked_from, now),
+        )
+    return found
 
 
 def _networks_verdicts(
@@ -880,7 +905,7 @@ def decide_search(
             )
         allowed = 0
     elif scope == "networks":
-        verdicts, allowed = _networks_verdicts(
+        verdicts, allowed = _networks_decided(
             state, requester, purpose, event["networks"], asked_from, now
         )
     else:
@@ -1048,10 +1073,42 @@ def decide_read(
                 f"the read is older than the {limit[2]} {owner_id} may keep ALPR data",
                 owner_id,
             )
+    share_to: list[str] = event.get("share_to", [])
+    if late is None:
+        # Within retention, a read's verdicts depend on its owner and recipients only.
+        cache = _READ_CACHES.of(state)
+        key = (owner_id, tuple(share_to))
+        found = cache.reads.get(key)
+        if found is None:
+            found = remember_decided(
+                cache.reads, key, _read_verdicts(state, owner, owner_id, share_to, None)
+            )
+        verdicts, allowed = found
+    else:
+        verdicts, allowed = _read_verdicts(state, owner, owner_id, share_to, late)
+    if late is not None or (verdicts and allowed == 0):
+        outcome = "denied"
+    elif allowed == len(verdicts):
+        outcome = "shared"  # includes a read with no recipients: nothing leaves the owner
+    else:
+        outcome = "partial"
+    read_reasons = (late,) if late is not None else ()
+    return ReadDecision(event["read_id"], outcome, read_reasons, verdicts, state.version)
+
+
+def _read_verdicts(
+    state: PolicyState,
+    owner: Agency | None,
+    owner_id: str,
+    share_to: list[str],
+    late: Reason | None,
+) -> tuple[tuple[NetworkVerdict, ...], int]:
+    """The verdict of each recipient of a read of `owner_id` (each once, in the order named),
+    with the read-level `late` restated on each, and how many allow."""
     verdicts: list[NetworkVerdict] = []
     allowed = 0
     recipients = _READ_CACHES.of(state).recipients
-    for recipient_id in dict.fromkeys(event.get("share_to", [])):
+    for recipient_id in dict.fromkeys(share_to):
         # What the owner's settings and law say of a recipient holds for every read of the
         # snapshot; only retention is the read's own.
         reasons = recipients.get((owner_id, recipient_id))
@@ -1066,14 +1123,7 @@ def decide_read(
         elif not reasons:
             allowed += 1
         verdicts.append(NetworkVerdict(recipient_id, reasons))
-    if late is not None or (verdicts and allowed == 0):
-        outcome = "denied"
-    elif allowed == len(verdicts):
-        outcome = "shared"  # includes a read with no recipients: nothing leaves the owner
-    else:
-        outcome = "partial"
-    read_reasons = (late,) if late is not None else ()
-    return ReadDecision(event["read_id"], outcome, read_reasons, tuple(verdicts), state.version)
+    return tuple(verdicts), allowed
 
 
 def _recipient_reasons(

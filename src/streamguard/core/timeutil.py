@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Final
 
 __all__ = ("format_ts", "parse_ts")
+
+
+# Timestamps parsed lately: an event's `ts` is read by the worker and again by the engine's
+# schema check, and a search's window usually ends at its `ts`. Starts over when full.
+_PARSED: Final[dict[str, float]] = {}
+PARSED_LIMIT: Final = 4096
 
 
 def parse_ts(value: object) -> float | None:
@@ -14,6 +21,20 @@ def parse_ts(value: object) -> float | None:
     and a space instead of `T`. A timestamp without any zone is read as UTC: every ALPR export we
     have seen writes UTC without saying so.
     """
+    if type(value) is str:
+        found = _PARSED.get(value)
+        if found is not None:
+            return found
+        parsed = _parse(value)
+        if parsed is not None:
+            if len(_PARSED) >= PARSED_LIMIT:
+                _PARSED.clear()
+            _PARSED[value] = parsed
+        return parsed
+    return _parse(value)
+
+
+def _parse(value: object) -> float | None:
     if not isinstance(value, str) or not value:
         return None
     try:

@@ -27,6 +27,7 @@ __all__ = (
     "NETWORK_LATE",
     "NETWORK_SELF",
     "NETWORK_SHARED",
+    "SEARCH_LIMIT",
     "TABLE_LIMIT",
     "AccessKey",
     "DecisionLists",
@@ -40,7 +41,10 @@ __all__ = (
     "VerdictCaches",
     "decision_lists",
     "derived_lists",
+    "derived_of",
     "remember",
+    "remember_decided",
+    "share",
     "spread_code_counts",
     "spread_codes_without",
     "spread_lists",
@@ -56,6 +60,14 @@ NETWORK_LATE: Final = 8
 # A long-running worker with a stable policy would otherwise grow each table with every new
 # (requester class, owner, purpose) combination; a table that reaches this size starts over.
 TABLE_LIMIT: Final = 200_000
+
+
+# Whole decisions kept per snapshot (`VerdictCache.searches`, `reads`), and verdict tuples
+# whose derived values are kept (`derived_of`), at most this many of each. A kept search with
+# what its outputs derive costs about 1.7 KB (24,000 took 42 MB in bench_processor): about
+# 100 MB at worst. 50,000 is more than a day of a national network's searches (1.1 million a
+# month), and all of a camera's reads share one entry.
+SEARCH_LIMIT: Final = 50_000
 
 
 class AccessKey(NamedTuple):
@@ -210,7 +222,9 @@ class VerdictCache:
         "pool_purposes",
         "pools",
         "purposes",
+        "reads",
         "recipients",
+        "searches",
         "shielded",
         "snapshot",
         "spreads",
@@ -250,6 +264,16 @@ class VerdictCache:
         # (read owner id, recipient id) -> what the owner's settings and law say of sharing a
         # read with the recipient (retention aside).
         self.recipients: dict[tuple[str, str], tuple[Reason, ...]] = {}
+        # Whole decisions' verdicts, for the requesters and owners that ask the same thing
+        # again (an agency searches its usual networks, a camera shares with the same
+        # recipients): (requester id, networks as named, purpose, retention bucket) -> the
+        # networks-scoped verdicts and how many allow; (owner id, share_to as named) -> a
+        # read's verdicts within retention and how many allow. Each verdicts tuple is
+        # `shared`, so what outputs derive from it is computed once. Bounded by SEARCH_LIMIT.
+        self.searches: dict[
+            tuple[str, tuple[str, ...], Purpose, int], tuple[tuple[NetworkVerdict, ...], int]
+        ] = {}
+        self.reads: dict[tuple[str, tuple[str, ...]], tuple[tuple[NetworkVerdict, ...], int]] = {}
         # Search-level reasons -> network id -> a verdict without reasons of its own with
         # them restated on it (the networks of a search they deny).
         self.tagged: dict[tuple[Reason, ...], dict[str, NetworkVerdict]] = {}
@@ -312,6 +336,20 @@ class VerdictCache:
                 sorted({lim[0] for lim in self.snapshot.retention_limits.values()})
             )
         return self._limits
+
+
+def remember_decided(
+    table: dict[_K, tuple[tuple[NetworkVerdict, ...], int]],
+    key: _K,
+    decided: tuple[tuple[NetworkVerdict, ...], int],
+) -> tuple[tuple[NetworkVerdict, ...], int]:
+    """Store a whole decision's (verdicts, allowed) in `searches` or `reads`, starting the
+    table over at SEARCH_LIMIT entries, and share its verdicts (`derived_of`)."""
+    if len(table) >= SEARCH_LIMIT:
+        table.clear()
+    table[key] = decided
+    share(decided[0])
+    return decided
 
 
 class VerdictCaches:
@@ -564,3 +602,26 @@ def spread_codes_without(spread: Spread, index: int) -> tuple[str, ...]:
         codes = tuple(sorted(places, key=places.__getitem__))  # codes never seen again: gone
     spread.derived[name] = codes
     return codes
+
+
+# Verdict tuples the engine hands out for many decisions (`remember_decided`), by identity,
+# each with what outputs derive from it. An entry holds its tuple, so the id is not reused
+# while the entry lives. What is derived reads only the tuple's contents, so it holds under
+# any snapshot.
+_SHARED: Final[dict[int, tuple[tuple[NetworkVerdict, ...], dict[str, object]]]] = {}
+
+
+def share(verdicts: tuple[NetworkVerdict, ...]) -> None:
+    """Keep derived values of `verdicts` from now on (`derived_of`)."""
+    if len(_SHARED) >= SEARCH_LIMIT:
+        _SHARED.clear()
+    _SHARED[id(verdicts)] = (verdicts, {})
+
+
+def derived_of(verdicts: tuple[NetworkVerdict, ...]) -> dict[str, object] | None:
+    """Where values derived from this very tuple are kept, by the name of what derives them
+    (one name, one kind of value), if it is `share`d; else None."""
+    entry = _SHARED.get(id(verdicts))
+    if entry is None or entry[0] is not verdicts:
+        return None
+    return entry[1]

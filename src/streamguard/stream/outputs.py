@@ -38,6 +38,7 @@ from streamguard.core.verdicts import (
     Fanned,
     Spread,
     decision_lists,
+    derived_of,
     spread_code_counts,
     spread_codes_without,
     spread_lists,
@@ -89,7 +90,8 @@ class Out:
 
 # SHA-1 state after the namespace: each id copies it and hashes only its name.
 _NAMESPACE_SHA1: Final = hashlib.sha1(NAMESPACE.bytes)  # noqa: S324 - uuid5 is SHA-1 by definition
-_VARIANTS: Final = "89ab"  # the RFC 4122 variant digit, by the two low bits of the hash's
+# The RFC 4122 variant digit (10 in the top two bits) by the hash's own digit there.
+_VARIANTS: Final = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def _uuid5(name: str) -> str:
@@ -100,8 +102,7 @@ def _uuid5(name: str) -> str:
     text = sha1.hexdigest()
     # Digit 12 is the version (5); the top two bits of digit 16 are the variant (10).
     return (
-        f"{text[:8]}-{text[8:12]}-5{text[13:16]}-"
-        f"{_VARIANTS[int(text[16], 16) & 3]}{text[17:20]}-{text[20:32]}"
+        f"{text[:8]}-{text[8:12]}-5{text[13:16]}-{_VARIANTS[text[16]]}{text[17:20]}-{text[20:32]}"
     )
 
 
@@ -168,8 +169,16 @@ def lists_of(decision: SearchDecision | ReadDecision) -> DecisionLists:
         how = fanned(decision)
         if how is not None:
             return _fanned_lists(how, decision.search_reasons)
-        return decision_lists(decision.search_reasons, decision.verdicts)
-    return decision_lists(decision.read_reasons, decision.verdicts)
+        top = decision.search_reasons
+    else:
+        top = decision.read_reasons
+    derived = None if top else derived_of(decision.verdicts)
+    if derived is None:
+        return decision_lists(top, decision.verdicts)
+    found = derived.get("lists")
+    if not isinstance(found, DecisionLists):
+        found = derived["lists"] = decision_lists((), decision.verdicts)
+    return found
 
 
 def _without(items: tuple[_T, ...], at: int) -> tuple[_T, ...]:
@@ -215,8 +224,33 @@ def _denied(lists: DecisionLists) -> list[dict[str, Any]]:
     return [{"agency_id": v.agency_id, "codes": list(v.codes)} for v in lists.denied[:LIST_LIMIT]]
 
 
-def _with_denied(record: dict[str, Any], field: str, lists: DecisionLists) -> None:
-    record[field] = _denied(lists)
+def _kept(
+    decision: SearchDecision | ReadDecision, lists: DecisionLists
+) -> dict[str, object] | None:
+    """Where what outputs derive from `lists` is kept: when they are the lists `lists_of` keeps
+    for the decision's `shared` verdicts tuple (no event-level reasons); else None. Records
+    take a list of their own of the kept entries (delivery only encodes them)."""
+    top = decision.search_reasons if isinstance(decision, SearchDecision) else decision.read_reasons
+    derived = None if top else derived_of(decision.verdicts)
+    if derived is None or derived.get("lists") is not lists:
+        return None
+    return derived
+
+
+def _with_denied(
+    record: dict[str, Any],
+    field: str,
+    lists: DecisionLists,
+    decision: SearchDecision | ReadDecision | None = None,
+) -> None:
+    kept = None if decision is None else _kept(decision, lists)
+    if kept is None:
+        record[field] = _denied(lists)
+    else:
+        found = kept.get("denied")
+        if not isinstance(found, list):
+            found = kept["denied"] = _denied(lists)
+        record[field] = list(found)
     if len(lists.denied) > LIST_LIMIT:
         record[f"{field}_omitted"] = len(lists.denied) - LIST_LIMIT
 
@@ -243,7 +277,7 @@ def approved_search(
         "allowed_networks": list(lists.allowed) if how is None else _encoded_allowed(how),
     }
     if how is None:
-        _with_denied(record, "denied_networks", lists)
+        _with_denied(record, "denied_networks", lists, decision)
     else:
         record["denied_networks"] = _encoded_denied(how)
         if len(lists.denied) > LIST_LIMIT:
@@ -364,7 +398,7 @@ def shared_read(
         "decided_at": decided_at,
         "recipients": list(lists.allowed),
     }
-    _with_denied(record, "denied_recipients", lists)
+    _with_denied(record, "denied_recipients", lists, decision)
     return record
 
 
@@ -798,6 +832,20 @@ def grouped_reasons(
     return _entries(top, *_groups(denied))
 
 
+def _decision_reasons(
+    top: tuple[Reason, ...], decision: SearchDecision | ReadDecision, lists: DecisionLists
+) -> list[dict[str, Any]]:
+    """`grouped_reasons(top, lists.denied)` of a decision not made from a spread, computed
+    once for a `shared` verdicts tuple (`_kept`)."""
+    kept = _kept(decision, lists)
+    if kept is None:
+        return _entries(top, *_groups(lists.denied))
+    found = kept.get("reasons")
+    if not isinstance(found, list):
+        found = kept["reasons"] = _entries((), *_groups(lists.denied))
+    return list(found)
+
+
 def quarantine_record(
     event_id: str | None,
     kind: str,
@@ -882,7 +930,12 @@ def route(
         how = fanned(decision) if isinstance(decision, SearchDecision) else None
         wide = _wide(decision) if isinstance(decision, SearchDecision) else None
         encoded = _encoded_reasons(top, wide) if wide is not None else None
-        reasons = encoded if encoded is not None else grouped_reasons(top, lists.denied, how)
+        if encoded is not None:
+            reasons = encoded
+        elif how is not None:
+            reasons = grouped_reasons(top, lists.denied, how)
+        else:
+            reasons = _decision_reasons(top, decision, lists)
     elif isinstance(decision, ChangeDecision | UpsertDecision) and decision.outcome != "rejected":
         return out
     else:

@@ -535,6 +535,8 @@ def _id_basis(decision: Decision, original: Any, msg: InMessage) -> str:
     named by its `ts`, a tombstone by where it was read.
     """
     assert decision.event_id is not None
+    if isinstance(decision, SearchDecision | ReadDecision):
+        return decision.event_id  # the common case, without the test below
     where = f"{decision.event_id}@{msg.topic}:{msg.partition}:{msg.offset}"
     if isinstance(decision, ChangeDecision | UpsertDecision | MalformedDecision) and (
         codes.REPLAYED_CHANGE in decision.codes
