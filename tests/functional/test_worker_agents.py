@@ -155,6 +155,30 @@ async def test_a_message_redelivered_to_the_same_worker_is_not_decided_again(
     assert [a["search_id"] for a in captured.by_role("approved")] == audited
 
 
+async def test_a_batch_counts_as_sending_until_its_acknowledgements(
+    worker: tuple[StreamguardWorker, Captured],
+) -> None:
+    """Other agents keep filling their batches while one waits for its acknowledgements
+    (`Delivery.sending`): counted from its send to its end, also when the send fails."""
+    app, _ = worker
+    seen: list[int] = []
+
+    async def deliver(results: Sequence[BatchResult], writes: Sequence[Any]) -> None:
+        seen.append(app.delivery.sending)
+        if len(seen) == 2:
+            raise RuntimeError("not acknowledged")
+
+    app.delivery.send = deliver  # type: ignore[method-assign, assignment]
+    event = search_request("ca-oxnard-pd", networks=["ca-oxnard-pd"])
+    async with _agent(app, "searches").test_context() as agent:
+        await agent.put(serde.dumps(event), key=b"ca-oxnard-pd")
+        assert app.delivery.sending == 0
+        with pytest.raises(RuntimeError):
+            await agent.put(serde.dumps(search_request("ca-oxnard-pd")), key=b"ca-oxnard-pd")
+    assert seen == [1, 1]
+    assert app.delivery.sending == 0
+
+
 async def test_garbage_is_quarantined_not_crashing(
     worker: tuple[StreamguardWorker, Captured],
 ) -> None:
