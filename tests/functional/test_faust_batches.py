@@ -91,7 +91,7 @@ async def test_the_iteration_ends_when_faust_ends_the_channel(stream: Any) -> No
         await asyncio.wait_for(anext(batches), 1)
 
 
-async def test_a_batch_closes_early_once_a_poll_brings_nothing_if_allowed(stream: Any) -> None:
+async def test_a_batch_closes_early_once_its_queue_is_empty_if_allowed(stream: Any) -> None:
     allowed = False
     batches, first, channel = await _open(stream, 10, 5.0, lambda: allowed)
     channel.queue.put_nowait(_event(stream, 0))
