@@ -32,9 +32,11 @@ async def stream() -> Any:
     return app.stream(app.topic(TOPIC, key_type=bytes, value_type=bytes))
 
 
-async def _open(stream: Any, max_: int, within: float) -> tuple[Any, Any, Any]:
+async def _open(
+    stream: Any, max_: int, within: float, close_early: Any = None
+) -> tuple[Any, Any, Any]:
     """`take_batches` started and waiting for its first batch; the channel it reads."""
-    batches = take_batches(stream, max_, within)
+    batches = take_batches(stream, max_, within, close_early)
     first = asyncio.ensure_future(anext(batches))
     await asyncio.sleep(0)  # subscribed: the conductor knows its channel now
     return batches, first, next(iter(stream.app.topics))
@@ -87,6 +89,24 @@ async def test_the_iteration_ends_when_faust_ends_the_channel(stream: Any) -> No
     assert [e.message.offset for e in batch] == [0]
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(anext(batches), 1)
+
+
+async def test_a_batch_closes_early_once_its_queue_is_empty_if_allowed(stream: Any) -> None:
+    allowed = False
+    batches, first, channel = await _open(stream, 10, 5.0, lambda: allowed)
+    channel.queue.put_nowait(_event(stream, 0))
+    await asyncio.sleep(0.02)  # several polls: not allowed to close, the batch keeps filling
+    assert not first.done()
+    channel.queue.put_nowait(_event(stream, 1))
+    await asyncio.sleep(0.02)
+    allowed = True  # handed over at the next poll, long before its 5 s window ends
+    batch = await asyncio.wait_for(first, 1)
+    assert [e.message.offset for e in batch] == [0, 1]
+    channel.queue.put_nowait(_event(stream, 2))
+    channel.queue.put_nowait(_event(stream, 3))
+    second = await asyncio.wait_for(anext(batches), 1)  # what was queued, at once
+    assert [e.message.offset for e in second] == [2, 3]
+    await batches.aclose()
 
 
 async def _monitored(prefix: str, *, other_sensor: bool) -> tuple[Any, StreamguardMetrics]:

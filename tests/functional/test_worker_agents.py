@@ -155,6 +155,28 @@ async def test_a_message_redelivered_to_the_same_worker_is_not_decided_again(
     assert [a["search_id"] for a in captured.by_role("approved")] == audited
 
 
+async def test_a_batch_counts_as_sending_until_its_acknowledgements(
+    worker: tuple[StreamguardWorker, Captured],
+) -> None:
+    """Other agents keep filling their batches while one waits for its acknowledgements
+    (`Delivery.sending`): counted from its send to its end, also when the send fails."""
+    delivery = worker[0].delivery
+    seen: list[int] = []
+
+    async def send(results: Sequence[BatchResult], writes: Sequence[Any]) -> dict[str, int]:
+        seen.append(delivery.sending)
+        if len(seen) == 2:
+            raise RuntimeError("not acknowledged")
+        return {}
+
+    delivery.send = send  # type: ignore[method-assign]
+    await delivery.deliver([], [], None)
+    assert (seen, delivery.sending) == ([1], 0)
+    with pytest.raises(RuntimeError):
+        await delivery.deliver([], [], None)
+    assert (seen, delivery.sending) == ([1, 1], 0)
+
+
 async def test_garbage_is_quarantined_not_crashing(
     worker: tuple[StreamguardWorker, Captured],
 ) -> None:

@@ -411,9 +411,15 @@ def build_worker(
 
     size, within = settings.batch_size, settings.batch_window_ms / 1000.0
 
+    def idle() -> bool:
+        # A batch not full closes once its queue is empty unless another agent's batch is
+        # waiting for its acknowledgements: then its outputs would only queue behind that
+        # produce request, and it keeps filling (up to the window) to go out with the next.
+        return worker.delivery.sending == 0
+
     def agent(role: str, processor: str, counters: str | None, compacting: bool = False) -> None:
         async def body(stream: Any) -> None:
-            async for events in take_batches(stream, size, within):
+            async for events in take_batches(stream, size, within, idle):
                 await worker.run_batch(processor, events, counters)
 
         body.__name__ = body.__qualname__ = f"streamguard_{role}"

@@ -233,6 +233,10 @@ class Delivery:
         self._heads = heads
         self._on_undeliverable = on_undeliverable
         self.delivered = DeliveredOffsets()
+        # Batches between their first produce and their last acknowledgement: while one is,
+        # another batch's outputs would only queue behind its request (aiokafka keeps one
+        # produce request in flight per broker), so agents keep filling theirs.
+        self.sending = 0
 
     async def deliver(
         self,
@@ -243,7 +247,11 @@ class Delivery:
         """Steps 1 to 4 (module docstring) for the batch `events`, decided as `results`: (an
         event of the result's partition, the result for that partition's slice)."""
         writes = counter_writes([result for _, result in results], counters)
-        offsets = await self.send([result for _, result in results], writes)
+        self.sending += 1
+        try:
+            offsets = await self.send([result for _, result in results], writes)
+        finally:
+            self.sending -= 1
         if offsets is not None:
             self.delivered.mark(events)
         offsets = offsets or {}

@@ -27,7 +27,6 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
-    generate_latest,
 )
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.gc_collector import GCCollector
@@ -38,6 +37,7 @@ from prometheus_client.utils import floatToGoString as _untyped_go_string
 
 from streamguard.core import codes
 from streamguard.stream.alerts import ALERT_KINDS
+from streamguard.worker.exposition import MetricsPage
 from streamguard.worker.faust_fixes.monitor import StreamguardMonitor, faust_metrics
 
 if TYPE_CHECKING:
@@ -163,6 +163,7 @@ class StreamguardMetrics:
 
     def __init__(self, registry: CollectorRegistry, *, max_agency_series: int) -> None:
         self.registry = registry
+        self._page = MetricsPage(registry)
         self._max_agency_series = max_agency_series
         self._lock = threading.Lock()
         # Counter increments of decisions and owner attempts, by label child, added to the
@@ -508,14 +509,11 @@ class StreamguardMetrics:
 
     def mount_metrics_page(self, app: AppT, pattern: str = "/metrics") -> None:
         """Serve this bundle's registry on faust's web server (`web_port`) at `pattern`."""
-        registry = self.registry
 
         @app.page(pattern)
         async def metrics_page(view: View, request: Request) -> WebResponse:
             # Passed as a header: aiohttp refuses a `content_type` argument with a charset.
-            return view.bytes(
-                generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-            )
+            return view.bytes(self.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     # Lag and rebalance bookkeeping, called by the faust sensor -----------------------------
 
@@ -544,8 +542,9 @@ class StreamguardMetrics:
         self.rebalance_seconds.observe(seconds)
 
     def exposition(self) -> bytes:
-        """The registry in Prometheus text format (what `/metrics` serves)."""
-        return generate_latest(self.registry)
+        """The registry in Prometheus text format (what `/metrics` serves): the bytes of
+        prometheus-client's `generate_latest`, from `streamguard.worker.exposition`."""
+        return self._page.render()
 
 
 class EventHistogram:

@@ -9,6 +9,11 @@ per-event steps that do not need to be per event done per batch:
 * events are taken from the channel's queue (`aiter(stream.channel)`, the subscription the
   conductor fills), the first awaited, the rest with `get_nowait` while the batch has room and
   the `within` window is open (polled every `_POLL_S`, so an arriving event wakes nothing);
+  with `close_early`, a batch also closes when its queue is empty after a poll and
+  `close_early()` says so (the worker: when no other batch is waiting for its
+  acknowledgements, so this one's outputs go out at once; while one is, they would only queue
+  behind it). Never before its first poll: until the agent yields, faust's drain cannot put
+  what has been fetched;
 * an event is skipped, as faust skips it, when the flow is suspended (a rebalance) or it was
   fetched under an older consumer generation; it is never acknowledged, the next owner or the
   seek after the rebalance hands it over again;
@@ -34,7 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
 
 from faust.exceptions import Skip
@@ -56,8 +61,12 @@ __all__ = ("take_batches",)
 _POLL_S: Final = 0.002
 
 
-async def take_batches(stream: Any, max_: int, within: float) -> AsyncIterator[list[Any]]:
-    """Lists of up to `max_` events of `stream`'s channel, each within `within` s of its first.
+async def take_batches(
+    stream: Any, max_: int, within: float, close_early: Callable[[], bool] | None = None
+) -> AsyncIterator[list[Any]]:
+    """Lists of up to `max_` events of `stream`'s channel, each within `within` s of its first;
+    one that is not full closes before its window ends when its queue is empty after a poll
+    and `close_early()` is true.
 
     For an agent body: `async for events in take_batches(stream, n, s): ...`.
     """
@@ -74,6 +83,7 @@ async def take_batches(stream: Any, max_: int, within: float) -> AsyncIterator[l
             await taker.take(await queue.get())
             taker.end_round()
             deadline = monotonic() + within
+            napped = False
             while len(events) < max_ and flow_is_active() and not stream.should_stop:
                 if taker.monitors is not None:  # the batched sensor calls: nothing to await
                     take = taker.take_batched
@@ -85,7 +95,12 @@ async def take_batches(stream: Any, max_: int, within: float) -> AsyncIterator[l
                 remaining = deadline - monotonic()
                 if len(events) >= max_ or remaining <= 0:
                     break
+                # After a poll, not before: until the agent yields, faust's drain cannot put
+                # what the consumer has fetched since the last batch.
+                if napped and queue.empty() and close_early is not None and close_early():
+                    break
                 await taker.nap(min(_POLL_S, remaining))
+                napped = True
         except StopAsyncIteration:
             ended = True  # what was taken is still handed over, as on a stop
         taker.end_round()
