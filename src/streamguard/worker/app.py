@@ -417,9 +417,11 @@ def build_worker(
         # produce request, and it keeps filling (up to the window) to go out with the next.
         return worker.delivery.sending == 0
 
+    early = idle if settings.batch_close_early else None
+
     def agent(role: str, processor: str, counters: str | None, compacting: bool = False) -> None:
         async def body(stream: Any) -> None:
-            async for events in take_batches(stream, size, within, idle):
+            async for events in take_batches(stream, size, within, early):
                 await worker.run_batch(processor, events, counters)
 
         body.__name__ = body.__qualname__ = f"streamguard_{role}"
