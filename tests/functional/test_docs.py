@@ -56,9 +56,10 @@ def test_generated_table_lists_every_setting_once() -> None:
     names = [row[0].strip("`") for row in rows]
     expected = [spec.metadata["env"] for spec in dataclasses.fields(WorkerSettings)]
     assert names == expected
-    assert len(set(names)) == len(names) == 35
+    assert len(set(names)) == len(names) == 36
     by_name = {row[0].strip("`"): row for row in rows}
     assert by_name["STREAMGUARD_ENFORCE_UNVERIFIED"][1] == "`true`"
+    assert by_name["STREAMGUARD_BATCH_CLOSE_EARLY"][1] == "`false`"
     assert by_name["STREAMGUARD_KEYS"][1] == "(unset)"
     assert by_name["STREAMGUARD_COMMIT_INTERVAL_MS"][1] == "`2800`"
 
