@@ -149,9 +149,11 @@ def first_decision(memory: ReplayMemory, record: ControlRecord) -> Decided | Non
     """How `record` was decided when its own message (same `source`) was read before: a
     redelivery after a crash. None for a record never decided, or decided as read elsewhere."""
     before = memory.decided(record.key)
-    if before is not None and record.source is not None and before.source == record.source:
-        return before
-    return None
+    return before if _same_message(before, record) else None
+
+
+def _same_message(before: Decided | None, record: ControlRecord) -> bool:
+    return before is not None and record.source is not None and before.source == record.source
 
 
 def superseded(memory: ReplayMemory, record: ControlRecord) -> bool:
@@ -178,7 +180,7 @@ def replay_reasons(memory: ReplayMemory, record: ControlRecord, now: float) -> t
     found: list[Reason] = []
     subject = record.subject
     before = memory.decided(record.key)
-    redelivered = first_decision(memory, record) is not None
+    redelivered = _same_message(before, record)
     if before is not None and not redelivered:
         found.append(
             Reason(

@@ -195,9 +195,10 @@ class Fanned:
     spread: Spread
 
 
-def remember(table: dict[_K, _V], key: _K, value: _V) -> _V:
-    """Store `value` under `key`, starting the table over when it is full; returns `value`."""
-    if len(table) >= TABLE_LIMIT:
+def remember(table: dict[_K, _V], key: _K, value: _V, limit: int | None = None) -> _V:
+    """Store `value` under `key`, starting the table over when it holds `limit` entries
+    (TABLE_LIMIT, read at the call); returns `value`."""
+    if len(table) >= (TABLE_LIMIT if limit is None else limit):
         table.clear()
     table[key] = value
     return value
@@ -345,11 +346,8 @@ def remember_decided(
 ) -> tuple[tuple[NetworkVerdict, ...], int]:
     """Store a whole decision's (verdicts, allowed) in `searches` or `reads`, starting the
     table over at SEARCH_LIMIT entries, and share its verdicts (`derived_of`)."""
-    if len(table) >= SEARCH_LIMIT:
-        table.clear()
-    table[key] = decided
     share(decided[0])
-    return decided
+    return remember(table, key, decided, SEARCH_LIMIT)
 
 
 class VerdictCaches:
@@ -613,9 +611,7 @@ _SHARED: Final[dict[int, tuple[tuple[NetworkVerdict, ...], dict[str, object]]]] 
 
 def share(verdicts: tuple[NetworkVerdict, ...]) -> None:
     """Keep derived values of `verdicts` from now on (`derived_of`)."""
-    if len(_SHARED) >= SEARCH_LIMIT:
-        _SHARED.clear()
-    _SHARED[id(verdicts)] = (verdicts, {})
+    remember(_SHARED, id(verdicts), (verdicts, {}), SEARCH_LIMIT)
 
 
 def derived_of(verdicts: tuple[NetworkVerdict, ...]) -> dict[str, object] | None:
