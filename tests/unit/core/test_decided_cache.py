@@ -23,18 +23,18 @@ from streamguard.core.policy import PolicyState
 from streamguard.core.statutes import load_statutes
 from streamguard.core.timeutil import format_ts
 from streamguard.core.verdicts import decision_lists, derived_of
-from streamguard.local.testing import plate_read, search_request
+from streamguard.local.testing import plate_read
 from streamguard.stream import outputs
 from streamguard.stream.outputs import audit_fields, grouped_reasons, lists_of, route
 from tests.helpers import KEYS, apply_change, change, read, search
-from tests.unit.core.test_engine_fanout import NOW, REASONS, _world
+from tests.unit.core.fanout_samples import NOW, random_search, world
 
 _STATE: dict[int, tuple[PolicyState, list[str]]] = {}
 
 
 def _snapshot(seed: int) -> tuple[PolicyState, list[str]]:
     if seed not in _STATE:
-        agencies, owner_settings = _world(seed)
+        agencies, owner_settings = world(seed)
         state = PolicyState.create(load_statutes(), agencies, owner_settings)
         _STATE[seed] = (state, [a.agency_id for a in agencies])
     return _STATE[seed]
@@ -57,20 +57,8 @@ def _searches(ids: list[str], rng: random.Random, count: int) -> list[dict[str, 
         networks = rng.choice(lists)
         if rng.random() < 0.1:
             networks = networks + networks[:1]  # a network named twice is decided once
-        start = rng.choice((None, 0.5, 1, 10, 20, 40, 100, 400))
-        window = (None if start is None else format_ts(NOW - 86_400 * start), format_ts(NOW))
-        out.append(
-            search_request(
-                requester,
-                scope="networks",
-                networks=networks,
-                reason=rng.choice(REASONS) if rng.random() < 0.9 else "n/a",
-                case_number=f"25-{n}" if rng.random() < 0.7 else None,
-                ts=format_ts(NOW - 1),
-                search_id=f"s-{n}",
-                query_window=window,
-            )
-        )
+        starts = (None, 0.5, 1, 10, 20, 40, 100, 400)
+        out.append(random_search(rng, n, requester, starts, scope="networks", networks=networks))
     return out
 
 

@@ -5,81 +5,16 @@ the spread (lists, grouped reasons, counts) equal the ones computed from the ver
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from streamguard.core.engine import decide_search, fanned
-from streamguard.core.models import Agency, OwnerSettings, SearchDecision
+from streamguard.core.models import SearchDecision
 from streamguard.core.policy import PolicyState
 from streamguard.core.statutes import load_statutes
 from streamguard.core.timeutil import format_ts
 from streamguard.core.verdicts import decision_lists
-from streamguard.local.testing import search_request
 from streamguard.stream.outputs import audit_fields, grouped_reasons, lists_of
-
-NOW = 1_740_830_400.0
-STATES = ("CA", "TX", "IL", "GA", "VA", "WA", "NY", "FL", "MN", "NH")
-REASONS = (
-    "burglary 459 PC",
-    "stolen vehicle",
-    "ICE warrant",
-    "protest",
-    "missing person",
-    "immigration enforcement",
-    "abortion investigation",
-    "homicide",
-)
-
-
-def _world(seed: int) -> tuple[list[Agency], dict[str, OwnerSettings]]:
-    rng = random.Random(seed)
-    agencies: list[Agency] = []
-    for i in range(240):
-        roll = rng.random()
-        if roll < 0.05:
-            agencies.append(Agency(f"us-fed-{i}", f"Fed {i}", "US", "federal"))
-            continue
-        state = rng.choice(STATES)
-        kind = rng.choice(("local", "county", "state", "campus", "private", "tribal", "local"))
-        agencies.append(Agency(f"{state.lower()}-a-{i}", f"A {i}", state, kind))
-    ids = [a.agency_id for a in agencies]
-    settings = {
-        a.agency_id: OwnerSettings(
-            national_lookup=rng.random() < 0.6,
-            statewide_lookup=rng.random() < 0.6,
-            federal_sharing=rng.random() < 0.3,
-            share_with=frozenset(rng.sample(ids, 3)),
-            declaration_on_file=frozenset(rng.sample(ids, 2))
-            if rng.random() < 0.2
-            else frozenset(),
-            retention_days=rng.choice((None, None, 7.0, 30.0, 90.0)),
-            require_case_number=rng.random() < 0.2,
-        )
-        for a in agencies
-        if a.kind not in ("federal", "private")
-    }
-    return agencies, settings
-
-
-def _searches(agencies: list[Agency], seed: int) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    out = []
-    for n in range(300):
-        requester = rng.choice(agencies).agency_id if rng.random() < 0.97 else "zz-unknown"
-        start = rng.choice((None, 1, 10, 20, 40, 100, 400))
-        window = (None if start is None else format_ts(NOW - 86_400 * start), format_ts(NOW))
-        out.append(
-            search_request(
-                requester,
-                scope=rng.choice(("national", "statewide", "national")),
-                reason=rng.choice(REASONS) if rng.random() < 0.9 else "n/a",
-                case_number=f"25-{n}" if rng.random() < 0.7 else None,
-                ts=format_ts(NOW - 1),
-                search_id=f"s-{n}",
-                query_window=window,
-            )
-        )
-    return out
+from tests.unit.core.fanout_samples import NOW, wide_searches, world
 
 
 def _outputs(event: dict[str, Any], decision: SearchDecision, *, reference: bool) -> Any:
@@ -104,10 +39,10 @@ def _outputs(event: dict[str, Any], decision: SearchDecision, *, reference: bool
 
 
 def test_warm_cache_decisions_and_outputs_equal_each_search_decided_alone() -> None:
-    agencies, settings = _world(3)
+    agencies, settings = world(3)
     statutes = load_statutes()
     state = PolicyState.create(statutes, agencies, settings)
-    events = _searches(agencies, 4)
+    events = wide_searches(agencies, 4)
     warm = []
     shared = 0
     for event in events:

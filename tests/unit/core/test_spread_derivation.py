@@ -22,7 +22,7 @@ from streamguard.core.verdicts import (
     spread_lists,
     spread_position,
 )
-from tests.unit.core.test_engine_fanout import NOW, _searches, _world
+from tests.unit.core.fanout_samples import NOW, wide_searches, world
 
 CODES = ("NOT_SHARED", "OUT_OF_STATE_RECIPIENT", "VAGUE_PURPOSE", "RETENTION_EXCEEDED", "X")
 
@@ -106,10 +106,10 @@ def test_bucket_and_tagged_spreads_of_real_searches_derive_as_computed() -> None
     exactly at its changed indices."""
     from streamguard.core.statutes import load_statutes
 
-    agencies, owner_settings = _world(5)
+    agencies, owner_settings = world(5)
     state = PolicyState.create(load_statutes(), agencies, owner_settings)
     seen: dict[int, Spread] = {}
-    for event in _searches(agencies, 6):
+    for event in wide_searches(agencies, 6):
         decision = decide_search(event, state, NOW)
         assert isinstance(decision, SearchDecision)
         how = fanned(decision)
@@ -133,7 +133,7 @@ def test_a_bucket_spread_holds_what_retention_gives_each_verdict() -> None:
     on a fresh snapshot decides them."""
     from streamguard.core.statutes import load_statutes
 
-    agencies, owner_settings = _world(7)
+    agencies, owner_settings = world(7)
     statutes = load_statutes()
     state = PolicyState.create(statutes, agencies, owner_settings)
     requester = next(a for a in agencies if a.kind == "local").agency_id
@@ -164,7 +164,7 @@ def test_a_pool_holds_each_owners_verdict_as_decided_alone(seed: int) -> None:
     from streamguard.core.statutes import load_statutes
     from streamguard.core.verdicts import AccessKey, PoolKey, Purpose, VerdictCaches
 
-    agencies, owner_settings = _world(seed % 1000)
+    agencies, owner_settings = world(seed % 1000)
     state = PolicyState.create(load_statutes(), agencies, owner_settings)
     rng = random.Random(seed)
     shared = VerdictCaches().of(state)
@@ -204,11 +204,11 @@ def test_evaluate_lines_from_a_spread_equal_the_ones_computed_per_verdict() -> N
     from streamguard.core.statutes import load_statutes
     from streamguard.stream.evaluate import _Entries, decision_summary
 
-    agencies, owner_settings = _world(9)
+    agencies, owner_settings = world(9)
     state = PolicyState.create(load_statutes(), agencies, owner_settings)
     entries = _Entries()
     shared = 0
-    for event in _searches(agencies, 10):
+    for event in wide_searches(agencies, 10):
         decision = decide_search(event, state, NOW)
         shared += isinstance(decision, SearchDecision) and fanned(decision) is not None
         line = serde.dumps(decision_summary(decision, entries))

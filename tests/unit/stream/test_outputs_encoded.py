@@ -17,7 +17,7 @@ from streamguard.core.statutes import load_statutes
 from streamguard.core.timeutil import format_ts
 from streamguard.stream import outputs
 from streamguard.stream.outputs import audit_fields, route
-from tests.unit.core.test_engine_fanout import NOW, _searches, _world
+from tests.unit.core.fanout_samples import NOW, wide_searches, world
 
 
 def _encoded(event: dict, decision: SearchDecision, max_bytes: int) -> list[tuple[str, bytes]]:
@@ -35,10 +35,10 @@ def test_encoded_lists_give_the_bytes_of_the_plain_outputs(
     monkeypatch.setattr(outputs, "ENCODED_FROM", 0)  # every spread of this small world
     monkeypatch.setattr(outputs, "_MEASURED_FROM", 0)  # and every record measured
     for seed in (3, 8):
-        agencies, settings = _world(seed)
+        agencies, settings = world(seed)
         state = PolicyState.create(load_statutes(), agencies, settings)
         encoded = spliced = 0
-        for event in _searches(agencies, seed + 1):
+        for event in wide_searches(agencies, seed + 1):
             decision = decide_search(event, state, NOW)
             assert isinstance(decision, SearchDecision)
             how = fanned(decision)
@@ -54,9 +54,9 @@ def test_encoded_lists_give_the_bytes_of_the_plain_outputs(
 
 
 def test_values_hold_fragments_only_for_wide_spreads() -> None:
-    agencies, settings = _world(3)
+    agencies, settings = world(3)
     state = PolicyState.create(load_statutes(), agencies, settings)
-    for event in _searches(agencies, 4)[:50]:
+    for event in wide_searches(agencies, 4)[:50]:
         decision = decide_search(event, state, NOW)
         assert isinstance(decision, SearchDecision)
         for out in route(event, decision, "d", format_ts(NOW), fallback_key="k"):

@@ -16,13 +16,13 @@ from streamguard.stream.processor import BatchProcessor
 from streamguard.stream.types import InMessage
 from streamguard.stream.windows import TUMBLING_HOUR, current_start
 from tests.helpers import RecordingSink
-from tests.unit.core.test_engine_fanout import NOW, _searches, _world
+from tests.unit.core.fanout_samples import NOW, wide_searches, world
 
 
 def test_grouped_attempts_equal_the_attempts_counted_per_verdict() -> None:
-    agencies, settings = _world(5)
+    agencies, settings = world(5)
     statutes = load_statutes()
-    events = _searches(agencies, 6)
+    events = wide_searches(agencies, 6)
     sink = RecordingSink()
     proc = BatchProcessor(
         WorkerSettings(rate_limit_per_minute=0),
@@ -67,11 +67,11 @@ def test_grouped_attempts_equal_the_attempts_counted_per_verdict() -> None:
 def test_the_worker_setting_bounds_every_output_the_processor_writes() -> None:
     """STREAMGUARD_MAX_MESSAGE_BYTES reaches the processor: with a small limit the wide
     searches' records come out in parts that each fit it, and with the default none is split."""
-    agencies, settings = _world(5)
+    agencies, settings = world(5)
     state = PolicyState.create(load_statutes(), agencies, settings)
     batch = [
         InMessage("searches", "t.searches", 0, i, b"k", serde.dumps(e))
-        for i, e in enumerate(_searches(agencies, 6))
+        for i, e in enumerate(wide_searches(agencies, 6))
     ]
 
     def outputs(limit: int | None) -> list[bytes]:
